@@ -1,0 +1,53 @@
+/*
+ * aot.h - ahead-of-time compilation: .wasm -> wasm2c -> C compiler -> .so,
+ * cached by content hash under $KILN_HOME/cache (default ~/.kiln/cache).
+ *
+ * Pipeline (src/aot/compile.c): read + structurally decode the binary;
+ * optionally check every import against a linker (before any tool runs);
+ * rewrite all names to synthetic ones (no guest text reaches generated C);
+ * validate with wasm-validate and name any unsupported proposal (SIMD,
+ * threads, memory64, tail calls, ...); translate with wasm2c; generate the
+ * descriptor; compile and link with the configured compiler. wasm2c and the
+ * compiler run as child processes in a scratch directory with CPU, memory,
+ * file-size and wall-clock limits. The artifact appears in the cache by an
+ * atomic rename: concurrent compiles of one module and crashes mid-compile
+ * never leave a partial artifact. Thread-safe.
+ */
+#ifndef KILN_AOT_H
+#define KILN_AOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln.h"
+#include "runtime.h"
+
+typedef struct kiln_aot_options {
+    const char *cc;             /* compiler command; NULL: $KILN_CC, else "cc" */
+    int opt_level;              /* 0, 1 or 2 (-O0/-O1/-O2); -1: default 2 */
+    const char *cache_dir;      /* NULL: $KILN_HOME/cache, $KILN_HOME defaults to ~/.kiln */
+    const kiln_linker *imports; /* if set, every import must be provided by it */
+    unsigned timeout_s;         /* wall-clock limit per tool run; 0: 300 s */
+    bool force;                 /* recompile even when cached */
+} kiln_aot_options;
+
+typedef struct kiln_aot_result {
+    char so_path[4096]; /* the cached artifact */
+    char key[65];       /* hex SHA-256 cache key */
+    bool cached;        /* true when no compilation was needed */
+    double seconds;     /* wall time of this call */
+} kiln_aot_result;
+
+/* Compile bytes. `display_name` names the module in messages. */
+KILN_API int kiln_aot_compile(const uint8_t *wasm, size_t len, const char *display_name,
+                              const kiln_aot_options *opts, kiln_aot_result *out /* OUT */,
+                              kiln_err *err);
+/* Compile a file (KILN_ENOENT with the path if it cannot be read). */
+KILN_API int kiln_aot_compile_file(const char *path, const kiln_aot_options *opts,
+                                   kiln_aot_result *out /* OUT */, kiln_err *err);
+/* Compile (or find in cache) and load: the one call most embedders need. */
+KILN_API int kiln_aot_load_file(const char *path, const kiln_aot_options *opts,
+                                kiln_module **out /* OUT */, kiln_err *err);
+
+#endif

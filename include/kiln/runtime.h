@@ -1,0 +1,212 @@
+/*
+ * runtime.h - load compiled artifacts, link imports, instantiate and call.
+ *
+ * Object lifetimes (each _new/_load is paired with the _free/_release below it):
+ *   kiln_module        a loaded artifact (.so + descriptor). Reference counted,
+ *                      thread-safe, immutable after load.
+ *   kiln_linker        a set of import definitions (host function tables,
+ *                      named instances, raw memories/tables/globals). Not
+ *                      thread-safe while being defined; read-only afterwards.
+ *   kiln_instance_pre  a module with every import resolved and type-checked
+ *                      against a linker. Immutable, shareable across threads;
+ *                      holds a reference to the module. Must not outlive the
+ *                      linker's definitions (host tables, linked instances).
+ *   kiln_instance      one instantiation. Owned by the thread that uses it; an
+ *                      instance may move between threads between calls but is
+ *                      never used by two threads at once.
+ *
+ * Traps: every call into guest code goes through one guarded entry. A trap
+ * (including timeouts, stack exhaustion and proc_exit) returns KILN_ETRAP with
+ * err->trap set and err->msg naming the module and export. A guest can never
+ * crash or stall the process. After a timeout the instance is poisoned: further
+ * calls fail with KILN_ETIMEOUT; free it.
+ */
+#ifndef KILN_RUNTIME_H
+#define KILN_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln.h"
+
+/* Value type letters used in signature strings, e.g. "ii>i" for
+ * (i32, i32) -> i32 and ">" for () -> (). The letters match wasm2c's
+ * multi-value struct codes. */
+#define KILN_T_I32 'i'
+#define KILN_T_I64 'j'
+#define KILN_T_F32 'f'
+#define KILN_T_F64 'd'
+#define KILN_T_EXTERNREF 'e'
+#define KILN_T_FUNCREF 'r'
+
+typedef union kiln_value {
+    uint32_t i32;
+    uint64_t i64;
+    float f32;
+    double f64;
+    void *ref;
+} kiln_value;
+
+typedef enum kiln_extern_kind {
+    KILN_EXTERN_FUNC = 0,
+    KILN_EXTERN_TABLE = 1,
+    KILN_EXTERN_MEMORY = 2,
+    KILN_EXTERN_GLOBAL = 3,
+    KILN_EXTERN_TAG = 4,
+} kiln_extern_kind;
+
+/* Trap kinds. 0..8 equal wasm_rt_trap_t; the rest are Kiln's. */
+typedef enum kiln_trap_kind {
+    KILN_TRAP_NONE = 0,
+    KILN_TRAP_OOB = 1,
+    KILN_TRAP_INT_OVERFLOW = 2,
+    KILN_TRAP_DIV_BY_ZERO = 3,
+    KILN_TRAP_INVALID_CONVERSION = 4,
+    KILN_TRAP_UNREACHABLE = 5,
+    KILN_TRAP_CALL_INDIRECT = 6,
+    KILN_TRAP_UNCAUGHT_EXCEPTION = 7,
+    KILN_TRAP_EXHAUSTION = 8, /* call stack exhausted */
+    KILN_TRAP_TIMEOUT = 9,
+    KILN_TRAP_OUT_OF_MEMORY = 10, /* allocation failed or over the memory limit */
+    KILN_TRAP_EXIT = 11,          /* proc_exit; err->exit_code holds the code */
+    KILN_TRAP_HOST = 12,          /* a host function aborted the guest */
+} kiln_trap_kind;
+
+/* Short name of a trap kind ("out of bounds memory access", ...). */
+KILN_API const char *kiln_trap_name(int kind);
+
+typedef struct kiln_extern_info {
+    const char *module; /* imports only; NULL for exports */
+    size_t module_len;
+    const char *name;   /* NUL-terminated; wasm names may also contain NULs, */
+    size_t name_len;    /* so name_len is authoritative */
+    kiln_extern_kind kind;
+    const char *type; /* functions: signature ("ii>i"); others: descriptive */
+} kiln_extern_info;
+
+/* ---- modules ---------------------------------------------------------- */
+
+typedef struct kiln_module kiln_module;
+
+/*
+ * Load the artifact at `so_path` (made by kiln_aot_compile). `display_name`
+ * (copied) names the module in messages. Checks the descriptor's ABI version.
+ * On success *out holds one reference. Thread-safe.
+ */
+KILN_API int kiln_module_load(const char *so_path, const char *display_name,
+                              kiln_module **out /* OUT */, kiln_err *err);
+KILN_API kiln_module *kiln_module_retain(kiln_module *m);
+/* Drop a reference; the artifact stays mapped for the life of the process
+ * because funcrefs into it may survive (see docs/internals/runtime.md). */
+KILN_API void kiln_module_release(kiln_module *m);
+KILN_API const char *kiln_module_name(const kiln_module *m);
+KILN_API uint32_t kiln_module_import_count(const kiln_module *m);
+KILN_API uint32_t kiln_module_export_count(const kiln_module *m);
+KILN_API void kiln_module_import(const kiln_module *m, uint32_t i, kiln_extern_info *out /* OUT */);
+KILN_API void kiln_module_export(const kiln_module *m, uint32_t i, kiln_extern_info *out /* OUT */);
+/* Index of export `name` of `kind`, or -1. */
+KILN_API int kiln_module_find_export(const kiln_module *m, const char *name, kiln_extern_kind kind);
+KILN_API int kiln_module_find_export_n(const kiln_module *m, const char *name, size_t len,
+                                       kiln_extern_kind kind);
+
+/* ---- linking ---------------------------------------------------------- */
+
+/*
+ * A host function. `fn` is called as
+ *     R fn(kiln_instance *inst, P1, P2, ...)
+ * with C types u32/u64/float/double/void* per signature letter, returning
+ * void, one value, or wasm2c's `struct wasm_multi_<letters>` for several.
+ * See abi.h for the helpers a host function may use.
+ */
+typedef struct kiln_hostfn {
+    const char *module;
+    const char *name;
+    const char *type; /* signature, e.g. "iiii>i" */
+    void (*fn)(void);
+} kiln_hostfn;
+
+typedef struct kiln_linker kiln_linker;
+typedef struct kiln_instance kiln_instance;
+
+KILN_API int kiln_linker_new(kiln_linker **out /* OUT */);
+KILN_API void kiln_linker_free(kiln_linker *l);
+/* Add host functions. The table must outlive the linker (use static tables). */
+KILN_API int kiln_linker_define_host(kiln_linker *l, const kiln_hostfn *fns, size_t n);
+/* Make every export of `inst` importable as `module_name`.<export>. The
+ * instance must outlive every instance linked against it. */
+KILN_API int kiln_linker_define_instance(kiln_linker *l, const char *module_name,
+                                         kiln_instance *inst);
+/* Define a raw memory (wasm_rt_memory_t*), table (wasm_rt_funcref_table_t*),
+ * global (pointer to its value; type is the value letter, mutable prefixed
+ * with "mut ") or tag (const u32 * value) under module.name. */
+KILN_API int kiln_linker_define_extern(kiln_linker *l, const char *module, const char *name,
+                                       kiln_extern_kind kind, const char *type, void *ptr);
+/* Is an import with this module, name, kind and type provided? If not, and
+ * err is given, the message says why (missing, or provided with type X). */
+KILN_API bool kiln_linker_provides(const kiln_linker *l, const kiln_extern_info *import,
+                                   kiln_err *err);
+
+/* ---- instances -------------------------------------------------------- */
+
+#define KILN_STATE_SLOTS 8
+/* Well-known state slots for host ABIs (see abi.h). */
+enum { KILN_STATE_WASI = 0, KILN_STATE_EXTISM = 1, KILN_STATE_HTTP = 2, KILN_STATE_USER = 7 };
+
+typedef struct kiln_limits {
+    uint64_t max_memory_bytes; /* per linear memory; 0 = the module's own maximum */
+    uint32_t max_table_elems;  /* 0 = the module's own maximum */
+    uint32_t timeout_ms;       /* wall clock per call (and for instantiate); 0 = none */
+} kiln_limits;
+
+typedef struct kiln_instance_pre kiln_instance_pre;
+
+/* Resolve and type-check every import of `m` against `l`. On failure the
+ * message lists every missing or mistyped import as module.name. */
+KILN_API int kiln_instance_pre_new(kiln_module *m, const kiln_linker *l,
+                                   kiln_instance_pre **out /* OUT */, kiln_err *err);
+KILN_API void kiln_instance_pre_free(kiln_instance_pre *pre);
+KILN_API kiln_module *kiln_instance_pre_module(const kiln_instance_pre *pre);
+
+/*
+ * Instantiate: allocate memories (from this thread's pool), tables, globals,
+ * apply segments, run the start function under limits->timeout_ms.
+ * `state` (may be NULL) supplies KILN_STATE_SLOTS pointers for host ABIs;
+ * they must stay valid until kiln_instance_free. Returns KILN_OK, KILN_ENOMEM,
+ * or KILN_ETRAP (start function trapped; nothing is leaked).
+ */
+KILN_API int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits,
+                               void *const *state, kiln_instance **out /* OUT */,
+                               kiln_err *err);
+/* Call export `index` (from kiln_module_find_export) with args/results sized
+ * by its signature. Returns KILN_OK, KILN_ETRAP, KILN_ETIMEOUT (poisoned). */
+KILN_API int kiln_instance_call_index(kiln_instance *inst, int index, const kiln_value *args,
+                                      kiln_value *results, kiln_err *err);
+/* Same by name; checks the signature `type` if not NULL. */
+KILN_API int kiln_instance_call(kiln_instance *inst, const char *name, const char *type,
+                                const kiln_value *args, kiln_value *results, kiln_err *err);
+/* Free the instance; its memories go back to this thread's pool. NULL is ok. */
+KILN_API void kiln_instance_free(kiln_instance *inst);
+KILN_API kiln_module *kiln_instance_module(const kiln_instance *inst);
+KILN_API void *kiln_instance_state(const kiln_instance *inst, int slot);
+/* Replace limits between calls (e.g. a new deadline per request in reuse mode). */
+KILN_API void kiln_instance_set_limits(kiln_instance *inst, const kiln_limits *limits);
+/* Exported memory/table/global object (wasm_rt_memory_t* etc.) or NULL. */
+KILN_API void *kiln_instance_export_object(kiln_instance *inst, const char *name,
+                                           kiln_extern_kind kind);
+
+/* ---- runtime-wide ----------------------------------------------------- */
+
+/* Runtime statistics, for tests and benchmarks. */
+typedef struct kiln_rt_stats {
+    uint64_t memories_reserved; /* 8 GiB reservations currently mapped (process) */
+    uint64_t pool_hits;         /* allocations served from a pool (this thread) */
+    uint64_t pool_misses;       /* allocations that needed mmap (this thread) */
+} kiln_rt_stats;
+KILN_API void kiln_rt_stats_get(kiln_rt_stats *out /* OUT */);
+/* Release this thread's pooled memories (call before a thread exits). */
+KILN_API void kiln_rt_thread_cleanup(void);
+/* Pool policy: 0 disables pooling (fresh mmap per memory; for benchmarks). */
+KILN_API void kiln_rt_set_pool_size(unsigned per_thread);
+
+#endif

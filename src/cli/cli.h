@@ -1,0 +1,17 @@
+/*
+ * cli.h - the `kiln` command's subcommands. Each takes argv without the
+ * program name (argv[0] is the subcommand) and returns the process exit code.
+ */
+#ifndef KILN_CLI_H
+#define KILN_CLI_H
+
+int cmd_run(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+/* Print "kiln <cmd>: <message>" to stderr. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parse "64MiB", "1g", "65536" into bytes; -1 on malformed input. */
+long long cli_parse_size(const char *s);
+
+#endif

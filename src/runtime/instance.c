@@ -1,0 +1,158 @@
+/*
+ * instance.c - instantiate, call and free. One allocation per instance holds
+ * the kiln_instance, its import link and wasm2c's instance struct; memories
+ * come from the calling thread's pool (rt_mem.c), so the steady state does
+ * no mmap and takes no lock.
+ */
+#include <stdalign.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "runtime/rt_int.h"
+
+_Static_assert(sizeof(kiln_value) == sizeof(kiln_desc_value), "value unions must match");
+
+static size_t align16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+typedef struct call_args {
+    kiln_instance *inst;
+    const kiln_desc_export *ex;
+    const kiln_value *args;
+    kiln_value *results;
+} call_args;
+
+static void do_instantiate(void *p)
+{
+    kiln_instance *inst = p;
+    inst->d->instantiate(inst->wasm, inst->link);
+}
+
+static void do_free(void *p)
+{
+    kiln_instance *inst = p;
+    inst->d->free_instance(inst->wasm);
+}
+
+int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, void *const *state,
+                      kiln_instance **out, kiln_err *err)
+{
+    *out = NULL;
+    const kiln_descriptor *d = pre->m->d;
+    size_t link_size = sizeof(kiln_link) + pre->n_slots * sizeof(kiln_slot);
+    size_t total = align16(sizeof(kiln_instance)) + align16(link_size) + d->instance_size;
+    uint8_t *block = kiln_malloc(total);
+    if (block == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory creating an instance",
+                            pre->m->name);
+    kiln_instance *inst = (kiln_instance *)block;
+    memset(inst, 0, sizeof(*inst));
+    inst->pre = pre;
+    inst->d = d;
+    if (limits)
+        inst->limits = *limits;
+    if (state)
+        memcpy(inst->state, state, sizeof(inst->state));
+    inst->link = (kiln_link *)(block + align16(sizeof(kiln_instance)));
+    inst->wasm = block + align16(sizeof(kiln_instance)) + align16(link_size);
+    /* wasm2c's free must accept a partially instantiated struct: zero it. */
+    memset(inst->wasm, 0, d->instance_size);
+    inst->link->self = inst->link;
+    inst->link->owner = inst;
+    for (uint32_t i = 0; i < pre->n_slots; i++) {
+        inst->link->slots[i] = pre->slots[i];
+        if (pre->ctx_is_self[i])
+            inst->link->slots[i].ctx = inst;
+    }
+    int rc = rt_guarded(inst, "instantiate", do_instantiate, inst, err);
+    if (rc != KILN_OK) {
+        kiln_err e2;
+        rt_guarded(NULL, "free", do_free, inst, &e2);
+        kiln_free(block);
+        return rc;
+    }
+    inst->instantiated = true;
+    inst->mem0 = d->memory0 ? d->memory0(inst->wasm) : NULL;
+    *out = inst;
+    return KILN_OK;
+}
+
+void kiln_instance_free(kiln_instance *inst)
+{
+    if (inst == NULL)
+        return;
+    kiln_err e;
+    /* wasm2c's free only releases memories and tables; it cannot trap, but
+     * it runs runtime code that expects a thread context. */
+    rt_guarded(NULL, "free", do_free, inst, &e);
+    kiln_free(inst);
+}
+
+static void do_call(void *p)
+{
+    call_args *a = p;
+    a->ex->call(a->inst->wasm, (const kiln_desc_value *)a->args, (kiln_desc_value *)a->results);
+}
+
+int kiln_instance_call_index(kiln_instance *inst, int index, const kiln_value *args,
+                             kiln_value *results, kiln_err *err)
+{
+    const kiln_descriptor *d = inst->d;
+    if (index < 0 || (uint32_t)index >= d->n_exports || d->exports[index].kind != KILN_EXTERN_FUNC)
+        return kiln_err_set(err, KILN_ENOEXPORT, "%s: export #%d is not a function",
+                            kiln_module_name(inst->pre->m), index);
+    const kiln_desc_export *ex = &d->exports[index];
+    if (inst->poisoned)
+        return kiln_err_set(err, KILN_ETIMEOUT, "%s: %s: instance was stopped by a timeout and "
+                            "cannot be called again; create a new instance",
+                            kiln_module_name(inst->pre->m), ex->name);
+    call_args a = {inst, ex, args, results};
+    return rt_guarded(inst, ex->name, do_call, &a, err);
+}
+
+int kiln_instance_call(kiln_instance *inst, const char *name, const char *type,
+                       const kiln_value *args, kiln_value *results, kiln_err *err)
+{
+    int idx = kiln_module_find_export(inst->pre->m, name, KILN_EXTERN_FUNC);
+    if (idx < 0)
+        return kiln_err_set(err, KILN_ENOEXPORT, "%s: no exported function '%s'; check the export "
+                            "name (`kiln inspect` lists them)", kiln_module_name(inst->pre->m), name);
+    if (type != NULL && strcmp(type, inst->d->exports[idx].type) != 0)
+        return kiln_err_set(err, KILN_ETYPE, "%s: export '%s' has type %s, expected %s",
+                            kiln_module_name(inst->pre->m), name, inst->d->exports[idx].type, type);
+    return kiln_instance_call_index(inst, idx, args, results, err);
+}
+
+kiln_module *kiln_instance_module(const kiln_instance *inst)
+{
+    return inst->pre->m;
+}
+
+void *kiln_instance_state(const kiln_instance *inst, int slot)
+{
+    return (unsigned)slot < KILN_STATE_SLOTS ? inst->state[slot] : NULL;
+}
+
+void kiln_instance_set_limits(kiln_instance *inst, const kiln_limits *limits)
+{
+    inst->limits = *limits;
+}
+
+wasm_rt_memory_t *kiln_instance_memory(kiln_instance *inst)
+{
+    /* During instantiate (start functions) mem0 is not cached yet. */
+    if (inst->mem0 == NULL && inst->d->memory0 != NULL)
+        return inst->d->memory0(inst->wasm);
+    return inst->mem0;
+}
+
+void *kiln_instance_export_object(kiln_instance *inst, const char *name, kiln_extern_kind kind)
+{
+    int idx = kiln_module_find_export(inst->pre->m, name, kind);
+    if (idx < 0 || kind == KILN_EXTERN_FUNC)
+        return NULL;
+    return inst->d->exports[idx].object(inst->wasm);
+}

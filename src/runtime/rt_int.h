@@ -1,0 +1,132 @@
+/*
+ * rt_int.h - private to src/runtime: the per-thread execution context, the
+ * loaded-module and instance structures, and the hooks between rt_*.c files.
+ *
+ * Threading model: every thread that runs guest code owns one rt_thread
+ * (thread-local, created on first use). It holds the trap landing pad of the
+ * current guarded entry, the deadline the watchdog thread watches, the
+ * exception state, the memory pool and the thread's stack bounds. Nothing in
+ * it is shared except `deadline_ns`/`tid`, which the watchdog reads.
+ */
+#ifndef KILN_RUNTIME_RT_INT_H
+#define KILN_RUNTIME_RT_INT_H
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include "kiln/abi.h"
+#include "kiln/runtime.h"
+#include "runtime/descriptor.h"
+
+/* Address space reserved per linear memory: u32 address + u32 offset reach
+ * 8 GiB - 2, plus the widest access. A header page precedes the data. */
+#define RT_MEM_RESERVE ((size_t)8 << 30)
+#define RT_MEM_TAIL ((size_t)64 << 10)
+#define RT_MEM_HEADER ((size_t)4096)
+#define RT_PAGE ((uint64_t)65536)
+#define RT_MAX_PAGES 65535u /* wasm_rt_memory_t.size is u32 */
+#define RT_DEFAULT_TABLE_MAX 10000000u
+#define RT_POOL_DEFAULT 16
+/* Memories whose committed size is at most this are zeroed with memset on
+ * release; larger ones are discarded with madvise (cheaper per byte). */
+#define RT_MEMSET_LIMIT ((uint64_t)1 << 20)
+#define RT_HOST_STACK_MARGIN ((uintptr_t)128 << 10)
+
+typedef struct rt_mem_header {
+    uint64_t committed; /* bytes currently read-write from data */
+    int registry_index; /* slot in the process-wide reservation registry */
+    struct rt_mem_header *next_free;
+} rt_mem_header;
+
+typedef struct rt_thread {
+    bool ready;
+    /* The current guarded entry (NULL outside guest code). */
+    sigjmp_buf *volatile jb;
+    volatile sig_atomic_t in_guest;
+    volatile sig_atomic_t in_host; /* kiln_host_enter nesting */
+    volatile sig_atomic_t timeout_pending;
+    _Atomic uint64_t deadline_ns;   /* CLOCK_MONOTONIC; 0 = none */
+    uint64_t signalled_deadline;    /* watchdog's: last deadline it signalled */
+    struct kiln_instance *current;
+    jmp_buf *unwind_target;
+    /* trap details of the last unwind */
+    char trap_msg[256];
+    int exit_code;
+    /* exceptions */
+    uint32_t exc_tag, exc_size;
+    uint8_t *exc_data;
+    /* stack */
+    uintptr_t stack_lo, stack_hi, guard_lo;
+    void *altstack;
+    /* memory pool (singly linked free list) */
+    rt_mem_header *pool;
+    unsigned pool_len;
+    uint64_t pool_hits, pool_misses;
+    /* watchdog registry */
+    pthread_t tid;
+    struct rt_thread *next, *prev;
+} rt_thread;
+
+extern _Thread_local rt_thread rt_tls;
+
+/* The calling thread's context, initialised on first use (installs the
+ * process-wide signal handlers once, an alternate signal stack per thread). */
+static inline rt_thread *rt_self(void)
+{
+    extern void rt_thread_init(rt_thread * t);
+    if (__builtin_expect(!rt_tls.ready, 0))
+        rt_thread_init(&rt_tls);
+    return &rt_tls;
+}
+
+uint64_t rt_now_ns(void);
+/* Ensure the watchdog thread runs (started on the first deadline). */
+void rt_watchdog_start(void);
+
+/* Trap from runtime code with a message; never returns. */
+__attribute__((noreturn)) void rt_trap_msg(int kind, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Reservation registry (rt_mem.c): is addr inside any linear memory's
+ * reserved range? Lock-free, async-signal-safe. */
+bool rt_mem_contains(uintptr_t addr);
+unsigned rt_pool_limit(void);
+
+struct kiln_module {
+    _Atomic int refs;
+    void *dl;
+    const kiln_descriptor *d;
+    char *name;
+    char *path;
+    struct kiln_module *next; /* process-wide list of loaded artifacts */
+};
+
+struct kiln_instance_pre {
+    kiln_module *m;
+    uint32_t n_slots;
+    kiln_slot *slots;  /* template; host functions get ctx = the instance */
+    bool *ctx_is_self;
+};
+
+struct kiln_instance {
+    const kiln_instance_pre *pre;
+    const kiln_descriptor *d;
+    kiln_limits limits;
+    void *state[KILN_STATE_SLOTS];
+    bool poisoned;
+    bool instantiated;
+    wasm_rt_memory_t *mem0;
+    void *wasm; /* the wasm2c instance struct */
+    kiln_link *link;
+};
+
+/* Run fn(arg) as guest code on this thread for `inst`: arms the trap landing
+ * pad and the deadline. Returns KILN_OK or fills err (trap kind, message
+ * naming `what`) and returns KILN_ETRAP / KILN_EEXIT. */
+int rt_guarded(kiln_instance *inst, const char *what, void (*fn)(void *), void *arg, kiln_err *err);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * rt_mem.c - linear memories and tables for wasm2c code (wasm-rt.h).
+ *
+ * Each linear memory is an 8 GiB + 64 KiB PROT_NONE reservation preceded by
+ * a small read-write header page; exactly `size` bytes are accessible, so the
+ * MMU does the bounds checks. Freed memories go back to a per-thread pool
+ * (no lock, no mmap on the steady-state path) after being zeroed: memset for
+ * small committed sizes, madvise for large ones, so a reused memory never
+ * shows a previous instance's bytes. Limits come from the instance that is
+ * being instantiated on this thread (kiln_limits).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "platform/vmem.h"
+#include "runtime/rt_int.h"
+
+#define RT_REGISTRY_MAX 16384 /* ~ 47-bit address space / 8 GiB */
+
+/* Base addresses of live reservations, for the fault handler. Written under
+ * registry_lock (only when a reservation is created or destroyed, never on
+ * the pooled path); read lock-free by the signal handler. */
+static _Atomic uintptr_t registry[RT_REGISTRY_MAX];
+static _Atomic int registry_high;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t reserved_count;
+static _Atomic unsigned pool_limit = RT_POOL_DEFAULT;
+
+static const size_t reservation = RT_MEM_HEADER + RT_MEM_RESERVE + RT_MEM_TAIL;
+
+bool rt_mem_contains(uintptr_t addr)
+{
+    int high = atomic_load_explicit(&registry_high, memory_order_acquire);
+    for (int i = 0; i < high; i++) {
+        uintptr_t b = atomic_load_explicit(&registry[i], memory_order_relaxed);
+        if (b != 0 && addr >= b + RT_MEM_HEADER && addr < b + reservation)
+            return true;
+    }
+    return false;
+}
+
+unsigned rt_pool_limit(void)
+{
+    return atomic_load_explicit(&pool_limit, memory_order_relaxed);
+}
+
+void kiln_rt_set_pool_size(unsigned per_thread)
+{
+    atomic_store(&pool_limit, per_thread);
+}
+
+static rt_mem_header *reserve_new(void)
+{
+    uint8_t *base = vmem_reserve(reservation);
+    if (base == NULL)
+        return NULL;
+    if (vmem_commit(base, RT_MEM_HEADER) != 0) {
+        vmem_release(base, reservation);
+        return NULL;
+    }
+    rt_mem_header *h = (rt_mem_header *)base;
+    h->committed = 0;
+    h->next_free = NULL;
+    h->registry_index = -1;
+    pthread_mutex_lock(&registry_lock);
+    int high = atomic_load(&registry_high);
+    for (int i = 0; i < RT_REGISTRY_MAX; i++) {
+        if (atomic_load(&registry[i]) == 0) {
+            atomic_store(&registry[i], (uintptr_t)base);
+            h->registry_index = i;
+            if (i >= high)
+                atomic_store_explicit(&registry_high, i + 1, memory_order_release);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (h->registry_index < 0) {
+        vmem_release(base, reservation);
+        return NULL;
+    }
+    atomic_fetch_add(&reserved_count, 1);
+    return h;
+}
+
+static void release_reservation(rt_mem_header *h)
+{
+    pthread_mutex_lock(&registry_lock);
+    atomic_store(&registry[h->registry_index], 0);
+    pthread_mutex_unlock(&registry_lock);
+    atomic_fetch_sub(&reserved_count, 1);
+    vmem_release(h, reservation);
+}
+
+static inline uint8_t *header_data(rt_mem_header *h)
+{
+    return (uint8_t *)h + RT_MEM_HEADER;
+}
+
+/* Limit in pages for a new memory of the instance being instantiated. */
+static uint32_t quota_pages(uint32_t declared_max)
+{
+    uint64_t max = declared_max;
+    kiln_instance *inst = rt_tls.current;
+    if (inst != NULL && inst->limits.max_memory_bytes != 0) {
+        uint64_t q = inst->limits.max_memory_bytes / RT_PAGE;
+        if (q < max)
+            max = q;
+    }
+    if (max > RT_MAX_PAGES)
+        max = RT_MAX_PAGES;
+    return (uint32_t)max;
+}
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t max_pages)
+{
+    rt_thread *t = rt_self();
+    uint32_t limit = quota_pages(max_pages);
+    memset(mem, 0, sizeof(*mem));
+    if (initial_pages > limit)
+        rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY,
+                    "the module needs %u pages (%llu KiB) of memory initially but the limit is "
+                    "%u pages; raise the function's memory limit",
+                    initial_pages, (unsigned long long)initial_pages * 64, limit);
+    t->in_host++;
+    rt_mem_header *h = t->pool;
+    if (h != NULL) {
+        t->pool = h->next_free;
+        t->pool_len--;
+        t->pool_hits++;
+    } else {
+        t->pool_misses++;
+        h = reserve_new();
+    }
+    uint64_t need = (uint64_t)initial_pages * RT_PAGE;
+    int rc = -1;
+    if (h != NULL) {
+        /* Pooled memories are zero up to `committed`; adjust protection to
+         * exactly the initial size so out-of-bounds accesses still fault. */
+        if (h->committed < need)
+            rc = vmem_commit(header_data(h) + h->committed, need - h->committed);
+        else if (h->committed > need)
+            rc = vmem_decommit(header_data(h) + need, h->committed - need);
+        else
+            rc = 0;
+        if (rc == 0)
+            h->committed = need;
+    }
+    if (h != NULL && rc != 0) {
+        release_reservation(h);
+        h = NULL;
+    }
+    t->in_host--;
+    if (h == NULL)
+        rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "cannot reserve address space for a linear memory");
+    mem->data = header_data(h);
+    mem->pages = initial_pages;
+    mem->max_pages = limit;
+    mem->size = (uint32_t)need;
+    if (t->jb != NULL)
+        kiln_host_leave(NULL); /* deliver a deadline that fired meanwhile */
+}
+
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
+{
+    uint32_t old = mem->pages;
+    if (delta == 0)
+        return old;
+    uint64_t new_pages = (uint64_t)old + delta;
+    if (new_pages > mem->max_pages || new_pages > RT_MAX_PAGES)
+        return UINT32_MAX;
+    rt_thread *t = rt_self();
+    rt_mem_header *h = (rt_mem_header *)(mem->data - RT_MEM_HEADER);
+    uint64_t need = new_pages * RT_PAGE;
+    t->in_host++;
+    int rc = 0;
+    if (need > h->committed) {
+        rc = vmem_commit(header_data(h) + h->committed, need - h->committed);
+        if (rc == 0)
+            h->committed = need;
+    }
+    t->in_host--;
+    if (rc != 0)
+        return UINT32_MAX;
+    mem->pages = (uint32_t)new_pages;
+    mem->size = (uint32_t)need;
+    if (t->jb != NULL)
+        kiln_host_leave(NULL);
+    return old;
+}
+
+void wasm_rt_free_memory(wasm_rt_memory_t *mem)
+{
+    if (mem->data == NULL)
+        return;
+    rt_thread *t = rt_self();
+    rt_mem_header *h = (rt_mem_header *)(mem->data - RT_MEM_HEADER);
+    memset(mem, 0, sizeof(*mem));
+    t->in_host++;
+    bool pooled = false;
+    if (t->pool_len < rt_pool_limit()) {
+        int rc = 0;
+        if (h->committed <= RT_MEMSET_LIMIT)
+            memset(header_data(h), 0, h->committed);
+        else
+            rc = vmem_discard(header_data(h), h->committed);
+        if (rc == 0) {
+            h->next_free = t->pool;
+            t->pool = h;
+            t->pool_len++;
+            pooled = true;
+        }
+    }
+    if (!pooled)
+        release_reservation(h);
+    t->in_host--;
+}
+
+void kiln_rt_thread_cleanup(void)
+{
+    rt_thread *t = &rt_tls;
+    while (t->pool != NULL) {
+        rt_mem_header *h = t->pool;
+        t->pool = h->next_free;
+        release_reservation(h);
+    }
+    t->pool_len = 0;
+}
+
+void kiln_rt_stats_get(kiln_rt_stats *out)
+{
+    out->memories_reserved = atomic_load(&reserved_count);
+    out->pool_hits = rt_tls.pool_hits;
+    out->pool_misses = rt_tls.pool_misses;
+}
+
+/* ---- tables --------------------------------------------------------------- */
+
+static uint32_t table_limit(uint32_t declared_max)
+{
+    uint32_t max = declared_max;
+    kiln_instance *inst = rt_tls.current;
+    uint32_t cap = RT_DEFAULT_TABLE_MAX;
+    if (inst != NULL && inst->limits.max_table_elems != 0)
+        cap = inst->limits.max_table_elems;
+    return max < cap ? max : cap;
+}
+
+#define DEFINE_TABLE(kind, elem_t, null_value)                                                     \
+    void wasm_rt_allocate_##kind##_table(wasm_rt_##kind##_table_t *table, uint32_t elements,      \
+                                         uint32_t max_elements)                                   \
+    {                                                                                              \
+        uint32_t limit = table_limit(max_elements);                                                \
+        memset(table, 0, sizeof(*table));                                                          \
+        if (elements > limit)                                                                      \
+            rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY,                                                   \
+                        "the module needs a table of %u elements but the limit is %u", elements,  \
+                        limit);                                                                    \
+        rt_thread *t = rt_self();                                                                  \
+        t->in_host++;                                                                              \
+        elem_t *data = kiln_calloc(elements ? elements : 1, sizeof(elem_t));                      \
+        t->in_host--;                                                                              \
+        if (data == NULL)                                                                          \
+            rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "cannot allocate a table of %u elements",        \
+                        elements);                                                                 \
+        for (uint32_t i = 0; i < elements; i++)                                                    \
+            data[i] = null_value;                                                                  \
+        table->data = data;                                                                        \
+        table->size = elements;                                                                    \
+        table->max_size = limit;                                                                   \
+        if (t->jb != NULL)                                                                         \
+            kiln_host_leave(NULL);                                                                 \
+    }                                                                                              \
+    void wasm_rt_free_##kind##_table(wasm_rt_##kind##_table_t *table)                              \
+    {                                                                                              \
+        kiln_free(table->data);                                                                    \
+        memset(table, 0, sizeof(*table));                                                          \
+    }                                                                                              \
+    uint32_t wasm_rt_grow_##kind##_table(wasm_rt_##kind##_table_t *table, uint32_t delta,        \
+                                         elem_t init)                                              \
+    {                                                                                              \
+        uint32_t old = table->size;                                                                \
+        uint64_t new_size = (uint64_t)old + delta;                                                 \
+        if (new_size > table->max_size)                                                            \
+            return UINT32_MAX;                                                                     \
+        if (delta == 0)                                                                            \
+            return old;                                                                            \
+        rt_thread *t = rt_self();                                                                  \
+        t->in_host++;                                                                              \
+        elem_t *data = kiln_realloc(table->data, (size_t)new_size * sizeof(elem_t));              \
+        t->in_host--;                                                                              \
+        if (data == NULL)                                                                          \
+            return UINT32_MAX;                                                                     \
+        for (uint64_t i = old; i < new_size; i++)                                                  \
+            data[i] = init;                                                                        \
+        table->data = data;                                                                        \
+        table->size = (uint32_t)new_size;                                                          \
+        if (t->jb != NULL)                                                                         \
+            kiln_host_leave(NULL);                                                                 \
+        return old;                                                                                \
+    }
+
+DEFINE_TABLE(funcref, wasm_rt_funcref_t, wasm_rt_funcref_null_value)
+DEFINE_TABLE(externref, wasm_rt_externref_t, wasm_rt_externref_null_value)
+
+/* ---- function types (process-wide) --------------------------------------- */
+
+typedef struct rt_functype {
+    uint32_t params, results;
+    wasm_rt_type_t types[];
+} rt_functype;
+
+static pthread_mutex_t types_lock = PTHREAD_MUTEX_INITIALIZER;
+static rt_functype **types;
+static uint32_t n_types, cap_types;
+
+uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
+{
+    wasm_rt_type_t buf[256];
+    uint32_t n = params + results;
+    wasm_rt_type_t *key = n <= 256 ? buf : kiln_xmalloc(n * sizeof(*key));
+    va_list ap;
+    va_start(ap, results);
+    for (uint32_t i = 0; i < n; i++)
+        key[i] = (wasm_rt_type_t)va_arg(ap, int);
+    va_end(ap);
+    pthread_mutex_lock(&types_lock);
+    uint32_t id = 0;
+    for (uint32_t i = 0; i < n_types && id == 0; i++) {
+        rt_functype *f = types[i];
+        if (f->params == params && f->results == results &&
+            memcmp(f->types, key, n * sizeof(*key)) == 0)
+            id = i + 1;
+    }
+    if (id == 0) {
+        if (n_types == cap_types) {
+            cap_types = cap_types ? cap_types * 2 : 64;
+            rt_functype **nt = kiln_realloc(types, cap_types * sizeof(*types));
+            if (nt == NULL) {
+                fprintf(stderr, "kiln: out of memory registering function types\n");
+                abort();
+            }
+            types = nt;
+        }
+        rt_functype *f = kiln_xmalloc(sizeof(*f) + n * sizeof(*key));
+        f->params = params;
+        f->results = results;
+        memcpy(f->types, key, n * sizeof(*key));
+        types[n_types++] = f;
+        id = n_types;
+    }
+    pthread_mutex_unlock(&types_lock);
+    if (key != buf)
+        kiln_free(key);
+    return id;
+}

@@ -1,0 +1,460 @@
+/*
+ * rt_thread.c - the one trap boundary: per-thread context, the guarded entry
+ * into guest code, SIGSEGV/SIGBUS classification, deadlines (a watchdog
+ * thread signals threads whose deadline passed), and the wasm_rt_* trap,
+ * exception and init entry points of wasm-rt.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "platform/vmem.h"
+#include "runtime/rt_int.h"
+
+_Thread_local rt_thread rt_tls __attribute__((tls_model("initial-exec")));
+
+#define RT_ALTSTACK_SIZE ((size_t)64 << 10)
+#define RT_SIG_TIMEOUT (SIGRTMIN + 1)
+#define RT_EXC_MAX ((uint32_t)64 << 10)
+
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static rt_thread *threads; /* registered for the watchdog */
+static pthread_key_t thread_key;
+static _Atomic uint32_t max_tag_size;
+
+uint64_t rt_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static void restore_default_and_return(int sig)
+{
+    /* Not a guest fault: let it repeat with the default action so a host
+     * bug still crashes loudly with a core dump. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigaction(sig, &sa, NULL);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uctx)
+{
+    (void)uctx;
+    rt_thread *t = &rt_tls;
+    uintptr_t a = (uintptr_t)si->si_addr;
+    if (t->ready && t->jb != NULL && t->in_guest) {
+        /* Stack overflow: the fault lands in the guard zone below the stack. */
+        if (a >= t->guard_lo && a < t->stack_lo + 65536)
+            siglongjmp(*t->jb, KILN_TRAP_EXHAUSTION);
+        /* Guest memory access beyond the accessible size (only from guest
+         * code, never from a host function inside kiln_host_enter). */
+        if (t->in_host == 0 && rt_mem_contains(a))
+            siglongjmp(*t->jb, KILN_TRAP_OOB);
+    }
+    restore_default_and_return(sig);
+}
+
+static void on_timeout(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig, (void)si, (void)uctx;
+    rt_thread *t = &rt_tls;
+    if (!t->ready)
+        return;
+    uint64_t dl = atomic_load_explicit(&t->deadline_ns, memory_order_relaxed);
+    /* A signal meant for an earlier invocation is stale: ignore it. */
+    if (dl == 0 || rt_now_ns() < dl)
+        return;
+    if (t->jb != NULL && t->in_guest && t->in_host == 0) {
+        atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
+        siglongjmp(*t->jb, KILN_TRAP_TIMEOUT);
+    }
+    /* In host code (or not yet in the guest): unwind at the next boundary. */
+    t->timeout_pending = 1;
+}
+
+static void thread_exit(void *p)
+{
+    rt_thread *t = p;
+    kiln_rt_thread_cleanup();
+    pthread_mutex_lock(&threads_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (threads == t)
+        threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+    pthread_mutex_unlock(&threads_lock);
+    if (t->altstack) {
+        stack_t ss = {.ss_flags = SS_DISABLE};
+        sigaltstack(&ss, NULL);
+        kiln_free(t->altstack);
+        t->altstack = NULL;
+    }
+    kiln_free(t->exc_data);
+    t->exc_data = NULL;
+    t->ready = false;
+}
+
+static void process_init(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    /* SA_NODEFER: we leave the handler by siglongjmp to a sigsetjmp(jb, 0)
+     * context, which does not restore the mask; the signal must not stay
+     * blocked or the next fault would kill the process. */
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_sigaction = on_fault;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+    sa.sa_sigaction = on_timeout;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+    sigaction(RT_SIG_TIMEOUT, &sa, NULL);
+    pthread_key_create(&thread_key, thread_exit);
+}
+
+void rt_thread_init(rt_thread *t)
+{
+    pthread_once(&process_once, process_init);
+    memset(t, 0, sizeof(*t));
+    t->altstack = kiln_xmalloc(RT_ALTSTACK_SIZE);
+    stack_t ss = {.ss_sp = t->altstack, .ss_size = RT_ALTSTACK_SIZE, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+    size_t guard = 0;
+    if (vmem_thread_stack(&t->stack_lo, &t->stack_hi, &guard) != 0) {
+        t->stack_lo = 0;
+        t->stack_hi = UINTPTR_MAX;
+    }
+    /* The main thread grows into a 1 MiB kernel guard gap; threads have
+     * their pthread guard. Treat at least 1 MiB below the stack as guard. */
+    if (guard < ((size_t)1 << 20))
+        guard = (size_t)1 << 20;
+    t->guard_lo = t->stack_lo > guard ? t->stack_lo - guard : 0;
+    t->tid = pthread_self();
+    pthread_mutex_lock(&threads_lock);
+    t->next = threads;
+    if (threads)
+        threads->prev = t;
+    threads = t;
+    pthread_mutex_unlock(&threads_lock);
+    pthread_setspecific(thread_key, t);
+    t->ready = true;
+}
+
+/* ---- watchdog ---------------------------------------------------------- */
+
+static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
+
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        bool active = false;
+        uint64_t now = rt_now_ns();
+        pthread_mutex_lock(&threads_lock);
+        for (rt_thread *t = threads; t != NULL; t = t->next) {
+            uint64_t dl = atomic_load_explicit(&t->deadline_ns, memory_order_relaxed);
+            if (dl == 0)
+                continue;
+            active = true;
+            if (now >= dl && t->signalled_deadline != dl) {
+                t->signalled_deadline = dl;
+                pthread_kill(t->tid, RT_SIG_TIMEOUT);
+            }
+        }
+        pthread_mutex_unlock(&threads_lock);
+        struct timespec ts = {0, active ? 1000000 : 5000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void watchdog_spawn(void)
+{
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    /* The watchdog must never receive the timeout signal itself. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&th, &attr, watchdog_main, NULL) != 0)
+        fprintf(stderr, "kiln: cannot start the deadline watchdog thread; time limits are off\n");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+void rt_watchdog_start(void)
+{
+    pthread_once(&watchdog_once, watchdog_spawn);
+}
+
+/* ---- guarded entry ----------------------------------------------------- */
+
+static const char *trap_text(int kind)
+{
+    return kiln_trap_name(kind);
+}
+
+int rt_guarded(kiln_instance *inst, const char *what, void (*fn)(void *), void *arg, kiln_err *err)
+{
+    rt_thread *t = rt_self();
+    sigjmp_buf jb;
+    /* Save the outer context so a host function may re-enter guest code. */
+    sigjmp_buf *volatile outer_jb = t->jb;
+    kiln_instance *volatile outer_inst = t->current;
+    jmp_buf *volatile outer_unwind = t->unwind_target;
+    volatile sig_atomic_t outer_in_guest = t->in_guest;
+    volatile sig_atomic_t outer_in_host = t->in_host;
+    volatile uint64_t outer_deadline = atomic_load(&t->deadline_ns);
+    bool nested = outer_jb != NULL;
+
+    t->trap_msg[0] = '\0';
+    t->current = inst;
+    t->unwind_target = (jmp_buf *)&jb;
+    int code = sigsetjmp(jb, 0);
+    if (code == 0) {
+        t->jb = &jb;
+        if (!nested) {
+            t->timeout_pending = 0;
+            uint32_t ms = inst ? inst->limits.timeout_ms : 0;
+            if (ms != 0) {
+                rt_watchdog_start();
+                atomic_store_explicit(&t->deadline_ns, rt_now_ns() + (uint64_t)ms * 1000000u,
+                                      memory_order_relaxed);
+            }
+        }
+        t->in_host = 0;
+        t->in_guest = 1;
+        fn(arg);
+    }
+    t->in_guest = outer_in_guest;
+    t->in_host = outer_in_host;
+    t->jb = outer_jb;
+    t->current = outer_inst;
+    t->unwind_target = outer_unwind;
+    if (!nested) {
+        atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
+        t->timeout_pending = 0;
+    } else {
+        atomic_store_explicit(&t->deadline_ns, outer_deadline, memory_order_relaxed);
+    }
+    if (code == 0)
+        return KILN_OK;
+
+    const char *mod = inst ? kiln_module_name(kiln_instance_module(inst)) : "module";
+    if (code == KILN_TRAP_EXIT) {
+        kiln_err_set(err, KILN_EEXIT, "%s: %s: exited with code %d", mod, what, t->exit_code);
+        if (err) {
+            err->trap = KILN_TRAP_EXIT;
+            err->exit_code = t->exit_code;
+        }
+        return KILN_EEXIT;
+    }
+    if (code == KILN_TRAP_TIMEOUT && inst)
+        inst->poisoned = true;
+    if (t->trap_msg[0])
+        kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s (%s)", mod, what, trap_text(code),
+                     t->trap_msg);
+    else if (code == KILN_TRAP_TIMEOUT)
+        kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s after %u ms; raise the function's time "
+                     "limit if this is expected", mod, what, trap_text(code),
+                     inst ? inst->limits.timeout_ms : 0);
+    else
+        kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s", mod, what, trap_text(code));
+    if (err)
+        err->trap = code;
+    return KILN_ETRAP;
+}
+
+/* ---- traps ------------------------------------------------------------- */
+
+__attribute__((noreturn)) static void unwind(rt_thread *t, int kind)
+{
+    if (t->jb == NULL) {
+        fprintf(stderr, "kiln: trap '%s' outside guest code (%s)\n", trap_text(kind), t->trap_msg);
+        abort();
+    }
+    siglongjmp(*t->jb, kind);
+}
+
+void wasm_rt_trap(wasm_rt_trap_t code)
+{
+    unwind(rt_self(), (int)code);
+}
+
+void rt_trap_msg(int kind, const char *fmt, ...)
+{
+    rt_thread *t = rt_self();
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->trap_msg, sizeof(t->trap_msg), fmt, ap);
+    va_end(ap);
+    unwind(t, kind);
+}
+
+void kiln_host_trap(kiln_instance *inst, int kind, const char *fmt, ...)
+{
+    (void)inst;
+    rt_thread *t = rt_self();
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->trap_msg, sizeof(t->trap_msg), fmt, ap);
+    va_end(ap);
+    unwind(t, kind);
+}
+
+void kiln_host_exit(kiln_instance *inst, int code)
+{
+    (void)inst;
+    rt_thread *t = rt_self();
+    t->exit_code = code;
+    unwind(t, KILN_TRAP_EXIT);
+}
+
+void kiln_host_enter(kiln_instance *inst)
+{
+    (void)inst;
+    rt_tls.in_host++;
+}
+
+void kiln_host_leave(kiln_instance *inst)
+{
+    (void)inst;
+    rt_thread *t = &rt_tls;
+    if (t->in_host > 0)
+        t->in_host--;
+    if (t->in_host == 0 && t->timeout_pending && t->jb != NULL) {
+        t->timeout_pending = 0;
+        atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
+        unwind(t, KILN_TRAP_TIMEOUT);
+    }
+}
+
+void kiln_host_check_stack(kiln_instance *inst)
+{
+    (void)inst;
+    rt_thread *t = rt_self();
+    volatile char probe;
+    uintptr_t sp = (uintptr_t)&probe;
+    if (sp < t->stack_lo + RT_HOST_STACK_MARGIN)
+        rt_trap_msg(KILN_TRAP_EXHAUSTION, "host function needs stack");
+}
+
+const char *kiln_trap_name(int kind)
+{
+    switch (kind) {
+    case KILN_TRAP_NONE: return "no trap";
+    case KILN_TRAP_OOB: return "out of bounds memory access";
+    case KILN_TRAP_INT_OVERFLOW: return "integer overflow";
+    case KILN_TRAP_DIV_BY_ZERO: return "integer divide by zero";
+    case KILN_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
+    case KILN_TRAP_UNREACHABLE: return "unreachable executed";
+    case KILN_TRAP_CALL_INDIRECT: return "indirect call type mismatch or null/out-of-range element";
+    case KILN_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
+    case KILN_TRAP_EXHAUSTION: return "call stack exhausted";
+    case KILN_TRAP_TIMEOUT: return "time limit exceeded";
+    case KILN_TRAP_OUT_OF_MEMORY: return "out of memory";
+    case KILN_TRAP_EXIT: return "exit";
+    case KILN_TRAP_HOST: return "host error";
+    }
+    return "unknown trap";
+}
+
+/* ---- wasm-rt.h: init ---------------------------------------------------- */
+
+void wasm_rt_init(void)
+{
+    rt_self();
+}
+
+bool wasm_rt_is_initialized(void)
+{
+    return true;
+}
+
+void wasm_rt_free(void)
+{
+}
+
+const char *wasm_rt_strerror(wasm_rt_trap_t trap)
+{
+    return kiln_trap_name((int)trap);
+}
+
+/* ---- wasm-rt.h: exceptions (per thread) --------------------------------- */
+
+uint32_t wasm_rt_register_tag(uint32_t size)
+{
+    static _Atomic uint32_t next_tag = 1;
+    uint32_t cur = atomic_load(&max_tag_size);
+    while (size > cur && !atomic_compare_exchange_weak(&max_tag_size, &cur, size))
+        ;
+    return atomic_fetch_add(&next_tag, 1);
+}
+
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
+{
+    rt_thread *t = rt_self();
+    if (size > RT_EXC_MAX)
+        rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "exception payload of %u bytes", size);
+    if (t->exc_data == NULL) {
+        t->in_host++;
+        t->exc_data = kiln_malloc(RT_EXC_MAX);
+        t->in_host--;
+        if (t->exc_data == NULL)
+            rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "exception buffer");
+    }
+    t->exc_tag = tag;
+    t->exc_size = size;
+    if (size)
+        memcpy(t->exc_data, values, size);
+}
+
+void wasm_rt_throw(void)
+{
+    rt_thread *t = rt_self();
+    if (t->unwind_target == NULL || t->jb == NULL)
+        unwind(t, KILN_TRAP_UNCAUGHT_EXCEPTION);
+    if ((void *)t->unwind_target == (void *)t->jb)
+        unwind(t, KILN_TRAP_UNCAUGHT_EXCEPTION);
+    siglongjmp(*t->unwind_target, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+}
+
+WASM_RT_UNWIND_TARGET *wasm_rt_get_unwind_target(void)
+{
+    return rt_self()->unwind_target;
+}
+
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET *target)
+{
+    rt_self()->unwind_target = target;
+}
+
+uint32_t wasm_rt_exception_tag(void)
+{
+    return rt_tls.exc_tag;
+}
+
+uint32_t wasm_rt_exception_size(void)
+{
+    return rt_tls.exc_size;
+}
+
+void *wasm_rt_exception(void)
+{
+    return rt_tls.exc_data;
+}

@@ -76,7 +76,7 @@ for t in "$ROOT"/tests/integration/*.sh; do
     [ -f "$t" ] || continue
     run_suite "integration/$(basename "$t" .sh)" sh "$t"
 done
-[ -x "$BUILD/tests/tools/stress" ] && run_suite "stress" "$BUILD/tests/tools/stress"
+run_suite "stress" sh "$ROOT/tests/stress/run.sh"
 run_suite "spec" sh "$ROOT/tests/spec/run.sh"
 
 [ -n "$failed_suites" ] && echo "failed suites:$failed_suites"

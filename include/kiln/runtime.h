@@ -206,6 +206,10 @@ typedef struct kiln_rt_stats {
 KILN_API void kiln_rt_stats_get(kiln_rt_stats *out /* OUT */);
 /* Release this thread's pooled memories (call before a thread exits). */
 KILN_API void kiln_rt_thread_cleanup(void);
+/* Install Kiln's SIGSEGV/SIGBUS/timeout handlers again. They are installed
+ * automatically the first time guest code runs; call this only if other code
+ * (a test framework, a language runtime) replaced them since. */
+KILN_API void kiln_rt_reinstall_signals(void);
 /* Pool policy: 0 disables pooling (fresh mmap per memory; for benchmarks). */
 KILN_API void kiln_rt_set_pool_size(unsigned per_thread);
 

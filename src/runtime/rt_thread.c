@@ -106,7 +106,7 @@ static void thread_exit(void *p)
     t->ready = false;
 }
 
-static void process_init(void)
+static void install_handlers(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -121,7 +121,18 @@ static void process_init(void)
     sa.sa_sigaction = on_timeout;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
     sigaction(RT_SIG_TIMEOUT, &sa, NULL);
+}
+
+static void process_init(void)
+{
+    install_handlers();
     pthread_key_create(&thread_key, thread_exit);
+}
+
+void kiln_rt_reinstall_signals(void)
+{
+    pthread_once(&process_once, process_init);
+    install_handlers();
 }
 
 void rt_thread_init(rt_thread *t)

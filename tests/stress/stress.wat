@@ -1,0 +1,18 @@
+(module
+  (memory (export "memory") 1 16)
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  ;; returns what was at address 100 before storing `v`: must always be 0 in
+  ;; a fresh instance (a pooled memory must never leak a previous request)
+  (func (export "swap") (param i32) (result i32)
+    (local i32)
+    (local.set 1 (i32.load (i32.const 100)))
+    (i32.store (i32.const 100) (local.get 0))
+    (local.get 1))
+  (func (export "div0") (param i32) (result i32) (i32.div_s (local.get 0) (i32.const 0)))
+  (func (export "oob") (param i32) (result i32) (i32.load (i32.const 0x7fffffff)))
+  (func (export "unreachable") (param i32) (result i32) unreachable)
+  (func $rec (export "recurse") (param i32) (result i32)
+    (i32.add (call $rec (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+  (func (export "spin") (param i32) (result i32) (loop (br 0)) (i32.const 0))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+)

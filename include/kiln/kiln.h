@@ -43,7 +43,10 @@
     X(EEXIT, -16, "guest exited")                                              \
     X(ENOSPC, -17, "no space left on device")                                  \
     X(EPERM, -18, "permission denied")                                         \
-    X(ETOOLCHAIN, -19, "toolchain missing")
+    X(ETOOLCHAIN, -19, "toolchain missing")                                    \
+    X(EGUEST, -20, "the guest reported an error")                              \
+    X(EBADOUTPUT, -21, "malformed guest output")                               \
+    X(ECONFIG, -22, "invalid configuration")
 
 typedef enum kiln_status {
 #define KILN_STATUS_ENUM_(name, value, text) KILN_##name = value,

@@ -1,0 +1,126 @@
+/*
+ * abi.c - the registry of built-in handler ABIs and the kiln_response
+ * helpers they share (include/kiln/handler.h). The only place that lists
+ * ABIs by name: the server calls kiln_abi_find/kiln_abi_detect.
+ */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "kiln/handler.h"
+
+/* Defined by each ABI module. Weak while the ABIs are being brought up, so a
+ * build without one of them still links; missing ones are skipped. */
+extern const kiln_abi_ops kiln_abi_cgi __attribute__((weak));
+extern const kiln_abi_ops kiln_abi_extism __attribute__((weak));
+extern const kiln_abi_ops kiln_abi_otoroshi __attribute__((weak));
+
+static const kiln_abi_ops *registry(size_t i)
+{
+    const kiln_abi_ops *all[] = {&kiln_abi_cgi, &kiln_abi_extism, &kiln_abi_otoroshi};
+    return i < sizeof(all) / sizeof(all[0]) ? all[i] : (const kiln_abi_ops *)-1;
+}
+
+const kiln_abi_ops *kiln_abi_find(const char *name)
+{
+    for (size_t i = 0;; i++) {
+        const kiln_abi_ops *a = registry(i);
+        if (a == (const kiln_abi_ops *)-1)
+            return NULL;
+        if (a != NULL && strcmp(a->name, name) == 0)
+            return a;
+    }
+}
+
+const kiln_abi_ops *kiln_abi_detect(const kiln_module *m)
+{
+    const kiln_abi_ops *best = NULL;
+    int best_score = 0;
+    for (size_t i = 0;; i++) {
+        const kiln_abi_ops *a = registry(i);
+        if (a == (const kiln_abi_ops *)-1)
+            break;
+        int s = (a != NULL && a->detect != NULL) ? a->detect(m) : 0;
+        if (s > best_score) {
+            best = a;
+            best_score = s;
+        }
+    }
+    return best;
+}
+
+/* ---- responses ------------------------------------------------------------- */
+
+void kiln_response_init(kiln_response *r, size_t max_body)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = 200;
+    r->max_body = max_body;
+}
+
+void kiln_response_reset(kiln_response *r)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        kiln_free((void *)r->headers[i].name);
+        kiln_free((void *)r->headers[i].value);
+    }
+    r->n_headers = 0;
+    r->body_len = 0;
+    r->status = 200;
+}
+
+void kiln_response_fini(kiln_response *r)
+{
+    kiln_response_reset(r);
+    kiln_free(r->headers);
+    kiln_free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+int kiln_response_add_header_n(kiln_response *r, const char *name, size_t nlen, const char *value,
+                               size_t vlen)
+{
+    if (r->n_headers == r->cap_headers) {
+        size_t cap = r->cap_headers ? r->cap_headers * 2 : 8;
+        kiln_kv *h = kiln_realloc(r->headers, cap * sizeof(*h));
+        if (h == NULL)
+            return KILN_ENOMEM;
+        r->headers = h;
+        r->cap_headers = cap;
+    }
+    char *n = kiln_strndup(name, nlen), *v = kiln_strndup(value, vlen);
+    if (n == NULL || v == NULL) {
+        kiln_free(n);
+        kiln_free(v);
+        return KILN_ENOMEM;
+    }
+    r->headers[r->n_headers].name = n;
+    r->headers[r->n_headers].value = v;
+    r->n_headers++;
+    return KILN_OK;
+}
+
+int kiln_response_add_header(kiln_response *r, const char *name, const char *value)
+{
+    return kiln_response_add_header_n(r, name, strlen(name), value, strlen(value));
+}
+
+int kiln_response_append(kiln_response *r, const void *data, size_t len)
+{
+    if (len == 0)
+        return KILN_OK;
+    if (r->max_body != 0 && (r->body_len > r->max_body || len > r->max_body - r->body_len))
+        return KILN_ELIMIT;
+    if (r->body_len + len > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + len)
+            cap *= 2;
+        uint8_t *b = kiln_realloc(r->body, cap);
+        if (b == NULL)
+            return KILN_ENOMEM;
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    return KILN_OK;
+}

@@ -105,7 +105,7 @@ static int gen_import(FILE *f, const kiln_wasm_info *info, uint32_t i, kiln_err 
     snprintf(sym, sizeof(sym), "Z_m%" PRIu32 "Z_f%" PRIu32, im->module_group, i);
     snprintf(inst, sizeof(inst), "struct Z_m%" PRIu32 "_instance_t", im->module_group);
     if (im->kind == KILN_EXTERN_FUNC) {
-        char params[256], results[256], ret[300];
+        char params[WR_MAX_TYPE], results[WR_MAX_TYPE], ret[WR_MAX_TYPE + 32];
         if (!split_sig(im->type, params, results, sizeof(params)))
             return kiln_err_set(err, KILN_EUNSUPPORTED, "import %" PRIu32 " has unsupported type %s",
                                 i, im->type);
@@ -149,7 +149,7 @@ static int gen_export(FILE *f, const kiln_wasm_info *info, const char *c_name, u
     char sym[96];
     snprintf(sym, sizeof(sym), "Z_%sZ_e%" PRIu32, c_name, i);
     if (ex->kind == KILN_EXTERN_FUNC) {
-        char params[256], results[256], ret[300];
+        char params[WR_MAX_TYPE], results[WR_MAX_TYPE], ret[WR_MAX_TYPE + 32];
         if (!split_sig(export_type(info, ex), params, results, sizeof(params)))
             return kiln_err_set(err, KILN_EUNSUPPORTED, "export %" PRIu32 " has unsupported type",
                                 i);

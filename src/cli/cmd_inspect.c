@@ -1,0 +1,372 @@
+/*
+ * cmd_inspect.c - `kiln inspect`: decode a .wasm with the AOT reader and show
+ * its imports, exports, memories, tables, start function and likely host ABI,
+ * as text or JSON. It never compiles or runs anything.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aot/wasm_reader.h"
+#include "base/alloc.h"
+#include "cli/cli.h"
+
+/* Inspecting is cheap, but a file this size is surely not a module. */
+#define INSPECT_MAX_BYTES (1024LL * 1024 * 1024)
+
+/* Room for a fully escaped WR_MAX_NAME name ("\xHH" per byte). */
+#define DISPLAY_MAX (4 * WR_MAX_NAME + 1)
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kiln inspect [--json] module.wasm\n"
+               "\n"
+               "Show a module's imports (module.name and type), exports with signatures,\n"
+               "memories (pages of 64 KiB), tables, start function and the host ABI it\n"
+               "appears to target: wasi-command, wasi-reactor, extism-plugin, proxy-wasm,\n"
+               "otoroshi or core. Names are shown with non-printable bytes as \\xHH.\n"
+               "\n"
+               "options:\n"
+               "  --json     print one JSON object instead of text\n"
+               "  -h, --help show this help\n");
+}
+
+/*
+ * Read all of `path` into a fresh buffer. On failure prints the reason naming
+ * the path and returns -1.
+ */
+static int read_module(const char *path, uint8_t **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cli_error("inspect", "cannot open '%s': %s; check the path", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cli_error("inspect", "'%s' is not a regular file; pass a .wasm file", path);
+        close(fd);
+        return -1;
+    }
+    if (st.st_size > INSPECT_MAX_BYTES) {
+        cli_error("inspect", "'%s' is %lld bytes, over the %lld-byte limit for a module", path,
+                  (long long)st.st_size, INSPECT_MAX_BYTES);
+        close(fd);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = kiln_malloc(size);
+    if (buf == NULL) {
+        cli_error("inspect", "out of memory reading '%s' (%zu bytes)", path, size);
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            cli_error("inspect", "cannot read '%s': %s", path,
+                      n < 0 ? strerror(errno) : "file shrank while reading");
+            kiln_free(buf);
+            close(fd);
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    *out = buf;
+    *len = size;
+    return 0;
+}
+
+static bool name_is(const char *name, uint32_t len, const char *want)
+{
+    return len == strlen(want) && memcmp(name, want, len) == 0;
+}
+
+static bool name_has_prefix(const char *name, uint32_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len >= n && memcmp(name, prefix, n) == 0;
+}
+
+/*
+ * Guess which host ABI a module targets from its import and export names.
+ * This is a display aid only, checked most specific first: a proxy-wasm
+ * filter or an Otoroshi plugin may also look like a WASI reactor or an Extism
+ * plugin. It moves to the ABI registry (each ABI's detect operation) once
+ * that exists, and inspect will then ask the registry instead.
+ */
+static const char *detect_abi(const kiln_wasm_info *info)
+{
+    for (uint32_t i = 0; i < info->n_exports; i++) {
+        const wr_extern *e = &info->exports[i];
+        if (e->kind == KILN_EXTERN_FUNC &&
+            (name_is(e->name, e->name_len, "proxy_on_context_create") ||
+             name_has_prefix(e->name, e->name_len, "proxy_abi_version_")))
+            return "proxy-wasm";
+    }
+    /* Otoroshi's host functions live in `env` (or `env/Otoroshi` for JS
+     * plugins) and pass (offset, length) as i64 pairs, which is what tells
+     * them apart from proxy-wasm's i32-only `env.proxy_*` functions. */
+    bool extism = false;
+    for (uint32_t i = 0; i < info->n_imports; i++) {
+        const wr_extern *im = &info->imports[i];
+        if (im->kind == KILN_EXTERN_FUNC &&
+            (name_is(im->module, im->module_len, "env") ||
+             name_is(im->module, im->module_len, "env/Otoroshi")) &&
+            name_has_prefix(im->name, im->name_len, "proxy_") && strchr(im->type, 'j') != NULL)
+            return "otoroshi";
+        if (name_is(im->module, im->module_len, "extism:host/env"))
+            extism = true;
+    }
+    if (extism)
+        return "extism-plugin";
+    for (uint32_t i = 0; i < info->n_exports; i++) {
+        const wr_extern *e = &info->exports[i];
+        if (e->kind == KILN_EXTERN_FUNC && name_is(e->name, e->name_len, "_start"))
+            return "wasi-command";
+    }
+    for (uint32_t i = 0; i < info->n_exports; i++) {
+        const wr_extern *e = &info->exports[i];
+        if (e->kind == KILN_EXTERN_FUNC && name_is(e->name, e->name_len, "_initialize"))
+            return "wasi-reactor";
+    }
+    return "core";
+}
+
+static const char *kind_name(kiln_extern_kind k)
+{
+    switch (k) {
+    case KILN_EXTERN_FUNC: return "func";
+    case KILN_EXTERN_TABLE: return "table";
+    case KILN_EXTERN_MEMORY: return "memory";
+    case KILN_EXTERN_GLOBAL: return "global";
+    case KILN_EXTERN_TAG: return "tag";
+    }
+    return "?";
+}
+
+/* "module.name" for imports, "name" for exports, with bytes made printable. */
+static void display_extern(const wr_extern *e, char *dst, size_t size)
+{
+    char mod[DISPLAY_MAX], name[DISPLAY_MAX];
+    kiln_wasm_name_display(e->name, e->name_len, name, sizeof(name));
+    if (e->module == NULL) {
+        snprintf(dst, size, "%s", name);
+        return;
+    }
+    kiln_wasm_name_display(e->module, e->module_len, mod, sizeof(mod));
+    snprintf(dst, size, "%s.%s", mod, name);
+}
+
+static void print_externs(const char *title, const wr_extern *list, uint32_t n)
+{
+    char shown[2 * DISPLAY_MAX + 1];
+    int width = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        display_extern(&list[i], shown, sizeof(shown));
+        int w = (int)strlen(shown);
+        if (w > width)
+            width = w;
+    }
+    if (width > 40) /* keep the type column in reach; long names just push it */
+        width = 40;
+    printf("%s (%u):\n", title, (unsigned)n);
+    for (uint32_t i = 0; i < n; i++) {
+        display_extern(&list[i], shown, sizeof(shown));
+        printf("  %-6s %-*s  %s\n", kind_name(list[i].kind), width, shown, list[i].type);
+    }
+}
+
+static const char *pages(uint64_t n)
+{
+    return n == 1 ? "page" : "pages";
+}
+
+static void print_text(const char *path, size_t size, const kiln_wasm_info *info, const char *abi)
+{
+    printf("module: %s (%zu bytes)\n", path, size);
+    printf("abi: %s\n", abi);
+    print_externs("imports", info->imports, info->n_imports);
+    print_externs("exports", info->exports, info->n_exports);
+    printf("memories (%u):\n", (unsigned)info->n_memories);
+    for (uint32_t i = 0; i < info->n_memories; i++) {
+        const wr_limits *m = &info->memories[i];
+        printf("  memory %u: initial %llu %s", (unsigned)i, (unsigned long long)m->min,
+               pages(m->min));
+        if (m->has_max)
+            printf(", max %llu %s", (unsigned long long)m->max, pages(m->max));
+        else
+            printf(", no max");
+        printf("%s\n", m->imported ? " (imported)" : "");
+    }
+    printf("tables (%u):\n", (unsigned)info->n_tables);
+    for (uint32_t i = 0; i < info->n_tables; i++) {
+        const wr_limits *t = &info->tables[i];
+        printf("  table %u: %s, initial %llu", (unsigned)i,
+               t->ref == KILN_T_EXTERNREF ? "externref" : "funcref", (unsigned long long)t->min);
+        if (t->has_max)
+            printf(", max %llu", (unsigned long long)t->max);
+        else
+            printf(", no max");
+        printf("%s\n", t->imported ? " (imported)" : "");
+    }
+    printf("functions: %u (%u imported)\n", (unsigned)info->n_funcs,
+           (unsigned)info->n_func_imports);
+    printf("globals: %u (%u imported)\n", (unsigned)info->n_globals,
+           (unsigned)info->n_global_imports);
+    if (info->has_start)
+        printf("start: function %u (%s)\n", (unsigned)info->start_func,
+               info->types[info->func_types[info->start_func]]);
+    else
+        printf("start: none\n");
+}
+
+/* json_object_set_new that tolerates a NULL value (allocation failure),
+ * which then just leaves the key out. */
+static void put(json_t *obj, const char *key, json_t *v)
+{
+    if (v != NULL)
+        json_object_set_new(obj, key, v);
+}
+
+static json_t *limits_json(const wr_limits *l)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    if (l->ref != 0)
+        put(o, "type", json_string(l->ref == KILN_T_EXTERNREF ? "externref" : "funcref"));
+    put(o, "initial", json_integer((json_int_t)l->min));
+    put(o, "max", l->has_max ? json_integer((json_int_t)l->max) : json_null());
+    put(o, "imported", json_boolean(l->imported));
+    return o;
+}
+
+/*
+ * JSON carries the exact names: they are valid UTF-8 (the reader checked),
+ * jansson escapes control characters and NULs, and JSON_ENSURE_ASCII keeps
+ * the output plain ASCII, so nothing raw reaches a terminal.
+ */
+static int print_json(const char *path, size_t size, const kiln_wasm_info *info, const char *abi)
+{
+    json_t *root = json_object(), *imports = json_array(), *exports = json_array();
+    json_t *memories = json_array(), *tables = json_array();
+    if (root == NULL || imports == NULL || exports == NULL || memories == NULL ||
+        tables == NULL) {
+        json_decref(root);
+        json_decref(imports);
+        json_decref(exports);
+        json_decref(memories);
+        json_decref(tables);
+        cli_error("inspect", "out of memory building JSON");
+        return 1;
+    }
+    put(root, "file", json_string(path));
+    put(root, "size", json_integer((json_int_t)size));
+    put(root, "abi", json_string(abi));
+    for (uint32_t i = 0; i < info->n_imports; i++) {
+        const wr_extern *e = &info->imports[i];
+        json_t *o = json_object();
+        put(o, "module", json_stringn(e->module, e->module_len));
+        put(o, "name", json_stringn(e->name, e->name_len));
+        put(o, "kind", json_string(kind_name(e->kind)));
+        put(o, "type", json_string(e->type));
+        json_array_append_new(imports, o);
+    }
+    for (uint32_t i = 0; i < info->n_exports; i++) {
+        const wr_extern *e = &info->exports[i];
+        json_t *o = json_object();
+        put(o, "name", json_stringn(e->name, e->name_len));
+        put(o, "kind", json_string(kind_name(e->kind)));
+        put(o, "index", json_integer(e->index));
+        put(o, "type", json_string(e->type));
+        json_array_append_new(exports, o);
+    }
+    for (uint32_t i = 0; i < info->n_memories; i++)
+        json_array_append_new(memories, limits_json(&info->memories[i]));
+    for (uint32_t i = 0; i < info->n_tables; i++)
+        json_array_append_new(tables, limits_json(&info->tables[i]));
+    put(root, "imports", imports);
+    put(root, "exports", exports);
+    put(root, "memories", memories);
+    put(root, "tables", tables);
+    put(root, "functions", json_integer(info->n_funcs));
+    put(root, "globals", json_integer(info->n_globals));
+    put(root, "start", info->has_start ? json_integer(info->start_func) : json_null());
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    json_decref(root);
+    if (text == NULL) {
+        cli_error("inspect", "out of memory formatting JSON");
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text); /* jansson's allocator, not Kiln's */
+    return 0;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    bool json = false, options_done = false;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!options_done && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+            usage(stdout);
+            return 0;
+        } else if (!options_done && strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (!options_done && strcmp(a, "--") == 0) {
+            options_done = true;
+        } else if (!options_done && a[0] == '-' && a[1] != '\0') {
+            cli_error("inspect", "unknown option '%s'; see `kiln inspect --help`", a);
+            return 2;
+        } else if (path == NULL) {
+            path = a;
+        } else {
+            cli_error("inspect",
+                      "more than one module given ('%s' and '%s'); inspect one at a time", path,
+                      a);
+            return 2;
+        }
+    }
+    if (path == NULL) {
+        cli_error("inspect", "no module given");
+        usage(stderr);
+        return 2;
+    }
+
+    uint8_t *buf;
+    size_t size;
+    if (read_module(path, &buf, &size) != 0)
+        return 1;
+    kiln_wasm_info info;
+    kiln_err err = {0};
+    if (kiln_wasm_parse(buf, size, &info, &err) != KILN_OK) {
+        cli_error("inspect", "%s: %s", path, err.msg);
+        kiln_free(buf);
+        return 1;
+    }
+    kiln_free(buf);
+    const char *abi = detect_abi(&info);
+    int rc = 0;
+    if (json)
+        rc = print_json(path, size, &info, abi);
+    else
+        print_text(path, size, &info, abi);
+    kiln_wasm_info_free(&info);
+    if (fflush(stdout) != 0) {
+        cli_error("inspect", "cannot write output: %s", strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}

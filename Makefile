@@ -83,3 +83,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(DEPS)
+$(BUILD)/obj/src/aot/toolchain.o: $(BUILD)/gen/descriptor_h.inc

@@ -15,7 +15,13 @@
 #define KILN_ABI_H
 
 #include <stdint.h>
+
+/* Kiln implements wasm-rt.h and compiled artifacts resolve those symbols
+ * against the kiln executable: they must stay visible although Kiln builds
+ * with -fvisibility=hidden. */
+#pragma GCC visibility push(default)
 #include <wasm-rt.h>
+#pragma GCC visibility pop
 
 #include "runtime.h"
 

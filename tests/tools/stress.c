@@ -15,14 +15,18 @@
 
 static kiln_instance_pre *pre;
 static int idx_add, idx_swap, idx_div0, idx_oob, idx_unreach, idx_rec, idx_spin, idx_grow;
-static atomic_long passed, failed;
+/* Each CHECK site is one test: it passes if it held in every iteration. */
+#define SITES 512
+static atomic_long site_ok[SITES], site_bad[SITES];
+static atomic_long failed;
 static long iterations;
 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
         if (cond)                                                                                  \
-            atomic_fetch_add(&passed, 1);                                                          \
+            atomic_fetch_add(&site_ok[__LINE__ % SITES], 1);                                       \
         else {                                                                                     \
+            atomic_fetch_add(&site_bad[__LINE__ % SITES], 1);                                      \
             if (atomic_fetch_add(&failed, 1) < 20) {                                               \
                 fprintf(stderr, "FAIL: " __VA_ARGS__);                                             \
                 fputc('\n', stderr);                                                               \
@@ -163,6 +167,15 @@ int main(int argc, char **argv)
     kiln_instance_pre_free(pre);
     kiln_linker_free(l);
     kiln_module_release(m);
-    printf("%ld passed, %ld failed\n", atomic_load(&passed), atomic_load(&failed));
-    return atomic_load(&failed) != 0;
+    long checks = 0, sites_passed = 0, sites_failed = 0;
+    for (int i = 0; i < SITES; i++) {
+        checks += site_ok[i] + site_bad[i];
+        if (site_bad[i] > 0)
+            sites_failed++;
+        else if (site_ok[i] > 0)
+            sites_passed++;
+    }
+    printf("%ld checks in %d threads, %ld failed\n", checks, threads, atomic_load(&failed));
+    printf("%ld passed, %ld failed\n", sites_passed, sites_failed);
+    return sites_failed != 0;
 }

@@ -1,0 +1,613 @@
+/*
+ * compile.c - kiln_aot_compile: .wasm -> (reader, rewrite) -> wasm-validate ->
+ * wasm2c -> descriptor -> C compiler -> .so, published atomically into the
+ * content-addressed cache. See include/kiln/aot.h and docs/internals/aot.md.
+ */
+#include "kiln/aot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aot/cache.h"
+#include "aot/descriptor_gen.h"
+#include "aot/toolchain.h"
+#include "aot/wasm_reader.h"
+#include "base/alloc.h"
+#include "platform/fs.h"
+#include "runtime/descriptor.h"
+
+#define AOT_DEFAULT_TIMEOUT_S 300
+#define AOT_DEFAULT_OPT 2
+#define AOT_MAX_WASM_FILE (1ULL << 30)
+#define AOT_ERR_LINES 5
+
+/* wasm2c flags besides -n and file names (spec §1.1, §1.8). */
+/* wasm2c 1.0.32 refuses every module when given --disable-simd, so only the
+ * validator gets it: SIMD modules are rejected before wasm2c runs. */
+static const char *const wasm2c_flags[] = {"--enable-exceptions", "--enable-multi-memory",
+                                           "--no-debug-names"};
+#define N_WASM2C_FLAGS (sizeof(wasm2c_flags) / sizeof(wasm2c_flags[0]))
+/* What follows the flags on the compiler's command line. */
+static const char *const cc_tail[] = {"gen.c", "desc.c", "-o", "out.so", "-lm"};
+#define N_CC_TAIL (sizeof(cc_tail) / sizeof(cc_tail[0]))
+
+/* One compilation in progress. Large (paths, toolchain identities): heap. */
+typedef struct aot_job {
+    const char *name; /* display name for messages */
+    const kiln_aot_options *opts;
+    int opt_level;
+    unsigned timeout_s;
+    kiln_wasm_info info;
+    bool have_info;
+    aot_wabt wabt;
+    aot_cc cc;
+    const char *cflags[AOT_CC_MAX_FLAGS];
+    size_t n_cflags;
+    char key[AOT_KEY_HEX + 1];
+    char c_name[24]; /* wasm2c -n: "k" + 16 hex digits of the key */
+    char cache_dir[AOT_PATH_MAX];
+    char artifact[AOT_PATH_MAX];
+    char scratch[AOT_PATH_MAX];
+} aot_job;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] != '\0' ? slash + 1 : path;
+}
+
+/* Prefix err's message with the module name, keeping `rc` (also when err is NULL). */
+static int prefixed(int rc, kiln_err *err, const char *name)
+{
+    if (err != NULL)
+        kiln_err_prefix(err, "%s", name);
+    return rc;
+}
+
+static void describe_status(const proc_result *res, char *out, size_t size)
+{
+    if (res->term_signal)
+        snprintf(out, size, "killed by signal %d", res->term_signal);
+    else
+        snprintf(out, size, "exit %d", res->exit_code);
+}
+
+static int scratch_file(const aot_job *j, const char *file, char *out, size_t size, kiln_err *err)
+{
+    int n = snprintf(out, size, "%s/%s", j->scratch, file);
+    if (n < 0 || (size_t)n >= size)
+        return kiln_err_set(err, KILN_EINVAL, "%s: scratch path too long under '%s'", j->name,
+                            j->scratch);
+    return KILN_OK;
+}
+
+static int write_failed(const aot_job *j, const char *path, int e, kiln_err *err)
+{
+    int code = aot_errno_status(e, KILN_ECACHE);
+    if (code == KILN_ENOSPC)
+        return kiln_err_set(err, code,
+                            "%s: disk full while writing %s; free space in the cache's "
+                            "file system",
+                            j->name, path);
+    return kiln_err_set(err, code, "%s: cannot write %s: %s; check the cache directory", j->name,
+                        path, strerror(e));
+}
+
+static int write_scratch(const aot_job *j, const char *file, const void *data, size_t len,
+                         kiln_err *err)
+{
+    char path[AOT_PATH_MAX];
+    int rc = scratch_file(j, file, path, sizeof(path), err);
+    if (rc == KILN_OK && fs_write_file(path, data, len) != 0)
+        rc = write_failed(j, path, errno, err);
+    return rc;
+}
+
+/* ---- step 1: imports ---------------------------------------------------- */
+
+/* Check every import against the linker and report all failures at once. */
+static int check_imports(aot_job *j, const kiln_linker *linker, kiln_err *err)
+{
+    char list[768];
+    size_t used = 0;
+    unsigned bad = 0, shown = 0;
+    list[0] = '\0';
+    for (uint32_t i = 0; i < j->info.n_imports; i++) {
+        const wr_extern *im = &j->info.imports[i];
+        kiln_extern_info xi = {
+            .module = im->module,
+            .module_len = im->module_len,
+            .name = im->name,
+            .name_len = im->name_len,
+            .kind = im->kind,
+            .type = im->type,
+        };
+        kiln_err why;
+        memset(&why, 0, sizeof(why));
+        if (kiln_linker_provides(linker, &xi, &why))
+            continue;
+        bad++;
+        /* The linker's message names module.name and what is wrong with it. */
+        char mod[160], name[160], item[400];
+        kiln_wasm_name_display(im->module, im->module_len, mod, sizeof(mod));
+        kiln_wasm_name_display(im->name, im->name_len, name, sizeof(name));
+        int n = why.msg[0] ? snprintf(item, sizeof(item), "%s%s", bad > 1 ? "; " : "", why.msg)
+                           : snprintf(item, sizeof(item), "%s%s.%s is not provided",
+                                      bad > 1 ? "; " : "", mod, name);
+        if (n > 0 && used + (size_t)n < sizeof(list)) {
+            memcpy(list + used, item, (size_t)n + 1);
+            used += (size_t)n;
+            shown++;
+        }
+    }
+    if (bad == 0)
+        return KILN_OK;
+    char more[64] = "";
+    if (shown < bad)
+        snprintf(more, sizeof(more), "; and %u more", bad - shown);
+    return kiln_err_set(err, KILN_EIMPORT,
+                        "%s: %u import%s not provided by the host: %s%s; provide them or rebuild "
+                        "the module for this ABI",
+                        j->name, bad, bad == 1 ? "" : "s", list, more);
+}
+
+/* ---- step 3: validation ------------------------------------------------- */
+
+static int run_validate(aot_job *j, const char *const *flags, size_t n_flags, proc_result *res,
+                        kiln_err *err)
+{
+    char *argv[16];
+    size_t a = 0;
+    argv[a++] = "wasm-validate";
+    for (size_t i = 0; i < n_flags && a < 14; i++)
+        argv[a++] = (char *)flags[i];
+    argv[a++] = "module.wasm";
+    argv[a] = NULL;
+    int rc = aot_tool_run(j->wabt.wasm_validate, argv, j->scratch, j->timeout_s, res, err);
+    if (rc != KILN_OK)
+        return prefixed(rc, err, j->name);
+    if (res->exec_failed) {
+        rc = kiln_err_set(err, KILN_ETOOLCHAIN,
+                          "%s: cannot run %s (%s); install wabt " AOT_WABT_VERSION
+                          " (apt-get install wabt)",
+                          j->name, j->wabt.wasm_validate, strerror(res->exec_errno));
+    } else if (res->timed_out) {
+        rc = kiln_err_set(err, KILN_ECOMPILE,
+                          "%s: wasm-validate exceeded %u s; raise the "
+                          "timeout or check the module's size",
+                          j->name, j->timeout_s);
+    }
+    if (rc != KILN_OK)
+        proc_result_free(res);
+    return rc;
+}
+
+/* A proposal wasm2c 1.0.32 cannot translate, and how to recognise it: the
+ * module validates once its flags are added to the base flags. */
+typedef struct feature_probe {
+    const char *flags[2];
+    bool drop_disable_simd; /* SIMD is on by default: probing means not disabling it */
+    const char *message;
+} feature_probe;
+
+#define W2C "wasm2c " AOT_WABT_VERSION
+static const feature_probe probes[] = {
+    {{NULL}, true, "uses SIMD (v128), which " W2C " cannot translate; rebuild without -msimd128"},
+    {{"--enable-relaxed-simd"},
+     true,
+     "uses relaxed SIMD, which " W2C " cannot translate; rebuild without -mrelaxed-simd"},
+    {{"--enable-threads"},
+     false,
+     "uses threads (atomics or shared memory), which " W2C " cannot translate; rebuild without "
+     "-pthread/-matomics"},
+    {{"--enable-tail-call"},
+     false,
+     "uses tail calls (return_call), which " W2C " cannot translate; rebuild without -mtail-call"},
+    {{"--enable-memory64"},
+     false,
+     "uses 64-bit memories (memory64), which " W2C " cannot translate; build for wasm32"},
+    {{"--enable-extended-const"},
+     false,
+     "uses extended constant expressions, which " W2C " cannot translate; rebuild without "
+     "-mextended-const"},
+    {{"--enable-function-references"},
+     false,
+     "uses typed function references, which " W2C " cannot translate; build for WebAssembly 2.0 "
+     "(MVP + bulk memory, reference types, multi-value)"},
+    {{"--enable-function-references", "--enable-gc"},
+     false,
+     "uses garbage-collected types (GC proposal), which " W2C " cannot translate; build for "
+     "WebAssembly 2.0 (MVP + bulk memory, reference types, multi-value)"},
+};
+
+static int validate(aot_job *j, kiln_err *err)
+{
+    static const char *const base[] = {AOT_WASM_FEATURE_FLAGS};
+    const size_t n_base = sizeof(base) / sizeof(base[0]);
+    proc_result res;
+    int rc = run_validate(j, base, n_base, &res, err);
+    if (rc != KILN_OK)
+        return rc;
+    bool ok = !res.term_signal && res.exit_code == 0;
+    char base_msg[600];
+    aot_first_lines(res.err, AOT_ERR_LINES, "module.wasm:", base_msg, sizeof(base_msg));
+    proc_result_free(&res);
+    if (ok)
+        return KILN_OK;
+
+    /* Invalid whatever the features: a genuinely invalid module. */
+    static const char *const all[] = {"--enable-all"};
+    rc = run_validate(j, all, 1, &res, err);
+    if (rc != KILN_OK)
+        return rc;
+    ok = !res.term_signal && res.exit_code == 0;
+    if (!ok) {
+        char msg[600];
+        aot_first_lines(res.err, AOT_ERR_LINES, "module.wasm:", msg, sizeof(msg));
+        proc_result_free(&res);
+        return kiln_err_set(err, KILN_EMODULE,
+                            "%s: invalid WebAssembly module: wasm-validate: %s; fix the toolchain "
+                            "that produced it (offsets refer to Kiln's name-stripped copy)",
+                            j->name, msg);
+    }
+    proc_result_free(&res);
+
+    /* Valid with some proposal enabled: name the first one that suffices. */
+    for (size_t p = 0; p < sizeof(probes) / sizeof(probes[0]); p++) {
+        const char *flags[8];
+        size_t n = 0;
+        for (size_t i = 0; i < n_base; i++)
+            if (!(probes[p].drop_disable_simd && strcmp(base[i], "--disable-simd") == 0))
+                flags[n++] = base[i];
+        for (size_t i = 0; i < 2 && probes[p].flags[i] != NULL; i++)
+            flags[n++] = probes[p].flags[i];
+        rc = run_validate(j, flags, n, &res, err);
+        if (rc != KILN_OK)
+            return rc;
+        ok = !res.term_signal && res.exit_code == 0;
+        proc_result_free(&res);
+        if (ok)
+            return kiln_err_set(err, KILN_EUNSUPPORTED, "%s: %s", j->name, probes[p].message);
+    }
+    return kiln_err_set(err, KILN_EUNSUPPORTED,
+                        "%s: uses several WebAssembly proposals that " W2C " cannot translate "
+                        "(it validates only with --enable-all): %s; build for WebAssembly 2.0",
+                        j->name, base_msg);
+}
+
+/* ---- step 4: wasm2c ----------------------------------------------------- */
+
+static int translate(aot_job *j, kiln_err *err)
+{
+    char *argv[16];
+    size_t a = 0;
+    argv[a++] = "wasm2c";
+    for (size_t i = 0; i < N_WASM2C_FLAGS; i++)
+        argv[a++] = (char *)wasm2c_flags[i];
+    argv[a++] = "-n";
+    argv[a++] = j->c_name;
+    argv[a++] = "module.wasm";
+    argv[a++] = "-o";
+    argv[a++] = "gen.c";
+    argv[a] = NULL;
+    proc_result res;
+    int rc = aot_tool_run(j->wabt.wasm2c, argv, j->scratch, j->timeout_s, &res, err);
+    if (rc != KILN_OK)
+        return prefixed(rc, err, j->name);
+    char msg[600], status[64];
+    aot_first_lines(res.err, AOT_ERR_LINES, "module.wasm:", msg, sizeof(msg));
+    describe_status(&res, status, sizeof(status));
+    if (res.exec_failed) {
+        rc = kiln_err_set(err, KILN_ETOOLCHAIN,
+                          "%s: cannot run %s (%s); install wabt " AOT_WABT_VERSION
+                          " (apt-get install wabt)",
+                          j->name, j->wabt.wasm2c, strerror(res.exec_errno));
+    } else if (res.timed_out) {
+        rc = kiln_err_set(err, KILN_ECOMPILE, "%s: wasm2c exceeded %u s; raise the timeout",
+                          j->name, j->timeout_s);
+    } else if (res.term_signal) {
+        /* wasm2c 1.0.32 aborts on constructs it cannot translate (spec §1.8). */
+        rc = kiln_err_set(err, KILN_EUNSUPPORTED,
+                          "%s: " W2C " crashed translating it (%s): %s; the module uses a "
+                          "feature wasm2c cannot translate, build for WebAssembly 2.0",
+                          j->name, status, msg);
+    } else if (strstr(res.err, "No space left on device") != NULL) {
+        rc = kiln_err_set(err, KILN_ENOSPC,
+                          "%s: disk full while writing %s/gen.c; free space "
+                          "in the cache's file system",
+                          j->name, j->scratch);
+    } else if (res.exit_code != 0) {
+        rc = kiln_err_set(err, KILN_EMODULE, "%s: wasm2c rejected it (%s): %s", j->name, status,
+                          msg);
+    }
+    proc_result_free(&res);
+    return rc;
+}
+
+/* ---- step 5: descriptor ------------------------------------------------- */
+
+static int write_descriptor(aot_job *j, kiln_err *err)
+{
+    int rc = write_scratch(j, "kiln_descriptor.h", aot_descriptor_h, aot_descriptor_h_len, err);
+    if (rc != KILN_OK)
+        return rc;
+    char path[AOT_PATH_MAX];
+    rc = scratch_file(j, "desc.c", path, sizeof(path), err);
+    if (rc != KILN_OK)
+        return rc;
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return write_failed(j, path, errno, err);
+    rc = kiln_desc_generate(&j->info, j->c_name, "gen.h", j->key, f, err);
+    if (rc != KILN_OK) {
+        fclose(f);
+        return prefixed(rc, err, j->name);
+    }
+    int e = 0;
+    if (fflush(f) != 0 || ferror(f))
+        e = errno ? errno : EIO;
+    if (fclose(f) != 0 && e == 0)
+        e = errno ? errno : EIO;
+    return e ? write_failed(j, path, e, err) : KILN_OK;
+}
+
+/* ---- step 6: the C compiler --------------------------------------------- */
+
+static int compile_c(aot_job *j, kiln_err *err)
+{
+    char *argv[AOT_CC_MAX_WORDS + AOT_CC_MAX_FLAGS + N_CC_TAIL + 1];
+    size_t a = 0;
+    for (size_t i = 0; i < j->cc.n_words; i++)
+        argv[a++] = j->cc.words[i];
+    for (size_t i = 0; i < j->n_cflags; i++)
+        argv[a++] = (char *)j->cflags[i];
+    for (size_t i = 0; i < N_CC_TAIL; i++)
+        argv[a++] = (char *)cc_tail[i];
+    argv[a] = NULL;
+
+    proc_result res;
+    int rc = aot_tool_run(j->cc.path, argv, j->scratch, j->timeout_s, &res, err);
+    if (rc != KILN_OK)
+        return prefixed(rc, err, j->name);
+    char msg[700], status[64];
+    aot_first_lines(res.err, AOT_ERR_LINES, NULL, msg, sizeof(msg));
+    describe_status(&res, status, sizeof(status));
+    const char *other = j->cc.is_clang ? "gcc" : "clang";
+    if (res.exec_failed) {
+        rc = kiln_err_set(err, KILN_ETOOLCHAIN,
+                          "%s: C compiler '%s' cannot be run (%s); install it: apt-get install "
+                          "%s, or pass --cc",
+                          j->name, j->cc.cmd, strerror(res.exec_errno),
+                          j->cc.is_clang ? "clang" : "gcc");
+    } else if (res.timed_out) {
+        rc = kiln_err_set(err, KILN_ECOMPILE,
+                          "%s: compiler exceeded %u s; raise the timeout or compile with a lower "
+                          "-O level",
+                          j->name, j->timeout_s);
+    } else if (strstr(res.err, "No space left on device") != NULL) {
+        rc = kiln_err_set(err, KILN_ENOSPC,
+                          "%s: disk full while writing %s/out.so; free space in the cache's file "
+                          "system",
+                          j->name, j->scratch);
+    } else if (res.term_signal || res.exit_code != 0) {
+        rc = kiln_err_set(err, KILN_ECOMPILE,
+                          "%s: C compiler '%s' failed (%s): %s; check that %s is installed and "
+                          "working or pass --cc %s",
+                          j->name, j->cc.cmd, status, msg, j->cc.words[0], other);
+    } else {
+        char out[AOT_PATH_MAX];
+        rc = scratch_file(j, "out.so", out, sizeof(out), err);
+        if (rc == KILN_OK && !fs_is_file(out))
+            rc = kiln_err_set(err, KILN_ECOMPILE,
+                              "%s: C compiler '%s' reported success but wrote no out.so; pass "
+                              "--cc %s",
+                              j->name, j->cc.cmd, other);
+    }
+    proc_result_free(&res);
+    return rc;
+}
+
+/* ---- the pipeline ------------------------------------------------------- */
+
+static int resolve_options(aot_job *j, const kiln_aot_options *opts, kiln_err *err)
+{
+    j->opt_level = opts && opts->opt_level >= 0 ? opts->opt_level : AOT_DEFAULT_OPT;
+    if (j->opt_level > 2)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "%s: optimisation level %d is not supported; use "
+                            "0, 1 or 2",
+                            j->name, j->opt_level);
+    j->timeout_s = opts && opts->timeout_s ? opts->timeout_s : AOT_DEFAULT_TIMEOUT_S;
+    return KILN_OK;
+}
+
+static int compute_key(aot_job *j, const uint8_t *wasm, size_t len, kiln_err *err)
+{
+    const char *cc_cmd = j->opts ? j->opts->cc : NULL;
+    if (cc_cmd == NULL || cc_cmd[0] == '\0')
+        cc_cmd = getenv("KILN_CC");
+    if (cc_cmd == NULL || cc_cmd[0] == '\0')
+        cc_cmd = "cc";
+    int rc = aot_wabt_get(&j->wabt, err);
+    if (rc == KILN_OK)
+        rc = aot_cc_get(cc_cmd, &j->cc, err);
+    if (rc != KILN_OK)
+        return prefixed(rc, err, j->name);
+    j->n_cflags = aot_cc_flags(&j->cc, j->opt_level, j->cflags);
+
+    /* Every flag of both tools goes into the key, in order. */
+    const char *flags[N_WASM2C_FLAGS + 1 + AOT_CC_MAX_FLAGS + N_CC_TAIL];
+    size_t n = 0;
+    for (size_t i = 0; i < N_WASM2C_FLAGS; i++)
+        flags[n++] = wasm2c_flags[i];
+    flags[n++] = "|";
+    for (size_t i = 0; i < j->n_cflags; i++)
+        flags[n++] = j->cflags[i];
+    for (size_t i = 0; i < N_CC_TAIL; i++)
+        flags[n++] = cc_tail[i];
+    char identity[AOT_PATH_MAX + 1024];
+    aot_cc_identity(&j->cc, identity, sizeof(identity));
+    aot_key_input in = {
+        .wasm = wasm,
+        .wasm_len = len,
+        .wabt_version = j->wabt.version,
+        .cc_identity = identity,
+        .opt_level = j->opt_level,
+        .flags = flags,
+        .n_flags = n,
+        .abi_version = KILN_RT_ABI_VERSION,
+        .descriptor_h = aot_descriptor_h,
+        .descriptor_h_len = aot_descriptor_h_len,
+    };
+    rc = aot_cache_key(&in, j->key, err);
+    if (rc != KILN_OK)
+        return prefixed(rc, err, j->name);
+    /* A letter + content hash: unique symbols per artifact (spec §4 item 1). */
+    snprintf(j->c_name, sizeof(j->c_name), "k%.16s", j->key);
+    return KILN_OK;
+}
+
+/* Rewrite, validate, translate, describe, compile and publish, in the scratch
+ * directory. */
+static int build(aot_job *j, const uint8_t *wasm, size_t len, kiln_err *err)
+{
+    uint8_t *rewritten = NULL;
+    size_t rewritten_len = 0;
+    int rc = kiln_wasm_rewrite(&j->info, wasm, len, &rewritten, &rewritten_len, err);
+    if (rc != KILN_OK)
+        return prefixed(rc, err, j->name);
+    rc = write_scratch(j, "module.wasm", rewritten, rewritten_len, err);
+    kiln_free(rewritten);
+    if (rc == KILN_OK)
+        rc = validate(j, err);
+    if (rc == KILN_OK)
+        rc = translate(j, err);
+    if (rc == KILN_OK)
+        rc = write_descriptor(j, err);
+    if (rc == KILN_OK)
+        rc = compile_c(j, err);
+    if (rc == KILN_OK) {
+        char built[AOT_PATH_MAX];
+        rc = scratch_file(j, "out.so", built, sizeof(built), err);
+        if (rc == KILN_OK)
+            rc = aot_cache_publish(built, j->artifact, err);
+        if (rc != KILN_OK)
+            rc = prefixed(rc, err, j->name);
+    }
+    return rc;
+}
+
+int kiln_aot_compile(const uint8_t *wasm, size_t len, const char *display_name,
+                     const kiln_aot_options *opts, kiln_aot_result *out, kiln_err *err)
+{
+    double t0 = now_s();
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    const char *name = display_name && display_name[0] ? display_name : "module";
+    if (out == NULL || (wasm == NULL && len != 0))
+        return kiln_err_set(err, KILN_EINVAL,
+                            "%s: kiln_aot_compile needs the module bytes and a "
+                            "result record",
+                            name);
+    aot_job *j = kiln_calloc(1, sizeof(*j));
+    if (j == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory starting compilation", name);
+    j->name = name;
+    j->opts = opts;
+
+    int rc = resolve_options(j, opts, err);
+    if (rc == KILN_OK) {
+        rc = kiln_wasm_parse(wasm, len, &j->info, err);
+        if (rc == KILN_OK)
+            j->have_info = true;
+        else
+            prefixed(rc, err, name);
+    }
+    /* Before any external tool: a module the host cannot link is rejected
+     * without spending a compile on it. */
+    if (rc == KILN_OK && opts != NULL && opts->imports != NULL)
+        rc = check_imports(j, opts->imports, err);
+    if (rc == KILN_OK)
+        rc = compute_key(j, wasm, len, err);
+    if (rc == KILN_OK) {
+        rc = aot_cache_dir(opts ? opts->cache_dir : NULL, j->cache_dir, sizeof(j->cache_dir), err);
+        if (rc != KILN_OK)
+            prefixed(rc, err, name);
+    }
+    if (rc == KILN_OK)
+        rc = aot_cache_artifact_path(j->cache_dir, j->key, j->artifact, sizeof(j->artifact), err);
+    if (rc == KILN_OK) {
+        snprintf(out->key, sizeof(out->key), "%s", j->key);
+        snprintf(out->so_path, sizeof(out->so_path), "%s", j->artifact);
+        if (!(opts && opts->force) && aot_cache_has(j->artifact)) {
+            out->cached = true;
+        } else {
+            rc = aot_cache_scratch_new(j->cache_dir, j->scratch, sizeof(j->scratch), err);
+            if (rc != KILN_OK) {
+                prefixed(rc, err, name);
+            } else {
+                rc = build(j, wasm, len, err);
+                /* Success or failure, nothing of this compile stays behind. */
+                aot_cache_scratch_remove(j->scratch);
+            }
+        }
+    }
+    if (rc != KILN_OK) {
+        out->so_path[0] = '\0';
+        out->cached = false;
+    }
+    if (j->have_info)
+        kiln_wasm_info_free(&j->info);
+    kiln_free(j);
+    out->seconds = now_s() - t0;
+    return rc;
+}
+
+int kiln_aot_compile_file(const char *path, const kiln_aot_options *opts, kiln_aot_result *out,
+                          kiln_err *err)
+{
+    if (path == NULL)
+        return kiln_err_set(err, KILN_EINVAL, "kiln_aot_compile_file: no path given");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (fs_read_file(path, AOT_MAX_WASM_FILE, &buf, &len) != 0) {
+        int e = errno;
+        if (out != NULL)
+            memset(out, 0, sizeof(*out));
+        if (e == ENOMEM)
+            return kiln_err_set(err, KILN_ENOMEM, "cannot read %s: out of memory", path);
+        if (e == EFBIG)
+            return kiln_err_set(err, KILN_ELIMIT,
+                                "cannot read %s: larger than %llu MiB; Kiln "
+                                "compiles modules up to that size",
+                                path, AOT_MAX_WASM_FILE >> 20);
+        return kiln_err_set(err, KILN_ENOENT, "cannot read %s: %s; check the path", path,
+                            strerror(e));
+    }
+    int rc = kiln_aot_compile(buf, len, base_name(path), opts, out, err);
+    kiln_free(buf);
+    return rc;
+}
+
+int kiln_aot_load_file(const char *path, const kiln_aot_options *opts, kiln_module **out,
+                       kiln_err *err)
+{
+    if (out == NULL)
+        return kiln_err_set(err, KILN_EINVAL, "kiln_aot_load_file: no output pointer given");
+    *out = NULL;
+    kiln_aot_result res;
+    int rc = kiln_aot_compile_file(path, opts, &res, err);
+    if (rc != KILN_OK)
+        return rc;
+    return kiln_module_load(res.so_path, base_name(path), out, err);
+}

@@ -16,8 +16,9 @@
  *                      never used by two threads at once.
  *
  * Traps: every call into guest code goes through one guarded entry. A trap
- * (including timeouts, stack exhaustion and proc_exit) returns KILN_ETRAP with
- * err->trap set and err->msg naming the module and export. A guest can never
+ * (including timeouts and stack exhaustion) returns KILN_ETRAP with err->trap
+ * set and err->msg naming the module and export; proc_exit returns KILN_EEXIT
+ * with err->trap = KILN_TRAP_EXIT and err->exit_code. A guest can never
  * crash or stall the process. After a timeout the instance is poisoned: further
  * calls fail with KILN_ETIMEOUT; free it.
  */
@@ -179,7 +180,8 @@ KILN_API int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *
                                void *const *state, kiln_instance **out /* OUT */,
                                kiln_err *err);
 /* Call export `index` (from kiln_module_find_export) with args/results sized
- * by its signature. Returns KILN_OK, KILN_ETRAP, KILN_ETIMEOUT (poisoned). */
+ * by its signature. Returns KILN_OK, KILN_ETRAP, KILN_EEXIT (proc_exit), or
+ * KILN_ETIMEOUT (the instance was poisoned by an earlier timeout). */
 KILN_API int kiln_instance_call_index(kiln_instance *inst, int index, const kiln_value *args,
                                       kiln_value *results, kiln_err *err);
 /* Same by name; checks the signature `type` if not NULL. */

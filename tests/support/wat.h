@@ -38,6 +38,22 @@ static inline char *test_wat2wasm(const char *wat, const char *flags)
     return out;
 }
 
+/* Remove the temp directory made by test_wat2wasm and free `path`. */
+static inline void test_wat_cleanup(char *path)
+{
+    if (path == NULL)
+        return;
+    char *slash = strrchr(path, '/');
+    unlink(path);
+    if (slash != NULL) {
+        strcpy(slash, "/m.wat");
+        unlink(path);
+        *slash = '\0';
+        rmdir(path);
+    }
+    free(path);
+}
+
 /* Compile and load `wat`; prints the error and returns NULL on failure. */
 static inline kiln_module *test_load_wat(const char *wat, const kiln_linker *check)
 {
@@ -52,7 +68,7 @@ static inline kiln_module *test_load_wat(const char *wat, const kiln_linker *che
     kiln_err err;
     if (kiln_aot_load_file(path, &o, &m, &err) != KILN_OK)
         fprintf(stderr, "test_load_wat: %s\n", err.msg);
-    free(path);
+    test_wat_cleanup(path);
     return m;
 }
 

@@ -275,7 +275,7 @@ static void test_import_errors(void **state)
     assert_non_null(strstr(err.msg, "d>d"));
     assert_non_null(strstr(err.msg, "nope.a"));
     assert_non_null(strstr(err.msg, "nope.b"));
-    free(path);
+    test_wat_cleanup(path);
     /* At link time too (a module compiled without the check). */
     kiln_module *m = test_load_wat("(module (import \"nope\" \"x\" (func)))", NULL);
     assert_non_null(m);

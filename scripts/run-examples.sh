@@ -13,7 +13,7 @@ echo
 echo "== kiln run hello.wasm Kiln"
 "$KILN" run "$EX/hello.wasm" Kiln
 echo
-echo "== printf 'one two\\nthree\\n' | kiln run wordcount.wasm"
+printf '%s\n' "== printf 'one two\\nthree\\n' | kiln run wordcount.wasm"
 printf 'one two\nthree\n' | "$KILN" run "$EX/wordcount.wasm"
 echo
 notes=$(mktemp -d)

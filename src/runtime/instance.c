@@ -37,6 +37,14 @@ static void do_free(void *p)
     inst->d->free_instance(inst->wasm);
 }
 
+static bool imports_table(const kiln_descriptor *d)
+{
+    for (uint32_t i = 0; i < d->n_imports; i++)
+        if (d->imports[i].kind == KILN_EXTERN_TABLE)
+            return true;
+    return false;
+}
+
 int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, void *const *state,
                       kiln_instance **out, kiln_err *err)
 {
@@ -69,9 +77,16 @@ int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, v
     }
     int rc = rt_guarded(inst, "instantiate", do_instantiate, inst, err);
     if (rc != KILN_OK) {
-        kiln_err e2;
-        rt_guarded(NULL, "free", do_free, inst, &e2);
-        kiln_free(block);
+        /* A failed instantiation may already have stored its functions in an
+         * imported table, where they stay callable (the spec keeps partial
+         * effects). Such an instance must stay alive: it is kept, never
+         * freed. Modules without imported tables (every FaaS handler) are
+         * released normally. */
+        if (!imports_table(d)) {
+            kiln_err e2;
+            rt_guarded(NULL, "free", do_free, inst, &e2);
+            kiln_free(block);
+        }
         return rc;
     }
     inst->instantiated = true;

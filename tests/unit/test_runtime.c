@@ -352,6 +352,48 @@ static void test_exceptions_and_start(void **state)
     kiln_linker_free(l);
 }
 
+/* A failed instantiation that already stored a function in an imported
+ * table: the function stays callable (spec) and its instance stays alive. */
+static void test_failed_instantiation_keeps_table_functions(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals(); /* cmocka installs its own per test */
+    kiln_module *ma = test_load_wat(
+        "(module (type $t (func (result i32))) (table (export \"tab\") 10 funcref)\n"
+        " (func (export \"call\") (param i32) (result i32)\n"
+        "   (call_indirect (type $t) (local.get 0))))", NULL);
+    kiln_module *mb = test_load_wat(
+        "(module (import \"a\" \"tab\" (table 10 funcref))\n"
+        " (global $g (mut i32) (i32.const 42)) (memory 1)\n"
+        " (func $f (result i32) (global.get $g))\n"
+        " (elem (i32.const 7) $f)\n"
+        " (elem (i32.const 8) $f $f $f $f $f))", NULL);
+    assert_non_null(ma);
+    assert_non_null(mb);
+    kiln_instance_pre *pa, *pb;
+    kiln_instance *a = inst_of(ma, NULL, &pa), *b;
+    kiln_linker *l;
+    kiln_err err;
+    kiln_linker_new(&l);
+    kiln_linker_define_instance(l, "a", a);
+    assert_int_equal(kiln_instance_pre_new(mb, l, &pb, &err), KILN_OK);
+    assert_int_equal(kiln_instance_new(pb, NULL, NULL, &b, &err), KILN_ETRAP);
+    assert_int_equal(err.trap, KILN_TRAP_OOB);
+    /* Were the instance freed, these allocations would reuse and scribble
+     * over it, and the call below would read 0x5a5a5a5a instead of 42. */
+    void *junk[256];
+    for (int i = 0; i < 256; i++) {
+        junk[i] = malloc((size_t)(i % 64 + 1) * 16);
+        memset(junk[i], 0x5a, (size_t)(i % 64 + 1) * 16);
+    }
+    kiln_value arg = {.i32 = 7}, r[1];
+    assert_int_equal(kiln_instance_call(a, "call", NULL, &arg, r, &err), KILN_OK);
+    assert_int_equal(r[0].i32, 42);
+    for (int i = 0; i < 256; i++)
+        free(junk[i]);
+    kiln_linker_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_import_errors),
         cmocka_unit_test(test_two_versions_side_by_side),
         cmocka_unit_test(test_exceptions_and_start),
+        cmocka_unit_test(test_failed_instantiation_keeps_table_functions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@ static const struct {
     {"run", cmd_run, "run a WASI command module (like wasmtime run)"},
     {"compile", cmd_compile, "compile a module ahead of time into the cache"},
     {"inspect", cmd_inspect, "show imports, exports, memory and the detected ABI"},
+    {"call", cmd_call, "call a function of an Extism plugin (like extism call)"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,1122 @@
+/*
+ * otoroshi.c - the Otoroshi plugin ABI (otoroshi-abi.md): Otoroshi's env.proxy_*
+ * host functions on top of the Extism ABI, the WasmBackend input document
+ * built from a request, and the output document turned into a response.
+ * Plugins run through the Extism machinery (abi/extism/extism.h) with
+ * Otoroshi's outcome rules; the key-value functions are linked as stubs that
+ * fail with a clear message until Kiln has a KV store.
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "abi/extism/extism.h"
+#include "abi/otoroshi/otoroshi.h"
+#include "base/alloc.h"
+#include "kiln/abi.h"
+
+/* ---- per-call state of the host functions ------------------------------------ */
+
+typedef struct oto_call {
+    json_t *attrs; /* request attributes (proxy_*_attr) */
+    char *scratch; /* a result on its way into Extism memory (jansson's malloc) */
+} oto_call;
+
+static void oto_call_free(void *p)
+{
+    oto_call *oc = p;
+    if (oc == NULL)
+        return;
+    json_decref(oc->attrs);
+    free(oc->scratch);
+    kiln_free(oc);
+}
+
+/* The call's state, created on first use. Call inside a host bracket. */
+static oto_call *call_state(xtm_ctx *c)
+{
+    oto_call *oc = xtm_ext_get(c);
+    if (oc != NULL)
+        return oc;
+    oc = kiln_calloc(1, sizeof(*oc));
+    if (oc == NULL)
+        return NULL;
+    oc->attrs = json_object();
+    if (oc->attrs == NULL) {
+        kiln_free(oc);
+        return NULL;
+    }
+    xtm_ext_set(c, oc, oto_call_free);
+    return oc;
+}
+
+/* Keep a result string in the call's state (so a deadline unwinding at
+ * kiln_host_leave cannot leak it). Takes ownership of s. */
+static void keep(oto_call *oc, char *s)
+{
+    free(oc->scratch);
+    oc->scratch = s;
+}
+
+/* Argument bytes (off, len) in Extism memory; fails the call if outside. */
+static const uint8_t *arg_bytes(kiln_instance *inst, xtm_ctx *c, uint64_t off, uint64_t len,
+                                const char *fn)
+{
+    if (len == 0)
+        return (const uint8_t *)"";
+    const uint8_t *b = xtm_bytes(c, off, len);
+    if (b == NULL)
+        xtm_fail(inst, "%s: argument (offset %llu, length %llu) lies outside Extism memory", fn,
+                 (unsigned long long)off, (unsigned long long)len);
+    return b;
+}
+
+/* Return the JSON text kept in the call's state as a new Extism block. */
+static uint64_t reply_kept(kiln_instance *inst, oto_call *oc)
+{
+    if (oc == NULL || oc->scratch == NULL)
+        return 0;
+    return xtm_new_block(inst, oc->scratch, strlen(oc->scratch));
+}
+
+/* Serialize v (stolen) into the call's state; false on OOM. */
+static bool keep_json(oto_call *oc, json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    if (s == NULL)
+        return false;
+    keep(oc, s);
+    return true;
+}
+
+__attribute__((noreturn)) static void fail_oom_host(kiln_instance *inst, const char *fn)
+{
+    xtm_fail(inst, "%s: out of host memory", fn);
+}
+
+/* ---- logging ------------------------------------------------------------------ */
+
+static int oto_level(int64_t level)
+{
+    /* 0 trace, 1 debug, 2 info, 3 warn, 4 error, 5 critical, 6 max. */
+    static const int map[] = {XTM_LOG_TRACE, XTM_LOG_DEBUG, XTM_LOG_INFO, XTM_LOG_WARN,
+                              XTM_LOG_ERROR, XTM_LOG_ERROR, XTM_LOG_ERROR};
+    return level >= 0 && level <= 6 ? map[level] : -1;
+}
+
+static uint32_t hf_proxy_log(kiln_instance *inst, uint32_t level, uint64_t off, uint64_t len)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    int lv = oto_level((int32_t)level);
+    if (lv < 0)
+        xtm_fail(inst, "proxy_log: unknown log level %d (expected 0..6)", (int32_t)level);
+    const uint8_t *msg = arg_bytes(inst, c, off, len, "proxy_log");
+    kiln_host_enter(inst);
+    xtm_log(c, lv, (const char *)msg, (size_t)len);
+    kiln_host_leave(inst);
+    return 0;
+}
+
+static uint64_t hf_proxy_log_event(kiln_instance *inst, uint64_t off, uint64_t len)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    const uint8_t *b = arg_bytes(inst, c, off, len, "proxy_log_event");
+    kiln_host_enter(inst);
+    json_t *ev = json_loadb((const char *)b, (size_t)len, 0, NULL);
+    const char *fn = "unknown function", *msg = "--";
+    int lv = XTM_LOG_DEBUG;
+    if (json_is_object(ev)) {
+        json_t *v = json_object_get(ev, "function");
+        if (json_is_string(v))
+            fn = json_string_value(v);
+        v = json_object_get(ev, "message");
+        if (json_is_string(v))
+            msg = json_string_value(v);
+        v = json_object_get(ev, "level");
+        if (json_is_integer(v) && oto_level(json_integer_value(v)) >= 0)
+            lv = oto_level(json_integer_value(v));
+    }
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "event: %s: %s", fn, msg);
+    xtm_log(c, lv, line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
+    json_decref(ev);
+    kiln_host_leave(inst);
+    return 0;
+}
+
+/* ---- request attributes --------------------------------------------------------- */
+
+static uint64_t hf_proxy_get_attrs(kiln_instance *inst, uint64_t unused)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    (void)unused;
+    kiln_host_enter(inst);
+    oto_call *oc = call_state(c);
+    bool ok = oc != NULL && keep_json(oc, json_incref(oc->attrs));
+    kiln_host_leave(inst);
+    if (!ok)
+        fail_oom_host(inst, "proxy_get_attrs");
+    return reply_kept(inst, oc);
+}
+
+static uint64_t hf_proxy_get_attr(kiln_instance *inst, uint64_t off, uint64_t len)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    const uint8_t *k = arg_bytes(inst, c, off, len, "proxy_get_attr");
+    kiln_host_enter(inst);
+    oto_call *oc = call_state(c);
+    bool ok = oc != NULL, found = false;
+    if (ok) {
+        char key[256];
+        size_t n = len < sizeof(key) ? (size_t)len : sizeof(key) - 1;
+        memcpy(key, k, n);
+        key[n] = '\0';
+        json_t *v = json_object_get(oc->attrs, key);
+        found = v != NULL;
+        if (found)
+            ok = keep_json(oc, json_incref(v));
+    }
+    kiln_host_leave(inst);
+    if (!ok)
+        fail_oom_host(inst, "proxy_get_attr");
+    return found ? reply_kept(inst, oc) : 0;
+}
+
+static uint64_t hf_proxy_set_attr(kiln_instance *inst, uint64_t off, uint64_t len)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    const uint8_t *b = arg_bytes(inst, c, off, len, "proxy_set_attr");
+    kiln_host_enter(inst);
+    oto_call *oc = call_state(c);
+    uint64_t r = 0;
+    json_t *req = json_loadb((const char *)b, (size_t)len, 0, NULL);
+    json_t *k = json_object_get(req, "key"), *v = json_object_get(req, "value");
+    if (oc != NULL && json_is_string(k) && v != NULL)
+        r = json_object_set(oc->attrs, json_string_value(k), v) == 0;
+    json_decref(req);
+    kiln_host_leave(inst);
+    return r;
+}
+
+static uint64_t hf_proxy_del_attr(kiln_instance *inst, uint64_t off, uint64_t len)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    const uint8_t *k = arg_bytes(inst, c, off, len, "proxy_del_attr");
+    kiln_host_enter(inst);
+    oto_call *oc = call_state(c);
+    uint64_t r = 0;
+    char key[256];
+    size_t n = len < sizeof(key) ? (size_t)len : sizeof(key) - 1;
+    memcpy(key, k, n);
+    key[n] = '\0';
+    if (oc != NULL)
+        r = json_object_del(oc->attrs, key) == 0;
+    kiln_host_leave(inst);
+    return r;
+}
+
+static uint64_t hf_proxy_clear_attrs(kiln_instance *inst, uint64_t unused)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    (void)unused;
+    kiln_host_enter(inst);
+    oto_call *oc = call_state(c);
+    if (oc != NULL)
+        json_object_clear(oc->attrs);
+    kiln_host_leave(inst);
+    return 0;
+}
+
+/* ---- gateway state: Kiln has no Otoroshi entities (§3.5) ---------------------------- */
+
+static const char *const entity_names[] = {
+    "raw_routes", "routes",       "routeCompositions", "apikeys",       "ngbackends",
+    "jwtVerifiers", "certificates", "authModules",     "services",      "teams",
+    "tenants",    "serviceGroups", "dataExporters",    "otoroshiAdmins", "backofficeSessions",
+    "privateAppsSessions", "tcpServices", "scripts",   "wasmPlugins",   "drafts",
+};
+
+/* Reply with a constant JSON text. */
+static uint64_t reply_const(kiln_instance *inst, const char *json)
+{
+    return xtm_new_block(inst, json, strlen(json));
+}
+
+static uint64_t hf_proxy_state(kiln_instance *inst, uint64_t unused)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    (void)unused;
+    kiln_host_enter(inst);
+    oto_call *oc = call_state(c);
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i < sizeof(entity_names) / sizeof(entity_names[0]); i++)
+        json_object_set_new(o, entity_names[i], json_array());
+    bool ok = oc != NULL && keep_json(oc, o);
+    kiln_host_leave(inst);
+    if (!ok)
+        fail_oom_host(inst, "proxy_state");
+    return reply_kept(inst, oc);
+}
+
+static uint64_t hf_proxy_state_value(kiln_instance *inst, uint64_t off, uint64_t len)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    const uint8_t *b = arg_bytes(inst, c, off, len, "proxy_state_value");
+    kiln_host_enter(inst);
+    json_t *req = json_loadb((const char *)b, (size_t)len, 0, NULL);
+    json_t *id = json_object_get(req, "id");
+    bool by_id = id != NULL && !json_is_null(id);
+    json_decref(req);
+    kiln_host_leave(inst);
+    /* No entities: every list is empty and every lookup finds nothing. */
+    return reply_const(inst, by_id ? "null" : "[]");
+}
+
+static uint64_t hf_proxy_empty_object(kiln_instance *inst, uint64_t unused)
+{
+    (void)unused;
+    xtm_ctx_of(inst);
+    return reply_const(inst, "{}");
+}
+
+static uint64_t hf_proxy_cluster_state_value(kiln_instance *inst, uint64_t off, uint64_t len)
+{
+    arg_bytes(inst, xtm_ctx_of(inst), off, len, "proxy_cluster_state_value");
+    return reply_const(inst, "null");
+}
+
+/* ---- proxy_http_call (§3.4) ------------------------------------------------------- */
+
+static bool unreserved(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* Append the percent-encoded s to buf (jansson-free growable string). */
+static char *append_enc(char *buf, size_t *len, size_t *cap, const char *s, bool encode)
+{
+    for (; buf != NULL && *s; s++) {
+        if (*len + 4 >= *cap) {
+            size_t nc = *cap * 2 + 16;
+            char *nb = kiln_realloc(buf, nc);
+            if (nb == NULL) {
+                kiln_free(buf);
+                return NULL;
+            }
+            buf = nb;
+            *cap = nc;
+        }
+        unsigned char ch = (unsigned char)*s;
+        if (!encode || unreserved(ch)) {
+            buf[(*len)++] = (char)ch;
+        } else {
+            snprintf(buf + *len, 4, "%%%02X", ch);
+            *len += 3;
+        }
+    }
+    if (buf != NULL)
+        buf[*len] = '\0';
+    return buf;
+}
+
+/* URL with the request's "query" object appended (kiln_malloc'd). */
+static char *url_with_query(const char *url, json_t *query)
+{
+    size_t len = 0, cap = strlen(url) + 64;
+    char *buf = kiln_malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    buf[0] = '\0';
+    buf = append_enc(buf, &len, &cap, url, false);
+    const char *k;
+    json_t *v;
+    bool first = strchr(url, '?') == NULL;
+    json_object_foreach(query, k, v) {
+        if (!json_is_string(v))
+            continue;
+        buf = append_enc(buf, &len, &cap, first ? "?" : "&", false);
+        first = false;
+        buf = append_enc(buf, &len, &cap, k, true);
+        buf = append_enc(buf, &len, &cap, "=", false);
+        buf = append_enc(buf, &len, &cap, json_string_value(v), true);
+    }
+    return buf;
+}
+
+/* The request body per §3.4: body_str or body, body_json, body_base64,
+ * body_bytes; *out is kiln_malloc'd (NULL = no body). */
+static int http_call_body(json_t *req, uint8_t **out, size_t *len, char *msg, size_t cap)
+{
+    json_t *v = json_object_get(req, "body_str");
+    if (v == NULL)
+        v = json_object_get(req, "body");
+    *out = NULL;
+    *len = 0;
+    if (json_is_string(v)) {
+        *len = json_string_length(v);
+        *out = kiln_malloc(*len + 1);
+        if (*out != NULL)
+            memcpy(*out, json_string_value(v), *len);
+        return *out ? KILN_OK : KILN_ENOMEM;
+    }
+    v = json_object_get(req, "body_json");
+    if (v != NULL && !json_is_null(v)) {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (s == NULL)
+            return KILN_ENOMEM;
+        *len = strlen(s);
+        *out = (uint8_t *)kiln_strdup(s);
+        free(s);
+        return *out ? KILN_OK : KILN_ENOMEM;
+    }
+    v = json_object_get(req, "body_base64");
+    if (json_is_string(v)) {
+        if (xtm_base64_decode(json_string_value(v), json_string_length(v), out, len) != KILN_OK) {
+            snprintf(msg, cap, "proxy_http_call: body_base64 is not valid base64");
+            return KILN_EINVAL;
+        }
+        return KILN_OK;
+    }
+    v = json_object_get(req, "body_bytes");
+    if (json_is_array(v)) {
+        size_t n = json_array_size(v);
+        *out = kiln_malloc(n ? n : 1);
+        if (*out == NULL)
+            return KILN_ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_array_get(v, i);
+            json_int_t b = json_is_integer(e) ? json_integer_value(e) : 1000;
+            if (b < -128 || b > 255) {
+                kiln_free(*out);
+                *out = NULL;
+                snprintf(msg, cap, "proxy_http_call: body_bytes[%zu] is not a byte", i);
+                return KILN_EINVAL;
+            }
+            (*out)[i] = (uint8_t)b;
+        }
+        *len = n;
+    }
+    return KILN_OK;
+}
+
+/* The response document: {status, headers, body_base64}. */
+static json_t *http_call_result(long status, const char *headers_json, const uint8_t *body,
+                                size_t len)
+{
+    json_t *o = json_object();
+    json_t *h = headers_json ? json_loads(headers_json, 0, NULL) : json_object();
+    char *b64 = xtm_base64_encode(body, len);
+    if (o == NULL || h == NULL || b64 == NULL) {
+        json_decref(o);
+        json_decref(h);
+        kiln_free(b64);
+        return NULL;
+    }
+    json_object_set_new(o, "status", json_integer(status));
+    json_object_set_new(o, "headers", h);
+    json_object_set_new(o, "body_base64", json_string(b64));
+    kiln_free(b64);
+    return o;
+}
+
+static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t len)
+{
+    xtm_ctx *c = xtm_ctx_of(inst);
+    const xtm_options *o = xtm_ctx_options(c);
+    if (xtm_remaining_ms(c) == 0)
+        kiln_host_trap(inst, KILN_TRAP_TIMEOUT, "timeout");
+    const uint8_t *b = arg_bytes(inst, c, off, len, "proxy_http_call");
+    char msg[600] = "";
+    int rc = KILN_OK;
+    bool timed_out = false;
+    kiln_kv *hdrs = NULL;
+    char *url = NULL;
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    xtm_http_resp resp;
+    memset(&resp, 0, sizeof(resp));
+
+    kiln_host_enter(inst);
+    oto_call *oc = call_state(c);
+    json_error_t je;
+    json_t *req = json_loadb((const char *)b, (size_t)len, 0, &je);
+    if (oc == NULL) {
+        rc = KILN_ENOMEM;
+        snprintf(msg, sizeof(msg), "proxy_http_call: out of host memory");
+    } else if (!json_is_object(req)) {
+        rc = KILN_EINVAL;
+        snprintf(msg, sizeof(msg), "proxy_http_call: the request is not a JSON object%s%s",
+                 req ? "" : ": ", req ? "" : je.text);
+    }
+    json_t *headers = json_object_get(req, "headers");
+    size_t n_hdrs = 0;
+    if (rc == KILN_OK) {
+        json_t *u = json_object_get(req, "url");
+        json_t *q = json_object_get(req, "query");
+        url = url_with_query(json_is_string(u) ? json_string_value(u)
+                                               : "https://request.otoroshi.io",
+                             json_is_object(q) ? q : NULL);
+        hdrs = kiln_calloc(json_is_object(headers) ? json_object_size(headers) + 1 : 1,
+                           sizeof(*hdrs));
+        if (url == NULL || hdrs == NULL) {
+            rc = KILN_ENOMEM;
+            snprintf(msg, sizeof(msg), "proxy_http_call: out of host memory");
+        }
+    }
+    if (rc == KILN_OK && json_is_object(headers)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(headers, k, v) {
+            if (json_is_string(v)) {
+                hdrs[n_hdrs].name = k;
+                hdrs[n_hdrs++].value = json_string_value(v);
+            }
+        }
+    }
+    if (rc == KILN_OK)
+        rc = http_call_body(req, &body, &body_len, msg, sizeof(msg));
+    if (rc == KILN_ENOMEM && msg[0] == '\0')
+        snprintf(msg, sizeof(msg), "proxy_http_call: out of host memory");
+    char host[512] = "";
+    bool denied = false;
+    if (rc == KILN_OK) {
+        kiln_err e;
+        if (xtm_url_host(url, host, sizeof(host), &e) != KILN_OK) {
+            rc = KILN_EINVAL;
+            snprintf(msg, sizeof(msg), "proxy_http_call: %.560s", e.msg);
+        } else {
+            denied = !xtm_host_allowed(o->allowed_hosts, o->n_allowed_hosts, host);
+        }
+    }
+    json_t *result = NULL;
+    if (rc == KILN_OK && denied) {
+        /* Not an error in Otoroshi: the plugin gets a 403 document. */
+        char text[600];
+        int n = snprintf(text, sizeof(text), "you cannot access host: %s", host);
+        result = http_call_result(403, "{\"content-type\":\"text/plain\"}", (uint8_t *)text,
+                                  n > 0 ? (size_t)n : 0);
+    } else if (rc == KILN_OK) {
+        json_t *m = json_object_get(req, "method");
+        json_t *t = json_object_get(req, "request_timeout");
+        long long tmo = json_is_integer(t) && json_integer_value(t) > 0 ? json_integer_value(t)
+                                                                        : 10000;
+        long long left = xtm_remaining_ms(c);
+        bool deadline_first = left > 0 && left <= tmo;
+        xtm_http_req hr;
+        memset(&hr, 0, sizeof(hr));
+        hr.method = json_is_string(m) ? json_string_value(m) : "GET";
+        hr.url = url;
+        hr.headers = hdrs;
+        hr.n_headers = n_hdrs;
+        hr.body = body;
+        hr.body_len = body_len;
+        hr.timeout_ms = deadline_first ? left : tmo;
+        hr.max_bytes = o->max_http_response_bytes;
+        hr.follow_redirects = json_is_true(json_object_get(req, "follow_redirects"));
+        hr.header_mode = 2; /* Otoroshi keeps the first value of each header */
+        kiln_err e;
+        rc = xtm_http_perform(&hr, &resp, &e);
+        if (rc == KILN_ETIMEOUT && deadline_first)
+            timed_out = true;
+        else if (rc == KILN_ETIMEOUT)
+            snprintf(msg, sizeof(msg), "proxy_http_call: no answer within %lld ms", tmo);
+        else if (rc != KILN_OK)
+            snprintf(msg, sizeof(msg), "proxy_http_call: %.560s", e.msg);
+        if (rc == KILN_OK)
+            result = http_call_result(resp.status, resp.headers_json, resp.body, resp.body_len);
+    }
+    if (rc == KILN_OK && (result == NULL || !keep_json(oc, result))) {
+        rc = KILN_ENOMEM;
+        snprintf(msg, sizeof(msg), "proxy_http_call: out of host memory");
+    }
+    xtm_http_resp_fini(&resp);
+    json_decref(req);
+    kiln_free(hdrs);
+    kiln_free(url);
+    kiln_free(body);
+    kiln_host_leave(inst);
+    if (timed_out)
+        kiln_host_trap(inst, KILN_TRAP_TIMEOUT, "timeout");
+    if (rc != KILN_OK)
+        xtm_fail(inst, "%s", msg);
+    return reply_kept(inst, oc);
+}
+
+/* ---- key-value functions: not available yet ----------------------------------------- */
+
+__attribute__((noreturn)) static void kv_missing(kiln_instance *inst, const char *name)
+{
+    xtm_ctx_of(inst);
+    xtm_fail(inst,
+             "%s is not available: Kiln's Otoroshi ABI has no map or data-store backend yet; "
+             "remove the call from the plugin",
+             name);
+}
+
+#define KV_STUB1(n)                                                                               \
+    static uint64_t kv_##n(kiln_instance *inst, uint64_t a)                                        \
+    {                                                                                              \
+        (void)a;                                                                                   \
+        kv_missing(inst, #n);                                                                      \
+    }
+#define KV_STUB2(n)                                                                               \
+    static uint64_t kv_##n(kiln_instance *inst, uint64_t a, uint64_t b)                            \
+    {                                                                                              \
+        (void)a, (void)b;                                                                          \
+        kv_missing(inst, #n);                                                                      \
+    }
+
+KV_STUB2(proxy_global_map_set)
+KV_STUB2(proxy_plugin_map_set)
+KV_STUB2(proxy_global_map_get)
+KV_STUB2(proxy_plugin_map_get)
+KV_STUB2(proxy_global_map_del)
+KV_STUB2(proxy_plugin_map_del)
+KV_STUB1(proxy_global_map)
+KV_STUB1(proxy_plugin_map)
+KV_STUB2(proxy_datastore_keys)
+KV_STUB2(proxy_plugin_datastore_keys)
+KV_STUB2(proxy_datastore_get)
+KV_STUB2(proxy_plugin_datastore_get)
+KV_STUB2(proxy_datastore_exists)
+KV_STUB2(proxy_plugin_datastore_exists)
+KV_STUB2(proxy_datastore_pttl)
+KV_STUB2(proxy_plugin_datastore_pttl)
+KV_STUB2(proxy_datastore_all_matching)
+KV_STUB2(proxy_plugin_datastore_all_matching)
+KV_STUB2(proxy_datastore_set)
+KV_STUB2(proxy_plugin_datastore_set)
+KV_STUB2(proxy_datastore_setnx)
+KV_STUB2(proxy_plugin_datastore_setnx)
+KV_STUB2(proxy_datastore_del)
+KV_STUB2(proxy_plugin_datastore_del)
+KV_STUB2(proxy_datastore_incrby)
+KV_STUB2(proxy_plugin_datastore_incrby)
+KV_STUB2(proxy_datastore_pexpire)
+KV_STUB2(proxy_plugin_datastore_pexpire)
+
+/* ---- the table ------------------------------------------------------------------------ */
+
+#define FN(f) ((void (*)(void))(f))
+#define KV1(n) {"env", #n, "j>j", FN(kv_##n)}
+#define KV2(n) {"env", #n, "jj>j", FN(kv_##n)}
+
+/* Module "env"; a copy under "env/Otoroshi" serves plugins built with isJS. */
+static const kiln_hostfn oto_table[] = {
+    {"env", "proxy_log", "ijj>i", FN(hf_proxy_log)},
+    {"env", "proxy_log_event", "jj>j", FN(hf_proxy_log_event)},
+    {"env", "proxy_http_call", "jj>j", FN(hf_proxy_http_call)},
+    {"env", "proxy_get_attrs", "j>j", FN(hf_proxy_get_attrs)},
+    {"env", "proxy_get_attr", "jj>j", FN(hf_proxy_get_attr)},
+    {"env", "proxy_set_attr", "jj>j", FN(hf_proxy_set_attr)},
+    {"env", "proxy_del_attr", "jj>j", FN(hf_proxy_del_attr)},
+    {"env", "proxy_clear_attrs", "j>j", FN(hf_proxy_clear_attrs)},
+    {"env", "proxy_state", "j>j", FN(hf_proxy_state)},
+    {"env", "proxy_state_value", "jj>j", FN(hf_proxy_state_value)},
+    {"env", "proxy_global_config", "j>j", FN(hf_proxy_empty_object)},
+    {"env", "proxy_config", "j>j", FN(hf_proxy_empty_object)},
+    {"env", "proxy_cluster_state", "j>j", FN(hf_proxy_empty_object)},
+    {"env", "proxy_cluster_state_value", "jj>j", FN(hf_proxy_cluster_state_value)},
+    KV2(proxy_global_map_set),
+    KV2(proxy_plugin_map_set),
+    KV2(proxy_global_map_get),
+    KV2(proxy_plugin_map_get),
+    KV2(proxy_global_map_del),
+    KV2(proxy_plugin_map_del),
+    KV1(proxy_global_map),
+    KV1(proxy_plugin_map),
+    KV2(proxy_datastore_keys),
+    KV2(proxy_plugin_datastore_keys),
+    KV2(proxy_datastore_get),
+    KV2(proxy_plugin_datastore_get),
+    KV2(proxy_datastore_exists),
+    KV2(proxy_plugin_datastore_exists),
+    KV2(proxy_datastore_pttl),
+    KV2(proxy_plugin_datastore_pttl),
+    KV2(proxy_datastore_all_matching),
+    KV2(proxy_plugin_datastore_all_matching),
+    KV2(proxy_datastore_set),
+    KV2(proxy_plugin_datastore_set),
+    KV2(proxy_datastore_setnx),
+    KV2(proxy_plugin_datastore_setnx),
+    KV2(proxy_datastore_del),
+    KV2(proxy_plugin_datastore_del),
+    KV2(proxy_datastore_incrby),
+    KV2(proxy_plugin_datastore_incrby),
+    KV2(proxy_datastore_pexpire),
+    KV2(proxy_plugin_datastore_pexpire),
+};
+
+#define OTO_N (sizeof(oto_table) / sizeof(oto_table[0]))
+
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+static kiln_hostfn *full_table; /* Extism's table, then ours twice; lives forever */
+static size_t full_n;
+
+static void build_table(void)
+{
+    size_t nx;
+    const kiln_hostfn *x = xtm_hostfns(&nx);
+    full_table = kiln_xcalloc(nx + 2 * OTO_N, sizeof(*full_table));
+    memcpy(full_table, x, nx * sizeof(*x));
+    for (size_t i = 0; i < OTO_N; i++) {
+        full_table[nx + i] = oto_table[i];
+        full_table[nx + OTO_N + i] = oto_table[i];
+        full_table[nx + OTO_N + i].module = "env/Otoroshi";
+    }
+    full_n = nx + 2 * OTO_N;
+}
+
+static const kiln_hostfn *oto_hostfns(size_t *n)
+{
+    pthread_once(&table_once, build_table);
+    *n = full_n;
+    return full_table;
+}
+
+/* ---- input document (§4.2, §4.3) ------------------------------------------------------ */
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode [s, s+n) ('+' is a space) into a new jansson string. */
+static json_t *decoded(const char *s, size_t n)
+{
+    char *buf = kiln_malloc(n + 1);
+    if (buf == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            buf[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
+                   hexval((unsigned char)s[i + 2]) >= 0) {
+            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            buf[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            buf[o++] = s[i];
+        }
+    }
+    json_t *j = json_stringn(buf, o);
+    kiln_free(buf);
+    return j ? j : json_string("");
+}
+
+/* {"x": ["1", "2"]} from "x=1&x=2". */
+static json_t *query_json(const char *q)
+{
+    json_t *o = json_object();
+    while (o != NULL && q != NULL && *q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        if (n > 0) {
+            const char *eq = memchr(q, '=', n);
+            size_t kn = eq ? (size_t)(eq - q) : n;
+            json_t *k = decoded(q, kn);
+            json_t *v = eq ? decoded(eq + 1, n - kn - 1) : json_string("");
+            if (k != NULL && v != NULL) {
+                const char *ks = json_string_value(k);
+                json_t *arr = json_object_get(o, ks);
+                if (arr == NULL) {
+                    arr = json_array();
+                    json_object_set_new(o, ks, arr);
+                }
+                json_array_append(arr, v);
+            }
+            json_decref(k);
+            json_decref(v);
+        }
+        q = amp ? amp + 1 : q + n;
+    }
+    return o;
+}
+
+static const char *req_header(const kiln_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+/* Cookies from the Cookie header; `plugin_side` uses the NgPluginHttpRequest keys. */
+static json_t *cookies_json(const kiln_request *req, bool plugin_side)
+{
+    json_t *arr = json_array();
+    const char *c = req_header(req, "cookie");
+    while (arr != NULL && c != NULL && *c) {
+        while (*c == ' ' || *c == ';')
+            c++;
+        const char *end = strchr(c, ';');
+        size_t n = end ? (size_t)(end - c) : strlen(c);
+        const char *eq = memchr(c, '=', n);
+        if (n > 0 && eq != NULL) {
+            json_t *ck = json_object();
+            json_object_set_new(ck, "name", json_stringn(c, (size_t)(eq - c)));
+            json_object_set_new(ck, "value", json_stringn(eq + 1, n - (size_t)(eq - c) - 1));
+            json_object_set_new(ck, "path", json_string("/"));
+            json_object_set_new(ck, "domain", json_null());
+            json_object_set_new(ck, plugin_side ? "httpOnly" : "http_only", json_false());
+            json_object_set_new(ck, plugin_side ? "maxAge" : "max_age", json_null());
+            json_object_set_new(ck, "secure", json_false());
+            if (!plugin_side)
+                json_object_set_new(ck, "same_site", json_null());
+            json_array_append_new(arr, ck);
+        }
+        c = end ? end + 1 : c + n;
+    }
+    return arr;
+}
+
+static json_t *headers_json(const kiln_request *req)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i < req->n_headers; i++) {
+        /* Single-valued, lower-case names: the last value wins. */
+        char name[256];
+        size_t n = 0;
+        for (; req->headers[i].name[n] && n < sizeof(name) - 1; n++) {
+            char ch = req->headers[i].name[n];
+            name[n] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+        }
+        name[n] = '\0';
+        json_t *v = json_string(req->headers[i].value);
+        if (v != NULL)
+            json_object_set_new(o, name, v);
+    }
+    return o;
+}
+
+static json_t *kv_json(const kiln_kv *kv, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i < n; i++) {
+        json_t *v = json_string(kv[i].value ? kv[i].value : "");
+        if (v != NULL)
+            json_object_set_new(o, kv[i].name, v);
+    }
+    return o;
+}
+
+static json_t *backend_json(const char *id, const char *host)
+{
+    char hostname[256];
+    long port = 80;
+    snprintf(hostname, sizeof(hostname), "%s", host && *host ? host : "localhost");
+    char *colon = strrchr(hostname, ':'), *bracket = strchr(hostname, ']');
+    /* "[::1]" has colons but no port; "[::1]:8080" and "h:8080" have one. */
+    if (colon != NULL && (bracket == NULL || bracket < colon)) {
+        port = strtol(colon + 1, NULL, 10);
+        *colon = '\0';
+    }
+    return json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:n, s:{s:s}, s:{}}", "id", id, "hostname",
+                     hostname, "port", (int)port, "tls", 0, "weight", 1, "protocol", "HTTP/1.1",
+                     "ip_address", "predicate", "type", "AlwaysMatch", "tls_config");
+}
+
+static json_t *route_json(const kiln_function *fn, const char *host, json_t *backend)
+{
+    const char *name = fn->name ? fn->name : "function";
+    json_t *domains = json_array();
+    if (domains != NULL && host != NULL && *host)
+        json_array_append_new(domains, json_string(host));
+    return json_pack(
+        "{s:s, s:s, s:s, s:[], s:{}, s:b, s:b, s:b, s:b, s:[s], "
+        "s:{s:o, s:n, s:b, s:{}, s:{}, s:[]}, "
+        "s:{s:[O], s:s, s:b, s:{s:s}, s:{}, s:n}, s:n, s:[]}",
+        "id", name, "name", name, "description", "", "tags", "metadata", "enabled", 1,
+        "debug_flow", 0, "export_reporting", 0, "capture", 0, "groups", "default", "frontend",
+        "domains", domains, "strict_path", "exact", 0, "headers", "query", "methods", "backend",
+        "targets", backend, "root", "/", "rewrite", 0, "load_balancing", "type", "RoundRobin",
+        "client", "health_check", "backend_ref", "plugins");
+}
+
+static _Atomic unsigned long request_seq;
+
+char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *len)
+{
+    unsigned long seq = atomic_fetch_add(&request_seq, 1) + 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char snowflake[64];
+    snprintf(snowflake, sizeof(snowflake), "%lld%06lu", (long long)ts.tv_sec * 1000 +
+             ts.tv_nsec / 1000000, seq % 1000000);
+    const char *host = req_header(req, "host");
+    if (host == NULL)
+        host = req->host && *req->host ? req->host : "localhost";
+    const char *method = req->method ? req->method : "GET";
+    const char *uri = req->url ? req->url : "/";
+    const char *fname = fn->name ? fn->name : "function";
+    char url[4096];
+    snprintf(url, sizeof(url), "http://%s%s", host, uri);
+
+    json_t *body = json_null();
+    if (req->body_len > 0) {
+        body = json_array();
+        for (size_t i = 0; body != NULL && i < req->body_len; i++)
+            json_array_append_new(body, json_integer((int8_t)req->body[i]));
+    }
+    json_t *params = kv_json(req->params, req->n_params);
+    json_t *raw = json_pack("{s:I, s:s, s:o, s:o, s:b, s:s, s:o, s:s, s:s, s:b, s:s, s:n, s:o}",
+                            "id", (json_int_t)(seq % 1000000000), "method", method, "headers",
+                            headers_json(req), "cookies", cookies_json(req, false), "tls", 0,
+                            "uri", uri, "query", query_json(req->query), "path",
+                            req->path ? req->path : "/", "version", "HTTP/1.1", "has_body",
+                            req->body_len > 0, "remote",
+                            req->remote_addr ? req->remote_addr : "", "client_cert_chain",
+                            "path_params", params);
+    json_t *plugin_req =
+        json_pack("{s:s, s:s, s:o, s:o, s:s, s:n, s:n, s:o}", "url", url, "method", method,
+                  "headers", headers_json(req), "query", query_json(req->query), "version",
+                  "HTTP/1.1", "client_cert_chain", "backend", "cookies",
+                  cookies_json(req, true));
+    json_t *backend = backend_json(fname, host);
+    json_t *route = backend ? route_json(fn, host, backend) : NULL;
+    json_t *doc = json_pack("{s:s, s:O, s:n, s:n, s:o, s:o, s:{}, s:{}, s:o, s:o, s:o}",
+                            "snowflake", snowflake, "backend", backend, "apikey", "user",
+                            "raw_request", raw, "config", kv_json(fn->config, fn->n_config),
+                            "global_config", "attrs", "route", route, "request_body_bytes",
+                            body, "request", plugin_req);
+    json_decref(backend);
+    if (doc == NULL)
+        return NULL;
+    char *s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (s != NULL)
+        *len = strlen(s);
+    return s;
+}
+
+/* ---- output document (§4.1, §4.3) ------------------------------------------------------- */
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return false;
+    return true;
+}
+
+int oto_error_response(kiln_response *resp, const char *msg)
+{
+    kiln_response_reset(resp);
+    resp->status = 400;
+    json_t *o = json_pack("{s:s}", "error", msg);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    int rc = s ? kiln_response_add_header(resp, "Content-Type", "application/json") : KILN_ENOMEM;
+    if (rc == KILN_OK)
+        rc = kiln_response_append(resp, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+/* The body per §4.1; *data is kiln_malloc'd or NULL (empty). */
+static int output_body(json_t *o, uint8_t **data, size_t *len, kiln_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    json_t *v = json_object_get(o, "body_str");
+    if (v == NULL)
+        v = json_object_get(o, "body");
+    if (json_is_string(v) && !blank(json_string_value(v))) {
+        *len = json_string_length(v);
+        *data = kiln_malloc(*len);
+        if (*data == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        memcpy(*data, json_string_value(v), *len);
+        return KILN_OK;
+    }
+    v = json_object_get(o, "body_json");
+    if (v != NULL && !json_is_null(v)) {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (s == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        *len = strlen(s);
+        *data = (uint8_t *)kiln_strdup(s);
+        free(s);
+        return *data ? KILN_OK : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    v = json_object_get(o, "body_base64");
+    if (json_is_string(v) && !blank(json_string_value(v))) {
+        if (xtm_base64_decode(json_string_value(v), json_string_length(v), data, len) != KILN_OK)
+            return kiln_err_set(err, KILN_EBADOUTPUT,
+                                "the plugin's body_base64 is not valid base64");
+        return KILN_OK;
+    }
+    v = json_object_get(o, "body_bytes");
+    if (json_is_array(v) && json_array_size(v) > 0) {
+        size_t n = json_array_size(v);
+        uint8_t *b = kiln_malloc(n);
+        if (b == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_array_get(v, i);
+            /* Signed bytes; anything else drops the body, as Otoroshi's reader does. */
+            if (!json_is_integer(e) || json_integer_value(e) < -128 ||
+                json_integer_value(e) > 127) {
+                kiln_free(b);
+                return KILN_OK;
+            }
+            b[i] = (uint8_t)(int8_t)json_integer_value(e);
+        }
+        *data = b;
+        *len = n;
+    }
+    return KILN_OK;
+}
+
+int oto_output_to_response(const uint8_t *out, size_t len, kiln_response *resp, kiln_err *err)
+{
+    json_t *o = json_loadb((const char *)out, len, 0, NULL);
+    if (!json_is_object(o)) {
+        /* Not JSON (or not an object): Otoroshi treats it as {}. */
+        json_decref(o);
+        o = json_object();
+        if (o == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    int rc = KILN_OK;
+    if (json_is_true(json_object_get(o, "delegates_call")))
+        rc = kiln_err_set(err, KILN_EBADOUTPUT,
+                          "the plugin answered delegates_call: true, but a Kiln function has no "
+                          "backend to delegate to; return a response instead");
+    int status = 200;
+    json_t *st = json_object_get(o, "status");
+    if (rc == KILN_OK && json_is_integer(st)) {
+        json_int_t s = json_integer_value(st);
+        if (s < 100 || s > 599)
+            rc = kiln_err_set(err, KILN_EBADOUTPUT,
+                              "the plugin answered status %lld, which is not an HTTP status "
+                              "(100..599)",
+                              (long long)s);
+        status = (int)s;
+    }
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    if (rc == KILN_OK)
+        rc = output_body(o, &body, &body_len, err);
+    if (rc == KILN_OK) {
+        kiln_response_reset(resp);
+        resp->status = status;
+        json_t *h = json_object_get(o, "headers");
+        if (json_is_object(h)) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(h, k, v) {
+                if (rc != KILN_OK || json_is_null(v))
+                    continue;
+                if (json_is_string(v)) {
+                    rc = kiln_response_add_header_n(resp, k, strlen(k), json_string_value(v),
+                                                    json_string_length(v));
+                } else {
+                    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                    rc = s ? kiln_response_add_header(resp, k, s) : KILN_ENOMEM;
+                    free(s);
+                }
+            }
+        } else {
+            rc = kiln_response_add_header(resp, "Content-Type", "application/json");
+        }
+        if (rc == KILN_OK)
+            rc = kiln_response_append(resp, body, body_len);
+        if (rc == KILN_ELIMIT)
+            kiln_err_set(err, rc, "the plugin's %zu-byte body exceeds the response limit of %zu "
+                         "bytes", body_len, resp->max_body);
+        else if (rc != KILN_OK)
+            kiln_err_set(err, rc, "out of memory building the response");
+    }
+    kiln_free(body);
+    json_decref(o);
+    return rc;
+}
+
+/* ---- the handler ops ------------------------------------------------------------------- */
+
+static int oto_detect(const kiln_module *m)
+{
+    for (uint32_t i = 0; i < kiln_module_import_count(m); i++) {
+        kiln_extern_info info;
+        kiln_module_import(m, i, &info);
+        bool env = info.module_len == 3 && memcmp(info.module, "env", 3) == 0;
+        bool env_oto = info.module_len == 12 && memcmp(info.module, "env/Otoroshi", 12) == 0;
+        if (!(env || env_oto) || info.kind != KILN_EXTERN_FUNC)
+            continue;
+        /* Name and type must both match: proxy-wasm also imports env.proxy_*
+         * (e.g. proxy_log with i32 arguments). */
+        for (size_t k = 0; k < OTO_N; k++)
+            if (strcmp(info.name, oto_table[k].name) == 0 &&
+                strcmp(info.type, oto_table[k].type) == 0)
+                return 60;
+    }
+    return 0;
+}
+
+static int oto_prepare(const kiln_function *fn, kiln_module *m, void **state, kiln_err *err)
+{
+    return xtm_handler_prepare(fn, m, OTO_DEFAULT_EXPORT, state, err);
+}
+
+typedef struct oto_out {
+    kiln_response *resp;
+    bool ran; /* the output callback ran: its errors are not call failures */
+} oto_out;
+
+static int oto_output(void *arg, const uint8_t *out, size_t len, int32_t rc32, kiln_err *err)
+{
+    oto_out *o = arg;
+    (void)rc32; /* a non-zero return code alone is no failure in Otoroshi */
+    o->ran = true;
+    return oto_output_to_response(out, len, o->resp, err);
+}
+
+static int oto_handle(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                      const kiln_request *req, kiln_response *resp, kiln_err *err)
+{
+    size_t len = 0;
+    char *in = oto_input_json(fn, req, &len);
+    if (in == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory describing the request",
+                            fn->name ? fn->name : "function");
+    oto_out o = {resp, false};
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    int rc = xtm_handler_run(state, pre, (const uint8_t *)in, len, oto_output, &o, &e);
+    free(in);
+    if (rc == KILN_OK)
+        return KILN_OK;
+    if (o.ran || rc == KILN_ENOMEM) {
+        if (err != NULL)
+            *err = e;
+        return rc;
+    }
+    /* A failed call is an answer in Otoroshi: 400 {"error": "<message>"}. */
+    rc = oto_error_response(resp, e.msg);
+    if (rc != KILN_OK)
+        return kiln_err_set(err, rc, "out of memory building the error response");
+    return KILN_OK;
+}
+
+const kiln_abi_ops kiln_abi_otoroshi = {
+    .name = "otoroshi",
+    .detect = oto_detect,
+    .hostfns = oto_hostfns,
+    .prepare = oto_prepare,
+    .handle = oto_handle,
+    .release = xtm_handler_release,
+};

@@ -1,0 +1,38 @@
+/*
+ * otoroshi.h - private to src/abi/otoroshi/ and its unit test: the pieces of
+ * the Otoroshi WasmBackend contract that do not need a running guest (input
+ * JSON from a request, output JSON to a response). The ABI itself is
+ * kiln_abi_otoroshi (include/kiln/handler.h); it runs plugins through the
+ * Extism machinery (abi/extism/extism.h).
+ */
+#ifndef KILN_ABI_OTOROSHI_OTOROSHI_H
+#define KILN_ABI_OTOROSHI_OTOROSHI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/handler.h"
+
+#define OTO_DEFAULT_EXPORT "call_backend"
+
+/*
+ * Interpret a WasmBackend output document (otoroshi-abi.md §4.3, §4.1) into
+ * `resp` (status, headers, body). Output that is not a JSON object counts as
+ * {} (200, Content-Type: application/json, empty body). Returns KILN_OK,
+ * KILN_EBADOUTPUT (delegates_call, a status outside 100..599, invalid
+ * body_base64) or KILN_ENOMEM / KILN_ELIMIT from the response; err explains.
+ */
+int oto_output_to_response(const uint8_t *out, size_t len, kiln_response *resp, kiln_err *err);
+
+/* Fill resp with Otoroshi's failure answer: 400 {"error": "<msg>"}. */
+int oto_error_response(kiln_response *resp, const char *msg);
+
+/*
+ * The WasmBackend input document for a request (§4.3 with the fragments of
+ * §4.2, every documented field present). `fn` supplies the name and config.
+ * Returns a malloc'd (jansson) JSON string and its length, or NULL on OOM.
+ */
+char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *len /* OUT */);
+
+#endif

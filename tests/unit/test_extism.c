@@ -1,0 +1,991 @@
+/*
+ * test_extism.c - the Extism and Otoroshi ABIs below the CLI: Extism memory
+ * edge cases (handles, short blocks, re-use policy, limits), allowed_hosts
+ * globs and URL hosts, base64, manifest parsing, Otoroshi's output rules and
+ * input document, and the handler ops end to end on WAT plugins (outputs,
+ * error mapping, timeouts, vars and instance re-use, concurrency).
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "abi/extism/extism.h"
+#include "abi/extism/xtm_mem.h"
+#include "abi/otoroshi/otoroshi.h"
+#include "base/alloc.h"
+#include "kiln/handler.h"
+#include "support/wat.h"
+
+extern const kiln_abi_ops kiln_abi_extism;
+extern const kiln_abi_ops kiln_abi_otoroshi;
+
+/* ---- Extism memory ---------------------------------------------------------- */
+
+static void test_mem_handles(void **state)
+{
+    (void)state;
+    xtm_mem m;
+    xtm_mem_init(&m, 0);
+    uint64_t a, b, z;
+    assert_int_equal(xtm_mem_alloc(&m, 0, &z), KILN_OK);
+    assert_int_equal(z, 0);
+    assert_int_equal(xtm_mem_alloc(&m, 5, &a), KILN_OK);
+    assert_int_equal(a, XTM_MEM_BASE);
+    assert_int_equal(xtm_mem_alloc(&m, 5, &b), KILN_OK);
+    /* round_up(5, 8) + 8 bytes of slack per block */
+    assert_int_equal(b, XTM_MEM_BASE + 16);
+    assert_int_equal(xtm_mem_length(&m, a), 5);
+    assert_int_equal(xtm_mem_length(&m, a + 1), 0); /* interior pointer */
+    assert_int_equal(xtm_mem_length(&m, 0), 0);
+    assert_int_equal(xtm_mem_length(&m, UINT64_MAX), 0);
+    assert_int_equal(xtm_mem_length(&m, 1), 0);
+    /* 8-byte access at a 5-byte block and a byte at h + 8 stay in the block. */
+    assert_non_null(xtm_mem_ptr(&m, a, 8));
+    assert_non_null(xtm_mem_ptr(&m, a + 8, 1));
+    memset(xtm_mem_ptr(&m, a, 16), 0xAB, 16);
+    assert_int_equal(m.buf[b], 0);
+    /* Bounds: below the base, past the top, overflowing. */
+    assert_null(xtm_mem_ptr(&m, 0, 1));
+    assert_null(xtm_mem_ptr(&m, XTM_MEM_BASE - 1, 1));
+    assert_null(xtm_mem_ptr(&m, b + 16, 1));
+    assert_non_null(xtm_mem_ptr(&m, b + 16, 0));
+    assert_null(xtm_mem_ptr(&m, UINT64_MAX, 2));
+    assert_null(xtm_mem_ptr(&m, 64, UINT64_MAX));
+    /* Free: length 0, double free and interior free are no-ops. */
+    xtm_mem_free(&m, a);
+    assert_int_equal(xtm_mem_length(&m, a), 0);
+    xtm_mem_free(&m, a);
+    xtm_mem_free(&m, b + 1);
+    xtm_mem_free(&m, 0);
+    assert_int_equal(xtm_mem_length(&m, b), 5);
+    /* Reset: every handle dies; allocation starts over, zeroed. */
+    xtm_mem_reset(&m);
+    assert_int_equal(xtm_mem_length(&m, b), 0);
+    assert_int_equal(xtm_mem_alloc(&m, 5, &a), KILN_OK);
+    assert_int_equal(a, XTM_MEM_BASE);
+    assert_int_equal(m.buf[a], 0);
+    assert_int_equal(m.buf[a + 8], 0);
+    xtm_mem_fini(&m);
+}
+
+static void test_mem_reuse_policy(void **state)
+{
+    (void)state;
+    xtm_mem m;
+    xtm_mem_init(&m, 0);
+    uint64_t a, b, c, d;
+    assert_int_equal(xtm_mem_alloc(&m, 100, &a), KILN_OK);
+    xtm_mem_free(&m, a);
+    /* A guest-freed block is not re-used while the arena has room. */
+    assert_int_equal(xtm_mem_alloc(&m, 100, &b), KILN_OK);
+    assert_true(b != a);
+    /* A host-consumed block is dead and never re-used before reset. */
+    xtm_mem_consume(&m, b);
+    assert_int_equal(xtm_mem_length(&m, b), 0);
+    assert_false(xtm_mem_live(&m, b));
+    /* Fill the initial 64 KiB: then the freed block is re-used (zeroed), the
+     * consumed one is not. */
+    memset(m.buf + a, 0x5A, 100);
+    uint64_t used = m.top, big = XTM_MEM_INITIAL - used - 8;
+    assert_int_equal(xtm_mem_alloc(&m, big, &c), KILN_OK);
+    assert_int_equal(m.top, XTM_MEM_INITIAL);
+    assert_int_equal(xtm_mem_alloc(&m, 50, &d), KILN_OK);
+    assert_int_equal(d, a);
+    assert_int_equal(xtm_mem_length(&m, d), 50);
+    assert_int_equal(m.buf[d + 10], 0);
+    assert_int_equal(xtm_mem_alloc(&m, 100, &d), KILN_OK); /* now it grows */
+    assert_true(d >= XTM_MEM_INITIAL);
+    assert_true(m.size > XTM_MEM_INITIAL);
+    xtm_mem_fini(&m);
+}
+
+static void test_mem_limit(void **state)
+{
+    (void)state;
+    xtm_mem m;
+    xtm_mem_init(&m, 256 << 10);
+    uint64_t h;
+    assert_int_equal(xtm_mem_alloc(&m, 200 << 10, &h), KILN_OK);
+    assert_int_equal(xtm_mem_alloc(&m, 100 << 10, &h), KILN_ELIMIT);
+    assert_int_equal(xtm_mem_alloc(&m, UINT64_MAX, &h), KILN_ELIMIT);
+    assert_int_equal(xtm_mem_alloc(&m, UINT64_MAX - 7, &h), KILN_ELIMIT);
+    assert_int_equal(h, 0);
+    /* A limit below 64 KiB still allows the initial arena. */
+    xtm_mem_fini(&m);
+    xtm_mem_init(&m, 1000);
+    assert_int_equal(xtm_mem_alloc(&m, 30000, &h), KILN_OK);
+    xtm_mem_fini(&m);
+}
+
+/* ---- globs, hosts, base64 -------------------------------------------------------- */
+
+static void test_glob(void **state)
+{
+    (void)state;
+    assert_true(xtm_glob_match("127.*", "127.0.0.1"));
+    assert_true(xtm_glob_match("127.0.0.1", "127.0.0.1"));
+    assert_false(xtm_glob_match("*.example.com", "127.0.0.1"));
+    assert_false(xtm_glob_match("*.example.com", "example.com"));
+    assert_true(xtm_glob_match("*.example.com", "api.v2.example.com"));
+    assert_true(xtm_glob_match("*", "anything.at.all"));
+    assert_true(xtm_glob_match("ex?mple.com", "example.com"));
+    assert_false(xtm_glob_match("ex?mple.com", "exmple.com"));
+    assert_true(xtm_glob_match("host[0-9].lan", "host7.lan"));
+    assert_false(xtm_glob_match("host[0-9].lan", "hostx.lan"));
+    assert_true(xtm_glob_match("host[!0-9].lan", "hostx.lan"));
+    assert_true(xtm_glob_match("[]x]", "]"));
+    assert_true(xtm_glob_match("a*b*c", "aXXbYYc"));
+    assert_false(xtm_glob_match("a*b*c", "aXXbYY"));
+    /* Malformed globs compare literally. */
+    assert_true(xtm_glob_match("[abc", "[abc"));
+    assert_false(xtm_glob_match("[abc", "a"));
+    assert_true(xtm_glob_match("", ""));
+    assert_false(xtm_glob_match("", "x"));
+
+    const char *const list[] = {"*.example.org", "127.*"};
+    assert_true(xtm_host_allowed(list, 2, "127.0.0.1"));
+    assert_true(xtm_host_allowed(list, 2, "www.example.org"));
+    assert_false(xtm_host_allowed(list, 2, "example.org"));
+    assert_false(xtm_host_allowed(NULL, 0, "127.0.0.1")); /* none = deny */
+}
+
+static void test_url_host(void **state)
+{
+    (void)state;
+    char host[256];
+    kiln_err err;
+    assert_int_equal(xtm_url_host("http://127.0.0.1:8080/x?y=1", host, sizeof(host), &err),
+                     KILN_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(xtm_url_host("HTTPS://Example.COM/", host, sizeof(host), &err), KILN_OK);
+    assert_string_equal(host, "example.com");
+    assert_int_equal(xtm_url_host("http://[::1]:80/", host, sizeof(host), &err), KILN_OK);
+    assert_string_equal(host, "[::1]");
+    assert_int_equal(xtm_url_host("http://user:pw@h.lan/", host, sizeof(host), &err), KILN_OK);
+    assert_string_equal(host, "h.lan");
+    assert_int_equal(xtm_url_host("ftp://h.lan/", host, sizeof(host), &err), KILN_EINVAL);
+    assert_int_equal(xtm_url_host("not a url", host, sizeof(host), &err), KILN_EINVAL);
+    assert_non_null(strstr(err.msg, "not a url"));
+}
+
+static void test_base64(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+                              {"foobar", "Zm9vYmFy"}, {"hello base64", "aGVsbG8gYmFzZTY0"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *e = xtm_base64_encode((const uint8_t *)cases[i][0], strlen(cases[i][0]));
+        assert_string_equal(e, cases[i][1]);
+        kiln_free(e);
+        uint8_t *d;
+        size_t n;
+        assert_int_equal(xtm_base64_decode(cases[i][1], strlen(cases[i][1]), &d, &n), KILN_OK);
+        assert_int_equal(n, strlen(cases[i][0]));
+        assert_memory_equal(d, cases[i][0], n);
+        kiln_free(d);
+    }
+    uint8_t *d;
+    size_t n;
+    assert_int_equal(xtm_base64_decode("Zm9v YmFy\n", 10, &d, &n), KILN_OK); /* whitespace */
+    assert_int_equal(n, 6);
+    kiln_free(d);
+    assert_int_equal(xtm_base64_decode("Zm9", 3, &d, &n), KILN_OK); /* unpadded */
+    assert_int_equal(n, 2);
+    kiln_free(d);
+    assert_int_equal(xtm_base64_decode("Zm9v!", 5, &d, &n), KILN_EINVAL);
+    assert_int_equal(xtm_base64_decode("Z", 1, &d, &n), KILN_EINVAL);
+    assert_int_equal(xtm_base64_decode("Zg==Zg", 6, &d, &n), KILN_EINVAL);
+}
+
+/* ---- manifest ---------------------------------------------------------------------- */
+
+static int parse_manifest(const char *json, xtm_manifest *m, kiln_err *err)
+{
+    return xtm_manifest_parse(json, strlen(json), "/base", m, err);
+}
+
+static void test_manifest_full(void **state)
+{
+    (void)state;
+    xtm_manifest m;
+    kiln_err err;
+    const char *json =
+        "{\"wasm\": [{\"path\": \"plugin.wasm\", \"name\": \"main\", \"hash\": \"ab\"}],"
+        " \"memory\": {\"max_pages\": 4, \"max_http_response_bytes\": 1024,"
+        " \"max_var_bytes\": 0},"
+        " \"config\": {\"greeting\": \"hi\", \"empty\": \"\"},"
+        " \"allowed_hosts\": [\"example.com\", \"*.example.org\"],"
+        " \"allowed_paths\": {\"/tmp/data\": \"/data\", \"ro:/tmp/ro\": \"/ro\"},"
+        " \"timeout_ms\": 1500}";
+    assert_int_equal(parse_manifest(json, &m, &err), KILN_OK);
+    assert_string_equal(m.wasm_path, "/base/plugin.wasm"); /* not in the cwd */
+    assert_string_equal(m.wasm_hash, "ab");
+    assert_int_equal(m.max_pages, 4);
+    assert_int_equal(m.max_http_response_bytes, 1024);
+    assert_int_equal(m.max_var_bytes, 0);
+    assert_int_equal(m.timeout_ms, 1500);
+    assert_int_equal(m.n_config, 2);
+    assert_string_equal(m.config[0].name, "greeting");
+    assert_string_equal(m.config[0].value, "hi");
+    assert_int_equal(m.n_allowed_hosts, 2);
+    assert_string_equal(m.allowed_hosts[1], "*.example.org");
+    assert_int_equal(m.n_allowed_paths, 2);
+    assert_string_equal(m.allowed_paths[0].host_path, "/tmp/data");
+    assert_false(m.allowed_paths[0].read_only);
+    assert_string_equal(m.allowed_paths[1].host_path, "/tmp/ro");
+    assert_string_equal(m.allowed_paths[1].guest_path, "/ro");
+    assert_true(m.allowed_paths[1].read_only);
+    xtm_manifest_fini(&m);
+
+    /* Minimal: everything unset; nulls are allowed; data is base64. */
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"data\": \"AGFzbQEAAAA=\"}], \"memory\": null,"
+                                    " \"allowed_hosts\": null, \"timeout_ms\": null}",
+                                    &m, &err),
+                     KILN_OK);
+    assert_null(m.wasm_path);
+    assert_int_equal(m.wasm_len, 8);
+    assert_memory_equal(m.wasm_data, "\0asm\1\0\0\0", 8);
+    assert_int_equal(m.max_pages, -1);
+    assert_int_equal(m.timeout_ms, -1);
+    assert_int_equal(m.n_allowed_hosts, 0);
+    xtm_manifest_fini(&m);
+}
+
+static void test_manifest_errors(void **state)
+{
+    (void)state;
+    xtm_manifest m;
+    kiln_err err;
+    assert_int_equal(parse_manifest("{\"wasm\": []}", &m, &err), KILN_ECONFIG);
+    assert_string_equal(err.msg, "No wasm files specified in Extism manifest");
+    assert_int_equal(parse_manifest("{}", &m, &err), KILN_ECONFIG);
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}], \"bogus\": 1}", &m, &err),
+                     KILN_ECONFIG);
+    assert_non_null(strstr(err.msg, "unknown field `bogus`"));
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\", \"paht\": 1}]}", &m, &err),
+                     KILN_ECONFIG);
+    assert_non_null(strstr(err.msg, "`paht`"));
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}, {\"path\": \"b\"}]}", &m, &err),
+                     KILN_EUNSUPPORTED);
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"url\": \"https://x/a.wasm\"}]}", &m, &err),
+                     KILN_EUNSUPPORTED);
+    assert_int_equal(
+        parse_manifest("{\"wasm\": [{\"path\": \"a\", \"data\": \"AA==\"}]}", &m, &err),
+        KILN_ECONFIG);
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}], \"memory\": "
+                                    "{\"max_pages\": -1}}",
+                                    &m, &err),
+                     KILN_ECONFIG);
+    assert_non_null(strstr(err.msg, "memory.max_pages"));
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}], \"config\": {\"k\": 1}}",
+                                    &m, &err),
+                     KILN_ECONFIG);
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}], \"allowed_hosts\": \"x\"}",
+                                    &m, &err),
+                     KILN_ECONFIG);
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}],", &m, &err), KILN_ECONFIG);
+    assert_non_null(strstr(err.msg, "invalid JSON"));
+
+    assert_int_equal(xtm_check_hash((const uint8_t *)"abc", 3,
+                                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015"
+                                    "ad",
+                                    &err),
+                     KILN_OK);
+    assert_int_equal(xtm_check_hash((const uint8_t *)"abd", 3, "00", &err), KILN_EINVAL);
+    assert_non_null(strstr(err.msg, "Hash mismatch, found "));
+    assert_non_null(strstr(err.msg, " but expected 00"));
+}
+
+/* ---- Otoroshi output and input ----------------------------------------------------------- */
+
+static const char *header(const kiln_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+static int oto_out(const char *json, kiln_response *r, kiln_err *err)
+{
+    kiln_response_reset(r);
+    return oto_output_to_response((const uint8_t *)json, strlen(json), r, err);
+}
+
+static void assert_body(const kiln_response *r, const char *expected)
+{
+    assert_int_equal(r->body_len, strlen(expected));
+    if (r->body_len > 0)
+        assert_memory_equal(r->body, expected, r->body_len);
+}
+
+static void test_oto_output(void **state)
+{
+    (void)state;
+    kiln_response r;
+    kiln_err err;
+    kiln_response_init(&r, 1 << 20);
+
+    /* Defaults: status 200, Content-Type application/json, empty body. */
+    assert_int_equal(oto_out("{}", &r, &err), KILN_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(header(&r, "Content-Type"), "application/json");
+    assert_body(&r, "");
+    /* Not JSON, or not an object: treated as {}. */
+    assert_int_equal(oto_out("hello", &r, &err), KILN_OK);
+    assert_int_equal(r.status, 200);
+    assert_body(&r, "");
+    assert_int_equal(oto_out("[1,2]", &r, &err), KILN_OK);
+    assert_int_equal(r.status, 200);
+
+    /* Precedence: body_str > body_json > body_base64 > body_bytes. */
+    assert_int_equal(
+        oto_out("{\"body_str\":\"s\",\"body_json\":{\"a\":1},\"body_base64\":\"Yg==\"}", &r,
+                &err),
+        KILN_OK);
+    assert_body(&r, "s");
+    assert_int_equal(oto_out("{\"body\":\"b\",\"body_json\":1}", &r, &err), KILN_OK);
+    assert_body(&r, "b");
+    /* body is only read when body_str is absent. */
+    assert_int_equal(oto_out("{\"body_str\":\" \",\"body\":\"b\",\"body_json\":[1]}", &r, &err),
+                     KILN_OK);
+    assert_body(&r, "[1]");
+    assert_int_equal(oto_out("{\"body_str\":\"\\t\",\"body_json\":{\"a\": [1, 2]}}", &r, &err),
+                     KILN_OK);
+    assert_body(&r, "{\"a\":[1,2]}");
+    assert_int_equal(oto_out("{\"body_json\":null,\"body_base64\":\"aGk=\"}", &r, &err), KILN_OK);
+    assert_body(&r, "hi");
+    assert_int_equal(oto_out("{\"body_json\":\"text\"}", &r, &err), KILN_OK);
+    assert_body(&r, "\"text\"");
+    assert_int_equal(oto_out("{\"body_base64\":\" \",\"body_bytes\":[104,105,-1]}", &r, &err),
+                     KILN_OK);
+    assert_body(&r, "hi\xff");
+    assert_int_equal(oto_out("{\"body_bytes\":[104,300]}", &r, &err), KILN_OK);
+    assert_body(&r, ""); /* not a signed byte: the body is dropped */
+    assert_int_equal(oto_out("{\"body_bytes\":[]}", &r, &err), KILN_OK);
+    assert_body(&r, "");
+
+    /* Status and headers as given; headers replace the default. */
+    assert_int_equal(oto_out("{\"status\":201,\"headers\":{\"X-A\":\"1\",\"X-N\":5,\"X-Z\":null},"
+                             "\"body_str\":\"ok\"}",
+                             &r, &err),
+                     KILN_OK);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(header(&r, "X-A"), "1");
+    assert_string_equal(header(&r, "X-N"), "5");
+    assert_null(header(&r, "X-Z"));
+    assert_null(header(&r, "Content-Type"));
+    assert_int_equal(oto_out("{\"status\":\"404\"}", &r, &err), KILN_OK);
+    assert_int_equal(r.status, 200); /* not an integer: default */
+
+    /* What Kiln cannot honour. */
+    assert_int_equal(oto_out("{\"status\":700}", &r, &err), KILN_EBADOUTPUT);
+    assert_non_null(strstr(err.msg, "700"));
+    assert_int_equal(oto_out("{\"delegates_call\":true}", &r, &err), KILN_EBADOUTPUT);
+    assert_non_null(strstr(err.msg, "delegates_call"));
+    assert_int_equal(oto_out("{\"body_base64\":\"!!\"}", &r, &err), KILN_EBADOUTPUT);
+    assert_int_equal(oto_out("{\"delegates_call\":false,\"body_str\":\"x\"}", &r, &err), KILN_OK);
+
+    /* The failure answer. */
+    assert_int_equal(oto_error_response(&r, "boom \"quoted\""), KILN_OK);
+    assert_int_equal(r.status, 400);
+    assert_body(&r, "{\"error\":\"boom \\\"quoted\\\"\"}");
+
+    /* The response cap. */
+    kiln_response small;
+    kiln_response_init(&small, 4);
+    assert_int_equal(oto_out("{\"body_str\":\"too long\"}", &small, &err), KILN_ELIMIT);
+    kiln_response_fini(&small);
+    kiln_response_fini(&r);
+}
+
+static void test_oto_input(void **state)
+{
+    (void)state;
+    kiln_kv headers[] = {{"Host", "api.local:8080"}, {"Foo", "bar"}, {"Cookie", "a=1; b=2"}};
+    kiln_kv params[] = {{"id", "42"}};
+    kiln_kv config[] = {{"mode", "test"}};
+    kiln_request req = {0};
+    req.method = "POST";
+    req.url = "/p/42?x=1&x=2&y=a%20b";
+    req.path = "/p/42";
+    req.query = "x=1&x=2&y=a%20b";
+    req.remote_addr = "10.0.0.1";
+    req.headers = headers;
+    req.n_headers = 3;
+    req.params = params;
+    req.n_params = 1;
+    req.body = (const uint8_t *)"h\xff";
+    req.body_len = 2;
+    kiln_function fn = {0};
+    fn.name = "backend";
+    fn.config = config;
+    fn.n_config = 1;
+    size_t len;
+    char *s = oto_input_json(&fn, &req, &len);
+    assert_non_null(s);
+    assert_int_equal(strlen(s), len);
+    json_error_t je;
+    json_t *o = json_loads(s, 0, &je);
+    free(s);
+    assert_non_null(o);
+    assert_true(json_is_string(json_object_get(o, "snowflake")));
+    assert_true(json_is_null(json_object_get(o, "apikey")));
+    assert_true(json_is_null(json_object_get(o, "user")));
+    assert_true(json_is_object(json_object_get(o, "global_config")));
+    assert_true(json_is_object(json_object_get(o, "attrs")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "config"), "mode")),
+                        "test");
+    json_t *backend = json_object_get(o, "backend");
+    assert_string_equal(json_string_value(json_object_get(backend, "hostname")), "api.local");
+    assert_int_equal(json_integer_value(json_object_get(backend, "port")), 8080);
+    json_t *raw = json_object_get(o, "raw_request");
+    assert_string_equal(json_string_value(json_object_get(raw, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(raw, "uri")), req.url);
+    assert_string_equal(json_string_value(json_object_get(raw, "path")), "/p/42");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(raw, "headers"), "foo")), "bar");
+    json_t *q = json_object_get(json_object_get(raw, "query"), "x");
+    assert_int_equal(json_array_size(q), 2);
+    assert_string_equal(json_string_value(json_array_get(q, 1)), "2");
+    q = json_object_get(json_object_get(raw, "query"), "y");
+    assert_string_equal(json_string_value(json_array_get(q, 0)), "a b");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(raw, "path_params"), "id")), "42");
+    assert_int_equal(json_array_size(json_object_get(raw, "cookies")), 2);
+    assert_true(json_is_true(json_object_get(raw, "has_body")));
+    json_t *preq = json_object_get(o, "request");
+    assert_string_equal(json_string_value(json_object_get(preq, "url")),
+                        "http://api.local:8080/p/42?x=1&x=2&y=a%20b");
+    json_t *ck = json_array_get(json_object_get(preq, "cookies"), 0);
+    assert_non_null(json_object_get(ck, "httpOnly"));
+    json_t *bytes = json_object_get(o, "request_body_bytes");
+    assert_int_equal(json_array_size(bytes), 2);
+    assert_int_equal(json_integer_value(json_array_get(bytes, 1)), -1);
+    json_t *route = json_object_get(o, "route");
+    assert_string_equal(json_string_value(json_object_get(route, "id")), "backend");
+    json_t *fe = json_object_get(route, "frontend");
+    assert_true(json_is_array(json_object_get(fe, "domains")));
+    assert_true(json_is_null(json_object_get(fe, "strict_path")));
+    json_t *targets = json_object_get(json_object_get(route, "backend"), "targets");
+    assert_int_equal(json_array_size(targets), 1);
+    json_decref(o);
+
+    /* No body: null. */
+    req.body_len = 0;
+    s = oto_input_json(&fn, &req, &len);
+    o = json_loads(s, 0, &je);
+    free(s);
+    assert_true(json_is_null(json_object_get(o, "request_body_bytes")));
+    json_decref(o);
+}
+
+/* ---- handlers end to end ------------------------------------------------------------------- */
+
+/* An Extism plugin in WAT: $block copies guest memory into a new block. */
+static const char *extism_wat =
+    "(module\n"
+    " (import \"extism:host/env\" \"alloc\" (func $alloc (param i64) (result i64)))\n"
+    " (import \"extism:host/env\" \"store_u8\" (func $store_u8 (param i64 i32)))\n"
+    " (import \"extism:host/env\" \"load_u8\" (func $load_u8 (param i64) (result i32)))\n"
+    " (import \"extism:host/env\" \"length\" (func $length (param i64) (result i64)))\n"
+    " (import \"extism:host/env\" \"output_set\" (func $output_set (param i64 i64)))\n"
+    " (import \"extism:host/env\" \"error_set\" (func $error_set (param i64)))\n"
+    " (import \"extism:host/env\" \"input_length\" (func $input_length (result i64)))\n"
+    " (import \"extism:host/env\" \"input_load_u8\" (func $input_load_u8 (param i64) (result "
+    "i32)))\n"
+    " (import \"extism:host/env\" \"var_get\" (func $var_get (param i64) (result i64)))\n"
+    " (import \"extism:host/env\" \"var_set\" (func $var_set (param i64 i64)))\n"
+    " (import \"extism:host/env\" \"config_get\" (func $config_get (param i64) (result i64)))\n"
+    " (memory (export \"memory\") 1)\n"
+    " (data (i32.const 16) \"bad thing\")\n"
+    " (data (i32.const 32) \"n\")\n"
+    " (data (i32.const 48) \"greeting\")\n"
+    " (global $calls (mut i32) (i32.const 0))\n"
+    " (func $block (param $p i32) (param $n i32) (result i64) (local $h i64) (local $i i32)\n"
+    "  (local.set $h (call $alloc (i64.extend_i32_u (local.get $n))))\n"
+    "  (block $d (loop $l\n"
+    "   (br_if $d (i32.ge_u (local.get $i) (local.get $n)))\n"
+    "   (call $store_u8 (i64.add (local.get $h) (i64.extend_i32_u (local.get $i)))\n"
+    "                   (i32.load8_u (i32.add (local.get $p) (local.get $i))))\n"
+    "   (local.set $i (i32.add (local.get $i) (i32.const 1)))\n"
+    "   (br $l)))\n"
+    "  (local.get $h))\n"
+    " (func $out_byte (param $b i32) (local $h i64)\n"
+    "  (local.set $h (call $alloc (i64.const 1)))\n"
+    "  (call $store_u8 (local.get $h) (local.get $b))\n"
+    "  (call $output_set (local.get $h) (i64.const 1)))\n"
+    " (func (export \"echo\") (result i32) (local $n i64) (local $h i64) (local $i i64)\n"
+    "  (local.set $n (call $input_length))\n"
+    "  (local.set $h (call $alloc (local.get $n)))\n"
+    "  (block $d (loop $l\n"
+    "   (br_if $d (i64.ge_u (local.get $i) (local.get $n)))\n"
+    "   (call $store_u8 (i64.add (local.get $h) (local.get $i))\n"
+    "                   (call $input_load_u8 (local.get $i)))\n"
+    "   (local.set $i (i64.add (local.get $i) (i64.const 1)))\n"
+    "   (br $l)))\n"
+    "  (call $output_set (local.get $h) (local.get $n))\n"
+    "  (i32.const 0))\n"
+    " (func (export \"fail\") (result i32)\n"
+    "  (call $error_set (call $block (i32.const 16) (i32.const 9)))\n"
+    "  (i32.const 1))\n"
+    " (func (export \"fail_trap\")\n"
+    "  (call $error_set (call $block (i32.const 16) (i32.const 9)))\n"
+    "  unreachable)\n"
+    " (func (export \"rc2\") (result i32) (call $out_byte (i32.const 65)) (i32.const 2))\n"
+    " (func (export \"trap\") (result i32) unreachable)\n"
+    " (func (export \"loop\") (result i32) (loop $l (br $l)) (i32.const 0))\n"
+    " (func (export \"calls\")\n"
+    "  (global.set $calls (i32.add (global.get $calls) (i32.const 1)))\n"
+    "  (call $out_byte (i32.add (i32.const 48) (global.get $calls))))\n"
+    " (func (export \"varcount\") (result i32) (local $h i64) (local $v i32)\n"
+    "  (local.set $h (call $var_get (call $block (i32.const 32) (i32.const 1))))\n"
+    "  (if (i64.ne (local.get $h) (i64.const 0))\n"
+    "   (then (local.set $v (call $load_u8 (local.get $h)))))\n"
+    "  (local.set $v (i32.add (local.get $v) (i32.const 1)))\n"
+    "  (i32.store8 (i32.const 40) (local.get $v))\n"
+    "  (call $var_set (call $block (i32.const 32) (i32.const 1))\n"
+    "                 (call $block (i32.const 40) (i32.const 1)))\n"
+    "  (call $out_byte (i32.add (i32.const 48) (local.get $v)))\n"
+    "  (i32.const 0))\n"
+    " (func (export \"greeting\") (result i32) (local $h i64)\n"
+    "  (local.set $h (call $config_get (call $block (i32.const 48) (i32.const 8))))\n"
+    "  (call $output_set (local.get $h) (call $length (local.get $h)))\n"
+    "  (i32.const 0))\n"
+    " (func (export \"with_param\") (param i32) (result i32) (i32.const 0)))\n";
+
+/* An Otoroshi plugin: imports env.proxy_log, answers JSON, returns 5. */
+static const char *oto_wat =
+    "(module\n"
+    " (import \"extism:host/env\" \"alloc\" (func $alloc (param i64) (result i64)))\n"
+    " (import \"extism:host/env\" \"store_u8\" (func $store_u8 (param i64 i32)))\n"
+    " (import \"extism:host/env\" \"output_set\" (func $output_set (param i64 i64)))\n"
+    " (import \"extism:host/env\" \"error_set\" (func $error_set (param i64)))\n"
+    " (import \"env\" \"proxy_log\" (func $proxy_log (param i32 i64 i64) (result i32)))\n"
+    " (memory (export \"memory\") 1)\n"
+    " (data (i32.const 0) \"{\\\"status\\\":202,\\\"body_json\\\":{\\\"ok\\\":true}}\")\n"
+    " (data (i32.const 100) \"denied\")\n"
+    " (func $block (param $p i32) (param $n i32) (result i64) (local $h i64) (local $i i32)\n"
+    "  (local.set $h (call $alloc (i64.extend_i32_u (local.get $n))))\n"
+    "  (block $d (loop $l\n"
+    "   (br_if $d (i32.ge_u (local.get $i) (local.get $n)))\n"
+    "   (call $store_u8 (i64.add (local.get $h) (i64.extend_i32_u (local.get $i)))\n"
+    "                   (i32.load8_u (i32.add (local.get $p) (local.get $i))))\n"
+    "   (local.set $i (i32.add (local.get $i) (i32.const 1)))\n"
+    "   (br $l)))\n"
+    "  (local.get $h))\n"
+    " (func (export \"call_backend\") (result i32)\n"
+    "  (drop (call $proxy_log (i32.const 1) (call $block (i32.const 100) (i32.const 6))\n"
+    "        (i64.const 6)))\n"
+    "  (call $output_set (call $block (i32.const 0) (i32.const 38)) (i64.const 38))\n"
+    "  (i32.const 5))\n"
+    " (func (export \"refuse\") (result i32)\n"
+    "  (call $error_set (call $block (i32.const 100) (i32.const 6)))\n"
+    "  (i32.const 1))\n"
+    " (func (export \"trap\") (result i32) unreachable))\n";
+
+typedef struct abi_env {
+    const kiln_abi_ops *ops;
+    kiln_linker *linker;
+    kiln_module *m;
+    kiln_instance_pre *pre;
+} abi_env;
+
+static abi_env xenv, oenv;
+
+static int load_env(abi_env *e, const kiln_abi_ops *ops, const char *wat)
+{
+    e->ops = ops;
+    size_t n;
+    const kiln_hostfn *fns = ops->hostfns(&n);
+    if (kiln_linker_new(&e->linker) != KILN_OK ||
+        kiln_linker_define_host(e->linker, fns, n) != KILN_OK)
+        return -1;
+    e->m = test_load_wat(wat, e->linker);
+    if (e->m == NULL)
+        return -1;
+    kiln_err err;
+    if (kiln_instance_pre_new(e->m, e->linker, &e->pre, &err) != KILN_OK) {
+        fprintf(stderr, "pre: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (load_env(&xenv, &kiln_abi_extism, extism_wat) != 0)
+        return -1;
+    if (load_env(&oenv, &kiln_abi_otoroshi, oto_wat) != 0)
+        return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    abi_env *all[] = {&xenv, &oenv};
+    for (size_t i = 0; i < 2; i++) {
+        if (all[i]->pre)
+            kiln_instance_pre_free(all[i]->pre);
+        if (all[i]->m)
+            kiln_module_release(all[i]->m);
+        if (all[i]->linker)
+            kiln_linker_free(all[i]->linker);
+    }
+    return 0;
+}
+
+typedef struct call_result {
+    int rc;
+    kiln_err err;
+    kiln_response resp;
+} call_result;
+
+/* prepare + handle + release for one request. */
+static void run_once(abi_env *e, kiln_function *fn, const char *body, call_result *r)
+{
+    kiln_rt_reinstall_signals(); /* cmocka installs its own per test */
+    memset(r, 0, sizeof(*r));
+    kiln_response_init(&r->resp, 1 << 20);
+    void *st = NULL;
+    r->rc = e->ops->prepare(fn, e->m, &st, &r->err);
+    if (r->rc != KILN_OK)
+        return;
+    kiln_request req = {0};
+    req.method = "POST";
+    req.url = "/x";
+    req.path = "/x";
+    req.query = "";
+    req.body = (const uint8_t *)body;
+    req.body_len = strlen(body);
+    r->rc = e->ops->handle(fn, st, e->pre, &req, &r->resp, &r->err);
+    e->ops->release(st);
+}
+
+static kiln_function make_fn(const char *export_name)
+{
+    kiln_function fn;
+    memset(&fn, 0, sizeof(fn));
+    fn.name = "testfn";
+    fn.export_name = export_name;
+    return fn;
+}
+
+static void test_detect(void **state)
+{
+    (void)state;
+    assert_int_equal(kiln_abi_extism.detect(xenv.m) > 0, 1);
+    assert_int_equal(kiln_abi_otoroshi.detect(xenv.m), 0);
+    assert_true(kiln_abi_otoroshi.detect(oenv.m) > kiln_abi_extism.detect(oenv.m));
+    assert_string_equal(kiln_abi_extism.name, "extism");
+    assert_string_equal(kiln_abi_otoroshi.name, "otoroshi");
+    size_t n;
+    const kiln_hostfn *fns = kiln_abi_extism.hostfns(&n);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(fns[i].module, "extism:host/env") == 0)
+            found++;
+    assert_int_equal(found, 32); /* every 1.x import of the spec */
+}
+
+static void test_extism_output(void **state)
+{
+    (void)state;
+    kiln_function fn = make_fn("echo");
+    call_result r;
+    run_once(&xenv, &fn, "ping", &r);
+    assert_int_equal(r.rc, KILN_OK);
+    assert_int_equal(r.resp.status, 200);
+    assert_string_equal(header(&r.resp, "Content-Type"), "application/octet-stream");
+    assert_body(&r.resp, "ping");
+    kiln_response_fini(&r.resp);
+
+    /* request_json: the input is the request described as JSON. */
+    fn.request_json = true;
+    run_once(&xenv, &fn, "payload", &r);
+    assert_int_equal(r.rc, KILN_OK);
+    json_t *o = json_loadb((const char *)r.resp.body, r.resp.body_len, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(o, "path")), "/x");
+    assert_string_equal(json_string_value(json_object_get(o, "body")), "payload");
+    assert_true(json_is_object(json_object_get(o, "headers")));
+    json_decref(o);
+    kiln_response_fini(&r.resp);
+
+    kiln_kv cfg[] = {{"greeting", "howdy"}};
+    fn = make_fn("greeting");
+    fn.config = cfg;
+    fn.n_config = 1;
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_OK);
+    assert_body(&r.resp, "howdy");
+    kiln_response_fini(&r.resp);
+}
+
+static void test_extism_errors(void **state)
+{
+    (void)state;
+    kiln_function fn = make_fn("fail");
+    call_result r;
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_EGUEST);
+    assert_string_equal(r.err.msg, "testfn: fail returned 1: bad thing");
+    kiln_response_fini(&r.resp);
+
+    /* The Extism error wins over a trap. */
+    fn = make_fn("fail_trap");
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_EGUEST);
+    assert_string_equal(r.err.msg, "testfn: fail_trap failed: bad thing");
+    kiln_response_fini(&r.resp);
+
+    fn = make_fn("rc2");
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_EGUEST);
+    assert_string_equal(r.err.msg, "testfn: rc2 returned 2: Returned non-zero exit code: 2");
+    kiln_response_fini(&r.resp);
+
+    fn = make_fn("trap");
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_ETRAP);
+    assert_int_equal(r.err.trap, KILN_TRAP_UNREACHABLE);
+    kiln_response_fini(&r.resp);
+
+    fn = make_fn("loop");
+    fn.limits.timeout_ms = 100;
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_ETIMEOUT);
+    assert_int_equal(r.err.trap, KILN_TRAP_TIMEOUT);
+    assert_non_null(strstr(r.err.msg, "timeout"));
+    kiln_response_fini(&r.resp);
+
+    fn = make_fn("missing");
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_ENOEXPORT);
+    assert_non_null(strstr(r.err.msg, "Function not found: missing"));
+    assert_non_null(strstr(r.err.msg, "echo"));
+    kiln_response_fini(&r.resp);
+
+    fn = make_fn("with_param");
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_ETYPE);
+    kiln_response_fini(&r.resp);
+
+    /* No export configured and several candidates. */
+    fn = make_fn(NULL);
+    run_once(&xenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_ECONFIG);
+    kiln_response_fini(&r.resp);
+
+    /* Output over the response cap. */
+    fn = make_fn("echo");
+    kiln_rt_reinstall_signals();
+    void *st;
+    kiln_err err;
+    assert_int_equal(kiln_abi_extism.prepare(&fn, xenv.m, &st, &err), KILN_OK);
+    kiln_response small;
+    kiln_response_init(&small, 3);
+    kiln_request req = {0};
+    req.body = (const uint8_t *)"too long";
+    req.body_len = 8;
+    assert_int_equal(kiln_abi_extism.handle(&fn, st, xenv.pre, &req, &small, &err), KILN_ELIMIT);
+    kiln_response_fini(&small);
+    kiln_abi_extism.release(st);
+}
+
+static int last_byte(void *arg, const uint8_t *out, size_t len, int32_t rc32, kiln_err *err)
+{
+    (void)rc32, (void)err;
+    *(char *)arg = len > 0 ? (char)out[len - 1] : 0;
+    return KILN_OK;
+}
+
+/* Call `export` n times through one prepared state; returns the last body byte. */
+static char call_n(kiln_function *fn, int n)
+{
+    kiln_rt_reinstall_signals();
+    void *st;
+    kiln_err err;
+    assert_int_equal(kiln_abi_extism.prepare(fn, xenv.m, &st, &err), KILN_OK);
+    char last = 0;
+    for (int i = 0; i < n; i++) {
+        kiln_response r;
+        kiln_response_init(&r, 1024);
+        kiln_request req = {0};
+        int rc = kiln_abi_extism.handle(fn, st, xenv.pre, &req, &r, &err);
+        if (rc != KILN_OK)
+            fprintf(stderr, "%s\n", err.msg);
+        assert_int_equal(rc, KILN_OK);
+        assert_int_equal(r.body_len, 1);
+        last = (char)r.body[0];
+        kiln_response_fini(&r);
+    }
+    kiln_abi_extism.release(st);
+    return last;
+}
+
+static void test_reuse_and_vars(void **state)
+{
+    (void)state;
+    /* Globals live in the instance: kept only when instances are re-used. */
+    kiln_function fn = make_fn("calls");
+    assert_int_equal(call_n(&fn, 3), '1');
+    fn.reuse = true;
+    assert_int_equal(call_n(&fn, 3), '3');
+    /* Vars live in the function: kept across fresh instances too. */
+    fn = make_fn("varcount");
+    assert_int_equal(call_n(&fn, 3), '3');
+    fn.reuse = true;
+    assert_int_equal(call_n(&fn, 4), '4'); /* a new prepare starts a new store */
+    /* A trap discards the re-used instance; the next call gets a fresh one. */
+    kiln_rt_reinstall_signals();
+    xtm_options o;
+    memset(&o, 0, sizeof(o));
+    o.name = "direct";
+    o.reuse = true;
+    o.max_var_bytes = XTM_DEFAULT_MAX_VAR_BYTES;
+    xtm_fn *f;
+    kiln_err err;
+    assert_int_equal(xtm_fn_new(&o, &f, &err), KILN_OK);
+    char last = 0;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(xtm_run(f, xenv.pre, "calls", NULL, 0, last_byte, &last, &err), KILN_OK);
+    assert_int_equal(last, '2');
+    assert_int_equal(xtm_run(f, xenv.pre, "trap", NULL, 0, last_byte, &last, &err), KILN_ETRAP);
+    assert_int_equal(xtm_run(f, xenv.pre, "calls", NULL, 0, last_byte, &last, &err), KILN_OK);
+    assert_int_equal(last, '1');
+    /* A guest error (no trap) keeps the instance, as Extism does. */
+    assert_int_equal(xtm_run(f, xenv.pre, "fail", NULL, 0, last_byte, &last, &err), KILN_EGUEST);
+    assert_int_equal(xtm_run(f, xenv.pre, "calls", NULL, 0, last_byte, &last, &err), KILN_OK);
+    assert_int_equal(last, '2');
+    xtm_fn_free(f);
+    /* A timeout poisons it: the next call starts over, and still works. */
+    o.limits.timeout_ms = 50;
+    assert_int_equal(xtm_fn_new(&o, &f, &err), KILN_OK);
+    assert_int_equal(xtm_run(f, xenv.pre, "calls", NULL, 0, last_byte, &last, &err), KILN_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(xtm_run(f, xenv.pre, "loop", NULL, 0, last_byte, &last, &err),
+                         KILN_ETIMEOUT);
+        assert_int_equal(xtm_run(f, xenv.pre, "calls", NULL, 0, last_byte, &last, &err),
+                         KILN_OK);
+        assert_int_equal(last, '1');
+    }
+    xtm_fn_free(f);
+}
+
+typedef struct thread_arg {
+    void *st;
+    int failures;
+} thread_arg;
+
+static void *echo_thread(void *p)
+{
+    thread_arg *a = p;
+    kiln_function fn = make_fn("echo");
+    fn.reuse = true;
+    for (int i = 0; i < 40; i++) {
+        char body[32];
+        int n = snprintf(body, sizeof(body), "req-%d-%p", i, (void *)a);
+        kiln_response r;
+        kiln_response_init(&r, 1024);
+        kiln_request req = {0};
+        req.body = (const uint8_t *)body;
+        req.body_len = (size_t)n;
+        kiln_err err;
+        if (kiln_abi_extism.handle(&fn, a->st, xenv.pre, &req, &r, &err) != KILN_OK ||
+            r.body_len != (size_t)n || memcmp(r.body, body, (size_t)n) != 0)
+            a->failures++;
+        kiln_response_fini(&r);
+    }
+    kiln_rt_thread_cleanup();
+    return NULL;
+}
+
+static void test_concurrent_reuse(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals();
+    kiln_function fn = make_fn("echo");
+    fn.reuse = true;
+    void *st;
+    kiln_err err;
+    assert_int_equal(kiln_abi_extism.prepare(&fn, xenv.m, &st, &err), KILN_OK);
+    pthread_t th[4];
+    thread_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thread_arg){st, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, echo_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+    kiln_abi_extism.release(st);
+}
+
+static void test_otoroshi_handler(void **state)
+{
+    (void)state;
+    kiln_function fn = make_fn(NULL); /* default export: call_backend */
+    call_result r;
+    run_once(&oenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_OK); /* return code 5 without an error: success */
+    assert_int_equal(r.resp.status, 202);
+    assert_string_equal(header(&r.resp, "Content-Type"), "application/json");
+    assert_body(&r.resp, "{\"ok\":true}");
+    kiln_response_fini(&r.resp);
+
+    fn = make_fn("refuse");
+    run_once(&oenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_OK);
+    assert_int_equal(r.resp.status, 400);
+    json_t *o = json_loadb((const char *)r.resp.body, r.resp.body_len, 0, NULL);
+    assert_non_null(strstr(json_string_value(json_object_get(o, "error")), "denied"));
+    json_decref(o);
+    kiln_response_fini(&r.resp);
+
+    fn = make_fn("trap");
+    run_once(&oenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_OK);
+    assert_int_equal(r.resp.status, 400);
+    kiln_response_fini(&r.resp);
+
+    fn = make_fn("nope");
+    run_once(&oenv, &fn, "", &r);
+    assert_int_equal(r.rc, KILN_ENOEXPORT); /* a configuration error, found at prepare */
+    kiln_response_fini(&r.resp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mem_handles),
+        cmocka_unit_test(test_mem_reuse_policy),
+        cmocka_unit_test(test_mem_limit),
+        cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_url_host),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_manifest_full),
+        cmocka_unit_test(test_manifest_errors),
+        cmocka_unit_test(test_oto_output),
+        cmocka_unit_test(test_oto_input),
+        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_extism_output),
+        cmocka_unit_test(test_extism_errors),
+        cmocka_unit_test(test_reuse_and_vars),
+        cmocka_unit_test(test_concurrent_reuse),
+        cmocka_unit_test(test_otoroshi_handler),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

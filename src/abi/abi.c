@@ -8,38 +8,30 @@
 #include "base/alloc.h"
 #include "kiln/handler.h"
 
-/* Defined by each ABI module. Weak while the ABIs are being brought up, so a
- * build without one of them still links; missing ones are skipped. */
-extern const kiln_abi_ops kiln_abi_cgi __attribute__((weak));
-extern const kiln_abi_ops kiln_abi_extism __attribute__((weak));
-extern const kiln_abi_ops kiln_abi_otoroshi __attribute__((weak));
+/* Defined by each ABI module. */
+extern const kiln_abi_ops kiln_abi_cgi;
+extern const kiln_abi_ops kiln_abi_extism;
+extern const kiln_abi_ops kiln_abi_otoroshi;
 
-static const kiln_abi_ops *registry(size_t i)
-{
-    const kiln_abi_ops *all[] = {&kiln_abi_cgi, &kiln_abi_extism, &kiln_abi_otoroshi};
-    return i < sizeof(all) / sizeof(all[0]) ? all[i] : (const kiln_abi_ops *)-1;
-}
+static const kiln_abi_ops *const registry[] = {&kiln_abi_cgi, &kiln_abi_extism,
+                                               &kiln_abi_otoroshi};
+#define N_ABIS (sizeof(registry) / sizeof(registry[0]))
 
 const kiln_abi_ops *kiln_abi_find(const char *name)
 {
-    for (size_t i = 0;; i++) {
-        const kiln_abi_ops *a = registry(i);
-        if (a == (const kiln_abi_ops *)-1)
-            return NULL;
-        if (a != NULL && strcmp(a->name, name) == 0)
-            return a;
-    }
+    for (size_t i = 0; i < N_ABIS; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
 }
 
 const kiln_abi_ops *kiln_abi_detect(const kiln_module *m)
 {
     const kiln_abi_ops *best = NULL;
     int best_score = 0;
-    for (size_t i = 0;; i++) {
-        const kiln_abi_ops *a = registry(i);
-        if (a == (const kiln_abi_ops *)-1)
-            break;
-        int s = (a != NULL && a->detect != NULL) ? a->detect(m) : 0;
+    for (size_t i = 0; i < N_ABIS; i++) {
+        const kiln_abi_ops *a = registry[i];
+        int s = a->detect != NULL ? a->detect(m) : 0;
         if (s > best_score) {
             best = a;
             best_score = s;

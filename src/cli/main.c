@@ -19,6 +19,7 @@ static const struct {
     {"compile", cmd_compile, "compile a module ahead of time into the cache"},
     {"inspect", cmd_inspect, "show imports, exports, memory and the detected ABI"},
     {"call", cmd_call, "call a function of an Extism plugin (like extism call)"},
+    {"serve", cmd_serve, "serve functions over HTTP (a directory or a config file)"},
 };
 
 static void usage(FILE *f)

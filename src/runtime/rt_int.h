@@ -95,6 +95,8 @@ __attribute__((noreturn)) void rt_trap_msg(int kind, const char *fmt, ...)
  * reserved range? Lock-free, async-signal-safe. */
 bool rt_mem_contains(uintptr_t addr);
 unsigned rt_pool_limit(void);
+/* Unmap every pooled memory of thread `t` (its thread-exit destructor). */
+void rt_pool_drain(rt_thread *t);
 
 struct kiln_module {
     _Atomic int refs;

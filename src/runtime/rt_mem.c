@@ -217,15 +217,19 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
     t->in_host--;
 }
 
-void kiln_rt_thread_cleanup(void)
+void rt_pool_drain(rt_thread *t)
 {
-    rt_thread *t = &rt_tls;
     while (t->pool != NULL) {
         rt_mem_header *h = t->pool;
         t->pool = h->next_free;
         release_reservation(h);
     }
     t->pool_len = 0;
+}
+
+void kiln_rt_thread_cleanup(void)
+{
+    rt_pool_drain(&rt_tls);
 }
 
 void kiln_rt_stats_get(kiln_rt_stats *out)

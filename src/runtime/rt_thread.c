@@ -85,7 +85,7 @@ static void on_timeout(int sig, siginfo_t *si, void *uctx)
 static void thread_exit(void *p)
 {
     rt_thread *t = p;
-    kiln_rt_thread_cleanup();
+    rt_pool_drain(t);
     pthread_mutex_lock(&threads_lock);
     if (t->prev)
         t->prev->next = t->next;

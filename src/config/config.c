@@ -1,0 +1,1251 @@
+/*
+ * config.c - `kiln serve` configuration files and directory mode (config.h).
+ * YAML and JSON are both read into one small node tree that remembers line
+ * numbers (JSON is checked by jansson first, then read by libyaml: every JSON
+ * text is a YAML flow document), and one schema walker turns the tree into
+ * plain structs, naming FILE:LINE and the key in every error.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "base/alloc.h"
+#include "config/config.h"
+
+/* ---- arena: everything a cfg_config owns, freed in one call -------------- */
+
+typedef struct ar_chunk {
+    struct ar_chunk *next;
+    size_t used, size;
+    _Alignas(16) unsigned char data[];
+} ar_chunk;
+
+struct cfg_arena {
+    ar_chunk *head;
+};
+
+static void *ar_alloc(struct cfg_arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (a->head == NULL || a->head->size - a->head->used < n) {
+        size_t size = n > 16384 ? n : 16384;
+        ar_chunk *c = kiln_malloc(sizeof(*c) + size);
+        if (c == NULL)
+            return NULL;
+        c->next = a->head;
+        c->used = 0;
+        c->size = size;
+        a->head = c;
+    }
+    void *p = a->head->data + a->head->used;
+    a->head->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+static char *ar_strndup(struct cfg_arena *a, const char *s, size_t n)
+{
+    char *d = ar_alloc(a, n + 1);
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static char *ar_strdup(struct cfg_arena *a, const char *s)
+{
+    return ar_strndup(a, s, strlen(s));
+}
+
+static void ar_free(struct cfg_arena *a)
+{
+    if (a == NULL)
+        return;
+    for (ar_chunk *c = a->head, *n; c != NULL; c = n) {
+        n = c->next;
+        kiln_free(c);
+    }
+    kiln_free(a);
+}
+
+void cfg_free(cfg_config *c)
+{
+    if (c == NULL)
+        return;
+    struct cfg_arena *a = c->arena;
+    ar_free(a); /* c itself lives in the arena */
+}
+
+/* ---- node tree ---------------------------------------------------------- */
+
+typedef enum node_kind { N_SCALAR, N_MAP, N_SEQ } node_kind;
+
+typedef struct node {
+    node_kind kind;
+    int line;
+    bool quoted;    /* scalar written in quotes: never null/bool by spelling */
+    const char *s;  /* scalar text (NUL-terminated; len is authoritative) */
+    size_t len;
+    struct node **items; /* seq: n items; map: keys and values interleaved, n pairs */
+    size_t n, cap;
+} node;
+
+typedef struct tree {
+    struct cfg_arena ar;
+    node *root;
+    struct {
+        const char *name;
+        node *n;
+    } *anchors;
+    size_t n_anchors, cap_anchors;
+} tree;
+
+static node *new_node(tree *t, node_kind k, int line)
+{
+    node *n = ar_alloc(&t->ar, sizeof(*n));
+    if (n != NULL) {
+        n->kind = k;
+        n->line = line;
+    }
+    return n;
+}
+
+/* Append to a seq (one item) or a map (called for key, then value). */
+static bool node_push(tree *t, node *parent, node *child)
+{
+    /* items[] holds `cap` pointers; a map stores its pending key at 2n and
+     * the value at 2n + 1. */
+    size_t slots = parent->kind == N_MAP ? parent->n * 2 + 2 : parent->n + 1;
+    if (slots > parent->cap) {
+        size_t cap = parent->cap ? parent->cap * 2 : 8;
+        node **items = ar_alloc(&t->ar, cap * sizeof(*items));
+        if (items == NULL)
+            return false;
+        if (parent->cap)
+            memcpy(items, parent->items, parent->cap * sizeof(*items));
+        parent->items = items;
+        parent->cap = cap;
+    }
+    return true;
+}
+
+static bool anchor_add(tree *t, const char *name, node *n)
+{
+    if (name == NULL)
+        return true;
+    if (t->n_anchors == t->cap_anchors) {
+        size_t cap = t->cap_anchors ? t->cap_anchors * 2 : 8;
+        void *a = ar_alloc(&t->ar, cap * sizeof(*t->anchors));
+        if (a == NULL)
+            return false;
+        if (t->n_anchors)
+            memcpy(a, t->anchors, t->n_anchors * sizeof(*t->anchors));
+        t->anchors = a;
+        t->cap_anchors = cap;
+    }
+    t->anchors[t->n_anchors].name = ar_strdup(&t->ar, name);
+    t->anchors[t->n_anchors].n = n;
+    t->n_anchors++;
+    return true;
+}
+
+#define MAX_DEPTH 64
+
+/* Build the tree with libyaml. On a syntax error: KILN_ECONFIG "FILE:LINE:COL: problem". */
+static int yaml_tree(const char *text, size_t len, const char *file, tree *t, kiln_err *err)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", file);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    node *stack[MAX_DEPTH];
+    bool pending_key[MAX_DEPTH]; /* map: a key was pushed, its value is next */
+    int depth = 0, docs = 0, rc = KILN_OK;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            rc = kiln_err_set(err, KILN_ECONFIG, "%s:%zu:%zu: YAML syntax error: %s%s%s", file,
+                              p.problem_mark.line + 1, p.problem_mark.column + 1,
+                              p.problem ? p.problem : "malformed document",
+                              p.context ? " " : "", p.context ? p.context : "");
+            break;
+        }
+        int line = (int)ev.start_mark.line + 1;
+        node *n = NULL;
+        bool open = false, done = false;
+        switch (ev.type) {
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1)
+                rc = kiln_err_set(err, KILN_ECONFIG,
+                                  "%s:%d: a configuration holds one YAML document; found a "
+                                  "second '---'",
+                                  file, line);
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_SCALAR_EVENT:
+            n = new_node(t, N_SCALAR, line);
+            if (n == NULL)
+                break;
+            n->s = ar_strndup(&t->ar, (const char *)ev.data.scalar.value, ev.data.scalar.length);
+            n->len = ev.data.scalar.length;
+            n->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+            if (n->s == NULL || !anchor_add(t, (const char *)ev.data.scalar.anchor, n))
+                n = NULL;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            n = new_node(t, ev.type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ, line);
+            open = true;
+            if (n != NULL) {
+                const char *anchor = ev.type == YAML_MAPPING_START_EVENT
+                                         ? (const char *)ev.data.mapping_start.anchor
+                                         : (const char *)ev.data.sequence_start.anchor;
+                if (!anchor_add(t, anchor, n))
+                    n = NULL;
+            }
+            break;
+        case YAML_ALIAS_EVENT: {
+            const char *a = (const char *)ev.data.alias.anchor;
+            for (size_t i = t->n_anchors; i-- > 0;)
+                if (strcmp(t->anchors[i].name, a) == 0) {
+                    n = t->anchors[i].n;
+                    break;
+                }
+            if (n == NULL)
+                rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d: unknown alias '*%s'", file, line, a);
+            break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        default:
+            break;
+        }
+        bool want_node = ev.type == YAML_SCALAR_EVENT || ev.type == YAML_ALIAS_EVENT ||
+                         ev.type == YAML_SEQUENCE_START_EVENT ||
+                         ev.type == YAML_MAPPING_START_EVENT;
+        yaml_event_delete(&ev);
+        if (rc != KILN_OK)
+            break;
+        if (want_node && n == NULL) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", file);
+            break;
+        }
+        if (n != NULL) {
+            if (depth == 0) {
+                t->root = n;
+            } else {
+                node *parent = stack[depth - 1];
+                if (!node_push(t, parent, n)) {
+                    rc = kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", file);
+                    break;
+                }
+                if (parent->kind == N_SEQ) {
+                    parent->items[parent->n++] = n;
+                } else if (!pending_key[depth - 1]) {
+                    if (n->kind != N_SCALAR) {
+                        rc = kiln_err_set(err, KILN_ECONFIG,
+                                          "%s:%d: a mapping key must be a plain string", file,
+                                          n->line);
+                        break;
+                    }
+                    parent->items[parent->n * 2] = n;
+                    pending_key[depth - 1] = true;
+                } else {
+                    parent->items[parent->n * 2 + 1] = n;
+                    parent->n++;
+                    pending_key[depth - 1] = false;
+                }
+            }
+            if (open) {
+                if (depth == MAX_DEPTH) {
+                    rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d: nested more than %d levels",
+                                      file, line, MAX_DEPTH);
+                    break;
+                }
+                stack[depth] = n;
+                pending_key[depth] = false;
+                depth++;
+            }
+        }
+        if (done)
+            break;
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+/* Fallback for JSON libyaml cannot read (never seen in practice): a tree
+ * without line numbers, straight from jansson. */
+static node *json_node(tree *t, json_t *j)
+{
+    node *n = NULL;
+    if (json_is_object(j)) {
+        n = new_node(t, N_MAP, 0);
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) {
+            node *kn = new_node(t, N_SCALAR, 0), *vn = json_node(t, v);
+            if (n == NULL || kn == NULL || vn == NULL || !node_push(t, n, kn))
+                return NULL;
+            kn->s = ar_strdup(&t->ar, k);
+            kn->len = strlen(k);
+            kn->quoted = true;
+            if (!node_push(t, n, vn))
+                return NULL;
+            n->items[n->n * 2] = kn;
+            n->items[n->n * 2 + 1] = vn;
+            n->n++;
+        }
+    } else if (json_is_array(j)) {
+        n = new_node(t, N_SEQ, 0);
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) {
+            node *vn = json_node(t, v);
+            if (n == NULL || vn == NULL || !node_push(t, n, vn))
+                return NULL;
+            n->items[n->n++] = vn;
+        }
+    } else {
+        n = new_node(t, N_SCALAR, 0);
+        if (n == NULL)
+            return NULL;
+        char buf[64];
+        const char *s = buf;
+        size_t len;
+        if (json_is_string(j)) {
+            s = json_string_value(j);
+            len = json_string_length(j);
+            n->quoted = true;
+        } else if (json_is_integer(j)) {
+            len = (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        } else if (json_is_real(j)) {
+            len = (size_t)snprintf(buf, sizeof(buf), "%.17g", json_real_value(j));
+        } else {
+            len = (size_t)snprintf(buf, sizeof(buf), "%s",
+                                   json_is_true(j) ? "true" : json_is_false(j) ? "false" : "null");
+        }
+        n->s = ar_strndup(&t->ar, s, len);
+        n->len = len;
+        if (n->s == NULL)
+            return NULL;
+    }
+    return n;
+}
+
+static int json_tree(const char *text, size_t len, const char *file, tree *t, kiln_err *err)
+{
+    json_error_t je;
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (j == NULL)
+        return kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: JSON syntax error: %s", file, je.line,
+                            je.column, je.text);
+    kiln_err yerr;
+    int rc = yaml_tree(text, len, file, t, &yerr);
+    if (rc != KILN_OK) {
+        t->root = json_node(t, j);
+        rc = t->root ? KILN_OK : kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", file);
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* ---- scalar parsing ----------------------------------------------------- */
+
+bool cfg_parse_size(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mul;
+    } units[] = {{"", 1},           {"b", 1},           {"k", 1000},       {"kb", 1000},
+                 {"kib", 1u << 10}, {"m", 1u << 20},    {"mb", 1000000},   {"mib", 1u << 20},
+                 {"g", 1u << 30},   {"gb", 1000000000}, {"gib", 1u << 30}};
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return false;
+    while (*end == ' ')
+        end++;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].suffix) == 0) {
+            if (v > UINT64_MAX / 4 / units[i].mul)
+                return false;
+            *out = v * units[i].mul;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool cfg_parse_duration_ms(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mul;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return false;
+    while (*end == ' ')
+        end++;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > UINT32_MAX)
+                return false;
+            *out = v * units[i].mul;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- schema walker ------------------------------------------------------- */
+
+typedef struct walk {
+    const char *file;
+    const char *base_dir;
+    cfg_config *c;
+    struct cfg_arena *ar;
+    kiln_err *err;
+    const char **warn;
+    size_t n_warn, cap_warn;
+} walk;
+
+static int fail(walk *w, const node *n, const char *fmt, ...) KILN_PRINTF(3, 4);
+static int fail(walk *w, const node *n, const char *fmt, ...)
+{
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n != NULL && n->line > 0)
+        return kiln_err_set(w->err, KILN_ECONFIG, "%s:%d: %s", w->file, n->line, msg);
+    return kiln_err_set(w->err, KILN_ECONFIG, "%s: %s", w->file, msg);
+}
+
+static int oom(walk *w)
+{
+    return kiln_err_set(w->err, KILN_ENOMEM, "%s: out of memory", w->file);
+}
+
+static void warn(walk *w, const char *fmt, ...) KILN_PRINTF(2, 3);
+static void warn(walk *w, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (w->n_warn == w->cap_warn) {
+        size_t cap = w->cap_warn ? w->cap_warn * 2 : 8;
+        const char **a = ar_alloc(w->ar, cap * sizeof(*a));
+        if (a == NULL)
+            return;
+        if (w->n_warn)
+            memcpy(a, w->warn, w->n_warn * sizeof(*a));
+        w->warn = a;
+        w->cap_warn = cap;
+    }
+    const char *s = ar_strdup(w->ar, msg);
+    if (s != NULL)
+        w->warn[w->n_warn++] = s;
+}
+
+static const char *kind_name(const node *n)
+{
+    return n->kind == N_MAP ? "a mapping" : n->kind == N_SEQ ? "a list" : "a scalar";
+}
+
+static bool is_null(const node *n)
+{
+    return n == NULL || (n->kind == N_SCALAR && !n->quoted &&
+                         (n->len == 0 || strcmp(n->s, "~") == 0 || strcmp(n->s, "null") == 0 ||
+                          strcmp(n->s, "Null") == 0 || strcmp(n->s, "NULL") == 0));
+}
+
+/* Check that map `m` has only keys from `known` (NULL-terminated) and none twice. */
+static int check_keys(walk *w, const node *m, const char *what, const char *const *known)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        const node *k = m->items[2 * i];
+        bool ok = false;
+        for (size_t j = 0; known[j] != NULL && !ok; j++)
+            ok = strcmp(k->s, known[j]) == 0;
+        if (!ok) {
+            char list[400];
+            size_t o = 0;
+            list[0] = '\0';
+            for (size_t j = 0; known[j] != NULL && o < sizeof(list); j++)
+                o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", j ? ", " : "", known[j]);
+            return fail(w, k, "unknown key '%s' in %s; expected one of: %s", k->s, what, list);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(m->items[2 * j]->s, k->s) == 0)
+                return fail(w, k, "key '%s' appears twice in %s (first on line %d)", k->s, what,
+                            m->items[2 * j]->line);
+    }
+    return KILN_OK;
+}
+
+static const node *get(const node *m, const char *key)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->items[2 * i]->s, key) == 0)
+            return m->items[2 * i + 1];
+    return NULL;
+}
+
+static int want_string(walk *w, const node *v, const char *what, const char **out)
+{
+    if (v->kind != N_SCALAR || is_null(v))
+        return fail(w, v, "%s must be a string, not %s", what,
+                    v->kind == N_SCALAR ? "empty" : kind_name(v));
+    if (strlen(v->s) != v->len)
+        return fail(w, v, "%s contains a NUL character", what);
+    *out = v->s;
+    return KILN_OK;
+}
+
+static int want_bool(walk *w, const node *v, const char *what, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+    if (v->kind == N_SCALAR && !v->quoted) {
+        for (size_t i = 0; i < 3; i++) {
+            if (strcasecmp(v->s, yes[i]) == 0) {
+                *out = true;
+                return KILN_OK;
+            }
+            if (strcasecmp(v->s, no[i]) == 0) {
+                *out = false;
+                return KILN_OK;
+            }
+        }
+    }
+    return fail(w, v, "%s must be true or false", what);
+}
+
+static int want_uint(walk *w, const node *v, const char *what, uint64_t min, uint64_t max,
+                     uint64_t *out)
+{
+    if (v->kind == N_SCALAR && isdigit((unsigned char)v->s[0])) {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v->s, &end, 10);
+        if (errno == 0 && *end == '\0' && x >= min && x <= max) {
+            *out = x;
+            return KILN_OK;
+        }
+    }
+    return fail(w, v, "%s must be an integer from %llu to %llu", what, (unsigned long long)min,
+                (unsigned long long)max);
+}
+
+static int want_size(walk *w, const node *v, const char *what, uint64_t min, uint64_t max,
+                     uint64_t *out)
+{
+    if (v->kind == N_SCALAR && cfg_parse_size(v->s, out) && *out >= min && *out <= max)
+        return KILN_OK;
+    return fail(w, v, "%s must be a size such as 64MiB, 512k or 65536 (bytes), from %llu to %llu "
+                "bytes", what, (unsigned long long)min, (unsigned long long)max);
+}
+
+static int want_duration(walk *w, const node *v, const char *what, uint64_t max_ms,
+                         uint64_t *out)
+{
+    if (v->kind == N_SCALAR && cfg_parse_duration_ms(v->s, out) && *out <= max_ms)
+        return KILN_OK;
+    if (v->kind == N_SCALAR && isdigit((unsigned char)v->s[0]) &&
+        strspn(v->s, "0123456789") == v->len)
+        return fail(w, v, "%s '%s' needs a unit: ms, s, m or h (e.g. %ss)", what, v->s, v->s);
+    return fail(w, v, "%s must be a duration such as 250ms, 5s or 2m (at most %llu ms)", what,
+                (unsigned long long)max_ms);
+}
+
+/* Resolve a path relative to the configuration's directory (arena copy). */
+static const char *resolve(walk *w, const char *p)
+{
+    if (p[0] == '/' || w->base_dir == NULL || w->base_dir[0] == '\0')
+        return ar_strdup(w->ar, p);
+    size_t n = strlen(w->base_dir) + strlen(p) + 2;
+    char *r = ar_alloc(w->ar, n);
+    if (r != NULL)
+        snprintf(r, n, "%s/%s", w->base_dir, p);
+    return r;
+}
+
+static int parse_server(walk *w, const node *m)
+{
+    static const char *const keys[] = {"listen",
+                                       "threads",
+                                       "max_header_bytes",
+                                       "max_body_bytes",
+                                       "connection_timeout",
+                                       "drain_timeout",
+                                       "max_connections",
+                                       "quiet",
+                                       NULL};
+    cfg_server *s = &w->c->server;
+    if (m->kind != N_MAP)
+        return fail(w, m, "'server' must be a mapping, not %s", kind_name(m));
+    int rc = check_keys(w, m, "'server'", keys);
+    for (size_t i = 0; rc == KILN_OK && i < m->n; i++) {
+        const char *k = m->items[2 * i]->s;
+        const node *v = m->items[2 * i + 1];
+        uint64_t u;
+        char what[64];
+        snprintf(what, sizeof(what), "server.%s", k);
+        if (strcmp(k, "listen") == 0) {
+            rc = want_string(w, v, what, &s->listen);
+        } else if (strcmp(k, "threads") == 0) {
+            if ((rc = want_uint(w, v, what, 1, 1024, &u)) == KILN_OK)
+                s->threads = (unsigned)u;
+        } else if (strcmp(k, "max_header_bytes") == 0) {
+            if ((rc = want_size(w, v, what, 1024, 1 << 20, &u)) == KILN_OK)
+                s->max_header_bytes = (size_t)u;
+        } else if (strcmp(k, "max_body_bytes") == 0) {
+            if ((rc = want_size(w, v, what, 0, (uint64_t)1 << 32, &u)) == KILN_OK)
+                s->max_body_bytes = (size_t)u;
+        } else if (strcmp(k, "connection_timeout") == 0) {
+            if ((rc = want_duration(w, v, what, 86400000, &u)) == KILN_OK)
+                s->connection_timeout_s = (unsigned)((u + 999) / 1000);
+        } else if (strcmp(k, "drain_timeout") == 0) {
+            if ((rc = want_duration(w, v, what, 86400000, &u)) == KILN_OK)
+                s->drain_timeout_s = (unsigned)((u + 999) / 1000);
+        } else if (strcmp(k, "max_connections") == 0) {
+            if ((rc = want_uint(w, v, what, 1, 1000000, &u)) == KILN_OK)
+                s->max_connections = (unsigned)u;
+        } else if (strcmp(k, "quiet") == 0) {
+            rc = want_bool(w, v, what, &s->quiet);
+        }
+    }
+    return rc;
+}
+
+/* A mapping of scalar values into a kiln_kv array (env, config). */
+static int parse_kv(walk *w, const node *v, const char *what, bool env, const kiln_kv **out,
+                    size_t *n_out)
+{
+    if (v->kind != N_MAP)
+        return fail(w, v, "%s must be a mapping of names to values, not %s", what, kind_name(v));
+    kiln_kv *kv = ar_alloc(w->ar, (v->n ? v->n : 1) * sizeof(*kv));
+    if (kv == NULL)
+        return oom(w);
+    for (size_t i = 0; i < v->n; i++) {
+        const node *k = v->items[2 * i], *val = v->items[2 * i + 1];
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(v->items[2 * j]->s, k->s) == 0)
+                return fail(w, k, "key '%s' appears twice in %s", k->s, what);
+        if (env && (k->len == 0 || strchr(k->s, '=') != NULL))
+            return fail(w, k, "%s: '%s' is not a valid environment variable name", what, k->s);
+        if (val->kind != N_SCALAR)
+            return fail(w, val, "%s.%s must be a string, not %s", what, k->s, kind_name(val));
+        if (strlen(val->s) != val->len)
+            return fail(w, val, "%s.%s contains a NUL character", what, k->s);
+        kv[i].name = k->s;
+        kv[i].value = is_null(val) ? "" : val->s;
+    }
+    *out = kv;
+    *n_out = v->n;
+    return KILN_OK;
+}
+
+static int parse_dirs(walk *w, const node *v, const char *what, cfg_function *f)
+{
+    if (v->kind != N_SEQ)
+        return fail(w, v, "%s must be a list", what);
+    kiln_dir *d = ar_alloc(w->ar, (v->n ? v->n : 1) * sizeof(*d));
+    if (d == NULL)
+        return oom(w);
+    static const char *const keys[] = {"host", "guest", "read_only", NULL};
+    for (size_t i = 0; i < v->n; i++) {
+        const node *it = v->items[i];
+        const char *host = NULL, *guest = NULL;
+        bool ro = false;
+        int rc;
+        if (it->kind == N_SCALAR) {
+            /* "HOST" or "HOST::GUEST", as `kiln run --dir`. */
+            if ((rc = want_string(w, it, what, &host)) != KILN_OK)
+                return rc;
+            const char *sep = strstr(host, "::");
+            if (sep != NULL) {
+                guest = sep + 2;
+                host = ar_strndup(w->ar, host, (size_t)(sep - host));
+            }
+        } else if (it->kind == N_MAP) {
+            if ((rc = check_keys(w, it, what, keys)) != KILN_OK)
+                return rc;
+            const node *h = get(it, "host"), *g = get(it, "guest"), *r = get(it, "read_only");
+            if (h == NULL)
+                return fail(w, it, "%s: an entry needs 'host'", what);
+            if ((rc = want_string(w, h, "dirs[].host", &host)) != KILN_OK)
+                return rc;
+            if (g != NULL && (rc = want_string(w, g, "dirs[].guest", &guest)) != KILN_OK)
+                return rc;
+            if (r != NULL && (rc = want_bool(w, r, "dirs[].read_only", &ro)) != KILN_OK)
+                return rc;
+        } else {
+            return fail(w, it, "%s entries are \"HOST[::GUEST]\" or {host, guest, read_only}",
+                        what);
+        }
+        if (host == NULL || host[0] == '\0')
+            return fail(w, it, "%s: empty host directory", what);
+        const char *abs = resolve(w, host);
+        if (abs == NULL)
+            return oom(w);
+        struct stat st;
+        if (stat(abs, &st) != 0 || !S_ISDIR(st.st_mode))
+            return fail(w, it, "%s: directory '%s' not found (looked at %s)", what, host, abs);
+        d[i].host = abs;
+        d[i].guest = guest && guest[0] ? guest : host;
+        d[i].read_only = ro;
+    }
+    f->fn.dirs = d;
+    f->fn.n_dirs = v->n;
+    return KILN_OK;
+}
+
+/* A route given as a string "/path" or a mapping; `fn` >= 0 when inside a
+ * function (then 'function' is not allowed). */
+static int parse_route(walk *w, const node *v, long fn, cfg_route *r)
+{
+    static const char *const keys[] = {"path", "function", "methods", "method", "host", NULL};
+    static const char *const fn_keys[] = {"path", "methods", "method", "host", NULL};
+    int rc;
+    memset(r, 0, sizeof(*r));
+    r->line = v->line;
+    if (v->kind == N_SCALAR) {
+        if (fn < 0)
+            return fail(w, v, "a route in 'routes' is a mapping with 'path' and 'function'");
+        r->function = (size_t)fn;
+        return want_string(w, v, "route", &r->path);
+    }
+    if (v->kind != N_MAP)
+        return fail(w, v, "a route must be a mapping (path, function, methods, host), not %s",
+                    kind_name(v));
+    if ((rc = check_keys(w, v, "route", fn >= 0 ? fn_keys : keys)) != KILN_OK)
+        return rc;
+    const node *p = get(v, "path"), *f = get(v, "function"), *ms = get(v, "methods"),
+               *m1 = get(v, "method"), *h = get(v, "host");
+    if (p == NULL)
+        return fail(w, v, "route: missing key 'path'");
+    if ((rc = want_string(w, p, "route path", &r->path)) != KILN_OK)
+        return rc;
+    if (fn >= 0) {
+        r->function = (size_t)fn;
+    } else {
+        const char *name;
+        if (f == NULL)
+            return fail(w, v, "route '%s': missing key 'function'", r->path);
+        if ((rc = want_string(w, f, "route function", &name)) != KILN_OK)
+            return rc;
+        size_t i;
+        for (i = 0; i < w->c->n_functions; i++)
+            if (strcmp(w->c->functions[i].fn.name, name) == 0)
+                break;
+        if (i == w->c->n_functions)
+            return fail(w, f, "route '%s': function '%s' is not defined under 'functions'",
+                        r->path, name);
+        r->function = i;
+    }
+    if (h != NULL && !is_null(h) && (rc = want_string(w, h, "route host", &r->host)) != KILN_OK)
+        return rc;
+    if (ms != NULL && m1 != NULL)
+        return fail(w, m1, "route '%s': give 'methods' or 'method', not both", r->path);
+    if (m1 != NULL)
+        ms = m1;
+    if (ms != NULL) {
+        const char **list;
+        if (ms->kind == N_SCALAR) {
+            list = ar_alloc(w->ar, sizeof(*list));
+            if (list == NULL)
+                return oom(w);
+            if ((rc = want_string(w, ms, "route method", &list[0])) != KILN_OK)
+                return rc;
+            r->n_methods = 1;
+        } else if (ms->kind == N_SEQ) {
+            list = ar_alloc(w->ar, (ms->n ? ms->n : 1) * sizeof(*list));
+            if (list == NULL)
+                return oom(w);
+            for (size_t i = 0; i < ms->n; i++)
+                if ((rc = want_string(w, ms->items[i], "route method", &list[i])) != KILN_OK)
+                    return rc;
+            r->n_methods = ms->n;
+        } else {
+            return fail(w, ms, "route '%s': methods must be a list such as [GET, POST]", r->path);
+        }
+        r->methods = list;
+    }
+    return KILN_OK;
+}
+
+static bool valid_name(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+            return false;
+    return true;
+}
+
+static void function_defaults(cfg_function *f)
+{
+    f->fn.limits.max_memory_bytes = CFG_DEFAULT_MAX_MEMORY;
+    f->fn.limits.timeout_ms = CFG_DEFAULT_TIMEOUT_MS;
+    f->fn.max_output_bytes = CFG_DEFAULT_MAX_OUTPUT_BYTES;
+    f->fn.max_var_bytes = CFG_DEFAULT_MAX_VAR_BYTES;
+    f->fn.max_http_response_bytes = CFG_DEFAULT_MAX_HTTP_RESPONSE_BYTES;
+}
+
+static int parse_function(walk *w, const node *key, const node *m, cfg_function *f,
+                          const node **routes)
+{
+    static const char *const keys[] = {"module",
+                                       "abi",
+                                       "export",
+                                       "env",
+                                       "config",
+                                       "allowed_hosts",
+                                       "dirs",
+                                       "max_memory",
+                                       "timeout",
+                                       "reuse",
+                                       "request_json",
+                                       "max_body_bytes",
+                                       "max_output_bytes",
+                                       "max_var_bytes",
+                                       "max_http_response_bytes",
+                                       "routes",
+                                       NULL};
+    const char *name = key->s;
+    char what[200];
+    snprintf(what, sizeof(what), "function '%s'", name);
+    if (!valid_name(name))
+        return fail(w, key, "function name '%s' may only contain letters, digits, '_', '-' and '.'",
+                    name);
+    if (m->kind != N_MAP)
+        return fail(w, m, "%s must be a mapping (module, abi, ...), not %s", what, kind_name(m));
+    int rc = check_keys(w, m, what, keys);
+    if (rc != KILN_OK)
+        return rc;
+    function_defaults(f);
+    f->fn.name = name;
+    f->line = key->line;
+    *routes = NULL;
+    const node *mod = get(m, "module");
+    if (mod == NULL)
+        return fail(w, m, "%s: missing key 'module' (the .wasm file to run)", what);
+    for (size_t i = 0; i < m->n; i++) {
+        const char *k = m->items[2 * i]->s;
+        const node *v = m->items[2 * i + 1];
+        char kw[260];
+        snprintf(kw, sizeof(kw), "%s: '%s'", what, k);
+        uint64_t u;
+        if (strcmp(k, "module") == 0) {
+            const char *p;
+            if ((rc = want_string(w, v, kw, &p)) != KILN_OK)
+                return rc;
+            const char *abs = resolve(w, p);
+            if (abs == NULL)
+                return oom(w);
+            struct stat st;
+            if (stat(abs, &st) != 0)
+                return fail(w, v, "%s: module '%s' not found (looked at %s)", what, p, abs);
+            if (!S_ISREG(st.st_mode))
+                return fail(w, v, "%s: module '%s' is not a regular file", what, p);
+            f->fn.module_path = abs;
+        } else if (strcmp(k, "abi") == 0) {
+            const char *a;
+            if ((rc = want_string(w, v, kw, &a)) != KILN_OK)
+                return rc;
+            /* The schema's values; whether this build has the ABI is checked
+             * when the server loads the function. */
+            static const char *const abis[] = {"wasi", "extism", "otoroshi"};
+            bool known = strcmp(a, "auto") == 0;
+            for (size_t j = 0; j < sizeof(abis) / sizeof(abis[0]); j++)
+                if (strcmp(a, abis[j]) == 0) {
+                    known = true;
+                    f->fn.abi = a;
+                }
+            if (!known)
+                return fail(w, v, "%s: abi '%s' is unknown; use wasi, extism, otoroshi or auto",
+                            what, a);
+        } else if (strcmp(k, "export") == 0) {
+            rc = want_string(w, v, kw, &f->fn.export_name);
+        } else if (strcmp(k, "env") == 0) {
+            rc = parse_kv(w, v, kw, true, &f->fn.env, &f->fn.n_env);
+        } else if (strcmp(k, "config") == 0) {
+            rc = parse_kv(w, v, kw, false, &f->fn.config, &f->fn.n_config);
+        } else if (strcmp(k, "allowed_hosts") == 0) {
+            if (v->kind != N_SEQ)
+                return fail(w, v, "%s must be a list of host names or globs", kw);
+            const char **h = ar_alloc(w->ar, (v->n ? v->n : 1) * sizeof(*h));
+            if (h == NULL)
+                return oom(w);
+            for (size_t j = 0; j < v->n && rc == KILN_OK; j++)
+                rc = want_string(w, v->items[j], kw, &h[j]);
+            f->fn.allowed_hosts = h;
+            f->fn.n_allowed_hosts = v->n;
+        } else if (strcmp(k, "dirs") == 0) {
+            rc = parse_dirs(w, v, kw, f);
+        } else if (strcmp(k, "max_memory") == 0) {
+            if ((rc = want_size(w, v, kw, 65536, (uint64_t)4 << 30, &u)) == KILN_OK)
+                f->fn.limits.max_memory_bytes = u;
+        } else if (strcmp(k, "timeout") == 0) {
+            if ((rc = want_duration(w, v, kw, UINT32_MAX, &u)) == KILN_OK)
+                f->fn.limits.timeout_ms = (uint32_t)u;
+        } else if (strcmp(k, "reuse") == 0) {
+            rc = want_bool(w, v, kw, &f->fn.reuse);
+        } else if (strcmp(k, "request_json") == 0) {
+            rc = want_bool(w, v, kw, &f->fn.request_json);
+        } else if (strcmp(k, "max_body_bytes") == 0) {
+            if ((rc = want_size(w, v, kw, 0, (uint64_t)1 << 32, &u)) == KILN_OK)
+                f->max_body_bytes = (size_t)u;
+        } else if (strcmp(k, "max_output_bytes") == 0) {
+            if ((rc = want_size(w, v, kw, 1, (uint64_t)1 << 31, &u)) == KILN_OK)
+                f->fn.max_output_bytes = (size_t)u;
+        } else if (strcmp(k, "max_var_bytes") == 0) {
+            if ((rc = want_size(w, v, kw, 0, (uint64_t)1 << 31, &u)) == KILN_OK)
+                f->fn.max_var_bytes = (size_t)u;
+        } else if (strcmp(k, "max_http_response_bytes") == 0) {
+            if ((rc = want_size(w, v, kw, 0, (uint64_t)1 << 32, &u)) == KILN_OK)
+                f->fn.max_http_response_bytes = (size_t)u;
+        } else if (strcmp(k, "routes") == 0) {
+            if (v->kind != N_SEQ && v->kind != N_SCALAR)
+                return fail(w, v, "%s must be a path or a list of routes", kw);
+            *routes = v;
+        }
+        if (rc != KILN_OK)
+            return rc;
+    }
+    return KILN_OK;
+}
+
+static int walk_root(walk *w, const node *root)
+{
+    static const char *const keys[] = {"server", "functions", "routes", NULL};
+    cfg_config *c = w->c;
+    if (root == NULL || is_null(root))
+        return fail(w, NULL, "the configuration is empty; it needs 'functions' and 'routes'");
+    if (root->kind != N_MAP)
+        return fail(w, root, "the configuration must be a mapping with 'server', 'functions' and "
+                    "'routes', not %s", kind_name(root));
+    int rc = check_keys(w, root, "the configuration", keys);
+    if (rc != KILN_OK)
+        return rc;
+    const node *srv = get(root, "server"), *fns = get(root, "functions"),
+               *rts = get(root, "routes");
+    if (srv != NULL && !is_null(srv) && (rc = parse_server(w, srv)) != KILN_OK)
+        return rc;
+    if (fns == NULL || is_null(fns))
+        return fail(w, root, "missing key 'functions' (a mapping of function names to modules)");
+    if (fns->kind != N_MAP)
+        return fail(w, fns, "'functions' must be a mapping of names to functions, not %s",
+                    kind_name(fns));
+    for (size_t i = 0; i < fns->n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(fns->items[2 * i]->s, fns->items[2 * j]->s) == 0)
+                return fail(w, fns->items[2 * i], "function '%s' is defined twice (first on line "
+                            "%d)", fns->items[2 * i]->s, fns->items[2 * j]->line);
+    c->functions = ar_alloc(w->ar, (fns->n ? fns->n : 1) * sizeof(*c->functions));
+    const node **fn_routes = ar_alloc(w->ar, (fns->n ? fns->n : 1) * sizeof(*fn_routes));
+    if (c->functions == NULL || fn_routes == NULL)
+        return oom(w);
+    for (size_t i = 0; i < fns->n; i++) {
+        rc = parse_function(w, fns->items[2 * i], fns->items[2 * i + 1], &c->functions[i],
+                            &fn_routes[i]);
+        if (rc != KILN_OK)
+            return rc;
+        c->n_functions++;
+    }
+    /* Routes: the top-level list plus each function's own. */
+    size_t total = 0;
+    if (rts != NULL && !is_null(rts)) {
+        if (rts->kind != N_SEQ)
+            return fail(w, rts, "'routes' must be a list of routes, not %s", kind_name(rts));
+        total += rts->n;
+    }
+    for (size_t i = 0; i < c->n_functions; i++)
+        if (fn_routes[i] != NULL)
+            total += fn_routes[i]->kind == N_SEQ ? fn_routes[i]->n : 1;
+    c->routes = ar_alloc(w->ar, (total ? total : 1) * sizeof(*c->routes));
+    if (c->routes == NULL)
+        return oom(w);
+    for (size_t i = 0; i < c->n_functions; i++) {
+        const node *fr = fn_routes[i];
+        if (fr == NULL)
+            continue;
+        if (fr->kind == N_SCALAR) {
+            if ((rc = parse_route(w, fr, (long)i, &c->routes[c->n_routes])) != KILN_OK)
+                return rc;
+            c->n_routes++;
+            continue;
+        }
+        for (size_t j = 0; j < fr->n; j++) {
+            if ((rc = parse_route(w, fr->items[j], (long)i, &c->routes[c->n_routes])) != KILN_OK)
+                return rc;
+            c->n_routes++;
+        }
+    }
+    if (rts != NULL && !is_null(rts)) {
+        for (size_t j = 0; j < rts->n; j++) {
+            if ((rc = parse_route(w, rts->items[j], -1, &c->routes[c->n_routes])) != KILN_OK)
+                return rc;
+            c->n_routes++;
+        }
+    }
+    for (size_t i = 0; i < c->n_functions; i++) {
+        bool used = false;
+        for (size_t j = 0; j < c->n_routes && !used; j++)
+            used = c->routes[j].function == i;
+        if (!used)
+            warn(w, "%s:%d: function '%s' has no route", w->file, c->functions[i].line,
+                 c->functions[i].fn.name);
+    }
+    return KILN_OK;
+}
+
+void cfg_server_defaults(cfg_server *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->listen = CFG_DEFAULT_LISTEN;
+    s->max_header_bytes = CFG_DEFAULT_MAX_HEADER_BYTES;
+    s->max_body_bytes = CFG_DEFAULT_MAX_BODY_BYTES;
+    s->connection_timeout_s = CFG_DEFAULT_CONNECTION_TIMEOUT_S;
+    s->drain_timeout_s = CFG_DEFAULT_DRAIN_TIMEOUT_S;
+    s->max_connections = CFG_DEFAULT_MAX_CONNECTIONS;
+}
+
+static cfg_config *config_new(const char *source, struct cfg_arena **ar_out)
+{
+    struct cfg_arena *ar = kiln_calloc(1, sizeof(*ar));
+    if (ar == NULL)
+        return NULL;
+    cfg_config *c = ar_alloc(ar, sizeof(*c));
+    if (c == NULL || (c->source = ar_strdup(ar, source)) == NULL) {
+        ar_free(ar);
+        return NULL;
+    }
+    c->arena = ar;
+    cfg_server_defaults(&c->server);
+    *ar_out = ar;
+    return c;
+}
+
+static bool looks_like_json(const char *name, const char *text, size_t len)
+{
+    size_t nl = strlen(name);
+    if (nl >= 5 && strcasecmp(name + nl - 5, ".json") == 0)
+        return true;
+    for (size_t i = 0; i < len; i++) {
+        if (isspace((unsigned char)text[i]))
+            continue;
+        return text[i] == '{';
+    }
+    return false;
+}
+
+int cfg_parse(const char *text, size_t len, const char *name, const char *base_dir,
+              cfg_config **out, kiln_err *err)
+{
+    *out = NULL;
+    struct cfg_arena *ar;
+    cfg_config *c = config_new(name, &ar);
+    if (c == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", name);
+    tree t;
+    memset(&t, 0, sizeof(t));
+    int rc = looks_like_json(name, text, len) ? json_tree(text, len, name, &t, err)
+                                               : yaml_tree(text, len, name, &t, err);
+    if (rc == KILN_OK) {
+        walk w;
+        memset(&w, 0, sizeof(w));
+        w.file = c->source;
+        w.base_dir = base_dir ? ar_strdup(ar, base_dir) : NULL;
+        w.c = c;
+        w.ar = ar;
+        w.err = err;
+        /* Node strings are referenced by the result: move the tree's chunks
+         * into the configuration's arena instead of copying. */
+        rc = walk_root(&w, t.root);
+        c->warnings = w.warn;
+        c->n_warnings = w.n_warn;
+    }
+    if (t.ar.head != NULL) {
+        ar_chunk *last = t.ar.head;
+        while (last->next != NULL)
+            last = last->next;
+        last->next = ar->head;
+        ar->head = t.ar.head;
+    }
+    if (rc != KILN_OK) {
+        cfg_free(c);
+        return rc;
+    }
+    *out = c;
+    return KILN_OK;
+}
+
+int cfg_load_file(const char *path, cfg_config **out, kiln_err *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return kiln_err_set(err, KILN_ENOENT, "%s: cannot open the configuration: %s", path,
+                            strerror(errno));
+    size_t cap = 65536, len = 0;
+    char *buf = kiln_malloc(cap);
+    int rc = buf ? KILN_OK : KILN_ENOMEM;
+    while (rc == KILN_OK) {
+        if (len == cap) {
+            if (cap >= ((size_t)16 << 20)) {
+                rc = kiln_err_set(err, KILN_ECONFIG, "%s: larger than 16 MiB", path);
+                break;
+            }
+            char *nb = kiln_realloc(buf, cap * 2);
+            if (nb == NULL) {
+                rc = KILN_ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f))
+                rc = kiln_err_set(err, KILN_EIO, "%s: read error", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == KILN_ENOMEM)
+        kiln_err_set(err, rc, "%s: out of memory", path);
+    if (rc == KILN_OK) {
+        /* Relative paths inside are relative to the file's directory. */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL)
+            snprintf(dir, sizeof(dir), ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+        rc = cfg_parse(buf, len, path, dir, out, err);
+    }
+    kiln_free(buf);
+    return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cfg_load_dir(const char *dir, cfg_config **out, kiln_err *err)
+{
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return kiln_err_set(err, KILN_ENOENT, "%s: cannot read the directory: %s", dir,
+                            strerror(errno));
+    struct cfg_arena *ar;
+    cfg_config *c = config_new(dir, &ar);
+    if (c == NULL) {
+        closedir(d);
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", dir);
+    }
+    c->from_dir = true;
+    walk w;
+    memset(&w, 0, sizeof(w));
+    w.file = dir;
+    w.c = c;
+    w.ar = ar;
+    w.err = err;
+    size_t n = 0, cap = 16;
+    char **names = ar_alloc(ar, cap * sizeof(*names));
+    int rc = names ? KILN_OK : KILN_ENOMEM;
+    struct dirent *e;
+    while (rc == KILN_OK && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len <= 5 || strcmp(e->d_name + len - 5, ".wasm") != 0 || e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            char **nn = ar_alloc(ar, cap * 2 * sizeof(*nn));
+            if (nn == NULL) {
+                rc = KILN_ENOMEM;
+                break;
+            }
+            memcpy(nn, names, n * sizeof(*nn));
+            names = nn;
+            cap *= 2;
+        }
+        if ((names[n] = ar_strdup(ar, e->d_name)) == NULL)
+            rc = KILN_ENOMEM;
+        else
+            n++;
+    }
+    closedir(d);
+    if (rc == KILN_OK) {
+        qsort(names, n, sizeof(*names), name_cmp);
+        c->functions = ar_alloc(ar, (n ? n : 1) * sizeof(*c->functions));
+        if (c->functions == NULL)
+            rc = KILN_ENOMEM;
+    }
+    for (size_t i = 0; rc == KILN_OK && i < n; i++) {
+        char *base = ar_strndup(ar, names[i], strlen(names[i]) - 5);
+        size_t pl = strlen(dir) + strlen(names[i]) + 2;
+        char *path = ar_alloc(ar, pl);
+        if (base == NULL || path == NULL) {
+            rc = KILN_ENOMEM;
+            break;
+        }
+        snprintf(path, pl, "%s/%s", dir, names[i]);
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        /* The name becomes a URL segment: keep it to characters that need no
+         * escaping and cannot be read as route syntax. */
+        if (!valid_name(base)) {
+            warn(&w, "%s: skipped: the name may only contain letters, digits, '_', '-' and '.'",
+                 path);
+            continue;
+        }
+        cfg_function *f = &c->functions[c->n_functions++];
+        function_defaults(f);
+        f->fn.name = base;
+        f->fn.module_path = path;
+        f->auto_routes = true;
+    }
+    c->warnings = w.warn;
+    c->n_warnings = w.n_warn;
+    if (rc != KILN_OK) {
+        cfg_free(c);
+        return kiln_err_set(err, rc, "%s: out of memory", dir);
+    }
+    *out = c;
+    return KILN_OK;
+}

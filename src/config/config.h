@@ -1,0 +1,105 @@
+/*
+ * config.h - the `kiln serve` configuration as plain structs: parsed from a
+ * YAML file (libyaml), a JSON file (jansson checks the syntax; the same tree
+ * walker reads both) or derived from a directory of modules. No behaviour
+ * lives here: src/http compiles the modules and builds the routes.
+ *
+ * Every error message starts with "FILE:LINE: " and names the key, e.g.
+ *   kiln.yaml:12: unknown key 'memroy' in function 'hello'; expected one of: ...
+ * The schema and its defaults are documented in README.md ("Configuration").
+ */
+#ifndef KILN_CONFIG_CONFIG_H
+#define KILN_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kiln/handler.h"
+#include "kiln/kiln.h"
+
+/* Defaults, also used by the directory mode and documented in the README. */
+#define CFG_DEFAULT_LISTEN "127.0.0.1:8080"
+#define CFG_DEFAULT_MAX_MEMORY ((uint64_t)64 << 20)
+#define CFG_DEFAULT_TIMEOUT_MS 5000u
+#define CFG_DEFAULT_MAX_HEADER_BYTES ((size_t)16 << 10)
+#define CFG_DEFAULT_MAX_BODY_BYTES ((size_t)10 << 20)
+#define CFG_DEFAULT_MAX_OUTPUT_BYTES ((size_t)16 << 20)
+#define CFG_DEFAULT_MAX_VAR_BYTES ((size_t)1 << 20)
+#define CFG_DEFAULT_MAX_HTTP_RESPONSE_BYTES ((size_t)50 << 20)
+#define CFG_DEFAULT_CONNECTION_TIMEOUT_S 30u
+#define CFG_DEFAULT_DRAIN_TIMEOUT_S 30u
+#define CFG_DEFAULT_MAX_CONNECTIONS 1024u
+
+typedef struct cfg_server {
+    const char *listen;            /* "ADDR:PORT"; port 0 = any free port */
+    unsigned threads;              /* worker threads; 0 = number of cores */
+    size_t max_header_bytes;       /* request line + headers; beyond: 431 */
+    size_t max_body_bytes;         /* request body default; beyond: 413 */
+    unsigned connection_timeout_s; /* idle/slow client timeout; 0 = none */
+    unsigned drain_timeout_s;      /* SIGTERM: longest wait for in-flight requests */
+    unsigned max_connections;
+    bool quiet;                    /* no access log */
+} cfg_server;
+
+typedef struct cfg_function {
+    kiln_function fn;        /* strings and arrays owned by the cfg_config */
+    size_t max_body_bytes;   /* request body limit; 0 = the server's */
+    bool auto_routes;        /* directory mode: routes follow from ABI and exports */
+    int line;                /* where it is defined; 0 in directory mode */
+} cfg_function;
+
+typedef struct cfg_route {
+    const char *path;
+    const char *host; /* NULL = any */
+    const char *const *methods;
+    size_t n_methods; /* 0 = any */
+    size_t function;  /* index into cfg_config.functions */
+    int line;
+} cfg_route;
+
+typedef struct cfg_config {
+    const char *source; /* the file or directory it came from */
+    bool from_dir;
+    cfg_server server;
+    cfg_function *functions;
+    size_t n_functions;
+    cfg_route *routes;
+    size_t n_routes;
+    const char *const *warnings; /* things skipped, for the log */
+    size_t n_warnings;
+    struct cfg_arena *arena; /* owns everything above */
+} cfg_config;
+
+/* Server defaults (CFG_DEFAULT_*). */
+void cfg_server_defaults(cfg_server *s /* OUT */);
+
+/*
+ * Load a configuration file: JSON when the name ends in ".json" or the text
+ * starts with '{', YAML otherwise. Relative module and directory paths are
+ * resolved against the file's directory; every module must exist. Returns
+ * KILN_OK, KILN_ENOENT (file unreadable), KILN_ECONFIG (message names
+ * FILE:LINE and the key) or KILN_ENOMEM. Free *out with cfg_free.
+ */
+int cfg_load_file(const char *path, cfg_config **out /* OUT */, kiln_err *err);
+
+/* Parse text already in memory; `name` is used in messages, `base_dir` to
+ * resolve relative paths. For tests and the file loader. */
+int cfg_parse(const char *text, size_t len, const char *name, const char *base_dir,
+              cfg_config **out /* OUT */, kiln_err *err);
+
+/*
+ * Directory mode: one function per `*.wasm` in `dir` (sorted by name, named
+ * after the file without ".wasm"), ABI detected later, routes derived from
+ * the module (auto_routes). KILN_ENOENT if the directory cannot be read;
+ * an empty directory is valid (every request gets 404).
+ */
+int cfg_load_dir(const char *dir, cfg_config **out /* OUT */, kiln_err *err);
+
+void cfg_free(cfg_config *c);
+
+/* Parse "64MiB", "1k", "65536" (bytes); false on malformed input. */
+bool cfg_parse_size(const char *s, uint64_t *out /* OUT */);
+/* Parse "250ms", "5s", "2m", "1h" into milliseconds; a unit is required. */
+bool cfg_parse_duration_ms(const char *s, uint64_t *out /* OUT */);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * fn_handler.c - run one invocation through the function's ABI
+ * (kiln_abi_ops.handle) and map every failure to an HTTP error with a JSON
+ * body naming the function: the one place that decides these statuses.
+ *
+ *   module unavailable (compile/link failed)   503
+ *   trap                                       500 {"error", "function", "trap"}
+ *   out of memory (trap or instantiation)      500, error starts "out of memory"
+ *   time limit                                 504
+ *   guest error (KILN_EGUEST), non-zero exit   500 with the guest's message
+ *   malformed output (KILN_EBADOUTPUT)         502
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_int.h"
+
+static void json_response(kiln_response *resp, int status, json_t *body)
+{
+    kiln_response_reset(resp);
+    resp->status = status;
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(body);
+    /* The error body must fit even when the function's own cap is tiny. */
+    size_t cap = resp->max_body;
+    resp->max_body = 0;
+    kiln_response_add_header(resp, "Content-Type", "application/json");
+    if (text != NULL) {
+        kiln_response_append(resp, text, strlen(text));
+        kiln_response_append(resp, "\n", 1);
+        free(text);
+    }
+    resp->max_body = cap;
+}
+
+void http_error_response(kiln_response *resp, int status, const char *fn, const char *msg)
+{
+    json_t *o = json_object();
+    if (o != NULL) {
+        json_object_set_new(o, "error", json_string(msg));
+        if (fn != NULL)
+            json_object_set_new(o, "function", json_string(fn));
+    }
+    json_response(resp, status, o);
+}
+
+static bool is_timeout(int rc, const kiln_err *err)
+{
+    return rc == KILN_ETIMEOUT || (rc == KILN_ETRAP && err->trap == KILN_TRAP_TIMEOUT);
+}
+
+int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *resp)
+{
+    const char *name = f->fn.name;
+    if (f->status != KILN_OK) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "function '%s' is unavailable: %s", name, f->reason);
+        http_error_response(resp, 503, name, msg);
+        return f->status;
+    }
+    kiln_err err;
+    err.code = 0;
+    err.trap = 0;
+    err.exit_code = 0;
+    err.msg[0] = '\0';
+    int rc = f->mod->abi->handle(&f->fn, f->state, f->pre, req, resp, &err);
+    if (rc == KILN_OK)
+        return KILN_OK;
+    /* json_string() refuses invalid UTF-8; guest messages may hold any bytes. */
+    for (char *c = err.msg; *c; c++)
+        if ((unsigned char)*c >= 0x80 || (unsigned char)*c < 0x20)
+            *c = '?';
+    const char *msg = err.msg[0] ? err.msg : kiln_strerror(rc);
+    json_t *o = json_object();
+    int status = 500;
+    if (is_timeout(rc, &err)) {
+        status = 504;
+        char m[160];
+        snprintf(m, sizeof(m), "time limit exceeded: the function ran longer than %u ms",
+                 (unsigned)f->fn.limits.timeout_ms);
+        json_object_set_new(o, "error", json_string(m));
+        json_object_set_new(o, "trap", json_string(kiln_trap_name(KILN_TRAP_TIMEOUT)));
+        json_object_set_new(o, "timeout_ms", json_integer(f->fn.limits.timeout_ms));
+    } else if (rc == KILN_ETRAP && err.trap == KILN_TRAP_OUT_OF_MEMORY) {
+        char m[sizeof(err.msg) + 20];
+        snprintf(m, sizeof(m), "%s%s", strncmp(msg, "out of memory", 13) ? "out of memory: " : "",
+                 msg);
+        json_object_set_new(o, "error", json_string(m));
+        json_object_set_new(o, "trap", json_string(kiln_trap_name(err.trap)));
+        json_object_set_new(o, "max_memory", json_integer((json_int_t)f->fn.limits.max_memory_bytes));
+    } else if (rc == KILN_ENOMEM) {
+        char m[sizeof(err.msg) + 20];
+        snprintf(m, sizeof(m), "out of memory: %s", msg);
+        json_object_set_new(o, "error", json_string(m));
+    } else if (rc == KILN_ETRAP) {
+        json_object_set_new(o, "error", json_string(msg));
+        json_object_set_new(o, "trap", json_string(kiln_trap_name(err.trap)));
+    } else if (rc == KILN_EEXIT) {
+        json_object_set_new(o, "error", json_string(msg));
+        json_object_set_new(o, "exit_code", json_integer(err.exit_code));
+    } else {
+        if (rc == KILN_EBADOUTPUT)
+            status = 502;
+        json_object_set_new(o, "error", json_string(msg));
+    }
+    json_object_set_new(o, "function", json_string(name));
+    http_log("[%s] %d: %s", name, status, msg);
+    json_response(resp, status, o);
+    return rc;
+}

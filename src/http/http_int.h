@@ -1,0 +1,92 @@
+/*
+ * http_int.h - private to src/http: the route table (loaded functions and
+ * their router) shared by server.c, table.c and fn_handler.c.
+ *
+ * Lifetime: a table is built from a configuration by the main thread, then
+ * published with an atomic pointer store. Each request takes a reference for
+ * its whole life (http_table_acquire/release); a reload swaps the pointer
+ * and drops the server's own reference, so the old table is freed by
+ * whichever thread finishes its last request.
+ */
+#ifndef KILN_HTTP_HTTP_INT_H
+#define KILN_HTTP_HTTP_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "http/http.h"
+#include "http/router.h"
+#include "kiln/handler.h"
+#include "kiln/runtime.h"
+
+/* One module as configured: compiled and loaded once per table. */
+typedef struct http_mod {
+    const cfg_function *cf;
+    const kiln_abi_ops *abi;
+    kiln_module *mod;
+    kiln_linker *linker; /* WASI + the ABI's host functions; outlives every pre */
+    int status;          /* KILN_OK, or why the module cannot serve */
+    char reason[200];    /* short cause for the 503 body (details go to the log) */
+} http_mod;
+
+/* A route target: one function of a module (directory mode makes one per
+ * exported plugin function). */
+typedef struct http_fn {
+    kiln_function fn;         /* a copy of the configured one; name/export may be owned */
+    char *owned_name, *owned_export;
+    http_mod *mod;
+    kiln_instance_pre *pre;
+    void *state;              /* from abi->prepare */
+    bool prepared;
+    size_t max_body_bytes;    /* request body limit */
+    int status;               /* KILN_OK or unavailable (503) */
+    const char *reason;
+} http_fn;
+
+typedef struct http_table {
+    atomic_long refs;
+    cfg_config *cfg;
+    http_mod *mods;
+    size_t n_mods;
+    http_fn **fns;
+    size_t n_fns, cap_fns;
+    http_router *router;
+    cfg_server server; /* effective settings (configuration + command line) */
+    char **lines;      /* the routes, described for the log */
+    size_t n_lines;
+} http_table;
+
+/*
+ * Build a table from `cfg` (ownership passes to the table, also on failure):
+ * compile every module (in parallel), detect ABIs, prepare functions and add
+ * routes. A module that fails to compile or link only makes its routes answer
+ * 503 (the compiler's message is logged); configuration mistakes (bad route
+ * pattern, duplicate route, a setting the ABI refuses) fail the whole build
+ * with KILN_ECONFIG. The table starts with one reference.
+ */
+int http_table_build(cfg_config *cfg, const http_options *o, http_table **out /* OUT */,
+                     kiln_err *err);
+void http_table_retain(http_table *t);
+/* Drop a reference; the last one frees the table (any thread). */
+void http_table_release(http_table *t);
+/* Log the routes of a table, one line each. */
+void http_table_log_routes(const http_table *t);
+
+/*
+ * Run one request through `f` and leave a complete response in resp: the
+ * function's own, or a JSON error mapped from its failure (503 unavailable,
+ * 500 trap / out of memory / guest error / non-zero exit, 504 timeout,
+ * 502 malformed output). Never fails; returns the kiln status for logging.
+ */
+int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *resp);
+
+/* Replace resp with a JSON error body {"error": msg, "function": fn}. */
+void http_error_response(kiln_response *resp, int status, const char *fn, const char *msg);
+
+/* One line to stderr in a single write (lines of concurrent threads never
+ * interleave). Adds the newline. */
+void http_log(const char *fmt, ...) KILN_PRINTF(1, 2);
+
+#endif

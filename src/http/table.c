@@ -1,0 +1,433 @@
+/*
+ * table.c - build a route table from a configuration: compile every module
+ * (in parallel, through the artifact cache), pick each module's ABI, link it
+ * against WASI plus the ABI's host functions, prepare its functions and add
+ * the routes. Never names an ABI: it asks the registry (handler.h).
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "http/http_int.h"
+#include "kiln/aot.h"
+#include "kiln/wasi.h"
+
+#define MAX_COMPILE_THREADS 8
+
+void http_table_retain(http_table *t)
+{
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+static void fn_free(http_fn *f)
+{
+    if (f == NULL)
+        return;
+    if (f->prepared && f->mod->abi->release != NULL)
+        f->mod->abi->release(f->state);
+    kiln_instance_pre_free(f->pre);
+    kiln_free(f->owned_name);
+    kiln_free(f->owned_export);
+    kiln_free(f);
+}
+
+static void table_free(http_table *t)
+{
+    for (size_t i = 0; i < t->n_fns; i++)
+        fn_free(t->fns[i]);
+    kiln_free(t->fns);
+    for (size_t i = 0; i < t->n_mods; i++) {
+        if (t->mods[i].mod != NULL)
+            kiln_module_release(t->mods[i].mod);
+        if (t->mods[i].linker != NULL)
+            kiln_linker_free(t->mods[i].linker);
+    }
+    kiln_free(t->mods);
+    http_router_free(t->router);
+    for (size_t i = 0; i < t->n_lines; i++)
+        kiln_free(t->lines[i]);
+    kiln_free(t->lines);
+    cfg_free(t->cfg);
+    kiln_free(t);
+}
+
+void http_table_release(http_table *t)
+{
+    if (t != NULL && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        table_free(t);
+}
+
+static int make_linker(const kiln_abi_ops *abi, kiln_linker **out)
+{
+    size_t nw, na = 0;
+    const kiln_hostfn *w = kiln_wasi_hostfns(&nw);
+    const kiln_hostfn *a = abi->hostfns ? abi->hostfns(&na) : NULL;
+    int rc = kiln_linker_new(out);
+    if (rc == KILN_OK)
+        rc = kiln_linker_define_host(*out, w, nw);
+    /* The ABI's table is added last: later definitions shadow earlier ones. */
+    if (rc == KILN_OK && a != NULL && na > 0)
+        rc = kiln_linker_define_host(*out, a, na);
+    return rc;
+}
+
+static void mod_unavailable(http_mod *m, int rc, const char *reason, const char *detail)
+{
+    m->status = rc;
+    snprintf(m->reason, sizeof(m->reason), "%s", reason);
+    http_log("kiln serve: function '%s' is unavailable (its routes answer 503): %s", m->cf->fn.name,
+             detail);
+}
+
+/* Compile (or find in the cache), load, pick the ABI and link. Runs on a
+ * compile thread; touches only `m`. */
+static void load_mod(http_mod *m, const http_options *o)
+{
+    const kiln_function *fn = &m->cf->fn;
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+    char detail[sizeof(err.msg) + 200];
+    if (fn->abi != NULL) {
+        m->abi = kiln_abi_find(fn->abi);
+        if (m->abi == NULL) {
+            snprintf(detail, sizeof(detail), "the '%s' ABI is not part of this build", fn->abi);
+            mod_unavailable(m, KILN_EUNSUPPORTED, "its ABI is not available", detail);
+            return;
+        }
+        if (make_linker(m->abi, &m->linker) != KILN_OK) {
+            mod_unavailable(m, KILN_ENOMEM, "out of memory", "out of memory");
+            return;
+        }
+    }
+    /* With a known ABI every import is checked before the compiler runs;
+     * otherwise the ABI is detected from the loaded module and the imports
+     * are checked when the module is linked below. */
+    kiln_aot_options ao = o->aot;
+    ao.imports = m->linker;
+    int rc = kiln_aot_load_file(fn->module_path, &ao, &m->mod, &err);
+    if (rc != KILN_OK) {
+        snprintf(detail, sizeof(detail), "%s: %s", fn->module_path, err.msg);
+        mod_unavailable(m, rc, rc == KILN_EIMPORT ? "the module imports functions its ABI does not provide"
+                                                  : "the module failed to compile",
+                        detail);
+        return;
+    }
+    if (m->abi == NULL) {
+        m->abi = kiln_abi_detect(m->mod);
+        if (m->abi == NULL) {
+            snprintf(detail, sizeof(detail),
+                     "%s: no handler ABI recognises the module (a WASI command exporting "
+                     "_start, or an Extism/Otoroshi plugin); set 'abi' in the configuration",
+                     fn->module_path);
+            mod_unavailable(m, KILN_EMODULE, "the module matches no handler ABI", detail);
+            return;
+        }
+        if (make_linker(m->abi, &m->linker) != KILN_OK)
+            mod_unavailable(m, KILN_ENOMEM, "out of memory", "out of memory");
+    }
+}
+
+typedef struct compile_pool {
+    http_table *t;
+    const http_options *o;
+    atomic_size_t next;
+} compile_pool;
+
+static void *compile_worker(void *p)
+{
+    compile_pool *cp = p;
+    for (;;) {
+        size_t i = atomic_fetch_add(&cp->next, 1);
+        if (i >= cp->t->n_mods)
+            break;
+        load_mod(&cp->t->mods[i], cp->o);
+    }
+    return NULL;
+}
+
+static void compile_all(http_table *t, const http_options *o)
+{
+    compile_pool cp = {.t = t, .o = o};
+    atomic_init(&cp.next, 0);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n = ncpu > 0 ? (size_t)ncpu : 1;
+    if (n > MAX_COMPILE_THREADS)
+        n = MAX_COMPILE_THREADS;
+    if (n > t->n_mods)
+        n = t->n_mods;
+    pthread_t th[MAX_COMPILE_THREADS];
+    size_t started = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (pthread_create(&th[started], NULL, compile_worker, &cp) != 0)
+            break;
+        started++;
+    }
+    compile_worker(&cp);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+static int push_fn(http_table *t, http_fn *f)
+{
+    if (t->n_fns == t->cap_fns) {
+        size_t cap = t->cap_fns ? t->cap_fns * 2 : 16;
+        http_fn **a = kiln_realloc(t->fns, cap * sizeof(*a));
+        if (a == NULL)
+            return KILN_ENOMEM;
+        t->fns = a;
+        t->cap_fns = cap;
+    }
+    t->fns[t->n_fns++] = f;
+    return KILN_OK;
+}
+
+/*
+ * Make the function serving `m` (with `export_name` when not NULL). Returns
+ * KILN_OK with *out set (possibly an unavailable function that answers 503),
+ * KILN_ECONFIG when the ABI refuses the configuration, or KILN_ENOMEM. With
+ * `probe`, an ABI refusal is not logged and *out is NULL.
+ */
+static int make_fn(http_table *t, http_mod *m, const char *export_name, bool probe,
+                   http_fn **out, kiln_err *err)
+{
+    *out = NULL;
+    http_fn *f = kiln_calloc(1, sizeof(*f));
+    if (f == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    f->fn = m->cf->fn;
+    f->mod = m;
+    f->max_body_bytes = m->cf->max_body_bytes ? m->cf->max_body_bytes : t->server.max_body_bytes;
+    if (export_name != NULL) {
+        size_t n = strlen(m->cf->fn.name) + strlen(export_name) + 2;
+        f->owned_export = kiln_strdup(export_name);
+        f->owned_name = kiln_malloc(n);
+        if (f->owned_export == NULL || f->owned_name == NULL) {
+            fn_free(f);
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        }
+        snprintf(f->owned_name, n, "%s/%s", m->cf->fn.name, export_name);
+        f->fn.name = f->owned_name;
+        f->fn.export_name = f->owned_export;
+    }
+    if (m->status != KILN_OK) {
+        f->status = m->status;
+        f->reason = m->reason;
+        *out = f;
+        return KILN_OK;
+    }
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    int rc = kiln_instance_pre_new(m->mod, m->linker, &f->pre, &e);
+    if (rc == KILN_OK) {
+        rc = m->abi->prepare(&f->fn, m->mod, &f->state, &e);
+        f->prepared = rc == KILN_OK;
+    }
+    if (rc != KILN_OK && probe) {
+        fn_free(f);
+        return KILN_OK;
+    }
+    if (rc == KILN_ECONFIG) {
+        kiln_err_set(err, KILN_ECONFIG, "%s:%d: %s", t->cfg->source, m->cf->line, e.msg);
+        fn_free(f);
+        return KILN_ECONFIG;
+    }
+    if (rc == KILN_ENOMEM) {
+        fn_free(f);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    if (rc != KILN_OK) {
+        f->status = rc;
+        f->reason = rc == KILN_EIMPORT ? "the module imports functions its ABI does not provide"
+                                       : "the module cannot be served by its ABI";
+        http_log("kiln serve: function '%s' is unavailable (its routes answer 503): %s",
+                 f->fn.name, e.msg);
+    }
+    *out = f;
+    return KILN_OK;
+}
+
+static int add_line(http_table *t, const char *methods, const char *host, const char *path,
+                    const http_fn *f)
+{
+    char line[600];
+    snprintf(line, sizeof(line), "kiln serve: route %s %s%s -> %s (%s)%s", methods,
+             host ? host : "", path, f->fn.name,
+             f->mod->abi ? f->mod->abi->name : "unknown ABI",
+             f->status == KILN_OK ? "" : " unavailable: 503");
+    char **l = kiln_realloc(t->lines, (t->n_lines + 1) * sizeof(*l));
+    if (l == NULL)
+        return KILN_ENOMEM;
+    t->lines = l;
+    if ((l[t->n_lines] = kiln_strdup(line)) == NULL)
+        return KILN_ENOMEM;
+    t->n_lines++;
+    return KILN_OK;
+}
+
+static int add_route(http_table *t, const char *path, http_fn *f, kiln_err *err)
+{
+    int rc = http_router_add(t->router, path, NULL, NULL, 0, f, err);
+    if (rc == KILN_OK)
+        rc = add_line(t, "*", NULL, path, f);
+    return rc;
+}
+
+/* A plugin export name that can be a URL segment as is. */
+static bool segment_ok(const char *s, size_t n)
+{
+    if (n == 0 || s[0] == ':' || (n == 1 && s[0] == '*') || (n == 3 && memcmp(s, "...", 3) == 0))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
+            return false;
+    return true;
+}
+
+/*
+ * Directory mode. The ABI decides what a module can serve: every exported
+ * `() -> i32` function (not starting with '_') that the ABI accepts as an
+ * entry point becomes /<name>/<export>; a module without such exports is
+ * served whole (a WASI command) at /<name> and below.
+ */
+static int auto_routes(http_table *t, http_mod *m, kiln_err *err)
+{
+    const char *name = m->cf->fn.name;
+    char path[1200];
+    http_fn *f;
+    int rc;
+    size_t found = 0;
+    if (m->status == KILN_OK) {
+        uint32_t n = kiln_module_export_count(m->mod);
+        for (uint32_t i = 0; i < n; i++) {
+            kiln_extern_info ex;
+            kiln_module_export(m->mod, i, &ex);
+            if (ex.kind != KILN_EXTERN_FUNC || strcmp(ex.type, ">i") != 0 || ex.name_len == 0 ||
+                ex.name[0] == '_')
+                continue;
+            if (!segment_ok(ex.name, ex.name_len)) {
+                http_log("kiln serve: %s: export '%.*s' is not served: its name is not a plain "
+                         "URL segment",
+                         name, (int)(ex.name_len > 100 ? 100 : ex.name_len), ex.name);
+                continue;
+            }
+            if ((rc = make_fn(t, m, ex.name, true, &f, err)) != KILN_OK)
+                return rc;
+            if (f == NULL)
+                continue;
+            if ((rc = push_fn(t, f)) != KILN_OK) {
+                fn_free(f);
+                return kiln_err_set(err, rc, "out of memory");
+            }
+            snprintf(path, sizeof(path), "/%s/%s", name, ex.name);
+            if ((rc = add_route(t, path, f, err)) != KILN_OK)
+                return rc;
+            found++;
+        }
+    }
+    if (found > 0)
+        return KILN_OK;
+    if ((rc = make_fn(t, m, NULL, false, &f, err)) != KILN_OK)
+        return rc;
+    if ((rc = push_fn(t, f)) != KILN_OK) {
+        fn_free(f);
+        return kiln_err_set(err, rc, "out of memory");
+    }
+    snprintf(path, sizeof(path), "/%s", name);
+    if ((rc = add_route(t, path, f, err)) != KILN_OK)
+        return rc;
+    snprintf(path, sizeof(path), "/%s/*", name);
+    return add_route(t, path, f, err);
+}
+
+static int config_routes(http_table *t, kiln_err *err)
+{
+    cfg_config *c = t->cfg;
+    /* One http_fn per configured function, shared by its routes. */
+    http_fn **by_fn = kiln_calloc(c->n_functions ? c->n_functions : 1, sizeof(*by_fn));
+    if (by_fn == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int rc = KILN_OK;
+    for (size_t i = 0; i < c->n_functions && rc == KILN_OK; i++) {
+        if ((rc = make_fn(t, &t->mods[i], NULL, false, &by_fn[i], err)) != KILN_OK)
+            break;
+        if ((rc = push_fn(t, by_fn[i])) != KILN_OK) {
+            fn_free(by_fn[i]);
+            rc = kiln_err_set(err, rc, "out of memory");
+        }
+    }
+    for (size_t i = 0; i < c->n_routes && rc == KILN_OK; i++) {
+        const cfg_route *r = &c->routes[i];
+        kiln_err e;
+        memset(&e, 0, sizeof(e));
+        rc = http_router_add(t->router, r->path, r->host, r->methods, r->n_methods,
+                             by_fn[r->function], &e);
+        if (rc != KILN_OK) {
+            kiln_err_set(err, rc, "%s:%d: %s", c->source, r->line, e.msg);
+            break;
+        }
+        char methods[200] = "*";
+        size_t o = 0;
+        for (size_t k = 0; k < r->n_methods && o < sizeof(methods); k++)
+            o += (size_t)snprintf(methods + o, sizeof(methods) - o, "%s%s", k ? "," : "",
+                                  r->methods[k]);
+        rc = add_line(t, methods, r->host, r->path, by_fn[r->function]);
+        if (rc != KILN_OK)
+            kiln_err_set(err, rc, "out of memory");
+    }
+    kiln_free(by_fn);
+    return rc;
+}
+
+int http_table_build(cfg_config *cfg, const http_options *o, http_table **out, kiln_err *err)
+{
+    *out = NULL;
+    http_table *t = kiln_calloc(1, sizeof(*t));
+    if (t == NULL) {
+        cfg_free(cfg);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    atomic_init(&t->refs, 1);
+    t->cfg = cfg;
+    t->server = cfg->server;
+    if (o->listen != NULL)
+        t->server.listen = o->listen;
+    if (o->threads != 0)
+        t->server.threads = o->threads;
+    if (o->quiet >= 0)
+        t->server.quiet = o->quiet != 0;
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        http_log("kiln serve: warning: %s", cfg->warnings[i]);
+    int rc = http_router_new(&t->router);
+    t->mods = kiln_calloc(cfg->n_functions ? cfg->n_functions : 1, sizeof(*t->mods));
+    if (rc != KILN_OK || t->mods == NULL) {
+        table_free(t);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    t->n_mods = cfg->n_functions;
+    for (size_t i = 0; i < t->n_mods; i++)
+        t->mods[i].cf = &cfg->functions[i];
+    compile_all(t, o);
+    if (cfg->from_dir) {
+        for (size_t i = 0; i < t->n_mods && rc == KILN_OK; i++)
+            rc = auto_routes(t, &t->mods[i], err);
+    } else {
+        rc = config_routes(t, err);
+    }
+    if (rc != KILN_OK) {
+        table_free(t);
+        return rc;
+    }
+    *out = t;
+    return KILN_OK;
+}
+
+void http_table_log_routes(const http_table *t)
+{
+    for (size_t i = 0; i < t->n_lines; i++)
+        http_log("%s", t->lines[i]);
+    if (t->n_lines == 0)
+        http_log("kiln serve: no routes: every request answers 404");
+}

@@ -20,3 +20,12 @@ notes=$(mktemp -d)
 echo "== kiln run --dir $notes::/data notes.wasm 'remember the milk'"
 "$KILN" run --dir "$notes::/data" "$EX/notes.wasm" "remember the milk"
 rm -rf "$notes"
+echo
+echo "== kiln call greet_extism.wasm greet --input Kiln --config prefix=Hello"
+"$KILN" call "$EX/serve/greet_extism.wasm" greet --input Kiln --config prefix=Hello
+echo
+echo
+echo "== kiln serve --config $EX/serve/kiln.yaml   (Ctrl-C to stop)"
+echo "   try:  curl http://127.0.0.1:8080/hello/you"
+echo "         curl -X POST -d Kiln http://127.0.0.1:8080/api/greet"
+exec "$KILN" serve --config "$EX/serve/kiln.yaml"

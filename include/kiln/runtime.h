@@ -152,7 +152,14 @@ KILN_API bool kiln_linker_provides(const kiln_linker *l, const kiln_extern_info 
 
 #define KILN_STATE_SLOTS 8
 /* Well-known state slots for host ABIs (see abi.h). */
-enum { KILN_STATE_WASI = 0, KILN_STATE_EXTISM = 1, KILN_STATE_HTTP = 2, KILN_STATE_USER = 7 };
+enum {
+    KILN_STATE_WASI = 0,
+    KILN_STATE_EXTISM = 1,
+    KILN_STATE_HTTP = 2, /* outbound HTTP context (src/net) */
+    KILN_STATE_KV = 3,   /* KV grants of the calling function (src/store) */
+    KILN_STATE_HOST = 4, /* Kiln's own host module: config, log, request scratch */
+    KILN_STATE_USER = 7
+};
 
 typedef struct kiln_limits {
     uint64_t max_memory_bytes; /* per linear memory; 0 = the module's own maximum */

@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aot/cache.h"
 #include "base/alloc.h"
 #include "platform/fs.h"
 
@@ -110,6 +114,81 @@ int aot_tool_run(const char *path, char *const argv[], const char *cwd, unsigned
     return KILN_OK;
 }
 
+
+/* ---- --version probes, cached on disk ---------------------------------- */
+
+/*
+ * Run `path --version` (argv), but answer from $KILN_HOME/cache/tools when
+ * the same binary (real path, size, mtime, inode) was asked with the same
+ * argv before: identities are part of every cache key, and without this a
+ * cached `kiln run` would fork two tools on every start (about 5 ms).
+ */
+static int version_probe(const char *path, char *const argv[], proc_result *res, kiln_err *err)
+{
+    char real[AOT_PATH_MAX], key[AOT_PATH_MAX + 512], dir[4096], file[4200];
+    struct stat st;
+    bool cacheable = fs_realpath(path, real, sizeof(real)) == 0 && stat(real, &st) == 0;
+    int n = 0;
+    if (cacheable) {
+        n = snprintf(key, sizeof(key), "%s|%lld|%lld.%09ld|%llu|", real, (long long)st.st_size,
+                     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                     (unsigned long long)st.st_ino);
+        for (size_t i = 0; argv[i] != NULL && n > 0 && (size_t)n < sizeof(key); i++)
+            n += snprintf(key + n, sizeof(key) - (size_t)n, "%s ", argv[i]);
+        for (char *p = key; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        kiln_err ignored;
+        cacheable = n > 0 && (size_t)n < sizeof(key) &&
+                    aot_cache_dir(NULL, dir, sizeof(dir), &ignored) == KILN_OK;
+    }
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a names the file; the key line decides */
+    for (const char *p = key; cacheable && *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    if (cacheable) {
+        snprintf(file, sizeof(file), "%s/tools/%016llx", dir, (unsigned long long)h);
+        uint8_t *data;
+        size_t len;
+        if (fs_read_file(file, 65536, &data, &len) == 0) {
+            size_t klen = strlen(key);
+            if (len > klen && memcmp(data, key, klen) == 0 && data[klen] == '\n') {
+                memset(res, 0, sizeof(*res));
+                res->out_len = len - klen - 1;
+                res->out = kiln_malloc(res->out_len + 1);
+                res->err = kiln_malloc(1);
+                if (res->out != NULL && res->err != NULL) {
+                    memcpy(res->out, data + klen + 1, res->out_len);
+                    res->out[res->out_len] = '\0';
+                    res->err[0] = '\0';
+                    kiln_free(data);
+                    return KILN_OK;
+                }
+                proc_result_free(res);
+            }
+            kiln_free(data);
+        }
+    }
+    int rc = aot_tool_run(path, argv, NULL, AOT_VERSION_TIMEOUT_S, res, err);
+    if (rc == KILN_OK && cacheable && !res->exec_failed && res->exit_code == 0) {
+        /* Best effort, atomic: a torn write is never read back as valid. */
+        char tools[4200], tmp[4300];
+        snprintf(tools, sizeof(tools), "%s/tools", dir);
+        snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file, (long)getpid());
+        size_t klen = strlen(key);
+        char *buf = kiln_malloc(klen + 1 + res->out_len);
+        if (buf != NULL && fs_mkdir_p(tools) == 0) {
+            memcpy(buf, key, klen);
+            buf[klen] = '\n';
+            memcpy(buf + klen + 1, res->out, res->out_len);
+            if (fs_write_file(tmp, buf, klen + 1 + res->out_len) == 0)
+                fs_rename(tmp, file);
+            unlink(tmp);
+        }
+        kiln_free(buf);
+    }
+    return rc;
+}
+
 /* ---- wabt ------------------------------------------------------------- */
 
 static int find_wabt_tool(const char *name, char *out, kiln_err *err)
@@ -144,7 +223,7 @@ int aot_wabt_get(aot_wabt *out, kiln_err *err)
 
     char *argv[] = {"wasm2c", "--version", NULL};
     proc_result res;
-    rc = aot_tool_run(w.wasm2c, argv, NULL, AOT_VERSION_TIMEOUT_S, &res, err);
+    rc = version_probe(w.wasm2c, argv, &res, err);
     if (rc != KILN_OK)
         return rc;
     char line[256];
@@ -236,7 +315,7 @@ static int cc_identify(const char *cmd, aot_cc *c, kiln_err *err)
     argv[c->n_words] = "--version";
     argv[c->n_words + 1] = NULL;
     proc_result res;
-    int rc = aot_tool_run(c->path, argv, NULL, AOT_VERSION_TIMEOUT_S, &res, err);
+    int rc = version_probe(c->path, argv, &res, err);
     if (rc != KILN_OK)
         return rc;
     if (res.exec_failed) {

@@ -135,4 +135,20 @@ check_eq "compile after a kill succeeds" 0 $?
 check_eq "dead compile's scratch is swept" 0 "$(count_tmp "$C")"
 check_eq "only the new artifact exists" 1 "$(count_so "$C")"
 
+# --- tool identities are remembered: a cached compile starts no child process ---
+H=$T/home-probe
+KILN_HOME=$H "$KILN" compile "$T/add.wasm" >/dev/null 2>&1
+check_eq "tool identities cached on disk" 2 "$(ls "$H/cache/tools" 2>/dev/null | wc -l)"
+if command -v strace >/dev/null 2>&1; then
+    execs=$(KILN_HOME=$H strace -f -e trace=execve "$KILN" compile "$T/add.wasm" 2>&1 >/dev/null |
+        grep -c 'execve(')
+    check_eq "cached compile runs no tool (only kiln's own execve)" 1 "$execs"
+    touch -d '2001-01-01' "$H/cache/tools"/* 2>/dev/null
+    for f in "$H/cache/tools"/*; do printf 'stale|key\nbogus 0.0.0\n' > "$f"; done
+    out=$(KILN_HOME=$H "$KILN" compile "$T/add.wasm" 2>&1)
+    check_contains "a stale identity entry is ignored, not trusted" "$out" "cached"
+else
+    ok "strace not installed: skipped the execve count"
+fi
+
 finish

@@ -89,6 +89,12 @@ typedef struct kiln_function {
     size_t max_var_bytes;
     size_t max_http_response_bytes;
     size_t max_output_bytes; /* response body cap */
+    const struct kiln_kv_config *kv; /* KV settings (kv.h); NULL = defaults */
+    /* Set by the server, not the configuration: per-function host contexts
+     * (KILN_STATE_KV grants, KILN_STATE_HTTP, KILN_STATE_HOST, ...) that every
+     * instance of the function gets in the same state slots. ABIs copy the
+     * non-NULL slots into the state they pass to kiln_instance_new. */
+    void *host_state[KILN_STATE_SLOTS];
 } kiln_function;
 
 typedef struct kiln_abi_ops {

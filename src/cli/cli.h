@@ -10,6 +10,7 @@ int cmd_compile(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_call(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_kv(int argc, char **argv);
 
 /* Print "kiln <cmd>: <message>" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

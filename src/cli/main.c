@@ -20,6 +20,7 @@ static const struct {
     {"inspect", cmd_inspect, "show imports, exports, memory and the detected ABI"},
     {"call", cmd_call, "call a function of an Extism plugin (like extism call)"},
     {"serve", cmd_serve, "serve functions over HTTP (a directory or a config file)"},
+    {"kv", cmd_kv, "read and change the key-value store (get, set, del, ls)"},
 };
 
 static void usage(FILE *f)

@@ -20,6 +20,7 @@
 
 #include "base/alloc.h"
 #include "config/config.h"
+#include "kiln/kv.h"
 
 /* ---- arena: everything a cfg_config owns, freed in one call -------------- */
 
@@ -810,6 +811,158 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* ---- key-value storage (kv.h) ---------------------------------------------- */
+
+static int want_backend(walk *w, const node *v, const char *what, const char **out)
+{
+    int rc = want_string(w, v, what, out);
+    if (rc == KILN_OK && strcmp(*out, "memory") != 0 && strcmp(*out, "sqlite") != 0)
+        return fail(w, v, "%s '%s' is unknown; use memory or sqlite", what, *out);
+    return rc;
+}
+
+/* max_key_bytes, max_value_bytes, max_keys of a namespace (other keys are
+ * checked by the caller). */
+static int parse_kv_limit(walk *w, const char *k, const node *v, const char *what,
+                          kiln_kv_limits *l, bool *matched)
+{
+    uint64_t u;
+    int rc = KILN_OK;
+    *matched = true;
+    if (strcmp(k, "max_key_bytes") == 0) {
+        if ((rc = want_size(w, v, what, 1, KILN_KV_MAX_KEY_BYTES, &u)) == KILN_OK)
+            l->max_key_bytes = (uint32_t)u;
+    } else if (strcmp(k, "max_value_bytes") == 0) {
+        if ((rc = want_size(w, v, what, 1, KILN_KV_MAX_VALUE_BYTES, &u)) == KILN_OK)
+            l->max_value_bytes = (uint32_t)u;
+    } else if (strcmp(k, "max_keys") == 0) {
+        if ((rc = want_uint(w, v, what, 1, (uint64_t)1 << 40, &u)) == KILN_OK)
+            l->max_keys = u;
+    } else {
+        *matched = false;
+    }
+    return rc;
+}
+
+/* Top level: kv: {path, backend, namespaces: {NAME: {backend, max_*}}}. */
+static int parse_server_kv(walk *w, const node *m)
+{
+    static const char *const keys[] = {"path", "backend", "namespaces", NULL};
+    static const char *const ns_keys[] = {"backend", "max_key_bytes", "max_value_bytes",
+                                          "max_keys", NULL};
+    kiln_kv_server_config *kv = &w->c->kv;
+    if (m->kind != N_MAP)
+        return fail(w, m, "'kv' must be a mapping (path, backend, namespaces), not %s",
+                    kind_name(m));
+    int rc = check_keys(w, m, "'kv'", keys);
+    const node *v;
+    const char *p;
+    if (rc == KILN_OK && (v = get(m, "path")) != NULL &&
+        (rc = want_string(w, v, "kv.path", &p)) == KILN_OK &&
+        (kv->path = resolve(w, p)) == NULL)
+        return oom(w);
+    if (rc == KILN_OK && (v = get(m, "backend")) != NULL)
+        rc = want_backend(w, v, "kv.backend", &kv->backend);
+    const node *nss = rc == KILN_OK ? get(m, "namespaces") : NULL;
+    if (nss == NULL || is_null(nss))
+        return rc;
+    if (nss->kind != N_MAP)
+        return fail(w, nss, "kv.namespaces must be a mapping of namespace names to settings");
+    kiln_kv_ns_config *decl = ar_alloc(w->ar, (nss->n ? nss->n : 1) * sizeof(*decl));
+    if (decl == NULL)
+        return oom(w);
+    for (size_t i = 0; i < nss->n && rc == KILN_OK; i++) {
+        const node *k = nss->items[2 * i], *nv = nss->items[2 * i + 1];
+        char what[200];
+        snprintf(what, sizeof(what), "kv.namespaces.%s", k->s);
+        if (!kiln_kv_ns_name_valid(k->s))
+            return fail(w, k, "namespace name '%s' may only contain 1 to 64 letters, digits, "
+                        "'_', '-' and '.'", k->s);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(nss->items[2 * j]->s, k->s) == 0)
+                return fail(w, k, "namespace '%s' is declared twice", k->s);
+        decl[i].name = k->s;
+        if (is_null(nv))
+            continue;
+        if (nv->kind != N_MAP)
+            return fail(w, nv, "%s must be a mapping (backend, max_key_bytes, max_value_bytes, "
+                        "max_keys)", what);
+        if ((rc = check_keys(w, nv, what, ns_keys)) != KILN_OK)
+            return rc;
+        for (size_t j = 0; j < nv->n && rc == KILN_OK; j++) {
+            const char *kk = nv->items[2 * j]->s;
+            const node *vv = nv->items[2 * j + 1];
+            char kw[300];
+            snprintf(kw, sizeof(kw), "%s.%s", what, kk);
+            bool matched;
+            rc = parse_kv_limit(w, kk, vv, kw, &decl[i].limits, &matched);
+            if (rc == KILN_OK && !matched)
+                rc = want_backend(w, vv, kw, &decl[i].backend);
+        }
+    }
+    kv->namespaces = decl;
+    kv->n_namespaces = nss->n;
+    return rc;
+}
+
+/* Per function: kv: {backend, max_*, grants: {NAME: r | rw}}. */
+static int parse_function_kv(walk *w, const node *m, const char *what, cfg_function *f)
+{
+    static const char *const keys[] = {"backend", "grants", "max_key_bytes", "max_value_bytes",
+                                       "max_keys", NULL};
+    if (m->kind != N_MAP)
+        return fail(w, m, "%s must be a mapping (backend, grants, max_key_bytes, "
+                    "max_value_bytes, max_keys), not %s", what, kind_name(m));
+    int rc = check_keys(w, m, what, keys);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_kv_config *kv = ar_alloc(w->ar, sizeof(*kv));
+    if (kv == NULL)
+        return oom(w);
+    for (size_t i = 0; i < m->n && rc == KILN_OK; i++) {
+        const char *k = m->items[2 * i]->s;
+        const node *v = m->items[2 * i + 1];
+        char kw[300];
+        snprintf(kw, sizeof(kw), "function '%s': kv.%s", f->fn.name, k);
+        bool matched;
+        if ((rc = parse_kv_limit(w, k, v, kw, &kv->limits, &matched)) != KILN_OK || matched)
+            continue;
+        if (strcmp(k, "backend") == 0) {
+            rc = want_backend(w, v, kw, &kv->backend);
+            continue;
+        }
+        /* grants */
+        if (is_null(v))
+            continue;
+        if (v->kind != N_MAP)
+            return fail(w, v, "%s must map namespace names to r or rw, e.g. {shared: rw}", kw);
+        kiln_kv_grant_config *g = ar_alloc(w->ar, (v->n ? v->n : 1) * sizeof(*g));
+        if (g == NULL)
+            return oom(w);
+        for (size_t j = 0; j < v->n; j++) {
+            const node *gk = v->items[2 * j], *gv = v->items[2 * j + 1];
+            if (!kiln_kv_ns_name_valid(gk->s))
+                return fail(w, gk, "%s: namespace name '%s' may only contain 1 to 64 letters, "
+                            "digits, '_', '-' and '.'", kw, gk->s);
+            for (size_t x = 0; x < j; x++)
+                if (strcmp(v->items[2 * x]->s, gk->s) == 0)
+                    return fail(w, gk, "%s: namespace '%s' is granted twice", kw, gk->s);
+            const char *mode = NULL;
+            if (gv->kind == N_SCALAR && !is_null(gv))
+                mode = gv->s;
+            if (mode == NULL || (strcmp(mode, "r") != 0 && strcmp(mode, "rw") != 0 &&
+                                 strcmp(mode, "read") != 0 && strcmp(mode, "read-write") != 0))
+                return fail(w, gv, "%s.%s must be r (read-only) or rw (read-write)", kw, gk->s);
+            g[j].ns = gk->s;
+            g[j].write = strcmp(mode, "rw") == 0 || strcmp(mode, "read-write") == 0;
+        }
+        kv->grants = g;
+        kv->n_grants = v->n;
+    }
+    f->fn.kv = kv;
+    return rc;
+}
+
 static void function_defaults(cfg_function *f)
 {
     f->fn.limits.max_memory_bytes = CFG_DEFAULT_MAX_MEMORY;
@@ -837,6 +990,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                                        "max_output_bytes",
                                        "max_var_bytes",
                                        "max_http_response_bytes",
+                                       "kv",
                                        "routes",
                                        NULL};
     const char *name = key->s;
@@ -932,6 +1086,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
         } else if (strcmp(k, "max_http_response_bytes") == 0) {
             if ((rc = want_size(w, v, kw, 0, (uint64_t)1 << 32, &u)) == KILN_OK)
                 f->fn.max_http_response_bytes = (size_t)u;
+        } else if (strcmp(k, "kv") == 0) {
+            rc = parse_function_kv(w, v, kw, f);
         } else if (strcmp(k, "routes") == 0) {
             if (v->kind != N_SEQ && v->kind != N_SCALAR)
                 return fail(w, v, "%s must be a path or a list of routes", kw);
@@ -945,7 +1101,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
 
 static int walk_root(walk *w, const node *root)
 {
-    static const char *const keys[] = {"server", "functions", "routes", NULL};
+    static const char *const keys[] = {"server", "kv", "functions", "routes", NULL};
     cfg_config *c = w->c;
     if (root == NULL || is_null(root))
         return fail(w, NULL, "the configuration is empty; it needs 'functions' and 'routes'");
@@ -958,6 +1114,9 @@ static int walk_root(walk *w, const node *root)
     const node *srv = get(root, "server"), *fns = get(root, "functions"),
                *rts = get(root, "routes");
     if (srv != NULL && !is_null(srv) && (rc = parse_server(w, srv)) != KILN_OK)
+        return rc;
+    const node *kvn = get(root, "kv");
+    if (kvn != NULL && !is_null(kvn) && (rc = parse_server_kv(w, kvn)) != KILN_OK)
         return rc;
     if (fns == NULL || is_null(fns))
         return fail(w, root, "missing key 'functions' (a mapping of function names to modules)");

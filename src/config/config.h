@@ -16,6 +16,7 @@
 
 #include "kiln/handler.h"
 #include "kiln/kiln.h"
+#include "kiln/kv.h"
 
 /* Defaults, also used by the directory mode and documented in the README. */
 #define CFG_DEFAULT_LISTEN "127.0.0.1:8080"
@@ -61,6 +62,7 @@ typedef struct cfg_config {
     const char *source; /* the file or directory it came from */
     bool from_dir;
     cfg_server server;
+    kiln_kv_server_config kv; /* top-level 'kv': database path, namespaces */
     cfg_function *functions;
     size_t n_functions;
     cfg_route *routes;

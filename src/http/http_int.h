@@ -15,10 +15,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "abi/kiln/kiln_host.h"
 #include "config/config.h"
 #include "http/http.h"
 #include "http/router.h"
 #include "kiln/handler.h"
+#include "kiln/kv.h"
 #include "kiln/runtime.h"
 
 /* One module as configured: compiled and loaded once per table. */
@@ -43,6 +45,8 @@ typedef struct http_fn {
     size_t max_body_bytes;    /* request body limit */
     int status;               /* KILN_OK or unavailable (503) */
     const char *reason;
+    kiln_kv_grants *kv;       /* fn.host_state[KILN_STATE_KV] */
+    kiln_host_ctx host;       /* fn.host_state[KILN_STATE_HOST] */
 } http_fn;
 
 typedef struct http_table {

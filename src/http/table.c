@@ -29,6 +29,7 @@ static void fn_free(http_fn *f)
     if (f->prepared && f->mod->abi->release != NULL)
         f->mod->abi->release(f->state);
     kiln_instance_pre_free(f->pre);
+    kiln_kv_grants_free(f->kv);
     kiln_free(f->owned_name);
     kiln_free(f->owned_export);
     kiln_free(f);
@@ -62,12 +63,19 @@ void http_table_release(http_table *t)
 
 static int make_linker(const kiln_abi_ops *abi, kiln_linker **out)
 {
-    size_t nw, na = 0;
+    size_t nw, na = 0, nkv, nnet;
     const kiln_hostfn *w = kiln_wasi_hostfns(&nw);
+    const kiln_hostfn *kv = kiln_kv_hostfns(&nkv);
+    const kiln_hostfn *net = kiln_net_hostfns(&nnet);
     const kiln_hostfn *a = abi->hostfns ? abi->hostfns(&na) : NULL;
     int rc = kiln_linker_new(out);
     if (rc == KILN_OK)
         rc = kiln_linker_define_host(*out, w, nw);
+    /* Kiln's own host module, whatever the ABI. */
+    if (rc == KILN_OK)
+        rc = kiln_linker_define_host(*out, kv, nkv);
+    if (rc == KILN_OK)
+        rc = kiln_linker_define_host(*out, net, nnet);
     /* The ABI's table is added last: later definitions shadow earlier ones. */
     if (rc == KILN_OK && a != NULL && na > 0)
         rc = kiln_linker_define_host(*out, a, na);
@@ -220,7 +228,23 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
     }
     kiln_err e;
     memset(&e, 0, sizeof(e));
-    int rc = kiln_instance_pre_new(m->mod, m->linker, &f->pre, &e);
+    /* Host contexts every instance gets: the key-value grants (the private
+     * namespace is the configured function's, shared by all its exports)
+     * and the "kiln" module's config and log. */
+    int rc = kiln_kv_grants_new(&t->cfg->kv, m->cf->fn.name, m->cf->fn.kv, &f->kv, &e);
+    if (rc != KILN_OK) {
+        fn_free(f);
+        if (rc == KILN_ENOMEM)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return kiln_err_set(err, KILN_ECONFIG, "%s:%d: %s", t->cfg->source, m->cf->line, e.msg);
+    }
+    f->host.fn_name = f->fn.name;
+    f->host.config = f->fn.config;
+    f->host.n_config = f->fn.n_config;
+    f->host.log_level = 2; /* info */
+    f->fn.host_state[KILN_STATE_KV] = f->kv;
+    f->fn.host_state[KILN_STATE_HOST] = &f->host;
+    rc = kiln_instance_pre_new(m->mod, m->linker, &f->pre, &e);
     if (rc == KILN_OK) {
         rc = m->abi->prepare(&f->fn, m->mod, &f->state, &e);
         f->prepared = rc == KILN_OK;

@@ -1,9 +1,10 @@
 /*
  * test_extism.c - the Extism and Otoroshi ABIs below the CLI: Extism memory
- * edge cases (handles, short blocks, re-use policy, limits), allowed_hosts
- * globs and URL hosts, base64, manifest parsing, Otoroshi's output rules and
- * input document, and the handler ops end to end on WAT plugins (outputs,
- * error mapping, timeouts, vars and instance re-use, concurrency).
+ * edge cases (handles, short blocks, re-use policy, limits), base64,
+ * manifest parsing, Otoroshi's output rules and input document, and the
+ * handler ops end to end on WAT plugins (outputs, error mapping, timeouts,
+ * vars and instance re-use, concurrency). Allow-list and URL tests live in
+ * test_net.c, with the client.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -125,56 +126,7 @@ static void test_mem_limit(void **state)
     xtm_mem_fini(&m);
 }
 
-/* ---- globs, hosts, base64 -------------------------------------------------------- */
-
-static void test_glob(void **state)
-{
-    (void)state;
-    assert_true(xtm_glob_match("127.*", "127.0.0.1"));
-    assert_true(xtm_glob_match("127.0.0.1", "127.0.0.1"));
-    assert_false(xtm_glob_match("*.example.com", "127.0.0.1"));
-    assert_false(xtm_glob_match("*.example.com", "example.com"));
-    assert_true(xtm_glob_match("*.example.com", "api.v2.example.com"));
-    assert_true(xtm_glob_match("*", "anything.at.all"));
-    assert_true(xtm_glob_match("ex?mple.com", "example.com"));
-    assert_false(xtm_glob_match("ex?mple.com", "exmple.com"));
-    assert_true(xtm_glob_match("host[0-9].lan", "host7.lan"));
-    assert_false(xtm_glob_match("host[0-9].lan", "hostx.lan"));
-    assert_true(xtm_glob_match("host[!0-9].lan", "hostx.lan"));
-    assert_true(xtm_glob_match("[]x]", "]"));
-    assert_true(xtm_glob_match("a*b*c", "aXXbYYc"));
-    assert_false(xtm_glob_match("a*b*c", "aXXbYY"));
-    /* Malformed globs compare literally. */
-    assert_true(xtm_glob_match("[abc", "[abc"));
-    assert_false(xtm_glob_match("[abc", "a"));
-    assert_true(xtm_glob_match("", ""));
-    assert_false(xtm_glob_match("", "x"));
-
-    const char *const list[] = {"*.example.org", "127.*"};
-    assert_true(xtm_host_allowed(list, 2, "127.0.0.1"));
-    assert_true(xtm_host_allowed(list, 2, "www.example.org"));
-    assert_false(xtm_host_allowed(list, 2, "example.org"));
-    assert_false(xtm_host_allowed(NULL, 0, "127.0.0.1")); /* none = deny */
-}
-
-static void test_url_host(void **state)
-{
-    (void)state;
-    char host[256];
-    kiln_err err;
-    assert_int_equal(xtm_url_host("http://127.0.0.1:8080/x?y=1", host, sizeof(host), &err),
-                     KILN_OK);
-    assert_string_equal(host, "127.0.0.1");
-    assert_int_equal(xtm_url_host("HTTPS://Example.COM/", host, sizeof(host), &err), KILN_OK);
-    assert_string_equal(host, "example.com");
-    assert_int_equal(xtm_url_host("http://[::1]:80/", host, sizeof(host), &err), KILN_OK);
-    assert_string_equal(host, "[::1]");
-    assert_int_equal(xtm_url_host("http://user:pw@h.lan/", host, sizeof(host), &err), KILN_OK);
-    assert_string_equal(host, "h.lan");
-    assert_int_equal(xtm_url_host("ftp://h.lan/", host, sizeof(host), &err), KILN_EINVAL);
-    assert_int_equal(xtm_url_host("not a url", host, sizeof(host), &err), KILN_EINVAL);
-    assert_non_null(strstr(err.msg, "not a url"));
-}
+/* ---- base64 -------------------------------------------------------------------- */
 
 static void test_base64(void **state)
 {
@@ -973,8 +925,6 @@ int main(void)
         cmocka_unit_test(test_mem_handles),
         cmocka_unit_test(test_mem_reuse_policy),
         cmocka_unit_test(test_mem_limit),
-        cmocka_unit_test(test_glob),
-        cmocka_unit_test(test_url_host),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_manifest_full),
         cmocka_unit_test(test_manifest_errors),

@@ -19,6 +19,7 @@
 #include "kiln/abi.h"
 #include "kiln/handler.h"
 #include "kiln/wasi.h"
+#include "net/net.h"
 
 #define CGI_MAX_HEADERS 100
 #define CGI_HEADER_SLACK ((size_t)64 << 10) /* stdout room for headers beyond the body cap */
@@ -34,8 +35,9 @@ typedef struct cgi_state {
 
 static const char WASI_MODULE[] = "wasi_snapshot_preview1";
 
-/* A WASI command: exports _start and imports nothing but WASI. Low score, so
- * that an ABI recognising more specific imports wins. */
+/* A WASI command: exports _start and imports nothing but WASI and Kiln's own
+ * host module "kiln" (the C SDK). Low score, so that an ABI recognising more
+ * specific imports wins. */
 static int cgi_detect(const kiln_module *m)
 {
     if (kiln_module_find_export(m, "_start", KILN_EXTERN_FUNC) < 0)
@@ -43,8 +45,10 @@ static int cgi_detect(const kiln_module *m)
     for (uint32_t i = 0; i < kiln_module_import_count(m); i++) {
         kiln_extern_info im;
         kiln_module_import(m, i, &im);
-        if (im.module_len != sizeof(WASI_MODULE) - 1 ||
-            memcmp(im.module, WASI_MODULE, im.module_len) != 0)
+        bool wasi = im.module_len == sizeof(WASI_MODULE) - 1 &&
+                    memcmp(im.module, WASI_MODULE, im.module_len) == 0;
+        bool kiln = im.module_len == 4 && memcmp(im.module, "kiln", 4) == 0;
+        if (!wasi && !kiln)
             return 0;
     }
     return 1;
@@ -463,6 +467,8 @@ static int cgi_handle(const kiln_function *fn, void *state, const kiln_instance_
     e.n = e.len = 0;
     kiln_wasi *wasi = NULL;
     kiln_instance *inst = NULL;
+    net_ctx http;
+    memset(&http, 0, sizeof(http));
     int rc = KILN_OK;
     if (e.buf == NULL || e.vars == NULL) {
         rc = kiln_err_set(err, KILN_ENOMEM, "function '%s': out of memory", fn->name);
@@ -491,7 +497,12 @@ static int cgi_handle(const kiln_function *fn, void *state, const kiln_instance_
     if (rc != KILN_OK)
         goto out;
     void *slots[KILN_STATE_SLOTS] = {0};
+    for (int i = 0; i < KILN_STATE_SLOTS; i++)
+        slots[i] = fn->host_state[i];
     slots[KILN_STATE_WASI] = wasi;
+    /* Outbound HTTP keeps the instance's last response: one per request. */
+    net_ctx_init(&http, fn, fn->limits.timeout_ms);
+    slots[KILN_STATE_HTTP] = &http;
     rc = kiln_instance_new(pre, &fn->limits, slots, &inst, err);
     if (rc == KILN_OK)
         rc = kiln_instance_call_index(inst, s->entry, NULL, NULL, err);
@@ -529,6 +540,7 @@ static int cgi_handle(const kiln_function *fn, void *state, const kiln_instance_
         kiln_free(out);
 out:
     kiln_instance_free(inst);
+    net_ctx_fini(&http);
     kiln_wasi_free(wasi);
     kiln_free(e.buf);
     kiln_free(e.vars);

@@ -233,6 +233,7 @@ struct xtm_plugin {
     kiln_instance *inst;
     kiln_wasi *wasi;
     xtm_ctx ctx;
+    net_ctx http; /* KILN_STATE_HTTP: the "kiln" module's http_* (src/net) */
     bool discard; /* recreate before the next call (trap, _start, failure) */
 };
 
@@ -246,6 +247,9 @@ static xtm_plugin *plugin_new(xtm_fn *f, const kiln_instance_pre *pre)
     p->ctx.fn = f;
     p->ctx.o = &f->o;
     xtm_mem_init(&p->ctx.mem, f->o.limits.max_memory_bytes);
+    p->http.policy.allow = f->o.allowed_hosts;
+    p->http.policy.n_allow = f->o.n_allowed_hosts;
+    p->http.policy.max_response_bytes = f->o.max_http_response_bytes;
     return p;
 }
 
@@ -265,6 +269,7 @@ static void plugin_free(xtm_plugin *p)
     xtm_ext_set(&p->ctx, NULL, NULL);
     xtm_mem_fini(&p->ctx.mem);
     kiln_free(p->ctx.http_headers);
+    net_ctx_fini(&p->http);
     kiln_free(p);
 }
 
@@ -329,8 +334,11 @@ static int instantiate(xtm_plugin *p, const char **what, kiln_err *err)
             return rc;
     }
     void *state[KILN_STATE_SLOTS] = {0};
+    for (int i = 0; o->host_state != NULL && i < KILN_STATE_SLOTS; i++)
+        state[i] = o->host_state[i];
     state[KILN_STATE_EXTISM] = &p->ctx;
     state[KILN_STATE_WASI] = p->wasi;
+    state[KILN_STATE_HTTP] = &p->http;
     kiln_limits l = o->limits;
     long long left = remaining(&p->ctx);
     l.timeout_ms = left < 0 ? 0 : (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left);
@@ -448,6 +456,8 @@ static int plugin_call(xtm_plugin *p, const char *export_name, const uint8_t *in
     *out_len = 0;
     *rc32 = 0;
     c->deadline_ns = o->limits.timeout_ms ? xtm_now_ns() + o->limits.timeout_ms * 1000000ull : 0;
+    /* A response of kiln.http_request does not outlive its call. */
+    net_ctx_reset(&p->http, c->deadline_ns);
     c->failed = false;
     c->fail_kind = 0;
     c->fail_msg[0] = '\0';
@@ -702,6 +712,7 @@ static int handler_new(const kiln_function *fn, kiln_module *m, const char *defa
     o.reuse = fn->reuse;
     o.nonzero_rc_ok = otoroshi;
     o.discard_on_error = otoroshi;
+    o.host_state = fn->host_state;
     /* kiln_function has no WASI switch: a plugin that imports WASI gets it. */
     o.wasi = xtm_module_imports(m, "wasi_snapshot_preview1");
     if (o.wasi && fn->n_dirs > 0) {

@@ -24,6 +24,7 @@
 #include "kiln/handler.h"
 #include "kiln/runtime.h"
 #include "kiln/wasi.h"
+#include "net/net.h"
 
 /* Log levels as get_log_level returns them; XTM_LOG_OFF disables logging. */
 enum {
@@ -71,6 +72,8 @@ typedef struct xtm_options {
     bool reuse;            /* keep idle instances between calls (per-function pool) */
     bool nonzero_rc_ok;    /* Otoroshi: rc != 0 without an Extism error is success */
     bool discard_on_error; /* Otoroshi: never re-use an instance after a failed call */
+    void *const *host_state; /* KILN_STATE_SLOTS per-function host contexts
+                                (kiln_function.host_state); NULL = none */
 } xtm_options;
 
 typedef struct xtm_fn xtm_fn;
@@ -150,47 +153,12 @@ void xtm_ext_set(xtm_ctx *c, void *p, void (*free_fn)(void *));
 /* Milliseconds left before the call's deadline: -1 = no deadline, 0 = passed. */
 long long xtm_remaining_ms(const xtm_ctx *c);
 
-/* ---- outbound HTTP (xtm_http.c) ----------------------------------------- */
+/* ---- outbound HTTP (xtm_http.c; the client is src/net) -------------------- */
 
-/* Glob match as in Extism's allowed_hosts: '*' any run (dots included), '?'
- * one byte, "[a-z]" / "[!a-z]" classes; a malformed pattern is compared
- * literally. Case-sensitive (hosts are compared in lower case). */
-bool xtm_glob_match(const char *pattern, const char *s);
-/* Is `host` (lower case, IPv6 in brackets) allowed by the list? Empty = no. */
-bool xtm_host_allowed(const char *const *globs, size_t n, const char *host);
-/* Host part of an absolute http(s) URL, lower-cased, into buf. KILN_OK or
- * KILN_EINVAL (message in err). */
-int xtm_url_host(const char *url, char *buf, size_t cap, kiln_err *err);
-
-typedef struct xtm_http_req {
-    const char *method; /* NULL = GET */
-    const char *url;
-    const kiln_kv *headers;
-    size_t n_headers;
-    const uint8_t *body;
-    size_t body_len;
-    long long timeout_ms;   /* <= 0: none */
-    uint64_t max_bytes;     /* response body cap */
-    bool follow_redirects;
-    int header_mode;        /* 0 none, 1 last value wins, 2 first value wins */
-} xtm_http_req;
-
-typedef struct xtm_http_resp {
-    long status;
-    uint8_t *body; /* kiln_malloc'd */
-    size_t body_len;
-    char *headers_json; /* compact JSON object of lower-case names; NULL unless asked */
-} xtm_http_resp;
-
-/*
- * Perform a request with libcurl (http and https only). Blocking: callers in
- * host functions bracket it with kiln_host_enter/leave. Returns KILN_OK (any
- * status), KILN_ELIMIT (body over max_bytes), KILN_ETIMEOUT, KILN_EIO
- * (transport error) or KILN_ENOMEM; err explains. Free resp with
- * xtm_http_resp_fini even on failure.
- */
-int xtm_http_perform(const xtm_http_req *req, xtm_http_resp *resp /* OUT */, kiln_err *err);
-void xtm_http_resp_fini(xtm_http_resp *resp);
+/* Response headers of r as a compact JSON object of lower-case names; a
+ * repeated name keeps its first value if first_wins (Otoroshi), else its last
+ * (Extism). jansson-allocated (free()); NULL when out of memory. */
+char *xtm_http_headers_json(const net_response *r, bool first_wins);
 
 /* Standard base64 (with padding). Encode returns a kiln_malloc'd string;
  * decode returns KILN_OK or KILN_EINVAL; *out is kiln_malloc'd. */

@@ -3,21 +3,24 @@
  * host functions on top of the Extism ABI, the WasmBackend input document
  * built from a request, and the output document turned into a response.
  * Plugins run through the Extism machinery (abi/extism/extism.h) with
- * Otoroshi's outcome rules; the key-value functions are linked as stubs that
- * fail with a clear message until Kiln has a KV store.
+ * Otoroshi's outcome rules; the map and data-store functions live in
+ * oto_kv.c, on Kiln's key-value store.
  */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "abi/extism/extism.h"
+#include "abi/otoroshi/oto_kv.h"
 #include "abi/otoroshi/otoroshi.h"
 #include "base/alloc.h"
 #include "kiln/abi.h"
+#include "net/net.h"
 
 /* ---- per-call state of the host functions ------------------------------------ */
 
@@ -425,6 +428,17 @@ static json_t *http_call_result(long status, const char *headers_json, const uin
     return o;
 }
 
+/* The answer to a refused host: not an error in Otoroshi but a 403
+ * document. `why` (may be NULL) follows the host in the text. */
+static json_t *http_call_denied(const char *host, const char *why)
+{
+    char text[800];
+    int n = snprintf(text, sizeof(text), "you cannot access host: %s%s%.700s", host,
+                     why ? ": " : "", why ? why : "");
+    return http_call_result(403, "{\"content-type\":\"text/plain\"}", (uint8_t *)text,
+                            n < 0 ? 0 : (size_t)n >= sizeof(text) ? sizeof(text) - 1 : (size_t)n);
+}
+
 static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t len)
 {
     xtm_ctx *c = xtm_ctx_of(inst);
@@ -439,7 +453,7 @@ static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t l
     char *url = NULL;
     uint8_t *body = NULL;
     size_t body_len = 0;
-    xtm_http_resp resp;
+    net_response resp;
     memset(&resp, 0, sizeof(resp));
 
     kiln_host_enter(inst);
@@ -483,24 +497,20 @@ static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t l
         rc = http_call_body(req, &body, &body_len, msg, sizeof(msg));
     if (rc == KILN_ENOMEM && msg[0] == '\0')
         snprintf(msg, sizeof(msg), "proxy_http_call: out of host memory");
-    char host[512] = "";
+    net_url nu;
     bool denied = false;
     if (rc == KILN_OK) {
         kiln_err e;
-        if (xtm_url_host(url, host, sizeof(host), &e) != KILN_OK) {
+        if (net_url_parse(url, &nu, &e) != KILN_OK) {
             rc = KILN_EINVAL;
             snprintf(msg, sizeof(msg), "proxy_http_call: %.560s", e.msg);
         } else {
-            denied = !xtm_host_allowed(o->allowed_hosts, o->n_allowed_hosts, host);
+            denied = !net_allowed(o->allowed_hosts, o->n_allowed_hosts, &nu);
         }
     }
     json_t *result = NULL;
     if (rc == KILN_OK && denied) {
-        /* Not an error in Otoroshi: the plugin gets a 403 document. */
-        char text[600];
-        int n = snprintf(text, sizeof(text), "you cannot access host: %s", host);
-        result = http_call_result(403, "{\"content-type\":\"text/plain\"}", (uint8_t *)text,
-                                  n > 0 ? (size_t)n : 0);
+        result = http_call_denied(nu.host, NULL);
     } else if (rc == KILN_OK) {
         json_t *m = json_object_get(req, "method");
         json_t *t = json_object_get(req, "request_timeout");
@@ -508,34 +518,47 @@ static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t l
                                                                         : 10000;
         long long left = xtm_remaining_ms(c);
         bool deadline_first = left > 0 && left <= tmo;
-        xtm_http_req hr;
-        memset(&hr, 0, sizeof(hr));
-        hr.method = json_is_string(m) ? json_string_value(m) : "GET";
-        hr.url = url;
-        hr.headers = hdrs;
-        hr.n_headers = n_hdrs;
-        hr.body = body;
-        hr.body_len = body_len;
-        hr.timeout_ms = deadline_first ? left : tmo;
-        hr.max_bytes = o->max_http_response_bytes;
-        hr.follow_redirects = json_is_true(json_object_get(req, "follow_redirects"));
-        hr.header_mode = 2; /* Otoroshi keeps the first value of each header */
+        net_policy pol;
+        memset(&pol, 0, sizeof(pol));
+        pol.allow = o->allowed_hosts;
+        pol.n_allow = o->n_allowed_hosts;
+        pol.max_response_bytes = o->max_http_response_bytes;
+        net_request nr;
+        memset(&nr, 0, sizeof(nr));
+        nr.method = json_is_string(m) ? json_string_value(m) : "GET";
+        nr.url = url;
+        nr.headers = hdrs;
+        nr.n_headers = n_hdrs;
+        nr.body = body;
+        nr.body_len = body_len;
+        nr.timeout_ms = deadline_first ? left : tmo;
+        nr.follow_redirects = json_is_true(json_object_get(req, "follow_redirects"));
         kiln_err e;
-        rc = xtm_http_perform(&hr, &resp, &e);
+        rc = net_fetch(&pol, &nr, &resp, &e);
         if (rc == KILN_ETIMEOUT && deadline_first)
             timed_out = true;
         else if (rc == KILN_ETIMEOUT)
             snprintf(msg, sizeof(msg), "proxy_http_call: no answer within %lld ms", tmo);
-        else if (rc != KILN_OK)
+        else if (rc == KILN_EPERM) {
+            /* The address guard or a refused redirect: answered like a
+             * refused host, with the reason. */
+            rc = KILN_OK;
+            result = http_call_denied(nu.host, e.msg);
+        } else if (rc != KILN_OK)
             snprintf(msg, sizeof(msg), "proxy_http_call: %.560s", e.msg);
-        if (rc == KILN_OK)
-            result = http_call_result(resp.status, resp.headers_json, resp.body, resp.body_len);
+        if (rc == KILN_OK && result == NULL) {
+            /* Otoroshi keeps the first value of each header. */
+            char *hj = xtm_http_headers_json(&resp, true);
+            if (hj != NULL)
+                result = http_call_result(resp.status, hj, resp.body, resp.body_len);
+            free(hj);
+        }
     }
     if (rc == KILN_OK && (result == NULL || !keep_json(oc, result))) {
         rc = KILN_ENOMEM;
         snprintf(msg, sizeof(msg), "proxy_http_call: out of host memory");
     }
-    xtm_http_resp_fini(&resp);
+    net_response_fini(&resp);
     json_decref(req);
     kiln_free(hdrs);
     kiln_free(url);
@@ -548,64 +571,13 @@ static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t l
     return reply_kept(inst, oc);
 }
 
-/* ---- key-value functions: not available yet ----------------------------------------- */
-
-__attribute__((noreturn)) static void kv_missing(kiln_instance *inst, const char *name)
-{
-    xtm_ctx_of(inst);
-    xtm_fail(inst,
-             "%s is not available: Kiln's Otoroshi ABI has no map or data-store backend yet; "
-             "remove the call from the plugin",
-             name);
-}
-
-#define KV_STUB1(n)                                                                               \
-    static uint64_t kv_##n(kiln_instance *inst, uint64_t a)                                        \
-    {                                                                                              \
-        (void)a;                                                                                   \
-        kv_missing(inst, #n);                                                                      \
-    }
-#define KV_STUB2(n)                                                                               \
-    static uint64_t kv_##n(kiln_instance *inst, uint64_t a, uint64_t b)                            \
-    {                                                                                              \
-        (void)a, (void)b;                                                                          \
-        kv_missing(inst, #n);                                                                      \
-    }
-
-KV_STUB2(proxy_global_map_set)
-KV_STUB2(proxy_plugin_map_set)
-KV_STUB2(proxy_global_map_get)
-KV_STUB2(proxy_plugin_map_get)
-KV_STUB2(proxy_global_map_del)
-KV_STUB2(proxy_plugin_map_del)
-KV_STUB1(proxy_global_map)
-KV_STUB1(proxy_plugin_map)
-KV_STUB2(proxy_datastore_keys)
-KV_STUB2(proxy_plugin_datastore_keys)
-KV_STUB2(proxy_datastore_get)
-KV_STUB2(proxy_plugin_datastore_get)
-KV_STUB2(proxy_datastore_exists)
-KV_STUB2(proxy_plugin_datastore_exists)
-KV_STUB2(proxy_datastore_pttl)
-KV_STUB2(proxy_plugin_datastore_pttl)
-KV_STUB2(proxy_datastore_all_matching)
-KV_STUB2(proxy_plugin_datastore_all_matching)
-KV_STUB2(proxy_datastore_set)
-KV_STUB2(proxy_plugin_datastore_set)
-KV_STUB2(proxy_datastore_setnx)
-KV_STUB2(proxy_plugin_datastore_setnx)
-KV_STUB2(proxy_datastore_del)
-KV_STUB2(proxy_plugin_datastore_del)
-KV_STUB2(proxy_datastore_incrby)
-KV_STUB2(proxy_plugin_datastore_incrby)
-KV_STUB2(proxy_datastore_pexpire)
-KV_STUB2(proxy_plugin_datastore_pexpire)
+/* ---- key-value functions: abi/otoroshi/oto_kv.c --------------------------------------- */
 
 /* ---- the table ------------------------------------------------------------------------ */
 
 #define FN(f) ((void (*)(void))(f))
-#define KV1(n) {"env", #n, "j>j", FN(kv_##n)}
-#define KV2(n) {"env", #n, "jj>j", FN(kv_##n)}
+#define KV1(n) {"env", #n, "j>j", FN(oto_kv_##n)}
+#define KV2(n) {"env", #n, "jj>j", FN(oto_kv_##n)}
 
 /* Module "env"; a copy under "env/Otoroshi" serves plugins built with isJS. */
 static const kiln_hostfn oto_table[] = {

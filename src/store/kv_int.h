@@ -1,0 +1,41 @@
+/*
+ * kv_int.h - private to src/store: helpers the backends share (key order,
+ * page building, decimal integers, logging).
+ */
+#ifndef KILN_STORE_KV_INT_H
+#define KILN_STORE_KV_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/kv.h"
+
+/* Bytewise order of keys, shorter first on a common prefix (SQLite's BLOB
+ * order, so both backends list in the same order). */
+int kv_key_cmp(const void *a, size_t alen, const void *b, size_t blen);
+bool kv_has_prefix(const void *key, size_t klen, const void *prefix, size_t plen);
+
+/* Building a kiln_kv_page: add keys in order, then finish (or abort). */
+typedef struct kv_page_builder {
+    kiln_kv_page *page;
+    size_t cap_keys, data_len, data_cap;
+} kv_page_builder;
+
+void kv_pb_init(kv_page_builder *b, kiln_kv_page *page);
+int kv_pb_add(kv_page_builder *b, const void *key, size_t len); /* KILN_OK / KILN_ENOMEM */
+void kv_pb_finish(kv_page_builder *b);
+void kv_pb_abort(kv_page_builder *b);
+
+/* A whole value that is a decimal int64 ("-12", "0"; no spaces or '+'). */
+bool kv_parse_i64(const void *p, size_t n, int64_t *out /* OUT */);
+/* Decimal text of v into buf (24 bytes); returns its length. */
+size_t kv_fmt_i64(int64_t v, char *buf);
+
+/* Absolute expiry for a TTL from `now` (0 = none), saturating. */
+int64_t kv_expiry(int64_t now, int64_t ttl_ms);
+
+/* One line on stderr ("kiln kv: ..."), written at once. */
+void kv_log(const char *fmt, ...) KILN_PRINTF(1, 2);
+
+#endif

@@ -1,0 +1,461 @@
+/*
+ * kv_mem.c - the in-memory KV backend: one hash table per namespace under
+ * one reader-writer lock per store. Reads share the lock; writes, expiry
+ * purges and listings of the same store serialise. Data lives as long as the
+ * store (the process, through the registry in kv_ns.c).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "store/kv_int.h"
+
+typedef struct mem_entry {
+    struct mem_entry *next; /* hash chain */
+    uint64_t hash;
+    int64_t expires; /* absolute ms; 0 = none */
+    uint8_t *val;
+    size_t vlen;
+    size_t klen;
+    uint8_t key[];
+} mem_entry;
+
+typedef struct mem_ns {
+    struct mem_ns *next;
+    uint64_t hash;
+    mem_entry **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;    /* entries, expired ones included until purged */
+    char name[];
+} mem_ns;
+
+#define NS_BUCKETS 256
+
+typedef struct mem_store {
+    kiln_kv_store base;
+    pthread_rwlock_t lock;
+    mem_ns *ns[NS_BUCKETS];
+} mem_store;
+
+/* FNV-1a, 64-bit. */
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static bool live(const mem_entry *e, int64_t now)
+{
+    return e->expires == 0 || e->expires > now;
+}
+
+static mem_ns *ns_find(mem_store *s, const char *name)
+{
+    uint64_t h = hash_bytes(name, strlen(name));
+    for (mem_ns *n = s->ns[h % NS_BUCKETS]; n != NULL; n = n->next)
+        if (n->hash == h && strcmp(n->name, name) == 0)
+            return n;
+    return NULL;
+}
+
+/* Find or create; call with the write lock. NULL on OOM. */
+static mem_ns *ns_get(mem_store *s, const char *name)
+{
+    mem_ns *n = ns_find(s, name);
+    if (n != NULL)
+        return n;
+    size_t len = strlen(name);
+    n = kiln_calloc(1, sizeof(*n) + len + 1);
+    if (n == NULL)
+        return NULL;
+    n->nbuckets = 16;
+    n->buckets = kiln_calloc(n->nbuckets, sizeof(*n->buckets));
+    if (n->buckets == NULL) {
+        kiln_free(n);
+        return NULL;
+    }
+    memcpy(n->name, name, len + 1);
+    n->hash = hash_bytes(name, len);
+    n->next = s->ns[n->hash % NS_BUCKETS];
+    s->ns[n->hash % NS_BUCKETS] = n;
+    return n;
+}
+
+/* The slot holding the entry for key (or the chain's terminating NULL). */
+static mem_entry **slot_of(mem_ns *n, const void *key, size_t klen, uint64_t h)
+{
+    mem_entry **pp = &n->buckets[h & (n->nbuckets - 1)];
+    for (; *pp != NULL; pp = &(*pp)->next)
+        if ((*pp)->hash == h && (*pp)->klen == klen && memcmp((*pp)->key, key, klen) == 0)
+            break;
+    return pp;
+}
+
+static mem_entry *lookup(mem_ns *n, const void *key, size_t klen)
+{
+    if (n == NULL)
+        return NULL;
+    return *slot_of(n, key, klen, hash_bytes(key, klen));
+}
+
+static void entry_free(mem_entry *e)
+{
+    kiln_free(e->val);
+    kiln_free(e);
+}
+
+static void remove_slot(mem_ns *n, mem_entry **pp)
+{
+    mem_entry *e = *pp;
+    *pp = e->next;
+    n->count--;
+    entry_free(e);
+}
+
+/* Drop every expired entry of the namespace. */
+static void purge_ns(mem_ns *n, int64_t now)
+{
+    for (size_t b = 0; b < n->nbuckets; b++) {
+        mem_entry **pp = &n->buckets[b];
+        while (*pp != NULL) {
+            if (!live(*pp, now))
+                remove_slot(n, pp);
+            else
+                pp = &(*pp)->next;
+        }
+    }
+}
+
+/* Grow the table when it is full; failure only costs speed. */
+static void maybe_grow(mem_ns *n)
+{
+    if (n->count < n->nbuckets)
+        return;
+    size_t nb = n->nbuckets * 2;
+    mem_entry **b = kiln_calloc(nb, sizeof(*b));
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < n->nbuckets; i++) {
+        for (mem_entry *e = n->buckets[i], *next; e != NULL; e = next) {
+            next = e->next;
+            e->next = b[e->hash & (nb - 1)];
+            b[e->hash & (nb - 1)] = e;
+        }
+    }
+    kiln_free(n->buckets);
+    n->buckets = b;
+    n->nbuckets = nb;
+}
+
+/* Room for one more key, purging expired ones first when at the limit. */
+static bool room_for_one(mem_ns *n, uint64_t max_keys, int64_t now)
+{
+    if (max_keys == 0 || n->count < max_keys)
+        return true;
+    purge_ns(n, now);
+    return n->count < max_keys;
+}
+
+static int mem_get(kiln_kv_store *st, const char *ns, const void *key, size_t klen, void *buf,
+                   size_t cap, size_t *len, int64_t *pttl)
+{
+    mem_store *s = (mem_store *)st;
+    int64_t now = kiln_kv_now_ms();
+    int rc = KILN_ENOENT;
+    pthread_rwlock_rdlock(&s->lock);
+    mem_entry *e = lookup(ns_find(s, ns), key, klen);
+    if (e != NULL && live(e, now)) {
+        rc = KILN_OK;
+        *len = e->vlen;
+        if (e->vlen <= cap && e->vlen > 0)
+            memcpy(buf, e->val, e->vlen);
+        if (pttl != NULL)
+            *pttl = e->expires == 0 ? -1 : e->expires - now;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
+}
+
+/* Store val into the entry for key (creating it); the caller holds the
+ * write lock and has checked NX. */
+static int put(mem_ns *n, const void *key, size_t klen, const void *val, size_t vlen,
+               int64_t expires, bool keep_expiry, uint64_t max_keys, int64_t now)
+{
+    uint64_t h = hash_bytes(key, klen);
+    mem_entry **pp = slot_of(n, key, klen, h);
+    uint8_t *copy = kiln_malloc(vlen ? vlen : 1);
+    if (copy == NULL)
+        return KILN_ENOMEM;
+    if (vlen)
+        memcpy(copy, val, vlen);
+    mem_entry *e = *pp;
+    if (e != NULL) {
+        kiln_free(e->val);
+        e->val = copy;
+        e->vlen = vlen;
+        if (!keep_expiry || !live(e, now))
+            e->expires = expires;
+        return KILN_OK;
+    }
+    if (!room_for_one(n, max_keys, now)) {
+        kiln_free(copy);
+        return KILN_ELIMIT;
+    }
+    e = kiln_malloc(sizeof(*e) + klen);
+    if (e == NULL) {
+        kiln_free(copy);
+        return KILN_ENOMEM;
+    }
+    memcpy(e->key, key, klen);
+    e->klen = klen;
+    e->hash = h;
+    e->val = copy;
+    e->vlen = vlen;
+    e->expires = expires;
+    /* The purge above may have emptied the chain: look the slot up again. */
+    pp = slot_of(n, key, klen, h);
+    e->next = *pp;
+    *pp = e;
+    n->count++;
+    maybe_grow(n);
+    return KILN_OK;
+}
+
+static int mem_set(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
+                   const void *val, size_t vlen, int64_t ttl_ms, unsigned flags,
+                   uint64_t max_keys, bool *stored)
+{
+    mem_store *s = (mem_store *)st;
+    int64_t now = kiln_kv_now_ms();
+    if (stored != NULL)
+        *stored = false;
+    pthread_rwlock_wrlock(&s->lock);
+    int rc = KILN_OK;
+    mem_ns *n = ns_get(s, ns);
+    if (n == NULL) {
+        rc = KILN_ENOMEM;
+    } else {
+        mem_entry *e = lookup(n, key, klen);
+        if ((flags & KILN_KV_NX) && e != NULL && live(e, now)) {
+            rc = KILN_OK; /* present: NX leaves it */
+        } else {
+            rc = put(n, key, klen, val, vlen, kv_expiry(now, ttl_ms), false, max_keys, now);
+            if (rc == KILN_OK && stored != NULL)
+                *stored = true;
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
+}
+
+static int mem_del(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
+                   bool *deleted)
+{
+    mem_store *s = (mem_store *)st;
+    int64_t now = kiln_kv_now_ms();
+    bool found = false;
+    pthread_rwlock_wrlock(&s->lock);
+    mem_ns *n = ns_find(s, ns);
+    if (n != NULL) {
+        mem_entry **pp = slot_of(n, key, klen, hash_bytes(key, klen));
+        if (*pp != NULL) {
+            found = live(*pp, now);
+            remove_slot(n, pp);
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (deleted != NULL)
+        *deleted = found;
+    return KILN_OK;
+}
+
+static int mem_incr(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
+                    int64_t delta, uint64_t max_keys, int64_t *out)
+{
+    mem_store *s = (mem_store *)st;
+    int64_t now = kiln_kv_now_ms();
+    int rc = KILN_OK;
+    pthread_rwlock_wrlock(&s->lock);
+    mem_ns *n = ns_get(s, ns);
+    if (n == NULL) {
+        rc = KILN_ENOMEM;
+    } else {
+        mem_entry *e = lookup(n, key, klen);
+        int64_t v = 0;
+        if (e != NULL && live(e, now) && !kv_parse_i64(e->val, e->vlen, &v))
+            rc = KILN_ETYPE;
+        else if (e == NULL || !live(e, now))
+            v = 0;
+        if (rc == KILN_OK &&
+            ((delta > 0 && v > INT64_MAX - delta) || (delta < 0 && v < INT64_MIN - delta)))
+            rc = KILN_EINVAL;
+        if (rc == KILN_OK) {
+            char buf[24];
+            v += delta;
+            size_t len = kv_fmt_i64(v, buf);
+            rc = put(n, key, klen, buf, len, 0, true, max_keys, now);
+            if (rc == KILN_OK)
+                *out = v;
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
+}
+
+static int mem_expire(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
+                      int64_t ttl_ms, bool *found)
+{
+    mem_store *s = (mem_store *)st;
+    int64_t now = kiln_kv_now_ms();
+    *found = false;
+    pthread_rwlock_wrlock(&s->lock);
+    mem_entry *e = lookup(ns_find(s, ns), key, klen);
+    if (e != NULL && live(e, now)) {
+        e->expires = kv_expiry(now, ttl_ms);
+        *found = true;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return KILN_OK;
+}
+
+typedef struct key_ref {
+    const uint8_t *p;
+    size_t len;
+} key_ref;
+
+static int ref_cmp(const void *a, const void *b)
+{
+    const key_ref *x = a, *y = b;
+    return kv_key_cmp(x->p, x->len, y->p, y->len);
+}
+
+/* Sort the candidates and emit the first max into a page. */
+static int emit_sorted(key_ref *refs, size_t n, size_t max, kiln_kv_page *out)
+{
+    qsort(refs, n, sizeof(*refs), ref_cmp);
+    kv_page_builder b;
+    kv_pb_init(&b, out);
+    for (size_t i = 0; i < n && i < max; i++) {
+        if (kv_pb_add(&b, refs[i].p, refs[i].len) != KILN_OK) {
+            kv_pb_abort(&b);
+            return KILN_ENOMEM;
+        }
+    }
+    kv_pb_finish(&b);
+    out->more = n > max;
+    return KILN_OK;
+}
+
+static int mem_list(kiln_kv_store *st, const char *ns, const void *prefix, size_t plen,
+                    const void *after, size_t alen, size_t max, kiln_kv_page *out)
+{
+    mem_store *s = (mem_store *)st;
+    int64_t now = kiln_kv_now_ms();
+    memset(out, 0, sizeof(*out));
+    int rc = KILN_OK;
+    pthread_rwlock_rdlock(&s->lock);
+    mem_ns *n = ns_find(s, ns);
+    if (n != NULL && n->count > 0) {
+        /* A hash table has no order: collect the candidates, sort them. The
+         * namespace's key limit bounds this. */
+        key_ref *refs = kiln_malloc(n->count * sizeof(*refs));
+        size_t k = 0;
+        if (refs == NULL) {
+            rc = KILN_ENOMEM;
+        } else {
+            for (size_t b = 0; b < n->nbuckets; b++)
+                for (mem_entry *e = n->buckets[b]; e != NULL; e = e->next)
+                    if (live(e, now) && kv_has_prefix(e->key, e->klen, prefix, plen) &&
+                        (alen == 0 || kv_key_cmp(e->key, e->klen, after, alen) > 0))
+                        refs[k++] = (key_ref){e->key, e->klen};
+            rc = emit_sorted(refs, k, max, out);
+            kiln_free(refs);
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
+}
+
+static int mem_namespaces(kiln_kv_store *st, const void *after, size_t alen, size_t max,
+                          kiln_kv_page *out)
+{
+    mem_store *s = (mem_store *)st;
+    int64_t now = kiln_kv_now_ms();
+    memset(out, 0, sizeof(*out));
+    pthread_rwlock_rdlock(&s->lock);
+    size_t total = 0;
+    for (size_t i = 0; i < NS_BUCKETS; i++)
+        for (mem_ns *n = s->ns[i]; n != NULL; n = n->next)
+            total++;
+    key_ref *refs = kiln_malloc((total ? total : 1) * sizeof(*refs));
+    int rc = refs ? KILN_OK : KILN_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; refs != NULL && i < NS_BUCKETS; i++) {
+        for (mem_ns *n = s->ns[i]; n != NULL; n = n->next) {
+            bool any = false;
+            for (size_t b = 0; b < n->nbuckets && !any; b++)
+                for (mem_entry *e = n->buckets[b]; e != NULL && !any; e = e->next)
+                    any = live(e, now);
+            size_t len = strlen(n->name);
+            if (any && (alen == 0 || kv_key_cmp(n->name, len, after, alen) > 0))
+                refs[k++] = (key_ref){(const uint8_t *)n->name, len};
+        }
+    }
+    if (rc == KILN_OK)
+        rc = emit_sorted(refs, k, max, out);
+    kiln_free(refs);
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
+}
+
+static void mem_close(kiln_kv_store *st)
+{
+    mem_store *s = (mem_store *)st;
+    for (size_t i = 0; i < NS_BUCKETS; i++) {
+        for (mem_ns *n = s->ns[i], *nn; n != NULL; n = nn) {
+            nn = n->next;
+            for (size_t b = 0; b < n->nbuckets; b++)
+                for (mem_entry *e = n->buckets[b], *ne; e != NULL; e = ne) {
+                    ne = e->next;
+                    entry_free(e);
+                }
+            kiln_free(n->buckets);
+            kiln_free(n);
+        }
+    }
+    pthread_rwlock_destroy(&s->lock);
+    kiln_free(s);
+}
+
+static const kiln_kv_ops mem_ops = {
+    .name = "memory",
+    .get = mem_get,
+    .set = mem_set,
+    .del = mem_del,
+    .incr = mem_incr,
+    .expire = mem_expire,
+    .list = mem_list,
+    .namespaces = mem_namespaces,
+    .close = mem_close,
+};
+
+int kiln_kv_mem_open(kiln_kv_store **out, kiln_err *err)
+{
+    *out = NULL;
+    mem_store *s = kiln_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "in-memory KV store: out of memory");
+    if (pthread_rwlock_init(&s->lock, NULL) != 0) {
+        kiln_free(s);
+        return kiln_err_set(err, KILN_ENOMEM, "in-memory KV store: cannot create its lock");
+    }
+    s->base.ops = &mem_ops;
+    *out = &s->base;
+    return KILN_OK;
+}

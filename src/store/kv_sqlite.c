@@ -1,0 +1,839 @@
+/*
+ * kv_sqlite.c - the persistent KV backend: one SQLite database in WAL mode.
+ *
+ * Writes: callers queue an operation and sleep; a single writer thread takes
+ * everything queued, applies it in one transaction, commits (one fsync with
+ * synchronous=FULL) and wakes the callers of that batch. So an acknowledged
+ * write is on disk, and concurrent requests share fsyncs instead of queueing
+ * on them (group commit). Each operation's own result (stored, exists, over
+ * the key limit) is decided inside the batch; a failed commit fails every
+ * operation of the batch.
+ *
+ * Reads: each calling thread gets its own read connection (thread-specific
+ * data of the store), so readers never contend with each other or wait for
+ * the writer: WAL readers see the last committed state.
+ *
+ * Key counts for max_keys are cached by the writer per namespace (rows,
+ * expired ones included until purged); at the limit it purges the
+ * namespace's expired rows and counts again. The writer also purges expired
+ * rows store-wide about once a second when it has work.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/alloc.h"
+#include "store/kv_int.h"
+
+#define APP_ID 0x4b494c4e /* "KILN" */
+#define BUSY_TIMEOUT_MS 10000
+#define PURGE_INTERVAL_MS 1000
+#define COUNT_BUCKETS 64
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS kv("
+    " ns TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
+    " expires INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(ns, key)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires > 0;";
+
+typedef enum wop_kind { W_SET, W_DEL, W_INCR, W_EXPIRE } wop_kind;
+
+/* A queued write; lives on the caller's stack until `done`. */
+typedef struct wop {
+    struct wop *next;
+    wop_kind kind;
+    const char *ns;
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    int64_t ttl_ms;
+    int64_t delta;
+    unsigned flags;
+    uint64_t max_keys;
+    /* results */
+    int rc;
+    bool flag; /* stored / deleted / found */
+    int64_t out;
+    bool done;
+} wop;
+
+typedef struct ns_count {
+    struct ns_count *next;
+    uint64_t n;
+    char name[];
+} ns_count;
+
+/* A read connection, owned by the store, used by one thread. */
+typedef struct rconn {
+    struct rconn *next;
+    sqlite3 *db;
+    sqlite3_stmt *get, *list, *nss;
+} rconn;
+
+typedef struct sq_store {
+    kiln_kv_store base;
+    char *path;
+    kiln_kv_sqlite_options o;
+
+    pthread_mutex_t open_mu;
+    atomic_int state; /* 0 not open, 1 open, -1 failed */
+    char open_error[600];
+
+    pthread_mutex_t mu; /* queue */
+    pthread_cond_t work_cv, done_cv;
+    wop *head, *tail;
+    bool stop;
+    pthread_t writer;
+    bool writer_started;
+
+    /* writer thread only */
+    sqlite3 *wdb;
+    sqlite3_stmt *w_sel, *w_put, *w_del, *w_exp, *w_count, *w_purge_ns, *w_purge;
+    ns_count *counts[COUNT_BUCKETS];
+    int64_t last_purge;
+
+    pthread_key_t rkey;
+    bool rkey_ok;
+    pthread_mutex_t rmu;
+    rconn *readers;
+} sq_store;
+
+/* ---- opening ---------------------------------------------------------------- */
+
+static int mkdirs_for(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(dir, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+}
+
+static int open_conn(const char *path, bool create, sqlite3 **out)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, out, flags, NULL);
+    if (rc == SQLITE_OK)
+        sqlite3_busy_timeout(*out, BUSY_TIMEOUT_MS);
+    return rc;
+}
+
+static void *writer_main(void *arg);
+
+/* Open the writer connection, check or create the schema, start the writer.
+ * Called once, under open_mu. */
+static int do_open(sq_store *s)
+{
+    char *msg = s->open_error;
+    size_t cap = sizeof(s->open_error);
+    if (mkdirs_for(s->path) != 0) {
+        snprintf(msg, cap, "%s: cannot create its directory: %s", s->path, strerror(errno));
+        return KILN_EIO;
+    }
+    int rc = open_conn(s->path, true, &s->wdb);
+    if (rc != SQLITE_OK) {
+        snprintf(msg, cap, "%s: cannot open: %s", s->path,
+                 s->wdb ? sqlite3_errmsg(s->wdb) : sqlite3_errstr(rc));
+        return KILN_EIO;
+    }
+    /* Refuse a database that belongs to something else. */
+    sqlite3_stmt *st = NULL;
+    int app = 0;
+    bool has_tables = false;
+    rc = sqlite3_prepare_v2(s->wdb, "PRAGMA application_id", -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        app = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->wdb, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        has_tables = sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        snprintf(msg, cap, "%s: not a readable SQLite database: %s", s->path,
+                 sqlite3_errmsg(s->wdb));
+        return KILN_EIO;
+    }
+    if (app != APP_ID && (app != 0 || has_tables)) {
+        snprintf(msg, cap, "%s: not a Kiln key-value database (application_id %d); point the "
+                 "kv path elsewhere", s->path, app);
+        return KILN_EIO;
+    }
+    /* WAL: readers do not block the writer nor it them. FULL: every commit
+     * is fsynced, so an acknowledged write survives a crash of the machine,
+     * not only of the process. */
+    st = NULL;
+    const char *mode = "";
+    rc = sqlite3_prepare_v2(s->wdb, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        mode = (const char *)sqlite3_column_text(st, 0);
+    bool wal = mode != NULL && strcmp(mode, "wal") == 0;
+    sqlite3_finalize(st);
+    if (!wal) {
+        snprintf(msg, cap, "%s: cannot switch to WAL mode: %s", s->path, sqlite3_errmsg(s->wdb));
+        return KILN_EIO;
+    }
+    rc = exec(s->wdb, s->o.synchronous_normal ? "PRAGMA synchronous=NORMAL"
+                                              : "PRAGMA synchronous=FULL");
+    if (rc == SQLITE_OK)
+        rc = exec(s->wdb, schema);
+    if (rc == SQLITE_OK && app != APP_ID) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA application_id=%d", APP_ID);
+        rc = exec(s->wdb, sql);
+    }
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb, "SELECT value, expires FROM kv WHERE ns=?1 AND key=?2", &s->w_sel);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb,
+                  "INSERT INTO kv(ns, key, value, expires) VALUES(?1, ?2, ?3, ?4) "
+                  "ON CONFLICT(ns, key) DO UPDATE SET value=excluded.value, "
+                  "expires=excluded.expires",
+                  &s->w_put);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb, "DELETE FROM kv WHERE ns=?1 AND key=?2", &s->w_del);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb, "UPDATE kv SET expires=?3 WHERE ns=?1 AND key=?2", &s->w_exp);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb, "SELECT count(*) FROM kv WHERE ns=?1", &s->w_count);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb, "DELETE FROM kv WHERE ns=?1 AND expires>0 AND expires<=?2",
+                  &s->w_purge_ns);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb,
+                  "DELETE FROM kv WHERE (ns, key) IN (SELECT ns, key FROM kv "
+                  "WHERE expires>0 AND expires<=?1 LIMIT 10000)",
+                  &s->w_purge);
+    if (rc != SQLITE_OK) {
+        snprintf(msg, cap, "%s: cannot set up the database: %s", s->path,
+                 sqlite3_errmsg(s->wdb));
+        return KILN_EIO;
+    }
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        snprintf(msg, cap, "%s: cannot start the writer thread", s->path);
+        return KILN_EIO;
+    }
+    s->writer_started = true;
+    return KILN_OK;
+}
+
+/* KILN_OK when the database is usable; KILN_EIO (logged once) otherwise. */
+static int ensure_open(sq_store *s)
+{
+    int st = atomic_load_explicit(&s->state, memory_order_acquire);
+    if (st == 1)
+        return KILN_OK;
+    if (st < 0)
+        return KILN_EIO;
+    pthread_mutex_lock(&s->open_mu);
+    st = atomic_load(&s->state);
+    if (st == 0) {
+        st = do_open(s) == KILN_OK ? 1 : -1;
+        if (st < 0)
+            kv_log("%s", s->open_error);
+        atomic_store_explicit(&s->state, st, memory_order_release);
+    }
+    pthread_mutex_unlock(&s->open_mu);
+    return st == 1 ? KILN_OK : KILN_EIO;
+}
+
+/* ---- the writer --------------------------------------------------------------- */
+
+static ns_count *count_slot(sq_store *s, const char *ns)
+{
+    size_t h = 5381;
+    for (const char *p = ns; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    for (ns_count *c = s->counts[h % COUNT_BUCKETS]; c != NULL; c = c->next)
+        if (strcmp(c->name, ns) == 0)
+            return c;
+    size_t len = strlen(ns);
+    ns_count *c = kiln_malloc(sizeof(*c) + len + 1);
+    if (c == NULL)
+        return NULL;
+    memcpy(c->name, ns, len + 1);
+    c->next = s->counts[h % COUNT_BUCKETS];
+    s->counts[h % COUNT_BUCKETS] = c;
+    /* Unknown yet: counted on first use. */
+    c->n = UINT64_MAX;
+    return c;
+}
+
+static void counts_forget(sq_store *s)
+{
+    for (size_t i = 0; i < COUNT_BUCKETS; i++)
+        for (ns_count *c = s->counts[i]; c != NULL; c = c->next)
+            c->n = UINT64_MAX;
+}
+
+static int count_rows(sq_store *s, const char *ns, uint64_t *n)
+{
+    sqlite3_bind_text(s->w_count, 1, ns, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s->w_count);
+    if (rc == SQLITE_ROW)
+        *n = (uint64_t)sqlite3_column_int64(s->w_count, 0);
+    sqlite3_reset(s->w_count);
+    return rc == SQLITE_ROW ? KILN_OK : KILN_EIO;
+}
+
+/* May a new row go into ns? */
+static int check_room(sq_store *s, const char *ns, uint64_t max_keys, int64_t now,
+                      ns_count **slot)
+{
+    ns_count *c = count_slot(s, ns);
+    *slot = c;
+    if (c == NULL)
+        return KILN_ENOMEM;
+    if (c->n == UINT64_MAX && count_rows(s, ns, &c->n) != KILN_OK)
+        return KILN_EIO;
+    if (max_keys == 0 || c->n < max_keys)
+        return KILN_OK;
+    sqlite3_bind_text(s->w_purge_ns, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->w_purge_ns, 2, now);
+    int rc = sqlite3_step(s->w_purge_ns);
+    sqlite3_reset(s->w_purge_ns);
+    if (rc != SQLITE_DONE || count_rows(s, ns, &c->n) != KILN_OK)
+        return KILN_EIO;
+    return c->n < max_keys ? KILN_OK : KILN_ELIMIT;
+}
+
+typedef enum row_state { ROW_ABSENT, ROW_LIVE, ROW_EXPIRED } row_state;
+
+/* Look the key up; for a live row copies the value (kiln_malloc) when asked. */
+static int lookup(sq_store *s, const wop *op, int64_t now, row_state *state, int64_t *expires,
+                  uint8_t **val, size_t *vlen)
+{
+    sqlite3_stmt *st = s->w_sel;
+    sqlite3_bind_text(st, 1, op->ns, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, op->key, (int)op->klen, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int out = KILN_OK;
+    *state = ROW_ABSENT;
+    if (rc == SQLITE_ROW) {
+        *expires = sqlite3_column_int64(st, 1);
+        *state = *expires == 0 || *expires > now ? ROW_LIVE : ROW_EXPIRED;
+        if (*state == ROW_LIVE && val != NULL) {
+            const void *b = sqlite3_column_blob(st, 0);
+            *vlen = (size_t)sqlite3_column_bytes(st, 0);
+            *val = kiln_malloc(*vlen + 1);
+            if (*val == NULL)
+                out = KILN_ENOMEM;
+            else if (*vlen > 0)
+                memcpy(*val, b, *vlen);
+        }
+    } else if (rc != SQLITE_DONE) {
+        out = KILN_EIO;
+    }
+    sqlite3_reset(st);
+    return out;
+}
+
+static int put_row(sq_store *s, const wop *op, const void *val, size_t vlen, int64_t expires)
+{
+    sqlite3_stmt *st = s->w_put;
+    sqlite3_bind_text(st, 1, op->ns, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, op->key, (int)op->klen, SQLITE_STATIC);
+    /* zeroblob-safe: a NULL pointer with length 0 would bind NULL. */
+    sqlite3_bind_blob(st, 3, vlen ? val : "", (int)vlen, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, expires);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? KILN_OK : KILN_EIO;
+}
+
+static void apply(sq_store *s, wop *op, int64_t now)
+{
+    row_state state;
+    int64_t expires = 0;
+    ns_count *c = NULL;
+    int rc;
+    switch (op->kind) {
+    case W_SET:
+        rc = lookup(s, op, now, &state, &expires, NULL, NULL);
+        if (rc == KILN_OK && state == ROW_LIVE && (op->flags & KILN_KV_NX)) {
+            op->flag = false;
+            break;
+        }
+        if (rc == KILN_OK && state == ROW_ABSENT)
+            rc = check_room(s, op->ns, op->max_keys, now, &c);
+        if (rc == KILN_OK)
+            rc = put_row(s, op, op->val, op->vlen, kv_expiry(now, op->ttl_ms));
+        if (rc == KILN_OK && state == ROW_ABSENT && c != NULL && c->n != UINT64_MAX)
+            c->n++;
+        op->flag = rc == KILN_OK;
+        break;
+    case W_INCR: {
+        uint8_t *val = NULL;
+        size_t vlen = 0;
+        int64_t v = 0;
+        rc = lookup(s, op, now, &state, &expires, &val, &vlen);
+        if (rc == KILN_OK && state == ROW_LIVE && !kv_parse_i64(val, vlen, &v))
+            rc = KILN_ETYPE;
+        kiln_free(val);
+        if (state != ROW_LIVE) {
+            v = 0;
+            expires = 0;
+        }
+        if (rc == KILN_OK && ((op->delta > 0 && v > INT64_MAX - op->delta) ||
+                              (op->delta < 0 && v < INT64_MIN - op->delta)))
+            rc = KILN_EINVAL;
+        if (rc == KILN_OK && state == ROW_ABSENT)
+            rc = check_room(s, op->ns, op->max_keys, now, &c);
+        if (rc == KILN_OK) {
+            char buf[24];
+            v += op->delta;
+            rc = put_row(s, op, buf, kv_fmt_i64(v, buf), expires);
+        }
+        if (rc == KILN_OK && state == ROW_ABSENT && c != NULL && c->n != UINT64_MAX)
+            c->n++;
+        op->out = v;
+        break;
+    }
+    case W_DEL:
+        rc = lookup(s, op, now, &state, &expires, NULL, NULL);
+        op->flag = rc == KILN_OK && state == ROW_LIVE;
+        if (rc == KILN_OK && state != ROW_ABSENT) {
+            sqlite3_bind_text(s->w_del, 1, op->ns, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(s->w_del, 2, op->key, (int)op->klen, SQLITE_STATIC);
+            rc = sqlite3_step(s->w_del) == SQLITE_DONE ? KILN_OK : KILN_EIO;
+            sqlite3_reset(s->w_del);
+            c = rc == KILN_OK ? count_slot(s, op->ns) : NULL;
+            if (c != NULL && c->n != UINT64_MAX && c->n > 0)
+                c->n--;
+        }
+        break;
+    case W_EXPIRE:
+        rc = lookup(s, op, now, &state, &expires, NULL, NULL);
+        op->flag = rc == KILN_OK && state == ROW_LIVE;
+        if (op->flag) {
+            sqlite3_bind_text(s->w_exp, 1, op->ns, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(s->w_exp, 2, op->key, (int)op->klen, SQLITE_STATIC);
+            sqlite3_bind_int64(s->w_exp, 3, kv_expiry(now, op->ttl_ms));
+            rc = sqlite3_step(s->w_exp) == SQLITE_DONE ? KILN_OK : KILN_EIO;
+            sqlite3_reset(s->w_exp);
+        }
+        break;
+    default:
+        rc = KILN_EINVAL;
+    }
+    if (rc == KILN_EIO)
+        kv_log("%s: write failed: %s", s->path, sqlite3_errmsg(s->wdb));
+    op->rc = rc;
+}
+
+/* Run one batch (the ops are detached from the queue). */
+static void run_batch(sq_store *s, wop *batch)
+{
+    int64_t now = kiln_kv_now_ms();
+    int rc = exec(s->wdb, "BEGIN IMMEDIATE");
+    if (rc != SQLITE_OK) {
+        kv_log("%s: cannot start a transaction: %s", s->path, sqlite3_errmsg(s->wdb));
+        for (wop *op = batch; op != NULL; op = op->next)
+            op->rc = KILN_EIO;
+        return;
+    }
+    for (wop *op = batch; op != NULL; op = op->next)
+        apply(s, op, now);
+    if (now - s->last_purge >= PURGE_INTERVAL_MS) {
+        s->last_purge = now;
+        sqlite3_bind_int64(s->w_purge, 1, now);
+        int prc = sqlite3_step(s->w_purge);
+        if (prc == SQLITE_DONE && sqlite3_changes(s->wdb) > 0)
+            counts_forget(s);
+        sqlite3_reset(s->w_purge);
+    }
+    rc = exec(s->wdb, "COMMIT");
+    if (rc != SQLITE_OK) {
+        kv_log("%s: commit failed: %s", s->path, sqlite3_errmsg(s->wdb));
+        exec(s->wdb, "ROLLBACK");
+        counts_forget(s);
+        for (wop *op = batch; op != NULL; op = op->next)
+            op->rc = KILN_EIO;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    sq_store *s = arg;
+    unsigned max = s->o.max_batch ? s->o.max_batch : 256;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->head == NULL && !s->stop)
+            pthread_cond_wait(&s->work_cv, &s->mu);
+        if (s->head == NULL && s->stop)
+            break;
+        /* Everything queued while the previous batch committed, up to max. */
+        wop *batch = s->head, *last = batch;
+        for (unsigned n = 1; n < max && last->next != NULL; n++)
+            last = last->next;
+        s->head = last->next;
+        if (s->head == NULL)
+            s->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->mu);
+        run_batch(s, batch);
+        pthread_mutex_lock(&s->mu);
+        for (wop *op = batch, *next; op != NULL; op = next) {
+            next = op->next; /* the caller may return as soon as done is set */
+            op->done = true;
+        }
+        pthread_cond_broadcast(&s->done_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Queue op and wait for its batch to commit. */
+static int submit(sq_store *s, wop *op)
+{
+    int rc = ensure_open(s);
+    if (rc != KILN_OK)
+        return rc;
+    op->next = NULL;
+    op->done = false;
+    op->rc = KILN_EIO;
+    pthread_mutex_lock(&s->mu);
+    if (s->tail != NULL)
+        s->tail->next = op;
+    else
+        s->head = op;
+    s->tail = op;
+    pthread_cond_signal(&s->work_cv);
+    while (!op->done)
+        pthread_cond_wait(&s->done_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return op->rc;
+}
+
+/* ---- reads ---------------------------------------------------------------------- */
+
+static void rconn_free(rconn *r)
+{
+    sqlite3_finalize(r->get);
+    sqlite3_finalize(r->list);
+    sqlite3_finalize(r->nss);
+    sqlite3_close(r->db);
+    kiln_free(r);
+}
+
+/* This thread's read connection, opened on first use. */
+static rconn *reader(sq_store *s)
+{
+    if (ensure_open(s) != KILN_OK)
+        return NULL;
+    rconn *r = pthread_getspecific(s->rkey);
+    if (r != NULL)
+        return r;
+    r = kiln_calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    int rc = open_conn(s->path, false, &r->db);
+    if (rc == SQLITE_OK)
+        rc = exec(r->db, "PRAGMA query_only=1");
+    if (rc == SQLITE_OK)
+        rc = prep(r->db, "SELECT value, expires FROM kv WHERE ns=?1 AND key=?2", &r->get);
+    if (rc == SQLITE_OK)
+        rc = prep(r->db,
+                  "SELECT key FROM kv WHERE ns=?1 AND key>=?2 AND key>?3 "
+                  "AND (expires=0 OR expires>?4) ORDER BY key LIMIT ?5",
+                  &r->list);
+    if (rc == SQLITE_OK)
+        rc = prep(r->db,
+                  "SELECT DISTINCT ns FROM kv WHERE ns>?1 AND (expires=0 OR expires>?2) "
+                  "ORDER BY ns LIMIT ?3",
+                  &r->nss);
+    if (rc != SQLITE_OK) {
+        kv_log("%s: cannot open a read connection: %s", s->path,
+               r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+        rconn_free(r);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->rmu);
+    r->next = s->readers;
+    s->readers = r;
+    pthread_mutex_unlock(&s->rmu);
+    pthread_setspecific(s->rkey, r);
+    return r;
+}
+
+static int sq_get(kiln_kv_store *st, const char *ns, const void *key, size_t klen, void *buf,
+                  size_t cap, size_t *len, int64_t *pttl)
+{
+    sq_store *s = (sq_store *)st;
+    rconn *r = reader(s);
+    if (r == NULL)
+        return KILN_EIO;
+    int64_t now = kiln_kv_now_ms();
+    sqlite3_bind_text(r->get, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(r->get, 2, key, (int)klen, SQLITE_STATIC);
+    int rc = sqlite3_step(r->get);
+    int out = KILN_ENOENT;
+    if (rc == SQLITE_ROW) {
+        int64_t exp = sqlite3_column_int64(r->get, 1);
+        if (exp == 0 || exp > now) {
+            const void *b = sqlite3_column_blob(r->get, 0);
+            *len = (size_t)sqlite3_column_bytes(r->get, 0);
+            if (*len <= cap && *len > 0)
+                memcpy(buf, b, *len);
+            if (pttl != NULL)
+                *pttl = exp == 0 ? -1 : exp - now;
+            out = KILN_OK;
+        }
+    } else if (rc != SQLITE_DONE) {
+        kv_log("%s: read failed: %s", s->path, sqlite3_errmsg(r->db));
+        out = KILN_EIO;
+    }
+    /* Reset ends the read transaction: the next read sees newer commits. */
+    sqlite3_reset(r->get);
+    return out;
+}
+
+static int sq_list(kiln_kv_store *st, const char *ns, const void *prefix, size_t plen,
+                   const void *after, size_t alen, size_t max, kiln_kv_page *out)
+{
+    sq_store *s = (sq_store *)st;
+    memset(out, 0, sizeof(*out));
+    rconn *r = reader(s);
+    if (r == NULL)
+        return KILN_EIO;
+    sqlite3_stmt *q = r->list;
+    sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, plen ? prefix : "", (int)plen, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 3, alen ? after : "", (int)alen, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, kiln_kv_now_ms());
+    sqlite3_bind_int64(q, 5, (sqlite3_int64)max + 1);
+    kv_page_builder b;
+    kv_pb_init(&b, out);
+    int rc, res = KILN_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const void *k = sqlite3_column_blob(q, 0);
+        size_t kl = (size_t)sqlite3_column_bytes(q, 0);
+        /* Keys are in order: the first without the prefix ends the range. */
+        if (!kv_has_prefix(k, kl, prefix, plen))
+            break;
+        if (out->n == max) {
+            out->more = true;
+            break;
+        }
+        if ((res = kv_pb_add(&b, k, kl)) != KILN_OK)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        kv_log("%s: list failed: %s", s->path, sqlite3_errmsg(r->db));
+        res = KILN_EIO;
+    }
+    sqlite3_reset(q);
+    if (res != KILN_OK) {
+        kv_pb_abort(&b);
+        return res;
+    }
+    kv_pb_finish(&b);
+    return KILN_OK;
+}
+
+static int sq_namespaces(kiln_kv_store *st, const void *after, size_t alen, size_t max,
+                         kiln_kv_page *out)
+{
+    sq_store *s = (sq_store *)st;
+    memset(out, 0, sizeof(*out));
+    rconn *r = reader(s);
+    if (r == NULL)
+        return KILN_EIO;
+    sqlite3_stmt *q = r->nss;
+    sqlite3_bind_text(q, 1, alen ? after : "", (int)alen, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, kiln_kv_now_ms());
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)max + 1);
+    kv_page_builder b;
+    kv_pb_init(&b, out);
+    int rc, res = KILN_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (out->n == max) {
+            out->more = true;
+            break;
+        }
+        const void *k = sqlite3_column_text(q, 0);
+        if ((res = kv_pb_add(&b, k, (size_t)sqlite3_column_bytes(q, 0))) != KILN_OK)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        res = KILN_EIO;
+    sqlite3_reset(q);
+    if (res != KILN_OK) {
+        kv_pb_abort(&b);
+        return res;
+    }
+    kv_pb_finish(&b);
+    return KILN_OK;
+}
+
+/* ---- writes ---------------------------------------------------------------------- */
+
+static int sq_set(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
+                  const void *val, size_t vlen, int64_t ttl_ms, unsigned flags,
+                  uint64_t max_keys, bool *stored)
+{
+    wop op = {.kind = W_SET, .ns = ns, .key = key, .klen = klen, .val = val, .vlen = vlen,
+              .ttl_ms = ttl_ms, .flags = flags, .max_keys = max_keys};
+    int rc = submit((sq_store *)st, &op);
+    if (stored != NULL)
+        *stored = rc == KILN_OK && op.flag;
+    return rc;
+}
+
+static int sq_del(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
+                  bool *deleted)
+{
+    wop op = {.kind = W_DEL, .ns = ns, .key = key, .klen = klen};
+    int rc = submit((sq_store *)st, &op);
+    if (deleted != NULL)
+        *deleted = rc == KILN_OK && op.flag;
+    return rc;
+}
+
+static int sq_incr(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
+                   int64_t delta, uint64_t max_keys, int64_t *out)
+{
+    wop op = {.kind = W_INCR, .ns = ns, .key = key, .klen = klen, .delta = delta,
+              .max_keys = max_keys};
+    int rc = submit((sq_store *)st, &op);
+    if (rc == KILN_OK)
+        *out = op.out;
+    return rc;
+}
+
+static int sq_expire(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
+                     int64_t ttl_ms, bool *found)
+{
+    wop op = {.kind = W_EXPIRE, .ns = ns, .key = key, .klen = klen, .ttl_ms = ttl_ms};
+    int rc = submit((sq_store *)st, &op);
+    *found = rc == KILN_OK && op.flag;
+    return rc;
+}
+
+/* ---- lifetime --------------------------------------------------------------------- */
+
+static void sq_close(kiln_kv_store *st)
+{
+    sq_store *s = (sq_store *)st;
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_signal(&s->work_cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+    }
+    sqlite3_stmt *ws[] = {s->w_sel, s->w_put, s->w_del, s->w_exp, s->w_count, s->w_purge_ns,
+                          s->w_purge};
+    for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
+        sqlite3_finalize(ws[i]);
+    for (rconn *r = s->readers, *n; r != NULL; r = n) {
+        n = r->next;
+        rconn_free(r);
+    }
+    if (s->wdb != NULL)
+        sqlite3_close(s->wdb);
+    for (size_t i = 0; i < COUNT_BUCKETS; i++)
+        for (ns_count *c = s->counts[i], *n; c != NULL; c = n) {
+            n = c->next;
+            kiln_free(c);
+        }
+    if (s->rkey_ok)
+        pthread_key_delete(s->rkey);
+    pthread_mutex_destroy(&s->open_mu);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->done_cv);
+    kiln_free(s->path);
+    kiln_free(s);
+}
+
+static const kiln_kv_ops sq_ops = {
+    .name = "sqlite",
+    .get = sq_get,
+    .set = sq_set,
+    .del = sq_del,
+    .incr = sq_incr,
+    .expire = sq_expire,
+    .list = sq_list,
+    .namespaces = sq_namespaces,
+    .close = sq_close,
+};
+
+int kiln_kv_sqlite_open(const char *path, const kiln_kv_sqlite_options *o,
+                        kiln_kv_store **out, kiln_err *err)
+{
+    *out = NULL;
+    sq_store *s = kiln_calloc(1, sizeof(*s));
+    if (s == NULL || (s->path = kiln_strdup(path)) == NULL) {
+        kiln_free(s);
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", path);
+    }
+    if (o != NULL)
+        s->o = *o;
+    s->base.ops = &sq_ops;
+    pthread_mutex_init(&s->open_mu, NULL);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
+    atomic_init(&s->state, 0);
+    if (pthread_key_create(&s->rkey, NULL) != 0) {
+        sq_close(&s->base);
+        return kiln_err_set(err, KILN_ENOMEM, "%s: no thread-specific key left", path);
+    }
+    s->rkey_ok = true;
+    if (o == NULL || !o->lazy) {
+        pthread_mutex_lock(&s->open_mu);
+        int rc = do_open(s);
+        atomic_store(&s->state, rc == KILN_OK ? 1 : -1);
+        pthread_mutex_unlock(&s->open_mu);
+        if (rc != KILN_OK) {
+            kiln_err_set(err, rc, "%s", s->open_error);
+            sq_close(&s->base);
+            return rc;
+        }
+    }
+    *out = &s->base;
+    return KILN_OK;
+}
+
+int kiln_kv_default_path(char *buf, size_t cap)
+{
+    const char *home = getenv("KILN_HOME");
+    int n;
+    if (home != NULL && *home)
+        n = snprintf(buf, cap, "%s/kv.db", home);
+    else if ((home = getenv("HOME")) != NULL && *home)
+        n = snprintf(buf, cap, "%s/.kiln/kv.db", home);
+    else
+        return KILN_ENOENT;
+    return n < 0 || (size_t)n >= cap ? KILN_ELIMIT : KILN_OK;
+}

@@ -199,4 +199,9 @@ expect "an acknowledged key reads back through the guest" 200 "val=v$k" "$URL/bu
 serve_stop
 check_eq "database passes integrity_check after restart" ok \
     "$(sqlite3 "$DB" 'PRAGMA integrity_check' 2>&1)"
+# --- outside kiln serve: the kiln module links, and answers "unavailable" --------------
+out=$(KILN_HOME=$T/run-home "$KILN" run "$GK/kv_counter.wasm" 2>&1)
+check_eq "kiln run links a guest importing kiln.kv_* (exit 0)" 0 $?
+check_contains "kiln run: kv calls answer EUNAVAILABLE (-11), not a crash" "$out" "-11"
+
 finish

@@ -289,6 +289,10 @@ if [ -f "$G/as_greet.wasm" ]; then
     check_eq "as_greet: abort traps (exit 134)" 134 "$RC"
     check_contains "as_greet: abort message decoded" "$ERR" "abort: boom from AssemblyScript"
     check_contains "as_greet: abort location" "$ERR" "greet.ts:"
+    # Otoroshi-style backend in AssemblyScript: JSON request in, JSON response out.
+    kcall "$G/as_backend.wasm" call_backend --input '{"request":{"method":"PUT","path":"/as/x"}}'
+    check_eq "as_backend: Otoroshi response JSON" \
+        '{"status":201,"headers":{"X-Guest":"assemblyscript"},"body_json":{"method":"PUT","path":"/as/x"}}' "$OUT"
 else
     echo "skip: AssemblyScript guests not built (see the build output above)"
 fi

@@ -411,12 +411,8 @@ int cmd_call(int argc, char **argv)
     /* Kiln's own host module: without a server there is no store or HTTP
      * policy, so its calls answer KILN_HOST_EUNAVAILABLE instead of the
      * module failing to link. */
-    const kiln_hostfn *kv_fns = kiln_kv_hostfns(&nfns);
     if (rc == KILN_OK)
-        rc = kiln_linker_define_host(linker, kv_fns, nfns);
-    const kiln_hostfn *net_fns = kiln_net_hostfns(&nfns);
-    if (rc == KILN_OK)
-        rc = kiln_linker_define_host(linker, net_fns, nfns);
+        rc = kiln_host_define(linker);
     if (rc != KILN_OK) {
         cli_error("call", "cannot set up the linker: %s", kiln_strerror(rc));
         goto out;

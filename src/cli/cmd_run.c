@@ -280,12 +280,8 @@ int cmd_run(int argc, char **argv)
     /* Kiln's own host module links too, so guests built with sdk/c/kiln.h
      * run; outside `kiln serve` there is no store or HTTP policy and its
      * calls answer KILN_HOST_EUNAVAILABLE. */
-    const kiln_hostfn *kv_fns = kiln_kv_hostfns(&nfns);
     if (rc == KILN_OK)
-        rc = kiln_linker_define_host(linker, kv_fns, nfns);
-    const kiln_hostfn *net_fns = kiln_net_hostfns(&nfns);
-    if (rc == KILN_OK)
-        rc = kiln_linker_define_host(linker, net_fns, nfns);
+        rc = kiln_host_define(linker);
     if (rc != KILN_OK) {
         cli_error("run", "cannot set up the WASI linker: %s", kiln_strerror(rc));
         goto out;

@@ -63,19 +63,15 @@ void http_table_release(http_table *t)
 
 static int make_linker(const kiln_abi_ops *abi, kiln_linker **out)
 {
-    size_t nw, na = 0, nkv, nnet;
+    size_t nw, na = 0;
     const kiln_hostfn *w = kiln_wasi_hostfns(&nw);
-    const kiln_hostfn *kv = kiln_kv_hostfns(&nkv);
-    const kiln_hostfn *net = kiln_net_hostfns(&nnet);
     const kiln_hostfn *a = abi->hostfns ? abi->hostfns(&na) : NULL;
     int rc = kiln_linker_new(out);
     if (rc == KILN_OK)
         rc = kiln_linker_define_host(*out, w, nw);
     /* Kiln's own host module, whatever the ABI. */
     if (rc == KILN_OK)
-        rc = kiln_linker_define_host(*out, kv, nkv);
-    if (rc == KILN_OK)
-        rc = kiln_linker_define_host(*out, net, nnet);
+        rc = kiln_host_define(*out);
     /* The ABI's table is added last: later definitions shadow earlier ones. */
     if (rc == KILN_OK && a != NULL && na > 0)
         rc = kiln_linker_define_host(*out, a, na);

@@ -43,4 +43,14 @@ const kiln_hostfn *kiln_kv_hostfns(size_t *n /* OUT */);
  * sets that slot for each instance it creates. */
 const kiln_hostfn *kiln_net_hostfns(size_t *n /* OUT */);
 
+/* Define the whole "kiln" module (both tables above) in `l`; every embedder
+ * (server, kiln run, kiln call) links it the same way. KILN_OK or ENOMEM. */
+int kiln_host_define(kiln_linker *l);
+
+/* Internal status -> guest-visible KILN_HOST_* code (host_abi.h). */
+int32_t kiln_host_code(int rc);
+
+/* Store `v` little-endian at guest address ptr; false if out of bounds. */
+bool kiln_host_put_u32(kiln_instance *inst, uint32_t ptr, uint32_t v);
+
 #endif

@@ -23,36 +23,6 @@
 #define HTTP_SEND_BODY 2u        /* send the body even when it is empty */
 #define HTTP_FLAGS (HTTP_FOLLOW_REDIRECTS | HTTP_SEND_BODY)
 
-static int32_t host_code(int rc)
-{
-    switch (rc) {
-    case KILN_OK:
-        return KILN_HOST_OK;
-    case KILN_EPERM:
-        return KILN_HOST_EDENIED;
-    case KILN_ELIMIT:
-        return KILN_HOST_ELIMIT;
-    case KILN_EINVAL:
-        return KILN_HOST_EINVAL;
-    case KILN_ENOMEM:
-        return KILN_HOST_ENOMEM;
-    case KILN_ETIMEOUT:
-        return KILN_HOST_ETIMEOUT;
-    default:
-        return KILN_HOST_EIO;
-    }
-}
-
-static bool put_u32(kiln_instance *inst, uint32_t ptr, uint32_t v)
-{
-    void *p = kiln_guest_ptr(inst, ptr, 4);
-    if (p == NULL)
-        return false;
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    memcpy(p, b, 4);
-    return true;
-}
-
 /* Copy n bytes out to the guest's (buf, buf_len), length at len_out; the
  * ETOOSMALL protocol of host_abi.h. */
 static uint32_t put_out(kiln_instance *inst, uint32_t buf, uint32_t buf_len, uint32_t len_out,
@@ -62,7 +32,7 @@ static uint32_t put_out(kiln_instance *inst, uint32_t buf, uint32_t buf_len, uin
         return (uint32_t)KILN_HOST_EINVAL;
     if (n > INT32_MAX)
         return (uint32_t)KILN_HOST_ELIMIT;
-    put_u32(inst, len_out, (uint32_t)n);
+    kiln_host_put_u32(inst, len_out, (uint32_t)n);
     if (n > buf_len)
         return (uint32_t)KILN_HOST_ETOOSMALL;
     if (n > 0)
@@ -184,7 +154,7 @@ static uint32_t hf_http_request(kiln_instance *inst, uint32_t method, uint32_t m
             code = (int32_t)c->last.status;
         } else {
             net_response_fini(&c->last);
-            code = failed(c, host_code(rc), e.msg);
+            code = failed(c, kiln_host_code(rc), e.msg);
         }
     }
     kiln_free(ubuf);

@@ -18,41 +18,6 @@
 
 #define LIST_MAX_KEYS 1000
 
-/* Status of the store layer -> guest code. */
-static int32_t host_code(int rc)
-{
-    switch (rc) {
-    case KILN_OK:
-        return KILN_HOST_OK;
-    case KILN_ENOENT:
-        return KILN_HOST_ENOTFOUND;
-    case KILN_EPERM:
-        return KILN_HOST_EDENIED;
-    case KILN_ELIMIT:
-        return KILN_HOST_ELIMIT;
-    case KILN_EINVAL:
-        return KILN_HOST_EINVAL;
-    case KILN_ETYPE:
-        return KILN_HOST_ETYPE;
-    case KILN_ENOMEM:
-        return KILN_HOST_ENOMEM;
-    case KILN_ETIMEOUT:
-        return KILN_HOST_ETIMEOUT;
-    default:
-        return KILN_HOST_EIO;
-    }
-}
-
-static bool put_u32(kiln_instance *inst, uint32_t ptr, uint32_t v)
-{
-    void *p = kiln_guest_ptr(inst, ptr, 4);
-    if (p == NULL)
-        return false;
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    memcpy(p, b, 4);
-    return true;
-}
-
 static bool put_i64(kiln_instance *inst, uint32_t ptr, int64_t v)
 {
     void *p = kiln_guest_ptr(inst, ptr, 8);
@@ -106,8 +71,8 @@ static uint32_t hf_kv_get(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uin
     int rc = kiln_kv_ns_get(n, k, key_len, b, buf_len, &len, NULL);
     kiln_host_leave(inst);
     if (rc != KILN_OK)
-        return (uint32_t)host_code(rc);
-    put_u32(inst, len_out, (uint32_t)len);
+        return (uint32_t)kiln_host_code(rc);
+    kiln_host_put_u32(inst, len_out, (uint32_t)len);
     return len > buf_len ? (uint32_t)KILN_HOST_ETOOSMALL : (uint32_t)len;
 }
 
@@ -129,7 +94,7 @@ static uint32_t hf_kv_set(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uin
     kiln_host_leave(inst);
     if (rc == KILN_OK && !stored)
         return (uint32_t)KILN_HOST_EEXISTS;
-    return (uint32_t)host_code(rc);
+    return (uint32_t)kiln_host_code(rc);
 }
 
 static uint32_t hf_kv_delete(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uint32_t key,
@@ -148,7 +113,7 @@ static uint32_t hf_kv_delete(kiln_instance *inst, uint32_t ns, uint32_t ns_len, 
     kiln_host_leave(inst);
     if (rc == KILN_OK && !deleted)
         return (uint32_t)KILN_HOST_ENOTFOUND;
-    return (uint32_t)host_code(rc);
+    return (uint32_t)kiln_host_code(rc);
 }
 
 static uint32_t hf_kv_incr(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uint32_t key,
@@ -167,7 +132,7 @@ static uint32_t hf_kv_incr(kiln_instance *inst, uint32_t ns, uint32_t ns_len, ui
     kiln_host_leave(inst);
     if (rc == KILN_OK)
         put_i64(inst, out, v);
-    return (uint32_t)host_code(rc);
+    return (uint32_t)kiln_host_code(rc);
 }
 
 static uint32_t hf_kv_expire(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uint32_t key,
@@ -186,7 +151,7 @@ static uint32_t hf_kv_expire(kiln_instance *inst, uint32_t ns, uint32_t ns_len, 
     kiln_host_leave(inst);
     if (rc == KILN_OK && !found)
         return (uint32_t)KILN_HOST_ENOTFOUND;
-    return (uint32_t)host_code(rc);
+    return (uint32_t)kiln_host_code(rc);
 }
 
 static uint32_t hf_kv_ttl(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uint32_t key,
@@ -206,7 +171,7 @@ static uint32_t hf_kv_ttl(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uin
     kiln_host_leave(inst);
     if (rc == KILN_OK)
         put_i64(inst, out, pttl);
-    return (uint32_t)host_code(rc);
+    return (uint32_t)kiln_host_code(rc);
 }
 
 static uint32_t hf_kv_list(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uint32_t prefix,
@@ -233,7 +198,7 @@ static uint32_t hf_kv_list(kiln_instance *inst, uint32_t ns, uint32_t ns_len, ui
     int rc = kiln_kv_ns_list(n, p, prefix_len, a, after_len, max, &page);
     kiln_host_leave(inst);
     if (rc != KILN_OK)
-        return (uint32_t)host_code(rc);
+        return (uint32_t)kiln_host_code(rc);
     size_t used = 0, i = 0;
     for (; i < page.n; i++) {
         size_t need = 4 + page.keys[i].len;
@@ -248,12 +213,12 @@ static uint32_t hf_kv_list(kiln_instance *inst, uint32_t ns, uint32_t ns_len, ui
     bool more = page.more || i < page.n;
     uint32_t result;
     if (i == 0 && page.n > 0) {
-        put_u32(inst, out, (uint32_t)(4 + page.keys[0].len));
-        put_u32(inst, out + 4, 1);
+        kiln_host_put_u32(inst, out, (uint32_t)(4 + page.keys[0].len));
+        kiln_host_put_u32(inst, out + 4, 1);
         result = (uint32_t)KILN_HOST_ETOOSMALL;
     } else {
-        put_u32(inst, out, (uint32_t)used);
-        put_u32(inst, out + 4, more ? 1 : 0);
+        kiln_host_put_u32(inst, out, (uint32_t)used);
+        kiln_host_put_u32(inst, out + 4, more ? 1 : 0);
         result = (uint32_t)i;
     }
     kiln_kv_page_fini(&page);
@@ -278,7 +243,7 @@ static uint32_t hf_config_get(kiln_instance *inst, uint32_t key, uint32_t key_le
             continue;
         const char *v = h->config[i].value ? h->config[i].value : "";
         size_t len = strlen(v);
-        put_u32(inst, len_out, (uint32_t)len);
+        kiln_host_put_u32(inst, len_out, (uint32_t)len);
         if (len > buf_len)
             return (uint32_t)KILN_HOST_ETOOSMALL;
         memcpy(b, v, len);

@@ -5,6 +5,8 @@
 #ifndef KILN_CLI_H
 #define KILN_CLI_H
 
+#include <stdbool.h>
+
 int cmd_run(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
@@ -14,6 +16,10 @@ int cmd_kv(int argc, char **argv);
 
 /* Print "kiln <cmd>: <message>" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Value of "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i past a
+ * separate VALUE); NULL if absent. *matched says whether argv[*i] was --name,
+ * so "--name" without a value is matched with a NULL result. */
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name, bool *matched);
 /* Parse "64MiB", "1g", "65536" into bytes; -1 on malformed input. */
 long long cli_parse_size(const char *s);
 

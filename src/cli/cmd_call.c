@@ -90,26 +90,6 @@ typedef struct call_opts {
     long long loops;
 } call_opts;
 
-/* Value of "--name VALUE" or "--name=VALUE" at argv[*i]; NULL if absent. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *matched)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    *matched = false;
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=') {
-        *matched = true;
-        return a + n + 1;
-    }
-    if (a[n] != '\0')
-        return NULL;
-    *matched = true;
-    if (*i + 1 >= argc)
-        return NULL;
-    return argv[++*i];
-}
-
 static long long parse_num(const char *s, unsigned long long max)
 {
     char *end;
@@ -172,7 +152,7 @@ static int parse(int argc, char **argv, call_opts *o)
         size_t k, nk = sizeof(with_value) / sizeof(with_value[0]);
         v = NULL;
         for (k = 0; k < nk; k++) {
-            v = opt_value(argc, argv, &i, with_value[k], &m);
+            v = cli_opt_value(argc, argv, &i, with_value[k], &m);
             if (m)
                 break;
         }

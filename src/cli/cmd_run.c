@@ -83,26 +83,6 @@ static void add_preopen(run_opts *o, char *spec, bool read_only)
     p->read_only = read_only;
 }
 
-/* Value of "--name VALUE" or "--name=VALUE" at argv[*i]; NULL if absent. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *matched)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    *matched = false;
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=') {
-        *matched = true;
-        return a + n + 1;
-    }
-    if (a[n] != '\0')
-        return NULL;
-    *matched = true;
-    if (*i + 1 >= argc)
-        return NULL;
-    return argv[++*i];
-}
-
 static long long parse_ms(const char *s)
 {
     char *end;
@@ -145,7 +125,7 @@ static int parse(int argc, char **argv, run_opts *o)
                                                  "--timeout", "--max-memory", "--cc"};
         size_t k;
         for (k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
-            v = opt_value(argc, argv, &i, with_value[k], &m);
+            v = cli_opt_value(argc, argv, &i, with_value[k], &m);
             if (m)
                 break;
         }

@@ -394,6 +394,41 @@ static void test_failed_instantiation_keeps_table_functions(void **state)
     kiln_linker_free(l);
 }
 
+/* wasm2c 1.0.32 copies export names into C comments: a name containing
+ * "* /" (or "*" + backslash-newline + "/", or the "??/" trigraph) would inject
+ * C that runs inside Kiln at dlopen. Kiln rewrites every name before wasm2c:
+ * the module must compile, the injected constructor must never run, and the
+ * export must still be callable by its exact original name. */
+static void test_name_injection_is_neutralised(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals(); /* cmocka installs its own per test */
+    const char *marker = "/tmp/kp";
+    unlink(marker);
+    const char *inject =
+        "*/ extern int creat(const char *, unsigned); static const char kp[] = "
+        "{47,116,109,112,47,107,112,0}; __attribute__((constructor)) static void "
+        "kiln_pwn(void) { creat(kp, 384); } /*";
+    char wat[2048];
+    snprintf(wat, sizeof(wat),
+             "(module (func $f (result i32) (i32.const 7))\n"
+             " (export \"%s\" (func $f))\n"
+             " (export \"*\\\\\\n/ int x; /*\" (func $f))\n"
+             " (export \"*?\?/\\n/ int y; /*\" (func $f)))", inject);
+    kiln_module *m = test_load_wat(wat, NULL);
+    assert_non_null(m);
+    assert_int_equal(access(marker, F_OK), -1); /* the constructor never ran */
+    kiln_instance_pre *pre;
+    kiln_instance *inst = inst_of(m, NULL, &pre);
+    kiln_value r[1];
+    kiln_err err;
+    assert_int_equal(kiln_instance_call(inst, inject, ">i", NULL, r, &err), KILN_OK);
+    assert_int_equal(r[0].i32, 7);
+    assert_int_equal(kiln_instance_call(inst, "*\\\n/ int x; /*", ">i", NULL, r, &err), KILN_OK);
+    kiln_instance_free(inst);
+    kiln_instance_pre_free(pre);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_two_versions_side_by_side),
         cmocka_unit_test(test_exceptions_and_start),
         cmocka_unit_test(test_failed_instantiation_keeps_table_functions),
+        cmocka_unit_test(test_name_injection_is_neutralised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,8 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
  * separate VALUE); NULL if absent. *matched says whether argv[*i] was --name,
  * so "--name" without a value is matched with a NULL result. */
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name, bool *matched);
+/* Parse a decimal integer in [0, max]; -1 on malformed or out-of-range input. */
+long long cli_parse_uint(const char *s, unsigned long long max);
 /* Parse "64MiB", "1g", "65536" into bytes; -1 on malformed input. */
 long long cli_parse_size(const char *s);
 

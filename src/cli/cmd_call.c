@@ -90,18 +90,6 @@ typedef struct call_opts {
     long long loops;
 } call_opts;
 
-static long long parse_num(const char *s, unsigned long long max)
-{
-    char *end;
-    if (s == NULL || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
-        return -1;
-    return (long long)v;
-}
-
 /* Parse options; returns -1 to continue, else an exit status. */
 static int parse(int argc, char **argv, call_opts *o)
 {
@@ -192,7 +180,7 @@ static int parse(int argc, char **argv, call_opts *o)
             }
             p->read_only = strcmp(name, "--dir-ro") == 0;
         } else if (strcmp(name, "--timeout") == 0) {
-            o->timeout_ms = parse_num(v, UINT32_MAX);
+            o->timeout_ms = cli_parse_uint(v, UINT32_MAX);
             if (o->timeout_ms <= 0) {
                 cli_error("call", "--timeout '%s': expected milliseconds, 1..%u", v,
                           (unsigned)UINT32_MAX);
@@ -215,7 +203,7 @@ static int parse(int argc, char **argv, call_opts *o)
                 return CALL_EXIT_USAGE;
             }
         } else if (strcmp(name, "--loop") == 0) {
-            o->loops = parse_num(v, 1000000000);
+            o->loops = cli_parse_uint(v, 1000000000);
             if (o->loops <= 0) {
                 cli_error("call", "--loop '%s': expected a positive count", v);
                 return CALL_EXIT_USAGE;

@@ -83,18 +83,6 @@ static void add_preopen(run_opts *o, char *spec, bool read_only)
     p->read_only = read_only;
 }
 
-static long long parse_ms(const char *s)
-{
-    char *end;
-    if (s == NULL || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > UINT32_MAX)
-        return -1;
-    return (long long)v;
-}
-
 /* Parse options; returns -1 to continue, else an exit status. */
 static int parse(int argc, char **argv, run_opts *o)
 {
@@ -165,7 +153,7 @@ static int parse(int argc, char **argv, run_opts *o)
             o->env[o->envc++] = v;
             break;
         case 3:
-            o->timeout_ms = parse_ms(v);
+            o->timeout_ms = cli_parse_uint(v, UINT32_MAX);
             if (o->timeout_ms <= 0) {
                 cli_error("run", "--timeout '%s': expected milliseconds, 1..%u", v,
                           (unsigned)UINT32_MAX);

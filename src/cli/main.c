@@ -1,6 +1,7 @@
 /*
  * main.c - `kiln` entry point: dispatch to a subcommand.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,18 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name, bool 
     if (*i + 1 >= argc)
         return NULL;
     return argv[++*i];
+}
+
+long long cli_parse_uint(const char *s, unsigned long long max)
+{
+    char *end;
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return -1;
+    return (long long)v;
 }
 
 long long cli_parse_size(const char *s)

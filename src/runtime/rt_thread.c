@@ -438,9 +438,8 @@ void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
 void wasm_rt_throw(void)
 {
     rt_thread *t = rt_self();
-    if (t->unwind_target == NULL || t->jb == NULL)
-        unwind(t, KILN_TRAP_UNCAUGHT_EXCEPTION);
-    if ((void *)t->unwind_target == (void *)t->jb)
+    /* No wasm `try` is armed when the target is the entry's own landing pad. */
+    if (t->unwind_target == NULL || (void *)t->unwind_target == (void *)t->jb)
         unwind(t, KILN_TRAP_UNCAUGHT_EXCEPTION);
     siglongjmp(*t->unwind_target, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
 }

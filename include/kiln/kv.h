@@ -17,7 +17,7 @@
  * Everything else does not exist for them.
  *
  * Errors: KILN_OK, KILN_ENOENT (no such key), KILN_EPERM (not granted, or
- * read-only), KILN_ELIMIT (key, value or key-count limit), KILN_EINVAL
+ * read-only), KILN_ELIMIT (key, value, key-count or byte quota), KILN_EINVAL
  * (empty key, negative TTL, increment overflow), KILN_ETYPE (increment of a
  * value that is not a decimal integer), KILN_EIO (the backend failed; it
  * logged why), KILN_ENOMEM. Host ABIs map them to their guest codes.
@@ -39,6 +39,7 @@
 #define KILN_KV_DEFAULT_MAX_KEY_BYTES 1024u
 #define KILN_KV_DEFAULT_MAX_VALUE_BYTES (1u << 20)
 #define KILN_KV_DEFAULT_MAX_KEYS 100000u
+#define KILN_KV_DEFAULT_MAX_BYTES ((uint64_t)64 << 20)
 /* Hard ceilings, whatever the configuration says. */
 #define KILN_KV_MAX_KEY_BYTES 65536u
 #define KILN_KV_MAX_VALUE_BYTES (64u << 20)
@@ -50,7 +51,25 @@ typedef struct kiln_kv_limits {
     uint32_t max_key_bytes;   /* 0 = KILN_KV_DEFAULT_MAX_KEY_BYTES */
     uint32_t max_value_bytes; /* 0 = KILN_KV_DEFAULT_MAX_VALUE_BYTES */
     uint64_t max_keys;        /* live keys in the namespace; 0 = default */
+    uint64_t max_bytes;       /* bytes of all keys plus all values in the namespace
+                                 (its quota); 0 = KILN_KV_DEFAULT_MAX_BYTES */
 } kiln_kv_limits;
+
+/*
+ * What a backend enforces atomically with a write (set, incr). 0 = no limit.
+ * Bytes are the namespace's keys plus values, as stored; expired keys count
+ * until purged, and a backend purges the namespace's expired keys before it
+ * refuses a write for either limit. A write that does not grow the
+ * namespace (an overwrite with a value no longer than the old one) is never
+ * refused, so a namespace over a lowered quota can always shrink.
+ */
+typedef struct kiln_kv_quota {
+    uint64_t max_keys;
+    uint64_t max_bytes;
+    /* OUT, set by the backend when it answers KILN_ELIMIT: */
+    bool over_bytes;     /* the byte quota refused it (else the key count) */
+    uint64_t used_bytes; /* bytes in the namespace when it was refused */
+} kiln_kv_quota;
 
 /* One key of a listing: points into kiln_kv_page.data. */
 typedef struct kiln_kv_key {
@@ -75,8 +94,9 @@ typedef struct kiln_kv_store kiln_kv_store;
 /*
  * A backend. `ns` is the store-level namespace name (NUL-terminated). Keys
  * and values are (pointer, length); limits on their sizes are checked by the
- * namespace layer before a backend sees them, but `max_keys` is checked by
- * the backend, atomically with the insert.
+ * namespace layer before a backend sees them, but the key count and the byte
+ * quota (kiln_kv_quota) are checked by the backend, atomically with the
+ * write, because only it knows the size of the value being replaced.
  */
 typedef struct kiln_kv_ops {
     const char *name; /* "memory", "sqlite" */
@@ -88,19 +108,22 @@ typedef struct kiln_kv_ops {
                size_t cap, size_t *len /* OUT */, int64_t *pttl /* OUT */);
     /* Store a value; ttl_ms 0 = no expiry. With KILN_KV_NX an existing key
      * is left alone and *stored is false (still KILN_OK). A new key beyond
-     * max_keys (0 = unlimited) is KILN_ELIMIT. When this returns KILN_OK the
+     * q->max_keys, or a write growing the namespace beyond q->max_bytes, is
+     * KILN_ELIMIT (q may be NULL: no limits). When this returns KILN_OK the
      * write is as durable as the backend gets (SQLite: committed). */
     int (*set)(kiln_kv_store *s, const char *ns, const void *key, size_t klen, const void *val,
-               size_t vlen, int64_t ttl_ms, unsigned flags, uint64_t max_keys,
+               size_t vlen, int64_t ttl_ms, unsigned flags, kiln_kv_quota *q /* may be NULL */,
                bool *stored /* OUT, may be NULL */);
     /* Delete; *deleted tells whether the key existed. */
     int (*del)(kiln_kv_store *s, const char *ns, const void *key, size_t klen,
                bool *deleted /* OUT, may be NULL */);
     /* Add delta to a decimal integer value (absent = 0, created without
      * expiry; an existing expiry is kept). KILN_ETYPE if the value is not a
-     * decimal int64, KILN_EINVAL on overflow, KILN_ELIMIT as for set. */
+     * decimal integer, KILN_EINVAL on overflow: a stored integer outside
+     * int64, or value + delta outside it (nothing is written; never
+     * clamped), KILN_ELIMIT as for set. */
     int (*incr)(kiln_kv_store *s, const char *ns, const void *key, size_t klen, int64_t delta,
-                uint64_t max_keys, int64_t *out /* OUT */);
+                kiln_kv_quota *q /* may be NULL */, int64_t *out /* OUT */);
     /* Set (ttl_ms > 0) or remove (0) the expiry of an existing key;
      * *found false if it does not exist. */
     int (*expire)(kiln_kv_store *s, const char *ns, const void *key, size_t klen, int64_t ttl_ms,
@@ -213,6 +236,7 @@ typedef struct kiln_kv_ns {
     kiln_kv_store *store;
     kiln_kv_limits limits; /* defaults filled in */
     bool writable;
+    const char *fn_name;   /* the function whose grant set this is (log messages) */
 } kiln_kv_ns;
 
 typedef struct kiln_kv_grants kiln_kv_grants;
@@ -241,7 +265,11 @@ KILN_API const kiln_kv_ns *kiln_kv_grants_find(const kiln_kv_grants *g, const ch
 
 /* Operations on a granted namespace: the backend operations with the
  * namespace's limits and its read/write grant applied (KILN_EPERM for a
- * write to a read-only grant; KILN_ELIMIT for an oversized key or value). */
+ * write to a read-only grant; KILN_ELIMIT for an oversized key or value, a
+ * key count or byte quota reached). A write refused by the key count or the
+ * byte quota is logged ("kiln kv: function 'f': namespace ... is full"),
+ * at most once a minute per namespace so that a guest retrying in a loop
+ * cannot flood the log. */
 KILN_API int kiln_kv_ns_get(const kiln_kv_ns *ns, const void *key, size_t klen, void *buf,
                             size_t cap, size_t *len /* OUT */, int64_t *pttl /* OUT */);
 /* The value in a new kiln_malloc'd buffer (NUL-terminated for convenience). */

@@ -231,7 +231,8 @@ int cmd_kv(int argc, char **argv)
             rc = KILN_EIO;
             status = 1;
         } else {
-            rc = s->ops->set(s, ns, key, klen, val, vlen, ttl, nx ? KILN_KV_NX : 0, 0, &stored);
+            rc = s->ops->set(s, ns, key, klen, val, vlen, ttl, nx ? KILN_KV_NX : 0, NULL,
+                             &stored);
             if (rc == KILN_OK && !stored) {
                 cli_error("kv", "%s %s: exists (--nx)", ns, key);
                 status = 1;
@@ -254,7 +255,7 @@ int cmd_kv(int argc, char **argv)
             status = 2;
         } else {
             int64_t out = 0;
-            rc = s->ops->incr(s, ns, key, klen, delta, 0, &out);
+            rc = s->ops->incr(s, ns, key, klen, delta, NULL, &out);
             if (rc == KILN_OK)
                 printf("%lld\n", (long long)out);
         }

@@ -821,8 +821,8 @@ static int want_backend(walk *w, const node *v, const char *what, const char **o
     return rc;
 }
 
-/* max_key_bytes, max_value_bytes, max_keys of a namespace (other keys are
- * checked by the caller). */
+/* max_key_bytes, max_value_bytes, max_keys, max_bytes of a namespace (other
+ * keys are checked by the caller). */
 static int parse_kv_limit(walk *w, const char *k, const node *v, const char *what,
                           kiln_kv_limits *l, bool *matched)
 {
@@ -838,6 +838,9 @@ static int parse_kv_limit(walk *w, const char *k, const node *v, const char *wha
     } else if (strcmp(k, "max_keys") == 0) {
         if ((rc = want_uint(w, v, what, 1, (uint64_t)1 << 40, &u)) == KILN_OK)
             l->max_keys = u;
+    } else if (strcmp(k, "max_bytes") == 0) {
+        if ((rc = want_size(w, v, what, 1, (uint64_t)1 << 50, &u)) == KILN_OK)
+            l->max_bytes = u;
     } else {
         *matched = false;
     }
@@ -848,8 +851,8 @@ static int parse_kv_limit(walk *w, const char *k, const node *v, const char *wha
 static int parse_server_kv(walk *w, const node *m)
 {
     static const char *const keys[] = {"path", "backend", "namespaces", NULL};
-    static const char *const ns_keys[] = {"backend", "max_key_bytes", "max_value_bytes",
-                                          "max_keys", NULL};
+    static const char *const ns_keys[] = {"backend",  "max_key_bytes", "max_value_bytes",
+                                          "max_keys", "max_bytes",     NULL};
     kiln_kv_server_config *kv = &w->c->kv;
     if (m->kind != N_MAP)
         return fail(w, m, "'kv' must be a mapping (path, backend, namespaces), not %s",
@@ -886,7 +889,7 @@ static int parse_server_kv(walk *w, const node *m)
             continue;
         if (nv->kind != N_MAP)
             return fail(w, nv, "%s must be a mapping (backend, max_key_bytes, max_value_bytes, "
-                        "max_keys)", what);
+                        "max_keys, max_bytes)", what);
         if ((rc = check_keys(w, nv, what, ns_keys)) != KILN_OK)
             return rc;
         for (size_t j = 0; j < nv->n && rc == KILN_OK; j++) {
@@ -908,11 +911,11 @@ static int parse_server_kv(walk *w, const node *m)
 /* Per function: kv: {backend, max_*, grants: {NAME: r | rw}}. */
 static int parse_function_kv(walk *w, const node *m, const char *what, cfg_function *f)
 {
-    static const char *const keys[] = {"backend", "grants", "max_key_bytes", "max_value_bytes",
-                                       "max_keys", NULL};
+    static const char *const keys[] = {"backend",  "grants",    "max_key_bytes", "max_value_bytes",
+                                       "max_keys", "max_bytes", NULL};
     if (m->kind != N_MAP)
         return fail(w, m, "%s must be a mapping (backend, grants, max_key_bytes, "
-                    "max_value_bytes, max_keys), not %s", what, kind_name(m));
+                    "max_value_bytes, max_keys, max_bytes), not %s", what, kind_name(m));
     int rc = check_keys(w, m, what, keys);
     if (rc != KILN_OK)
         return rc;

@@ -29,6 +29,17 @@ void kv_pb_abort(kv_page_builder *b);
 
 /* A whole value that is a decimal int64 ("-12", "0"; no spaces or '+'). */
 bool kv_parse_i64(const void *p, size_t n, int64_t *out /* OUT */);
+/* The same as a status for incr: KILN_OK, KILN_ETYPE (not a decimal
+ * integer) or KILN_EINVAL (a decimal integer outside int64). */
+int kv_parse_counter(const void *p, size_t n, int64_t *out /* OUT */);
+/* v + delta into *out, KILN_OK; KILN_EINVAL if it leaves int64 (never
+ * clamped). */
+int kv_add_i64(int64_t v, int64_t delta, int64_t *out /* OUT */);
+
+/* Does a write that replaces `old_size` bytes (key + value; 0 for a new
+ * key) with `new_size` keep a namespace holding `used` bytes within
+ * `max_bytes` (0 = no quota)? A write that does not grow it always fits. */
+bool kv_quota_fits(uint64_t used, uint64_t old_size, uint64_t new_size, uint64_t max_bytes);
 /* Decimal text of v into buf (24 bytes); returns its length. */
 size_t kv_fmt_i64(int64_t v, char *buf);
 

@@ -27,6 +27,7 @@ typedef struct mem_ns {
     mem_entry **buckets;
     size_t nbuckets; /* power of two */
     size_t count;    /* entries, expired ones included until purged */
+    uint64_t bytes;  /* their keys plus values: the byte quota's measure */
     char name[];
 } mem_ns;
 
@@ -110,11 +111,17 @@ static void entry_free(mem_entry *e)
     kiln_free(e);
 }
 
+static uint64_t entry_size(const mem_entry *e)
+{
+    return (uint64_t)e->klen + e->vlen;
+}
+
 static void remove_slot(mem_ns *n, mem_entry **pp)
 {
     mem_entry *e = *pp;
     *pp = e->next;
     n->count--;
+    n->bytes -= entry_size(e);
     entry_free(e);
 }
 
@@ -153,13 +160,24 @@ static void maybe_grow(mem_ns *n)
     n->nbuckets = nb;
 }
 
-/* Room for one more key, purging expired ones first when at the limit. */
-static bool room_for_one(mem_ns *n, uint64_t max_keys, int64_t now)
+/* Does a write replacing old_size bytes (0 and is_new for a new key) with
+ * new_size stay within the quota? Expired entries are purged first when it
+ * would not; the caller's own entry, if any, is live, so it survives. */
+static int room_for(mem_ns *n, bool is_new, uint64_t old_size, uint64_t new_size,
+                    kiln_kv_quota *q, int64_t now)
 {
-    if (max_keys == 0 || n->count < max_keys)
-        return true;
+    if (q == NULL)
+        return KILN_OK;
+    bool keys_ok = !is_new || q->max_keys == 0 || n->count < q->max_keys;
+    if (keys_ok && kv_quota_fits(n->bytes, old_size, new_size, q->max_bytes))
+        return KILN_OK;
     purge_ns(n, now);
-    return n->count < max_keys;
+    keys_ok = !is_new || q->max_keys == 0 || n->count < q->max_keys;
+    if (keys_ok && kv_quota_fits(n->bytes, old_size, new_size, q->max_bytes))
+        return KILN_OK;
+    q->over_bytes = keys_ok;
+    q->used_bytes = n->bytes;
+    return KILN_ELIMIT;
 }
 
 static int mem_get(kiln_kv_store *st, const char *ns, const void *key, size_t klen, void *buf,
@@ -183,29 +201,36 @@ static int mem_get(kiln_kv_store *st, const char *ns, const void *key, size_t kl
 }
 
 /* Store val into the entry for key (creating it); the caller holds the
- * write lock and has checked NX. */
+ * write lock and has checked NX. The quota is checked before anything is
+ * allocated, so a refused write costs no memory. */
 static int put(mem_ns *n, const void *key, size_t klen, const void *val, size_t vlen,
-               int64_t expires, bool keep_expiry, uint64_t max_keys, int64_t now)
+               int64_t expires, bool keep_expiry, kiln_kv_quota *q, int64_t now)
 {
     uint64_t h = hash_bytes(key, klen);
     mem_entry **pp = slot_of(n, key, klen, h);
+    if (*pp != NULL && !live(*pp, now)) {
+        /* An expired entry is gone for the caller: replace it as a new key
+         * (and keep the purge in room_for from freeing it under us). */
+        remove_slot(n, pp);
+        pp = slot_of(n, key, klen, h);
+    }
+    mem_entry *e = *pp;
+    int rc = room_for(n, e == NULL, e ? entry_size(e) : 0, (uint64_t)klen + vlen, q, now);
+    if (rc != KILN_OK)
+        return rc;
     uint8_t *copy = kiln_malloc(vlen ? vlen : 1);
     if (copy == NULL)
         return KILN_ENOMEM;
     if (vlen)
         memcpy(copy, val, vlen);
-    mem_entry *e = *pp;
     if (e != NULL) {
+        n->bytes = n->bytes - e->vlen + vlen;
         kiln_free(e->val);
         e->val = copy;
         e->vlen = vlen;
-        if (!keep_expiry || !live(e, now))
+        if (!keep_expiry)
             e->expires = expires;
         return KILN_OK;
-    }
-    if (!room_for_one(n, max_keys, now)) {
-        kiln_free(copy);
-        return KILN_ELIMIT;
     }
     e = kiln_malloc(sizeof(*e) + klen);
     if (e == NULL) {
@@ -223,13 +248,14 @@ static int put(mem_ns *n, const void *key, size_t klen, const void *val, size_t 
     e->next = *pp;
     *pp = e;
     n->count++;
+    n->bytes += (uint64_t)klen + vlen;
     maybe_grow(n);
     return KILN_OK;
 }
 
 static int mem_set(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
                    const void *val, size_t vlen, int64_t ttl_ms, unsigned flags,
-                   uint64_t max_keys, bool *stored)
+                   kiln_kv_quota *q, bool *stored)
 {
     mem_store *s = (mem_store *)st;
     int64_t now = kiln_kv_now_ms();
@@ -245,7 +271,7 @@ static int mem_set(kiln_kv_store *st, const char *ns, const void *key, size_t kl
         if ((flags & KILN_KV_NX) && e != NULL && live(e, now)) {
             rc = KILN_OK; /* present: NX leaves it */
         } else {
-            rc = put(n, key, klen, val, vlen, kv_expiry(now, ttl_ms), false, max_keys, now);
+            rc = put(n, key, klen, val, vlen, kv_expiry(now, ttl_ms), false, q, now);
             if (rc == KILN_OK && stored != NULL)
                 *stored = true;
         }
@@ -276,7 +302,7 @@ static int mem_del(kiln_kv_store *st, const char *ns, const void *key, size_t kl
 }
 
 static int mem_incr(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
-                    int64_t delta, uint64_t max_keys, int64_t *out)
+                    int64_t delta, kiln_kv_quota *q, int64_t *out)
 {
     mem_store *s = (mem_store *)st;
     int64_t now = kiln_kv_now_ms();
@@ -288,18 +314,14 @@ static int mem_incr(kiln_kv_store *st, const char *ns, const void *key, size_t k
     } else {
         mem_entry *e = lookup(n, key, klen);
         int64_t v = 0;
-        if (e != NULL && live(e, now) && !kv_parse_i64(e->val, e->vlen, &v))
-            rc = KILN_ETYPE;
-        else if (e == NULL || !live(e, now))
-            v = 0;
-        if (rc == KILN_OK &&
-            ((delta > 0 && v > INT64_MAX - delta) || (delta < 0 && v < INT64_MIN - delta)))
-            rc = KILN_EINVAL;
+        if (e != NULL && live(e, now))
+            rc = kv_parse_counter(e->val, e->vlen, &v);
+        if (rc == KILN_OK)
+            rc = kv_add_i64(v, delta, &v);
         if (rc == KILN_OK) {
             char buf[24];
-            v += delta;
             size_t len = kv_fmt_i64(v, buf);
-            rc = put(n, key, klen, buf, len, 0, true, max_keys, now);
+            rc = put(n, key, klen, buf, len, 0, true, q, now);
             if (rc == KILN_OK)
                 *out = v;
         }

@@ -2,11 +2,14 @@
  * kv_ns.c - namespaces on top of the backends (kv.h): the process-wide
  * registry of shared stores, per-function grant sets (a private namespace
  * plus global ones, read-only or read-write) and the checked operations a
- * host ABI calls: permission, key/value sizes and key counts are enforced
- * here (counts atomically by the backend), so a guest over a limit gets an
- * error, never a crash and never a partial write.
+ * host ABI calls: permission, key/value sizes, key counts and the byte
+ * quota are enforced here (counts and bytes atomically by the backend), so a
+ * guest over a limit gets an error, never a crash and never a partial write,
+ * and the server log says which function filled which namespace.
  */
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -133,6 +136,8 @@ static kiln_kv_limits fill_limits(kiln_kv_limits l)
         l.max_value_bytes = KILN_KV_MAX_VALUE_BYTES;
     if (l.max_keys == 0)
         l.max_keys = KILN_KV_DEFAULT_MAX_KEYS;
+    if (l.max_bytes == 0)
+        l.max_bytes = KILN_KV_DEFAULT_MAX_BYTES;
     return l;
 }
 
@@ -182,6 +187,7 @@ static int grants_build(const char *fn_name, const kiln_kv_config *fc,
     sp += sprintf(sp, "fn:%s", fn_name) + 1;
     p->limits = fill_limits(fc ? fc->limits : (kiln_kv_limits){0});
     p->writable = true;
+    p->fn_name = p->store_ns + 3; /* after "fn:" */
     rc = get_store(arg, fc && fc->backend ? fc->backend : def_backend, &p->store, err);
     if (rc == KILN_OK)
         g->acquired[g->n_acquired++] = p->store;
@@ -205,6 +211,7 @@ static int grants_build(const char *fn_name, const kiln_kv_config *fc,
         n->store_ns = sp;
         sp += sprintf(sp, "%s", gc->ns) + 1;
         n->writable = gc->write;
+        n->fn_name = g->ns[0].fn_name;
         n->limits = fill_limits(decl ? decl->limits : (kiln_kv_limits){0});
         rc = get_store(arg, decl && decl->backend ? decl->backend : def_backend, &n->store, err);
         if (rc == KILN_OK) {
@@ -319,6 +326,52 @@ int kiln_kv_ns_get_alloc(const kiln_kv_ns *ns, const void *key, size_t klen, uin
     return KILN_EIO;
 }
 
+/* ---- a full namespace: log it, but not for every refused write ---------------------- */
+
+#define FULL_LOG_SLOTS 256
+#define FULL_LOG_INTERVAL_MS 60000
+
+/* Last time a full namespace was logged, per hash slot of (store, name):
+ * two namespaces sharing a slot share the interval, which only costs a
+ * line. */
+static _Atomic int64_t full_logged[FULL_LOG_SLOTS];
+
+static bool full_log_due(const kiln_kv_ns *ns)
+{
+    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)(uintptr_t)ns->store;
+    for (const char *p = ns->store_ns; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+    _Atomic int64_t *slot = &full_logged[h % FULL_LOG_SLOTS];
+    int64_t now = kiln_kv_now_ms(), last = atomic_load(slot);
+    return (last == 0 || now - last >= FULL_LOG_INTERVAL_MS) &&
+           atomic_compare_exchange_strong(slot, &last, now);
+}
+
+static void log_full(const kiln_kv_ns *ns, const kiln_kv_quota *q, uint64_t write_bytes)
+{
+    if (!full_log_due(ns))
+        return;
+    const char *fn = ns->fn_name ? ns->fn_name : "?";
+    char where[200];
+    if (ns->name[0] == '\0')
+        snprintf(where, sizeof(where), "kv.max_%s of function '%s'",
+                 q->over_bytes ? "bytes" : "keys", fn);
+    else
+        snprintf(where, sizeof(where), "kv.namespaces.%s.max_%s", ns->name,
+                 q->over_bytes ? "bytes" : "keys");
+    if (q->over_bytes)
+        kv_log("function '%s': namespace '%s' is over its byte quota: it holds %" PRIu64
+               " bytes of keys and values, the limit is %" PRIu64 " bytes, and a write of %" PRIu64
+               " bytes was refused (the guest got ELIMIT); delete keys, give them a TTL, or raise "
+               "%s (not logged again for this namespace for 60 s)",
+               fn, ns->store_ns, q->used_bytes, q->max_bytes, write_bytes, where);
+    else
+        kv_log("function '%s': namespace '%s' holds its limit of %" PRIu64
+               " keys and a new key was refused (the guest got ELIMIT); delete keys, give them a "
+               "TTL, or raise %s (not logged again for this namespace for 60 s)",
+               fn, ns->store_ns, q->max_keys, where);
+}
+
 int kiln_kv_ns_set(const kiln_kv_ns *ns, const void *key, size_t klen, const void *val,
                    size_t vlen, int64_t ttl_ms, unsigned flags, bool *stored)
 {
@@ -331,8 +384,12 @@ int kiln_kv_ns_set(const kiln_kv_ns *ns, const void *key, size_t klen, const voi
         return KILN_EINVAL;
     if (vlen > ns->limits.max_value_bytes)
         return KILN_ELIMIT;
-    return ns->store->ops->set(ns->store, ns->store_ns, key, klen, val, vlen, ttl_ms, flags,
-                               ns->limits.max_keys, stored);
+    kiln_kv_quota q = {.max_keys = ns->limits.max_keys, .max_bytes = ns->limits.max_bytes};
+    rc = ns->store->ops->set(ns->store, ns->store_ns, key, klen, val, vlen, ttl_ms, flags, &q,
+                             stored);
+    if (rc == KILN_ELIMIT)
+        log_full(ns, &q, (uint64_t)klen + vlen);
+    return rc;
 }
 
 int kiln_kv_ns_del(const kiln_kv_ns *ns, const void *key, size_t klen, bool *deleted)
@@ -356,8 +413,11 @@ int kiln_kv_ns_incr(const kiln_kv_ns *ns, const void *key, size_t klen, int64_t 
     /* A decimal int64 is at most 20 bytes. */
     if (ns->limits.max_value_bytes < 20)
         return KILN_ELIMIT;
-    return ns->store->ops->incr(ns->store, ns->store_ns, key, klen, delta, ns->limits.max_keys,
-                                out);
+    kiln_kv_quota q = {.max_keys = ns->limits.max_keys, .max_bytes = ns->limits.max_bytes};
+    rc = ns->store->ops->incr(ns->store, ns->store_ns, key, klen, delta, &q, out);
+    if (rc == KILN_ELIMIT)
+        log_full(ns, &q, (uint64_t)klen + 20);
+    return rc;
 }
 
 int kiln_kv_ns_expire(const kiln_kv_ns *ns, const void *key, size_t klen, int64_t ttl_ms,

@@ -13,10 +13,10 @@
  * data of the store), so readers never contend with each other or wait for
  * the writer: WAL readers see the last committed state.
  *
- * Key counts for max_keys are cached by the writer per namespace (rows,
- * expired ones included until purged); at the limit it purges the
- * namespace's expired rows and counts again. The writer also purges expired
- * rows store-wide about once a second when it has work.
+ * Key counts and byte totals (keys + values) for the quota are cached by the
+ * writer per namespace (rows, expired ones included until purged); at a
+ * limit it purges the namespace's expired rows and counts again. The writer
+ * also purges expired rows store-wide about once a second when it has work.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -55,7 +55,7 @@ typedef struct wop {
     int64_t ttl_ms;
     int64_t delta;
     unsigned flags;
-    uint64_t max_keys;
+    kiln_kv_quota *quota; /* NULL = no limits; its OUT fields are results */
     /* results */
     int rc;
     bool flag; /* stored / deleted / found */
@@ -65,7 +65,8 @@ typedef struct wop {
 
 typedef struct ns_count {
     struct ns_count *next;
-    uint64_t n;
+    uint64_t n;     /* rows; UINT64_MAX = not counted yet */
+    uint64_t bytes; /* sum of key and value lengths; valid when n is */
     char name[];
 } ns_count;
 
@@ -210,7 +211,8 @@ static int do_open(sq_store *s)
         rc = exec(s->wdb, sql);
     }
     if (rc == SQLITE_OK)
-        rc = prep(s->wdb, "SELECT value, expires FROM kv WHERE ns=?1 AND key=?2", &s->w_sel);
+        rc = prep(s->wdb, "SELECT value, expires, length(value) FROM kv WHERE ns=?1 AND key=?2",
+                  &s->w_sel);
     if (rc == SQLITE_OK)
         rc = prep(s->wdb,
                   "INSERT INTO kv(ns, key, value, expires) VALUES(?1, ?2, ?3, ?4) "
@@ -222,7 +224,10 @@ static int do_open(sq_store *s)
     if (rc == SQLITE_OK)
         rc = prep(s->wdb, "UPDATE kv SET expires=?3 WHERE ns=?1 AND key=?2", &s->w_exp);
     if (rc == SQLITE_OK)
-        rc = prep(s->wdb, "SELECT count(*) FROM kv WHERE ns=?1", &s->w_count);
+        rc = prep(s->wdb,
+                  "SELECT count(*), coalesce(sum(length(key) + length(value)), 0) FROM kv "
+                  "WHERE ns=?1",
+                  &s->w_count);
     if (rc == SQLITE_OK)
         rc = prep(s->wdb, "DELETE FROM kv WHERE ns=?1 AND expires>0 AND expires<=?2",
                   &s->w_purge_ns);
@@ -293,42 +298,69 @@ static void counts_forget(sq_store *s)
             c->n = UINT64_MAX;
 }
 
-static int count_rows(sq_store *s, const char *ns, uint64_t *n)
+static int count_rows(sq_store *s, const char *ns, ns_count *c)
 {
     sqlite3_bind_text(s->w_count, 1, ns, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s->w_count);
-    if (rc == SQLITE_ROW)
-        *n = (uint64_t)sqlite3_column_int64(s->w_count, 0);
+    if (rc == SQLITE_ROW) {
+        c->n = (uint64_t)sqlite3_column_int64(s->w_count, 0);
+        c->bytes = (uint64_t)sqlite3_column_int64(s->w_count, 1);
+    }
     sqlite3_reset(s->w_count);
     return rc == SQLITE_ROW ? KILN_OK : KILN_EIO;
 }
 
-/* May a new row go into ns? */
-static int check_room(sq_store *s, const char *ns, uint64_t max_keys, int64_t now,
-                      ns_count **slot)
+static bool quota_ok(const ns_count *c, const kiln_kv_quota *q, bool is_new, uint64_t old_size,
+                     uint64_t new_size, bool *keys_ok)
 {
-    ns_count *c = count_slot(s, ns);
+    *keys_ok = !is_new || q->max_keys == 0 || c->n < q->max_keys;
+    return *keys_ok && kv_quota_fits(c->bytes, old_size, new_size, q->max_bytes);
+}
+
+/* May a row of new_size bytes (key + value) replace one of old_size (a new
+ * row when is_new) in op's namespace? *slot is the namespace's counters. */
+static int check_room(sq_store *s, wop *op, int64_t now, bool is_new, uint64_t old_size,
+                      uint64_t new_size, ns_count **slot)
+{
+    ns_count *c = count_slot(s, op->ns);
     *slot = c;
     if (c == NULL)
         return KILN_ENOMEM;
-    if (c->n == UINT64_MAX && count_rows(s, ns, &c->n) != KILN_OK)
+    if (c->n == UINT64_MAX && count_rows(s, op->ns, c) != KILN_OK)
         return KILN_EIO;
-    if (max_keys == 0 || c->n < max_keys)
+    kiln_kv_quota *q = op->quota;
+    bool keys_ok;
+    if (q == NULL || quota_ok(c, q, is_new, old_size, new_size, &keys_ok))
         return KILN_OK;
-    sqlite3_bind_text(s->w_purge_ns, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->w_purge_ns, 1, op->ns, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->w_purge_ns, 2, now);
     int rc = sqlite3_step(s->w_purge_ns);
     sqlite3_reset(s->w_purge_ns);
-    if (rc != SQLITE_DONE || count_rows(s, ns, &c->n) != KILN_OK)
+    if (rc != SQLITE_DONE || count_rows(s, op->ns, c) != KILN_OK)
         return KILN_EIO;
-    return c->n < max_keys ? KILN_OK : KILN_ELIMIT;
+    if (quota_ok(c, q, is_new, old_size, new_size, &keys_ok))
+        return KILN_OK;
+    q->over_bytes = keys_ok;
+    q->used_bytes = c->bytes;
+    return KILN_ELIMIT;
+}
+
+/* Count a write that check_room admitted (c may be NULL or not counted). */
+static void count_write(ns_count *c, bool is_new, uint64_t old_size, uint64_t new_size)
+{
+    if (c == NULL || c->n == UINT64_MAX)
+        return;
+    if (is_new)
+        c->n++;
+    c->bytes = c->bytes - (c->bytes < old_size ? c->bytes : old_size) + new_size;
 }
 
 typedef enum row_state { ROW_ABSENT, ROW_LIVE, ROW_EXPIRED } row_state;
 
-/* Look the key up; for a live row copies the value (kiln_malloc) when asked. */
+/* Look the key up; for a live row copies the value (kiln_malloc) when asked.
+ * *old_vlen (may be NULL) = the stored value's length, live or expired. */
 static int lookup(sq_store *s, const wop *op, int64_t now, row_state *state, int64_t *expires,
-                  uint8_t **val, size_t *vlen)
+                  uint8_t **val, size_t *vlen, uint64_t *old_vlen)
 {
     sqlite3_stmt *st = s->w_sel;
     sqlite3_bind_text(st, 1, op->ns, -1, SQLITE_STATIC);
@@ -339,6 +371,8 @@ static int lookup(sq_store *s, const wop *op, int64_t now, row_state *state, int
     if (rc == SQLITE_ROW) {
         *expires = sqlite3_column_int64(st, 1);
         *state = *expires == 0 || *expires > now ? ROW_LIVE : ROW_EXPIRED;
+        if (old_vlen != NULL)
+            *old_vlen = (uint64_t)sqlite3_column_int64(st, 2);
         if (*state == ROW_LIVE && val != NULL) {
             const void *b = sqlite3_column_blob(st, 0);
             *vlen = (size_t)sqlite3_column_bytes(st, 0);
@@ -368,69 +402,94 @@ static int put_row(sq_store *s, const wop *op, const void *val, size_t vlen, int
     return rc == SQLITE_DONE ? KILN_OK : KILN_EIO;
 }
 
+/* Delete op's row, which holds old_size bytes (key + value), and count it. */
+static int del_row(sq_store *s, const wop *op, uint64_t old_size)
+{
+    sqlite3_bind_text(s->w_del, 1, op->ns, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s->w_del, 2, op->key, (int)op->klen, SQLITE_STATIC);
+    int rc = sqlite3_step(s->w_del) == SQLITE_DONE ? KILN_OK : KILN_EIO;
+    sqlite3_reset(s->w_del);
+    ns_count *c = rc == KILN_OK ? count_slot(s, op->ns) : NULL;
+    if (c != NULL && c->n != UINT64_MAX) {
+        c->n -= c->n > 0 ? 1 : 0;
+        c->bytes -= c->bytes < old_size ? c->bytes : old_size;
+    }
+    return rc;
+}
+
+/* An expired row is gone for the caller: delete it so that the write below
+ * is a new key for the limits (and no purge can remove it under us). */
+static int drop_expired(sq_store *s, const wop *op, row_state *state, uint64_t old_vlen)
+{
+    if (*state != ROW_EXPIRED)
+        return KILN_OK;
+    *state = ROW_ABSENT;
+    return del_row(s, op, op->klen + old_vlen);
+}
+
 static void apply(sq_store *s, wop *op, int64_t now)
 {
     row_state state;
     int64_t expires = 0;
+    uint64_t old_vlen = 0;
     ns_count *c = NULL;
     int rc;
     switch (op->kind) {
     case W_SET:
-        rc = lookup(s, op, now, &state, &expires, NULL, NULL);
+        rc = lookup(s, op, now, &state, &expires, NULL, NULL, &old_vlen);
         if (rc == KILN_OK && state == ROW_LIVE && (op->flags & KILN_KV_NX)) {
             op->flag = false;
             break;
         }
-        if (rc == KILN_OK && state == ROW_ABSENT)
-            rc = check_room(s, op->ns, op->max_keys, now, &c);
+        if (rc == KILN_OK)
+            rc = drop_expired(s, op, &state, old_vlen);
+        if (rc == KILN_OK)
+            rc = check_room(s, op, now, state == ROW_ABSENT,
+                            state == ROW_LIVE ? op->klen + old_vlen : 0, op->klen + op->vlen, &c);
         if (rc == KILN_OK)
             rc = put_row(s, op, op->val, op->vlen, kv_expiry(now, op->ttl_ms));
-        if (rc == KILN_OK && state == ROW_ABSENT && c != NULL && c->n != UINT64_MAX)
-            c->n++;
+        if (rc == KILN_OK)
+            count_write(c, state == ROW_ABSENT, state == ROW_LIVE ? op->klen + old_vlen : 0,
+                        op->klen + op->vlen);
         op->flag = rc == KILN_OK;
         break;
     case W_INCR: {
         uint8_t *val = NULL;
         size_t vlen = 0;
         int64_t v = 0;
-        rc = lookup(s, op, now, &state, &expires, &val, &vlen);
-        if (rc == KILN_OK && state == ROW_LIVE && !kv_parse_i64(val, vlen, &v))
-            rc = KILN_ETYPE;
+        rc = lookup(s, op, now, &state, &expires, &val, &vlen, &old_vlen);
+        if (rc == KILN_OK && state == ROW_LIVE)
+            rc = kv_parse_counter(val, vlen, &v);
         kiln_free(val);
         if (state != ROW_LIVE) {
             v = 0;
             expires = 0;
         }
-        if (rc == KILN_OK && ((op->delta > 0 && v > INT64_MAX - op->delta) ||
-                              (op->delta < 0 && v < INT64_MIN - op->delta)))
-            rc = KILN_EINVAL;
-        if (rc == KILN_OK && state == ROW_ABSENT)
-            rc = check_room(s, op->ns, op->max_keys, now, &c);
-        if (rc == KILN_OK) {
-            char buf[24];
-            v += op->delta;
-            rc = put_row(s, op, buf, kv_fmt_i64(v, buf), expires);
-        }
-        if (rc == KILN_OK && state == ROW_ABSENT && c != NULL && c->n != UINT64_MAX)
-            c->n++;
+        if (rc == KILN_OK)
+            rc = kv_add_i64(v, op->delta, &v);
+        char buf[24];
+        size_t len = kv_fmt_i64(v, buf);
+        if (rc == KILN_OK)
+            rc = drop_expired(s, op, &state, old_vlen);
+        if (rc == KILN_OK)
+            rc = check_room(s, op, now, state == ROW_ABSENT,
+                            state == ROW_LIVE ? op->klen + old_vlen : 0, op->klen + len, &c);
+        if (rc == KILN_OK)
+            rc = put_row(s, op, buf, len, expires);
+        if (rc == KILN_OK)
+            count_write(c, state == ROW_ABSENT, state == ROW_LIVE ? op->klen + old_vlen : 0,
+                        op->klen + len);
         op->out = v;
         break;
     }
     case W_DEL:
-        rc = lookup(s, op, now, &state, &expires, NULL, NULL);
+        rc = lookup(s, op, now, &state, &expires, NULL, NULL, &old_vlen);
         op->flag = rc == KILN_OK && state == ROW_LIVE;
-        if (rc == KILN_OK && state != ROW_ABSENT) {
-            sqlite3_bind_text(s->w_del, 1, op->ns, -1, SQLITE_STATIC);
-            sqlite3_bind_blob(s->w_del, 2, op->key, (int)op->klen, SQLITE_STATIC);
-            rc = sqlite3_step(s->w_del) == SQLITE_DONE ? KILN_OK : KILN_EIO;
-            sqlite3_reset(s->w_del);
-            c = rc == KILN_OK ? count_slot(s, op->ns) : NULL;
-            if (c != NULL && c->n != UINT64_MAX && c->n > 0)
-                c->n--;
-        }
+        if (rc == KILN_OK && state != ROW_ABSENT)
+            rc = del_row(s, op, op->klen + old_vlen);
         break;
     case W_EXPIRE:
-        rc = lookup(s, op, now, &state, &expires, NULL, NULL);
+        rc = lookup(s, op, now, &state, &expires, NULL, NULL, NULL);
         op->flag = rc == KILN_OK && state == ROW_LIVE;
         if (op->flag) {
             sqlite3_bind_text(s->w_exp, 1, op->ns, -1, SQLITE_STATIC);
@@ -697,10 +756,10 @@ static int sq_namespaces(kiln_kv_store *st, const void *after, size_t alen, size
 
 static int sq_set(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
                   const void *val, size_t vlen, int64_t ttl_ms, unsigned flags,
-                  uint64_t max_keys, bool *stored)
+                  kiln_kv_quota *q, bool *stored)
 {
     wop op = {.kind = W_SET, .ns = ns, .key = key, .klen = klen, .val = val, .vlen = vlen,
-              .ttl_ms = ttl_ms, .flags = flags, .max_keys = max_keys};
+              .ttl_ms = ttl_ms, .flags = flags, .quota = q};
     int rc = submit((sq_store *)st, &op);
     if (stored != NULL)
         *stored = rc == KILN_OK && op.flag;
@@ -718,10 +777,9 @@ static int sq_del(kiln_kv_store *st, const char *ns, const void *key, size_t kle
 }
 
 static int sq_incr(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
-                   int64_t delta, uint64_t max_keys, int64_t *out)
+                   int64_t delta, kiln_kv_quota *q, int64_t *out)
 {
-    wop op = {.kind = W_INCR, .ns = ns, .key = key, .klen = klen, .delta = delta,
-              .max_keys = max_keys};
+    wop op = {.kind = W_INCR, .ns = ns, .key = key, .klen = klen, .delta = delta, .quota = q};
     int rc = submit((sq_store *)st, &op);
     if (rc == KILN_OK)
         *out = op.out;

@@ -113,6 +113,39 @@ bool kv_parse_i64(const void *p, size_t n, int64_t *out)
     return true;
 }
 
+int kv_parse_counter(const void *p, size_t n, int64_t *out)
+{
+    if (kv_parse_i64(p, n, out))
+        return KILN_OK;
+    /* Digits only (after an optional '-') but too many for int64: an
+     * integer out of range, which incr must not treat as text. */
+    const char *s = p;
+    size_t i = n > 0 && s[0] == '-' ? 1 : 0;
+    if (i == n)
+        return KILN_ETYPE;
+    for (; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return KILN_ETYPE;
+    return KILN_EINVAL;
+}
+
+int kv_add_i64(int64_t v, int64_t delta, int64_t *out)
+{
+    if ((delta > 0 && v > INT64_MAX - delta) || (delta < 0 && v < INT64_MIN - delta))
+        return KILN_EINVAL;
+    *out = v + delta;
+    return KILN_OK;
+}
+
+bool kv_quota_fits(uint64_t used, uint64_t old_size, uint64_t new_size, uint64_t max_bytes)
+{
+    if (max_bytes == 0 || new_size <= old_size)
+        return true;
+    /* Cached totals may lag another process's writes: never underflow. */
+    uint64_t base = used > old_size ? used - old_size : 0;
+    return new_size <= max_bytes && base <= max_bytes - new_size;
+}
+
 size_t kv_fmt_i64(int64_t v, char *buf)
 {
     int n = snprintf(buf, 24, "%lld", (long long)v);

@@ -151,6 +151,25 @@ static void test_incr(void **state)
     assert_int_equal(s->ops->incr(s, "n", "m", 1, 1, 0, &out), KILN_EINVAL);
     assert_int_equal(s->ops->incr(s, "n", "m", 1, -1, 0, &out), KILN_OK);
     assert_int_equal(out, INT64_MAX - 1);
+    /* Overflow is refused, never clamped, and leaves the value alone: at
+     * both ends, with the largest deltas, and for a stored integer that is
+     * already outside int64 (an overflow, not "not an integer"). */
+    assert_int_equal(s->ops->incr(s, "n", "m", 1, INT64_MAX, 0, &out), KILN_EINVAL);
+    assert_int_equal(get(s, "n", "m", buf, sizeof(buf)), KILN_OK);
+    assert_string_equal(buf, "9223372036854775806");
+    assert_int_equal(set(s, "n", "lo", "-9223372036854775808", 0, 0, NULL), KILN_OK);
+    assert_int_equal(s->ops->incr(s, "n", "lo", 2, -1, 0, &out), KILN_EINVAL);
+    assert_int_equal(s->ops->incr(s, "n", "lo", 2, INT64_MAX, 0, &out), KILN_OK);
+    assert_int_equal(out, -1);
+    assert_int_equal(s->ops->incr(s, "n", "neg", 3, INT64_MIN, 0, &out), KILN_OK);
+    assert_int_equal(out, INT64_MIN);
+    assert_int_equal(s->ops->incr(s, "n", "neg", 3, -5, 0, &out), KILN_EINVAL);
+    assert_int_equal(set(s, "n", "big", "99999999999999999999", 0, 0, NULL), KILN_OK);
+    assert_int_equal(s->ops->incr(s, "n", "big", 3, 1, 0, &out), KILN_EINVAL);
+    assert_int_equal(set(s, "n", "big", "-99999999999999999999", 0, 0, NULL), KILN_OK);
+    assert_int_equal(s->ops->incr(s, "n", "big", 3, -1, 0, &out), KILN_EINVAL);
+    assert_int_equal(set(s, "n", "big", "-", 0, 0, NULL), KILN_OK);
+    assert_int_equal(s->ops->incr(s, "n", "big", 3, 1, 0, &out), KILN_ETYPE);
     /* incr keeps an existing expiry. */
     assert_int_equal(set(s, "n", "e", "1", 60000, 0, NULL), KILN_OK);
     assert_int_equal(s->ops->incr(s, "n", "e", 1, 1, 0, &out), KILN_OK);
@@ -317,6 +336,141 @@ static void test_limits(void **state)
     assert_int_equal(kiln_kv_ns_get_alloc(ns, "k", 1, &v, &len), KILN_OK);
     assert_int_equal(len, 16);
     assert_string_equal((char *)v, "0123456789012345");
+    free(v);
+    kiln_kv_grants_free(g);
+    kiln_kv_close(s);
+}
+
+/* Run fn with stderr (fd 2) captured into out (NUL-terminated). */
+static void capture_stderr(void (*fn)(void *), void *arg, char *out, size_t cap)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/stderr.txt", dir);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *f = fopen(path, "w+");
+    assert_non_null(f);
+    dup2(fileno(f), 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+typedef struct quota_write {
+    const kiln_kv_ns *ns;
+    int rc;
+} quota_write;
+
+static void write_over_quota(void *arg)
+{
+    quota_write *q = arg;
+    q->rc = kiln_kv_ns_set(q->ns, "k9", 2, "0123456789012345678901234567890123456789", 40, 0, 0,
+                           NULL);
+}
+
+/* The byte quota: keys plus values per namespace, on set, overwrite, delete,
+ * incr and expiry, enforced atomically by each backend. */
+static void test_quota(void **state)
+{
+    kiln_kv_store *s = open_store(*state);
+    kiln_kv_config fc = {.limits = {.max_value_bytes = 64, .max_bytes = 100}};
+    kiln_kv_grants *g;
+    kiln_err err;
+    char fn[64];
+    snprintf(fn, sizeof(fn), "quota-%s", (const char *)*state);
+    assert_int_equal(kiln_kv_grants_new_with(s, s, fn, &fc, &g, &err), KILN_OK);
+    const kiln_kv_ns *ns = kiln_kv_grants_find(g, "", 0);
+    assert_int_equal(ns->limits.max_bytes, 100);
+    const char *v40 = "0123456789012345678901234567890123456789";
+    bool stored = false;
+    /* 42 + 42 = 84 bytes: fits; a third 42 would make 126. */
+    assert_int_equal(kiln_kv_ns_set(ns, "k1", 2, v40, 40, 0, 0, &stored), KILN_OK);
+    assert_int_equal(kiln_kv_ns_set(ns, "k2", 2, v40, 40, 0, 0, &stored), KILN_OK);
+    /* A refused write is logged with the function, namespace, limit and what to do. */
+    char log[2048];
+    quota_write qw = {ns, 0};
+    capture_stderr(write_over_quota, &qw, log, sizeof(log));
+    assert_int_equal(qw.rc, KILN_ELIMIT);
+    char want[256];
+    snprintf(want, sizeof(want), "function '%s': namespace 'fn:%s' is over its byte quota", fn,
+             fn);
+    if (strstr(log, want) == NULL || strstr(log, "the limit is 100 bytes") == NULL ||
+        strstr(log, "raise kv.max_bytes") == NULL)
+        fail_msg("log line: %s", log);
+    assert_int_equal(kiln_kv_ns_set(ns, "k3", 2, v40, 40, 0, 0, &stored), KILN_ELIMIT);
+    assert_false(stored);
+    size_t len;
+    char buf[64];
+    assert_int_equal(kiln_kv_ns_get(ns, "k3", 2, buf, sizeof(buf), &len, NULL), KILN_ENOENT);
+    /* ... but only once a minute per namespace: a guest retrying in a loop
+     * cannot flood the log. */
+    capture_stderr(write_over_quota, &qw, log, sizeof(log));
+    assert_int_equal(qw.rc, KILN_ELIMIT);
+    assert_string_equal(log, "");
+    /* Shrinking an entry makes room: k1 42 -> 12, total 54; k3 fits (96). */
+    assert_int_equal(kiln_kv_ns_set(ns, "k1", 2, v40, 10, 0, 0, &stored), KILN_OK);
+    assert_int_equal(kiln_kv_ns_set(ns, "k3", 2, v40, 40, 0, 0, &stored), KILN_OK);
+    /* Growing an existing entry past the quota is refused and keeps the old value. */
+    assert_int_equal(kiln_kv_ns_set(ns, "k2", 2, v40, 40, 0, 0, &stored), KILN_OK);
+    assert_int_equal(kiln_kv_ns_set(ns, "k1", 2, v40, 20, 0, 0, &stored), KILN_ELIMIT);
+    assert_int_equal(kiln_kv_ns_get(ns, "k1", 2, buf, sizeof(buf), &len, NULL), KILN_OK);
+    assert_int_equal(len, 10);
+    /* incr counts too: a new counter needs key + digits. */
+    int64_t out = 0;
+    assert_int_equal(kiln_kv_ns_incr(ns, "counter", 7, 1, &out), KILN_ELIMIT);
+    /* A delete frees its key and value. */
+    bool deleted = false;
+    assert_int_equal(kiln_kv_ns_del(ns, "k2", 2, &deleted), KILN_OK);
+    assert_true(deleted);
+    assert_int_equal(kiln_kv_ns_incr(ns, "counter", 7, 1, &out), KILN_OK);
+    assert_int_equal(kiln_kv_ns_incr(ns, "counter", 7, 999, &out), KILN_OK);
+    assert_int_equal(out, 1000);
+    /* 12 + 42 + 11 = 65 bytes now. An expired entry stops counting once the
+     * namespace needs the room. */
+    assert_int_equal(kiln_kv_ns_set(ns, "tt", 2, v40, 30, 40, 0, &stored), KILN_OK);
+    assert_int_equal(kiln_kv_ns_set(ns, "k4", 2, v40, 30, 0, 0, &stored), KILN_ELIMIT);
+    sleep_ms(70);
+    assert_int_equal(kiln_kv_ns_set(ns, "k4", 2, v40, 30, 0, 0, &stored), KILN_OK);
+    /* Another namespace has its own quota. */
+    kiln_kv_grants *g2;
+    assert_int_equal(kiln_kv_grants_new_with(s, s, "other", &fc, &g2, &err), KILN_OK);
+    const kiln_kv_ns *ns2 = kiln_kv_grants_find(g2, "", 0);
+    assert_int_equal(kiln_kv_ns_set(ns2, "k1", 2, v40, 40, 0, 0, &stored), KILN_OK);
+    kiln_kv_grants_free(g2);
+    kiln_kv_grants_free(g);
+    kiln_kv_close(s);
+}
+
+/* The default quota bounds the flood that motivated it: 1 MiB values into
+ * one namespace stop at 64 MiB instead of growing the server by 400 MiB. */
+static void test_quota_default(void **state)
+{
+    kiln_kv_store *s = open_store(*state);
+    kiln_kv_grants *g;
+    kiln_err err;
+    char fn[64];
+    snprintf(fn, sizeof(fn), "flood-%s", (const char *)*state);
+    assert_int_equal(kiln_kv_grants_new_with(s, s, fn, NULL, &g, &err), KILN_OK);
+    const kiln_kv_ns *ns = kiln_kv_grants_find(g, "", 0);
+    size_t vlen = KILN_KV_DEFAULT_MAX_VALUE_BYTES;
+    char *v = calloc(1, vlen);
+    assert_non_null(v);
+    int stored = 0, rc = KILN_OK;
+    for (int i = 0; i < 400 && rc == KILN_OK; i++) {
+        char key[16];
+        int kl = snprintf(key, sizeof(key), "f%d", i);
+        rc = kiln_kv_ns_set(ns, key, (size_t)kl, v, vlen, 0, 0, NULL);
+        if (rc == KILN_OK)
+            stored++;
+    }
+    assert_int_equal(rc, KILN_ELIMIT);
+    assert_true((uint64_t)stored * vlen <= KILN_KV_DEFAULT_MAX_BYTES);
+    assert_true((uint64_t)(stored + 1) * vlen > KILN_KV_DEFAULT_MAX_BYTES - 64 * 8);
     free(v);
     kiln_kv_grants_free(g);
     kiln_kv_close(s);
@@ -496,7 +650,7 @@ static void test_registry(void **state)
     kiln_kv_release(b);
     assert_int_equal(kiln_kv_acquire("redis", NULL, &c, &err), KILN_EINVAL);
     /* Grants through the registry. */
-    kiln_kv_ns_config decl[] = {{"mem", "memory", {0, 0, 7}}};
+    kiln_kv_ns_config decl[] = {{"mem", "memory", {0, 0, 7, 0}}};
     kiln_kv_server_config srv = {.path = path, .namespaces = decl, .n_namespaces = 1};
     kiln_kv_grant_config gr[] = {{"mem", true}, {"disk", false}};
     kiln_kv_config fc = {.backend = "memory", .grants = gr, .n_grants = 2};
@@ -508,6 +662,7 @@ static void test_registry(void **state)
     assert_string_equal(mem->store->ops->name, "memory");
     assert_int_equal(mem->limits.max_keys, 7);
     assert_int_equal(mem->limits.max_value_bytes, KILN_KV_DEFAULT_MAX_VALUE_BYTES);
+    assert_int_equal(mem->limits.max_bytes, KILN_KV_DEFAULT_MAX_BYTES);
     assert_string_equal(disk->store->ops->name, "sqlite");
     assert_false(disk->writable);
     kiln_kv_grants_free(g);
@@ -526,7 +681,7 @@ static void test_config(void **state)
                        "  path: data/kv.db\n"
                        "  backend: memory\n"
                        "  namespaces:\n"
-                       "    shared: {backend: sqlite, max_keys: 10, max_value_bytes: 1KiB}\n"
+                       "    shared: {backend: sqlite, max_keys: 10, max_value_bytes: 1KiB, max_bytes: 1MiB}\n"
                        "functions:\n"
                        "  f:\n"
                        "    module: f.wasm\n"
@@ -534,6 +689,7 @@ static void test_config(void **state)
                        "      backend: sqlite\n"
                        "      max_key_bytes: 32\n"
                        "      max_keys: 5\n"
+                       "      max_bytes: 2MiB\n"
                        "      grants: {shared: rw, other: r}\n"
                        "    routes: [/f]\n";
     cfg_config *c;
@@ -549,11 +705,13 @@ static void test_config(void **state)
     assert_string_equal(c->kv.namespaces[0].backend, "sqlite");
     assert_int_equal(c->kv.namespaces[0].limits.max_keys, 10);
     assert_int_equal(c->kv.namespaces[0].limits.max_value_bytes, 1024);
+    assert_int_equal(c->kv.namespaces[0].limits.max_bytes, 1u << 20);
     const kiln_kv_config *kv = c->functions[0].fn.kv;
     assert_non_null(kv);
     assert_string_equal(kv->backend, "sqlite");
     assert_int_equal(kv->limits.max_key_bytes, 32);
     assert_int_equal(kv->limits.max_keys, 5);
+    assert_int_equal(kv->limits.max_bytes, 2u << 20);
     assert_int_equal(kv->n_grants, 2);
     assert_string_equal(kv->grants[0].ns, "shared");
     assert_true(kv->grants[0].write);
@@ -595,6 +753,8 @@ int main(void)
         BOTH(test_ttl),
         BOTH(test_list),
         BOTH(test_limits),
+        BOTH(test_quota),
+        BOTH(test_quota_default),
         BOTH(test_grants),
         cmocka_unit_test(test_sqlite_persist),
         cmocka_unit_test(test_sqlite_foreign),

@@ -6,6 +6,7 @@
  *
  * Exit status: 0 success, 1 not found or a store error, 2 usage error.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@ static void usage(FILE *f)
             "NAMESPACE is a global namespace's name, or fn:NAME for the private namespace\n"
             "of function NAME. `ls` without a namespace lists the namespaces holding keys.\n"
             "A VALUE of - is read from standard input. `get` prints the value as stored.\n"
+            "`incr` adds DELTA (default 1; negative subtracts, e.g. -5) to a decimal\n"
+            "64-bit integer value and prints the result; a result outside the 64-bit\n"
+            "range is an error and changes nothing.\n"
             "\n"
             "options:\n"
             "  --db PATH        the database (default $KILN_HOME/kv.db, ~/.kiln/kv.db)\n"
@@ -112,9 +116,26 @@ int cmd_kv(int argc, char **argv)
     const char *pos[4];
     int npos = 0;
     const char *verb = NULL;
+    bool options_done = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        /* A negative number is an operand (incr's DELTA), not an option. */
+        bool operand = options_done || a[0] != '-' || a[1] == '\0' ||
+                       (a[1] >= '0' && a[1] <= '9');
+        if (!operand && strcmp(a, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (operand) {
+            if (verb == NULL) {
+                verb = a;
+            } else if (npos < 4) {
+                pos[npos++] = a;
+            } else {
+                cli_error("kv", "too many arguments (see kiln kv --help)");
+                return 2;
+            }
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--db") == 0 || strncmp(a, "--db=", 5) == 0) {
@@ -133,15 +154,8 @@ int cmd_kv(int argc, char **argv)
             ttl = (int64_t)ms;
         } else if (strcmp(a, "--nx") == 0) {
             nx = true;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            cli_error("kv", "unknown option '%s' (see kiln kv --help)", a);
-            return 2;
-        } else if (verb == NULL) {
-            verb = a;
-        } else if (npos < 4) {
-            pos[npos++] = a;
         } else {
-            cli_error("kv", "too many arguments (see kiln kv --help)");
+            cli_error("kv", "unknown option '%s' (see kiln kv --help)", a);
             return 2;
         }
     }
@@ -248,16 +262,29 @@ int cmd_kv(int argc, char **argv)
     } else if (strcmp(verb, "incr") == 0) {
         long long delta = 1;
         char *end = NULL;
+        errno = 0;
         if (npos == 3)
             delta = strtoll(pos[2], &end, 10);
         if (npos == 3 && (end == pos[2] || *end != '\0')) {
-            cli_error("kv", "incr: '%s' is not an integer", pos[2]);
+            cli_error("kv", "incr: DELTA '%s' is not an integer", pos[2]);
+            status = 2;
+        } else if (npos == 3 && errno == ERANGE) {
+            /* strtoll clamps; an increment must never be silently changed. */
+            cli_error("kv", "incr: DELTA '%s' is outside the 64-bit integer range (%lld to %lld)",
+                      pos[2], (long long)INT64_MIN, (long long)INT64_MAX);
             status = 2;
         } else {
             int64_t out = 0;
             rc = s->ops->incr(s, ns, key, klen, delta, NULL, &out);
             if (rc == KILN_OK)
                 printf("%lld\n", (long long)out);
+            if (rc == KILN_EINVAL) {
+                cli_error("kv",
+                          "%s %s: adding %lld would take the value outside the 64-bit integer "
+                          "range (%lld to %lld), or it already is; the value was not changed",
+                          ns, key, delta, (long long)INT64_MIN, (long long)INT64_MAX);
+                status = 1;
+            }
         }
     } else {
         rc = list_all(s, ns, npos > 1 ? pos[1] : "");

@@ -1,7 +1,8 @@
 /* flood.c - a CGI guest that tries to make the host allocate without bound,
  * for tests/integration/test_kv.sh:
- *   op=fill  n=COUNT size=BYTES [ns=NAME]: kv_set keys f0..f<COUNT-1> with
- *            values of BYTES bytes until one fails; answers
+ *   op=fill  n=COUNT size=BYTES [ns=NAME] [from=K]: kv_set keys
+ *            f<K>..f<K+COUNT-1> (K default 0) with values of BYTES bytes
+ *            until one fails; answers
  *            "stored=<k> rc=<code of the first failure, or 0>"
  *   op=log   n=LINES size=BYTES: kiln.log (warn) LINES lines of BYTES bytes,
  *            then the same on stderr; answers "logged=<LINES> rc=<last code>"
@@ -53,7 +54,7 @@ int main(void)
     char op[16], ns[80];
     sparam(q, "op", op, sizeof(op));
     sparam(q, "ns", ns, sizeof(ns));
-    long count = param(q, "n", 10), size = param(q, "size", 100);
+    long count = param(q, "n", 10), size = param(q, "size", 100), from = param(q, "from", 0);
     char *v = malloc((size_t)size + 1);
     if (v == NULL) {
         printf("Status: 500 No Memory\n\nguest malloc failed\n");
@@ -66,7 +67,7 @@ int main(void)
         int32_t rc = 0;
         for (; k < count; k++) {
             char key[32];
-            int kl = snprintf(key, sizeof(key), "f%ld", k);
+            int kl = snprintf(key, sizeof(key), "f%ld", from + k);
             rc = kv_set(ns, (uint32_t)strlen(ns), key, (uint32_t)kl, v, (uint32_t)size, 0, 0);
             if (rc < 0)
                 break;

@@ -56,6 +56,14 @@ functions:
     module: kv_ops.wasm
     kv: {max_keys: 10000000}
     routes: [/burst]
+  flood:
+    module: flood.wasm
+    kv: {backend: memory, max_keys: 10000000}
+    routes: [/flood]
+  quota:
+    module: flood.wasm
+    kv: {max_bytes: 10KiB}
+    routes: [/quota]
   oto:
     module: oto_map.wasm
     abi: otoroshi
@@ -97,6 +105,9 @@ expect "setnx on a new key" 200 "rc=0" "$Q=setnx&key=b&val=x"
 expect "incr" 200 "rc=0 n=5" "$Q=incr&key=n&val=5"
 expect "incr again" 200 "rc=0 n=3" "$Q=incr&key=n&val=-2"
 expect "incr of text -> ETYPE" 200 "rc=-10" "$Q=incr&key=a"
+expect "incr past INT64_MAX -> EINVAL, never clamped" 200 "rc=-5" \
+    "$Q=incr&key=n&val=9223372036854775807"
+expect "incr overflow left the value alone" 200 "rc=1 len=1 val=3" "$Q=get&key=n"
 expect "del" 200 "rc=0" "$Q=del&key=b"
 expect "del again -> ENOTFOUND" 200 "rc=-1" "$Q=del&key=b"
 expect "ttl: none" 200 "rc=0 ttl=none" "$Q=ttl&key=a"
@@ -134,6 +145,23 @@ expect "shared: value over its own limit (64) -> ELIMIT" 500 "rc=-4" "$Q=set&ns=
 for k in s1 s2 s3; do req "$Q=set&ns=shared&key=$k&val=1"; done
 expect "shared: key count limit (3) -> ELIMIT" 500 "rc=-4" "$Q=set&ns=shared&key=s4&val=1"
 expect "shared: overwriting is fine at the limit" 200 "rc=0" "$Q=set&ns=shared&key=s1&val=2"
+
+# --- the byte quota: a guest cannot grow the server without bound ----------------------------
+expect "kv flood: 400 x 1 MiB into memory stops at the default 64 MiB quota" 200 \
+    "stored=63 rc=-4" "$URL/flood?op=fill&n=400&size=1048576"
+check_contains "kv flood: the log names the function, namespace, limit and remedy" "$(cat "$LOG")" \
+    "function 'flood': namespace 'fn:flood' is over its byte quota"
+check_contains "kv flood: ... the limit" "$(cat "$LOG")" "the limit is 67108864 bytes"
+check_contains "kv flood: ... what to do" "$(cat "$LOG")" "raise kv.max_bytes of function 'flood'"
+n_logged=$(grep -c "namespace 'fn:flood' is over" "$LOG")
+expect "kv flood: new keys are refused" 200 "stored=0 rc=-4" \
+    "$URL/flood?op=fill&n=400&size=1048576&from=1000"
+check_eq "kv flood: refusals are not logged once per write" "$n_logged" \
+    "$(grep -c "namespace 'fn:flood' is over" "$LOG")"
+expect "kv flood: a configured quota (10KiB, SQLite) counts keys and values" 200 \
+    "stored=10 rc=-4" "$URL/quota?op=fill&n=100&size=1000"
+expect "kv flood: overwriting within the quota still works" 200 "stored=5 rc=0" \
+    "$URL/quota?op=fill&n=5&size=1000"
 expect "server still serves after the limits" 200 "hits=3" "$URL/counter"
 
 # --- Otoroshi host functions ---------------------------------------------------------------
@@ -164,6 +192,24 @@ check_eq "kiln kv del: missing -> exit 1" 1 $?
 "$KILN" kv --db "$DB" get fn:ops p5 >/dev/null 2>&1
 check_eq "kiln kv get: missing -> exit 1" 1 $?
 check_eq "kiln kv incr" 10 "$("$KILN" kv --db "$DB" incr fn:counter hits 7)"
+check_eq "kiln kv incr: a negative delta" 3 "$("$KILN" kv --db "$DB" incr fn:counter hits -7)"
+check_eq "kiln kv incr: a negative delta after --" 10 \
+    "$("$KILN" kv --db "$DB" incr fn:counter hits -- 7)"
+"$KILN" kv --db "$DB" incr fn:counter hits 99999999999999999999 >"$T/out" 2>"$T/err"
+check_eq "kiln kv incr: a delta outside int64 -> exit 2 (not clamped)" 2 $?
+check_contains "kiln kv incr: says the delta is out of range" "$(cat "$T/err")" \
+    "DELTA '99999999999999999999' is outside the 64-bit integer range"
+"$KILN" kv --db "$DB" incr fn:counter hits -- -99999999999999999999 >"$T/out" 2>"$T/err"
+check_eq "kiln kv incr: a negative delta outside int64 -> exit 2" 2 $?
+"$KILN" kv --db "$DB" set fn:cli big 9223372036854775800
+"$KILN" kv --db "$DB" incr fn:cli big 100 >"$T/out" 2>"$T/err"
+check_eq "kiln kv incr: overflowing the value -> exit 1" 1 $?
+check_contains "kiln kv incr: says it would overflow" "$(cat "$T/err")" \
+    "outside the 64-bit integer range"
+check_eq "kiln kv incr: the overflowing value is unchanged" 9223372036854775800 \
+    "$("$KILN" kv --db "$DB" get fn:cli big)"
+check_eq "kiln kv incr: the counter was not touched by the refused deltas" 10 \
+    "$("$KILN" kv --db "$DB" get fn:counter hits)"
 "$KILN" kv --db "$DB" get 'bad name' x >/dev/null 2>&1
 check_eq "kiln kv: bad namespace -> exit 2" 2 $?
 "$KILN" kv --db "$T/none.db" get x y >/dev/null 2>&1

@@ -5,12 +5,25 @@
 # to libkiln. Generated artifacts live only under build/.
 
 CC       ?= cc
-BUILD    ?= build
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
+# SANITIZE=1: ASan + UBSan build of the library, kiln, unit tests and tools,
+# in its own directory (build-san) and with clang unless CC is given. The
+# artifacts Kiln compiles at run time are not sanitized. See
+# docs/internals/fuzzing.md for the runtime options tests/run.sh sets.
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+ifeq ($(origin CC),default)
+CC       := clang
+endif
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+export KILN_SANITIZE := 1
+endif
+BUILD    ?= build
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 KCFLAGS  := -std=c11 -D_GNU_SOURCE -fvisibility=hidden -fno-strict-aliasing -Iinclude -Isrc \
-            -I$(BUILD)/gen $(WARN) $(CFLAGS)
+            -I$(BUILD)/gen $(WARN) $(CFLAGS) $(SANFLAGS)
 # Artifacts (.so) resolve wasm_rt_* against the kiln executable.
 LDEXPORT := -Wl,--export-dynamic-symbol=wasm_rt_*
 LIBS     := -lmicrohttpd -lcurl -lyaml -lcrypto -ljansson -lsqlite3 -lm -lpthread -ldl -lrt
@@ -23,7 +36,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
-.PHONY: all deps run test tests bench clean examples
+.PHONY: all deps run test tests bench clean examples fuzz fuzz-long
 all: $(BUILD)/kiln
 
 deps:
@@ -44,7 +57,7 @@ $(BUILD)/libkiln.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/kiln: $(CLI_OBJ) $(BUILD)/libkiln.a
-	$(CC) $(LDEXPORT) -o $@ $(CLI_OBJ) $(BUILD)/libkiln.a $(LIBS)
+	$(CC) $(LDSAN) $(LDEXPORT) -o $@ $(CLI_OBJ) $(BUILD)/libkiln.a $(LIBS)
 
 # Test programs: every tests/unit/test_*.c is one cmocka binary; tests/tools/*.c
 # are harnesses (spec runner, stress test). All link the static library.
@@ -55,10 +68,10 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libkiln.a
 	@mkdir -p $(dir $@)
-	$(CC) $(KCFLAGS) -Itests $(LDEXPORT) -o $@ $< $(BUILD)/libkiln.a -lcmocka $(LIBS)
+	$(CC) $(KCFLAGS) $(LDSAN) -Itests $(LDEXPORT) -o $@ $< $(BUILD)/libkiln.a -lcmocka $(LIBS)
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libkiln.a
 	@mkdir -p $(dir $@)
-	$(CC) $(KCFLAGS) -Itests $(LDEXPORT) -o $@ $< $(BUILD)/libkiln.a $(LIBS)
+	$(CC) $(KCFLAGS) $(LDSAN) -Itests $(LDEXPORT) -o $@ $< $(BUILD)/libkiln.a $(LIBS)
 
 tests: $(BUILD)/kiln $(UNIT_BIN) $(TOOL_BIN)
 
@@ -72,8 +85,44 @@ run: deps
 
 # One command: install, build, run every test; ends with "N passed, N failed".
 test: deps
-	@$(MAKE) -s tests
+	@$(MAKE) -s tests fuzz
 	@sh tests/run.sh $(BUILD)
+
+# ---- fuzzing (docs/internals/fuzzing.md) ----------------------------------------
+# Every tests/fuzz/fuzz_<target>.c is one libFuzzer binary $(BUILD)/fuzz/<target>,
+# linked with an ASan+UBSan, coverage-instrumented copy of the library built
+# by clang in its own object directory. fake_instance.c stands in for the
+# runtime entry points host functions call (-Wl,--wrap, see tests/fuzz/fuzz.h).
+FUZZ_CC      ?= clang
+FUZZ_OBJ     := $(BUILD)/fuzz-obj
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -fno-strict-aliasing -Iinclude -Isrc -I$(BUILD)/gen \
+                $(WARN) -O1 -g $(FUZZ_SAN)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_OBJ)/%.o)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/fuzz/%)
+FUZZ_WRAP    := $(foreach s,kiln_instance_state kiln_instance_memory kiln_host_trap kiln_host_exit \
+                  kiln_host_enter kiln_host_leave kiln_host_check_stack,-Wl,--wrap=$(s))
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FUZZ_OBJ)/src/aot/descriptor_gen.o $(FUZZ_OBJ)/src/aot/toolchain.o: $(BUILD)/gen/descriptor_h.inc
+$(FUZZ_OBJ)/libkiln-fuzz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)/tests/fuzz/fake_instance.o $(FUZZ_OBJ)/libkiln-fuzz.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz -fsanitize=fuzzer $(FUZZ_WRAP) -o $@ $< \
+	    $(FUZZ_OBJ)/tests/fuzz/fake_instance.o $(FUZZ_OBJ)/libkiln-fuzz.a $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+
+# A long run: FUZZ_SECONDS in total, split evenly between the targets.
+fuzz-long: deps
+	@$(MAKE) -s fuzz
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(BUILD)
 
 bench: deps
 	@$(MAKE) -s all
@@ -82,5 +131,5 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(DEPS)
+-include $(DEPS) $(FUZZ_LIB_OBJ:.o=.d)
 $(BUILD)/obj/src/aot/toolchain.o: $(BUILD)/gen/descriptor_h.inc

@@ -77,6 +77,9 @@ for t in "$ROOT"/tests/integration/*.sh; do
     run_suite "integration/$(basename "$t" .sh)" sh "$t"
 done
 run_suite "stress" sh "$ROOT/tests/stress/run.sh"
+# libFuzzer harnesses (make fuzz): replay seeds and regressions, then a short
+# fuzz pass (FUZZ_SECONDS, default 60, split between the targets).
+[ -d "$BUILD/fuzz" ] && run_suite "fuzz" sh "$ROOT/tests/fuzz/run.sh" "$BUILD"
 run_suite "spec" sh "$ROOT/tests/spec/run.sh"
 
 [ -n "$failed_suites" ] && echo "failed suites:$failed_suites"

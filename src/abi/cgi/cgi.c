@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "abi/cgi/cgi_int.h"
 #include "base/alloc.h"
 #include "kiln/abi.h"
 #include "kiln/handler.h"
@@ -322,7 +323,9 @@ static bool is_token(const char *s, size_t n)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && strchr("!#$%&'*+-.^_`|~", c) == NULL)
+        /* strchr finds the terminator: a NUL must be refused explicitly, or
+         * "a\0b" would pass as a token and the header be cut short. */
+        if (c == '\0' || (!isalnum(c) && strchr("!#$%&'*+-.^_`|~", c) == NULL))
             return false;
     }
     return true;
@@ -333,14 +336,9 @@ static bool name_is(const char *s, size_t n, const char *lit)
     return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
 }
 
-/*
- * Parse CGI output: header lines ("Name: value", CRLF or LF), a blank line,
- * the body. Status: sets the status; Location: without Status gives 302;
- * hop-by-hop and length headers are dropped (the server frames the body).
- * On success the body is handed to resp without copying (`out` is taken).
- */
-static int parse_output(const char *fname, uint8_t *out, size_t len, kiln_response *resp,
-                        kiln_err *err)
+/* The CGI response parser; contract in cgi_int.h. */
+int cgi_parse_output(const char *fname, uint8_t *out, size_t len, kiln_response *resp,
+                     kiln_err *err)
 {
     static const char *const dropped[] = {"Content-Length", "Transfer-Encoding", "Connection",
                                           "Keep-Alive", "Upgrade", "Trailer", "TE",
@@ -535,7 +533,7 @@ static int cgi_handle(const kiln_function *fn, void *state, const kiln_instance_
         goto out;
     }
     kiln_wasi_output_take(wasi, 1, &out, &olen);
-    rc = parse_output(fn->name, out, olen, resp, err);
+    rc = cgi_parse_output(fn->name, out, olen, resp, err);
     if (resp->body != out)
         kiln_free(out);
 out:

@@ -81,6 +81,13 @@ static inline uint8_t *xtm_mem_ptr(const xtm_mem *m, uint64_t p, uint64_t n)
 {
     if (p < XTM_MEM_BASE || p > m->top || n > m->top - p)
         return NULL;
+    /* Before the first block there is no buffer, and the only valid range
+     * is (XTM_MEM_BASE, 0): answer a non-NULL pointer to no bytes rather
+     * than NULL + p (undefined behaviour, found by tests/fuzz/fuzz_hostabi). */
+    if (m->buf == NULL) {
+        static uint8_t no_bytes[1];
+        return no_bytes;
+    }
     return m->buf + p;
 }
 

@@ -1,0 +1,12 @@
+(module
+  (type $t (func (param i32 i32) (result i32)))
+  (memory (export "memory") 1 10)
+  (table 4 funcref)
+  (global (export "c") i64 (i64.const 7))
+  (global (mut f32) (f32.const 1))
+  (elem (i32.const 0) $add)
+  (data (i32.const 8) "hi")
+  (func $add (type $t) (i32.add (local.get 0) (local.get 1)))
+  (func (export "call") (result i32) (call_indirect (type $t) (i32.const 1) (i32.const 2) (i32.const 0)))
+  (start $s)
+  (func $s))

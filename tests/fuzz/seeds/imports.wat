@@ -1,0 +1,11 @@
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (import "env" "mem" (memory 1 2))
+  (import "env" "tbl" (table 1 funcref))
+  (import "env" "g" (global $g (mut i32)))
+  (import "env" "*/ evil \" name ??/" (func $e (param i64 f32 f64) (result i64)))
+  (func (export "_start") (drop (call $w (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))))
+  (func (export "weird\00name") (result i32) (global.get $g))
+  (export "m" (memory 0))
+  (export "t" (table 0))
+  (export "gg" (global $g)))

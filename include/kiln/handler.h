@@ -68,6 +68,22 @@ typedef struct kiln_dir {
     bool read_only;
 } kiln_dir;
 
+/* How much a function's guest may write to the server log per invocation,
+ * over every ABI's logging (kiln.log, Extism log_*, Otoroshi proxy_log,
+ * WASI-CGI stderr): lines beyond max_lines or max_bytes are dropped, longer
+ * lines cut at max_line_bytes, and one line per invocation reports what was
+ * dropped. 0 in a field = its default. */
+#define KILN_LOG_DEFAULT_MAX_LINES 100u
+#define KILN_LOG_DEFAULT_MAX_BYTES ((uint64_t)64 << 10)
+#define KILN_LOG_DEFAULT_MAX_LINE_BYTES 1024u
+#define KILN_LOG_MAX_LINE_BYTES (16u << 10) /* ceiling of max_line_bytes */
+
+typedef struct kiln_log_limits {
+    uint32_t max_lines;
+    uint64_t max_bytes; /* message bytes, after truncation */
+    uint32_t max_line_bytes;
+} kiln_log_limits;
+
 /* A function as configured. Immutable while serving; strings owned by the
  * configuration that produced it. */
 typedef struct kiln_function {
@@ -90,6 +106,7 @@ typedef struct kiln_function {
     size_t max_http_response_bytes;
     size_t max_output_bytes; /* response body cap */
     const struct kiln_kv_config *kv; /* KV settings (kv.h); NULL = defaults */
+    kiln_log_limits log;     /* guest log budget per invocation */
     /* Set by the server, not the configuration: per-function host contexts
      * (KILN_STATE_KV grants, KILN_STATE_HTTP, KILN_STATE_HOST, ...) that every
      * instance of the function gets in the same state slots. ABIs copy the

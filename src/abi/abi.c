@@ -1,10 +1,15 @@
 /*
  * abi.c - the registry of built-in handler ABIs and the kiln_response
  * helpers they share (include/kiln/handler.h). The only place that lists
- * ABIs by name: the server calls kiln_abi_find/kiln_abi_detect.
+ * ABIs by name: the server calls kiln_abi_find/kiln_abi_detect. The ops it
+ * hands out wrap each ABI's handle() in the guest log budget of the
+ * invocation (guest_log.h), so every ABI's logging is bounded the same way
+ * without each one keeping its own count.
  */
+#include <pthread.h>
 #include <string.h>
 
+#include "abi/guest_log.h"
 #include "base/alloc.h"
 #include "kiln/handler.h"
 
@@ -17,20 +22,62 @@ static const kiln_abi_ops *const registry[] = {&kiln_abi_cgi, &kiln_abi_extism,
                                                &kiln_abi_otoroshi};
 #define N_ABIS (sizeof(registry) / sizeof(registry[0]))
 
+/* One invocation: the guest's log lines count against fn's budget. */
+static int budgeted(size_t i, const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                    const kiln_request *req, kiln_response *resp, kiln_err *err)
+{
+    guest_log_budget b;
+    guest_log_begin(&b, fn->name, &fn->log);
+    int rc = registry[i]->handle(fn, state, pre, req, resp, err);
+    guest_log_end(&b);
+    return rc;
+}
+
+#define BUDGETED(i)                                                                                \
+    static int handle_##i(const kiln_function *fn, void *state, const kiln_instance_pre *pre,     \
+                          const kiln_request *req, kiln_response *resp, kiln_err *err)             \
+    {                                                                                              \
+        return budgeted(i, fn, state, pre, req, resp, err);                                        \
+    }
+BUDGETED(0)
+BUDGETED(1)
+BUDGETED(2)
+typedef int (*handle_fn)(const kiln_function *, void *, const kiln_instance_pre *,
+                         const kiln_request *, kiln_response *, kiln_err *);
+static const handle_fn budgeted_handles[] = {handle_0, handle_1, handle_2};
+_Static_assert(sizeof(budgeted_handles) / sizeof(budgeted_handles[0]) ==
+                   sizeof(registry) / sizeof(registry[0]),
+               "one BUDGETED(i) per registered ABI");
+
+/* The registry's ops with handle() wrapped; built once (the ABIs' ops are
+ * constants of other files, which C cannot copy at compile time). */
+static kiln_abi_ops served[N_ABIS];
+static pthread_once_t served_once = PTHREAD_ONCE_INIT;
+
+static void served_init(void)
+{
+    for (size_t i = 0; i < N_ABIS; i++) {
+        served[i] = *registry[i];
+        served[i].handle = budgeted_handles[i];
+    }
+}
+
 const kiln_abi_ops *kiln_abi_find(const char *name)
 {
+    pthread_once(&served_once, served_init);
     for (size_t i = 0; i < N_ABIS; i++)
-        if (strcmp(registry[i]->name, name) == 0)
-            return registry[i];
+        if (strcmp(served[i].name, name) == 0)
+            return &served[i];
     return NULL;
 }
 
 const kiln_abi_ops *kiln_abi_detect(const kiln_module *m)
 {
+    pthread_once(&served_once, served_init);
     const kiln_abi_ops *best = NULL;
     int best_score = 0;
     for (size_t i = 0; i < N_ABIS; i++) {
-        const kiln_abi_ops *a = registry[i];
+        const kiln_abi_ops *a = &served[i];
         int s = a->detect != NULL ? a->detect(m) : 0;
         if (s > best_score) {
             best = a;

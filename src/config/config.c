@@ -966,6 +966,34 @@ static int parse_function_kv(walk *w, const node *m, const char *what, cfg_funct
     return rc;
 }
 
+/* Per function: log: {max_lines, max_bytes, max_line_bytes}, the guest's
+ * log budget per invocation (kiln_log_limits; absent = defaults). */
+static int parse_function_log(walk *w, const node *m, const char *what, cfg_function *f)
+{
+    static const char *const keys[] = {"max_lines", "max_bytes", "max_line_bytes", NULL};
+    if (m->kind != N_MAP)
+        return fail(w, m, "%s must be a mapping (max_lines, max_bytes, max_line_bytes), not %s",
+                    what, kind_name(m));
+    int rc = check_keys(w, m, what, keys);
+    for (size_t i = 0; i < m->n && rc == KILN_OK; i++) {
+        const char *k = m->items[2 * i]->s;
+        const node *v = m->items[2 * i + 1];
+        char kw[300];
+        snprintf(kw, sizeof(kw), "function '%s': log.%s", f->fn.name, k);
+        uint64_t u;
+        if (strcmp(k, "max_lines") == 0) {
+            if ((rc = want_uint(w, v, kw, 1, UINT32_MAX, &u)) == KILN_OK)
+                f->fn.log.max_lines = (uint32_t)u;
+        } else if (strcmp(k, "max_bytes") == 0) {
+            if ((rc = want_size(w, v, kw, 1, (uint64_t)1 << 40, &u)) == KILN_OK)
+                f->fn.log.max_bytes = u;
+        } else if ((rc = want_size(w, v, kw, 16, KILN_LOG_MAX_LINE_BYTES, &u)) == KILN_OK) {
+            f->fn.log.max_line_bytes = (uint32_t)u;
+        }
+    }
+    return rc;
+}
+
 static void function_defaults(cfg_function *f)
 {
     f->fn.limits.max_memory_bytes = CFG_DEFAULT_MAX_MEMORY;
@@ -994,6 +1022,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                                        "max_var_bytes",
                                        "max_http_response_bytes",
                                        "kv",
+                                       "log",
                                        "routes",
                                        NULL};
     const char *name = key->s;
@@ -1091,6 +1120,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                 f->fn.max_http_response_bytes = (size_t)u;
         } else if (strcmp(k, "kv") == 0) {
             rc = parse_function_kv(w, v, kw, f);
+        } else if (strcmp(k, "log") == 0) {
+            rc = parse_function_log(w, v, kw, f);
         } else if (strcmp(k, "routes") == 0) {
             if (v->kind != N_SEQ && v->kind != N_SCALAR)
                 return fail(w, v, "%s must be a path or a list of routes", kw);

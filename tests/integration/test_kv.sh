@@ -60,6 +60,10 @@ functions:
     module: flood.wasm
     kv: {backend: memory, max_keys: 10000000}
     routes: [/flood]
+  logflood:
+    module: flood.wasm
+    log: {max_lines: 5, max_bytes: 2KiB, max_line_bytes: 100}
+    routes: [/logflood]
   quota:
     module: flood.wasm
     kv: {max_bytes: 10KiB}
@@ -162,6 +166,29 @@ expect "kv flood: a configured quota (10KiB, SQLite) counts keys and values" 200
     "stored=10 rc=-4" "$URL/quota?op=fill&n=100&size=1000"
 expect "kv flood: overwriting within the quota still works" 200 "stored=5 rc=0" \
     "$URL/quota?op=fill&n=5&size=1000"
+
+# --- guest logs: bounded per request, whatever the guest does ---------------------------------
+size0=$(wc -c <"$LOG")
+expect "log flood: 100000 x 1000 B through kiln.log and stderr, the guest still answers" 200 \
+    "logged=100000 rc=0" "$URL/flood?op=log&n=100000&size=1000"
+grown=$(($(wc -c <"$LOG") - size0))
+if [ "$grown" -lt 80000 ]; then ok "log flood: the log grew $grown bytes (budget 64 KiB)"; else
+    not_ok "log flood: the log stays within the default budget (64 KiB)" "grew $grown bytes"; fi
+check_eq "log flood: at most 100 guest lines" 1 \
+    "$([ "$(tail -c "$grown" "$LOG" | grep -c '^\[warn\] flood: ')" -le 100 ] && echo 1)"
+check_eq "log flood: one line says what was dropped, for which function" 1 \
+    "$(grep -c '^\[flood\] guest log: [0-9]* lines ([0-9]* bytes) dropped' "$LOG")"
+check_contains "log flood: ... against which budget" "$(cat "$LOG")" \
+    "dropped and 1 cut short in this request, over its budget of 100 lines, 65536 bytes, 1024 bytes"
+check_contains "log flood: ... and what to raise" "$(cat "$LOG")" \
+    "raise log.max_lines, log.max_bytes or log.max_line_bytes of function 'flood'"
+expect "log flood: a configured budget (5 lines of 100 bytes)" 200 "logged=20 rc=0" \
+    "$URL/logflood?op=log&n=20&size=300"
+check_eq "log flood: 5 kiln.log lines, each cut at 100 bytes" 5 \
+    "$(grep -c '^\[warn\] logflood: x\{100\} \[\.\.\. 200 more bytes\]$' "$LOG")"
+check_contains "log flood: the rest, kiln.log and stderr alike, is counted" "$(cat "$LOG")" \
+    "[logflood] guest log: 35 lines (10500 bytes) dropped and 5 cut short"
+check_eq "log flood: no stderr line got past the budget" 0 "$(grep -c '^\[logflood\] x' "$LOG")"
 expect "server still serves after the limits" 200 "hits=3" "$URL/counter"
 
 # --- Otoroshi host functions ---------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "abi/cgi/cgi_int.h"
+#include "abi/guest_log.h"
 #include "base/alloc.h"
 #include "kiln/abi.h"
 #include "kiln/handler.h"
@@ -292,25 +293,15 @@ static void build_env(env_builder *e, const kiln_function *fn, const kiln_reques
 
 /* ---- logging ---------------------------------------------------------------- */
 
-/* Guest stderr into the server log: "[fn] line", one write per call so that
- * lines of concurrent requests do not interleave (below PIPE_BUF). */
+/* Guest stderr into the server log: "[fn] line", each line through the
+ * invocation's log budget (abi/guest_log.h: lines, bytes, line length). */
 static void log_stderr(const char *name, const uint8_t *data, size_t len)
 {
     size_t pos = 0;
     while (pos < len) {
         const uint8_t *nl = memchr(data + pos, '\n', len - pos);
         size_t ll = nl ? (size_t)(nl - (data + pos)) : len - pos;
-        char line[1024];
-        int h = snprintf(line, sizeof(line), "[%s] ", name);
-        size_t room = sizeof(line) - (size_t)h - 1;
-        size_t take = ll < room ? ll : room;
-        for (size_t i = 0; i < take; i++) {
-            unsigned char c = data[pos + i];
-            line[(size_t)h + i] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
-        }
-        line[(size_t)h + take] = '\n';
-        ssize_t wr = write(2, line, (size_t)h + take + 1);
-        (void)wr;
+        guest_log_write(name, NULL, (const char *)data + pos, ll);
         pos += ll + (nl ? 1 : 0);
     }
 }

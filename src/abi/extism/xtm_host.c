@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "abi/extism/xtm_int.h"
+#include "abi/guest_log.h"
 #include "base/alloc.h"
 #include "kiln/abi.h"
 
@@ -377,20 +378,19 @@ static bool valid_utf8(const uint8_t *s, size_t n)
     return true;
 }
 
-static void stderr_sink(int level, const char *fn_name, const char *msg, size_t len)
-{
-    fprintf(stderr, "[%s] %s: %.*s\n", xtm_log_level_name(level), fn_name ? fn_name : "plugin",
-            len > (size_t)1 << 30 ? 1 << 30 : (int)len, msg);
-}
-
+/* Every Extism and Otoroshi log line (log_*, proxy_log, a WASI plugin's
+ * stdout/stderr) comes through here and so through the invocation's log
+ * budget (abi/guest_log.h). */
 void xtm_log(xtm_ctx *c, int level, const char *msg, size_t len)
 {
     if (level < c->o->log_level || c->o->log_level == XTM_LOG_OFF)
         return;
-    if (c->o->log != NULL)
-        c->o->log(c->o->log_user, level, c->o->name, msg, len);
-    else
-        stderr_sink(level, c->o->name, msg, len);
+    const char *fn = c->o->name ? c->o->name : "plugin";
+    size_t take;
+    if (c->o->log == NULL)
+        guest_log_write(fn, xtm_log_level_name(level), msg, len);
+    else if (guest_log_admit(len, &take))
+        c->o->log(c->o->log_user, level, c->o->name, msg, take);
 }
 
 static void do_log(kiln_instance *inst, uint64_t h, int level)

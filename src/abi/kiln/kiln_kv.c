@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abi/guest_log.h"
 #include "abi/kiln/kiln_host.h"
 #include "base/alloc.h"
 #include "kiln/abi.h"
@@ -265,20 +266,13 @@ static uint32_t hf_log(kiln_instance *inst, uint32_t level, uint32_t msg, uint32
         return 0;
     const char *fn = h && h->fn_name ? h->fn_name : "function";
     kiln_host_enter(inst);
+    /* The invocation's log budget (guest_log.h) applies to every sink. */
+    size_t take;
     if (h != NULL && h->log != NULL) {
-        h->log(h->log_user, (int)level, fn, m, msg_len);
+        if (guest_log_admit(msg_len, &take))
+            h->log(h->log_user, (int)level, fn, m, take);
     } else {
-        /* One write per line so lines of concurrent requests never interleave. */
-        size_t n = msg_len > 4000 ? 4000 : msg_len;
-        char line[4200];
-        int k = snprintf(line, sizeof(line), "[%s] %s: ", level_names[level], fn);
-        if (k < 0)
-            k = 0;
-        size_t off = (size_t)k < sizeof(line) - 4096 ? (size_t)k : sizeof(line) - 4096;
-        memcpy(line + off, m, n);
-        line[off + n] = '\n';
-        ssize_t w = write(2, line, off + n + 1);
-        (void)w;
+        guest_log_write(fn, level_names[level], m, msg_len);
     }
     kiln_host_leave(inst);
     return 0;

@@ -84,8 +84,8 @@ static void die(const char *what, const kiln_err *err)
 
 static const kiln_limits *mode_limits(int mode)
 {
-    static const kiln_limits none = {0, 0, 0};
-    static const kiln_limits deadline = {0, 0, 1000};
+    static const kiln_limits none = {0};
+    static const kiln_limits deadline = {.timeout_ms = 1000};
     return mode == MODE_DEADLINE ? &deadline : &none;
 }
 

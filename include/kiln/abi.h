@@ -57,10 +57,19 @@ KILN_API __attribute__((noreturn)) void kiln_host_trap(kiln_instance *inst, int 
 /* Unwind the guest as proc_exit(code). Never returns. */
 KILN_API __attribute__((noreturn)) void kiln_host_exit(kiln_instance *inst, int code);
 
-/* Deadline bracket (see the file comment). Nestable. kiln_host_leave traps
- * with KILN_TRAP_TIMEOUT if the deadline passed while inside. */
+/* Deadline bracket. Every call from guest code into a host function is
+ * already inside one (the artifact's import shim opens it, after checking
+ * that at least 256 KiB of stack are left), so a deadline never unwinds
+ * through host code: it is delivered when the host function returns.
+ * Nestable; kiln_host_leave at the outermost level traps with
+ * KILN_TRAP_TIMEOUT if the deadline passed while inside. */
 KILN_API void kiln_host_enter(kiln_instance *inst);
 KILN_API void kiln_host_leave(kiln_instance *inst);
+/* A host function that waits (sleeps, polls) calls this between waits, at a
+ * point where it holds no lock and owns no allocation: if the invocation's
+ * deadline has passed, the guest is unwound with KILN_TRAP_TIMEOUT now,
+ * however deeply bracketed. Otherwise returns. */
+KILN_API void kiln_host_checkpoint(kiln_instance *inst);
 
 /* Trap KILN_TRAP_EXHAUSTION unless at least 128 KiB of native stack remain;
  * host functions that recurse or use large frames call it first. */

@@ -163,8 +163,13 @@ enum {
 
 typedef struct kiln_limits {
     uint64_t max_memory_bytes; /* per linear memory; 0 = the module's own maximum */
-    uint32_t max_table_elems;  /* 0 = the module's own maximum */
+    /* Table elements of one instance, all tables together (their bytes also
+     * count against max_memory_bytes when that is set); 0 = 1,000,000. */
+    uint32_t max_table_elems;
     uint32_t timeout_ms;       /* wall clock per call (and for instantiate); 0 = none */
+    /* Native stack for guest code, excluding the 256 KiB always kept for host
+     * calls; 0 = 1 MiB. Clamped to [64 KiB, 256 MiB]. */
+    uint32_t max_stack_bytes;
 } kiln_limits;
 
 typedef struct kiln_instance_pre kiln_instance_pre;

@@ -113,14 +113,29 @@ static int gen_import(FILE *f, const kiln_wasm_info *info, uint32_t i, kiln_err 
         fprintf(f, "%s %s(%s *p", ret, sym, inst);
         for (size_t k = 0; params[k]; k++)
             fprintf(f, ", %s a%zu", ctype(params[k]), k);
-        fprintf(f, ") {\n  const kiln_slot *s = &kiln_link_of(p)->slots[%" PRIu32 "];\n  ", i);
-        fprintf(f, "%s((%s (*)(void *", strcmp(ret, "void") ? "return " : "", ret);
-        for (size_t k = 0; params[k]; k++)
-            fprintf(f, ", %s", ctype(params[k]));
-        fprintf(f, "))s->fn)(s->ctx");
-        for (size_t k = 0; params[k]; k++)
-            fprintf(f, ", a%zu", k);
-        fprintf(f, ");\n}\n");
+        fprintf(f, ") {\n  const kiln_slot *s = &kiln_link_of(p)->slots[%" PRIu32 "];\n", i);
+        /* Host functions run inside the runtime's host bracket; wasm-to-wasm
+         * links are plain calls. */
+        bool has_ret = strcmp(ret, "void") != 0;
+        for (int host = 1; host >= 0; host--) {
+            fprintf(f, host ? "  if (s->host) {\n    wasm_rt_kiln_host_enter();\n    "
+                            : "  ");
+            if (host && has_ret)
+                fprintf(f, "%s r = ", ret);
+            else if (has_ret)
+                fprintf(f, "return ");
+            fprintf(f, "((%s (*)(void *", ret);
+            for (size_t k = 0; params[k]; k++)
+                fprintf(f, ", %s", ctype(params[k]));
+            fprintf(f, "))s->fn)(s->ctx");
+            for (size_t k = 0; params[k]; k++)
+                fprintf(f, ", a%zu", k);
+            fprintf(f, ");\n");
+            if (host)
+                fprintf(f, "    wasm_rt_kiln_host_leave();\n    return%s;\n  }\n",
+                        has_ret ? " r" : "");
+        }
+        fprintf(f, "}\n");
     } else if (im->kind == KILN_EXTERN_TAG) {
         fprintf(f, "const u32 *%s;\n", sym);
     } else {

@@ -404,6 +404,12 @@ size_t aot_cc_flags(const aot_cc *cc, int opt_level, const char *flags[AOT_CC_MA
     if (cc->is_gcc)
         flags[n++] = "-fsignaling-nans";
     flags[n++] = "-fno-strict-aliasing";
+    /* Guest frames probe every page they allocate, in order, so no frame
+     * can step over the guard below a guest stack (src/runtime/rt_fiber.c);
+     * full RELRO makes the artifact's GOT read-only once it is loaded. */
+    if (cc->is_gcc || cc->is_clang)
+        flags[n++] = "-fstack-clash-protection";
+    flags[n++] = "-Wl,-z,relro,-z,now";
     flags[n++] = "-std=gnu11";
     /* Never -Werror on generated code (spec §5); -w keeps stderr for errors. */
     flags[n++] = "-w";

@@ -15,15 +15,22 @@
 #include <stdint.h>
 #include <wasm-rt.h>
 
-#define KILN_RT_ABI_VERSION 1
+#define KILN_RT_ABI_VERSION 2
 #define KILN_DESCRIPTOR_SYMBOL "kiln_artifact_descriptor"
 
 /* One resolved import: a function pointer called as fn(ctx, args...), or for
- * non-function imports the object pointer in ctx. */
+ * non-function imports the object pointer in ctx. `host` is set for host
+ * functions: the shim brackets their calls with the two runtime entries
+ * below, which trap when less than the host headroom of stack is left and
+ * keep deadlines from unwinding through host code. */
 typedef struct kiln_slot {
     void (*fn)(void);
     void *ctx;
+    uintptr_t host;
 } kiln_slot;
+
+__attribute__((visibility("default"))) void wasm_rt_kiln_host_enter(void);
+__attribute__((visibility("default"))) void wasm_rt_kiln_host_leave(void);
 
 /*
  * Per-instance import bindings. Every import-module pointer field of the

@@ -285,6 +285,7 @@ int kiln_instance_pre_new(kiln_module *m, const kiln_linker *l, kiln_instance_pr
         }
         pre->slots[i].fn = def->fn;
         pre->slots[i].ctx = def->ctx;
+        pre->slots[i].host = def->ctx_is_self;
         pre->ctx_is_self[i] = def->ctx_is_self;
         if (im.kind == KILN_EXTERN_TAG && d->imports[i].tag_var != NULL)
             *d->imports[i].tag_var = (const uint32_t *)def->ctx;

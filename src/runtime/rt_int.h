@@ -29,12 +29,20 @@
 #define RT_MEM_HEADER ((size_t)4096)
 #define RT_PAGE ((uint64_t)65536)
 #define RT_MAX_PAGES 65535u /* wasm_rt_memory_t.size is u32 */
-#define RT_DEFAULT_TABLE_MAX 10000000u
+#define RT_DEFAULT_TABLE_ELEMS 1000000u /* per instance, all tables */
 #define RT_POOL_DEFAULT 16
 /* Memories whose committed size is at most this are zeroed with memset on
  * release; larger ones are discarded with madvise (cheaper per byte). */
 #define RT_MEMSET_LIMIT ((uint64_t)1 << 20)
 #define RT_HOST_STACK_MARGIN ((uintptr_t)128 << 10)
+/* Guest stacks (rt_fiber.c): usable size = the function's stack limit +
+ * RT_HOST_HEADROOM, below it RT_STACK_GUARD bytes that are never mapped. */
+#define RT_DEFAULT_STACK ((size_t)1 << 20)
+#define RT_MIN_STACK ((size_t)64 << 10)
+#define RT_MAX_STACK ((size_t)256 << 20)
+#define RT_HOST_HEADROOM ((size_t)256 << 10)
+#define RT_STACK_GUARD ((size_t)1 << 20)
+#define RT_FIBER_POOL 8
 
 typedef struct rt_mem_header {
     uint64_t committed; /* bytes currently read-write from data */
@@ -42,30 +50,47 @@ typedef struct rt_mem_header {
     struct rt_mem_header *next_free;
 } rt_mem_header;
 
-typedef struct rt_thread {
-    bool ready;
-    /* The current guarded entry (NULL outside guest code). */
-    sigjmp_buf *volatile jb;
+/*
+ * One guest execution context: what the trap machinery knows about the guest
+ * code running on one stack. A top-level guarded entry runs on a guest stack
+ * of its own (rt_fiber.c) and its rt_exec lives at the top of that stack;
+ * nested entries (a host function calling back into guest code) share it,
+ * saving and restoring the fields they change. Everything a suspended
+ * invocation must keep is here, not in rt_thread.
+ */
+typedef struct rt_exec {
+    sigjmp_buf *volatile jb; /* landing pad of the innermost guarded entry */
     volatile sig_atomic_t in_guest;
-    volatile sig_atomic_t in_host; /* kiln_host_enter nesting */
+    volatile sig_atomic_t in_host; /* host-call nesting: no trap may unwind through it */
     volatile sig_atomic_t timeout_pending;
-    _Atomic uint64_t deadline_ns;   /* CLOCK_MONOTONIC; 0 = none */
-    uint64_t signalled_deadline;    /* watchdog's: last deadline it signalled */
     struct kiln_instance *current;
     jmp_buf *unwind_target;
     /* trap details of the last unwind */
     char trap_msg[256];
     int exit_code;
-    /* exceptions */
+    /* the stack: usable [stack_lo, stack_hi); [guard_lo, stack_lo) is never
+     * mapped; host calls need sp >= host_floor */
+    uintptr_t stack_lo, stack_hi, guard_lo, host_floor;
+} rt_exec;
+
+typedef struct rt_fiber rt_fiber;
+
+typedef struct rt_thread {
+    bool ready;
+    rt_exec *x; /* the running guest execution, NULL outside guest code */
+    _Atomic uint64_t deadline_ns;   /* CLOCK_MONOTONIC; 0 = none */
+    uint64_t signalled_deadline;    /* watchdog's: last deadline it signalled */
+    /* exceptions (never live across a host call) */
     uint32_t exc_tag, exc_size;
     uint8_t *exc_data;
-    /* stack */
-    uintptr_t stack_lo, stack_hi, guard_lo;
     void *altstack;
     /* memory pool (singly linked free list) */
     rt_mem_header *pool;
     unsigned pool_len;
     uint64_t pool_hits, pool_misses;
+    /* guest stack pool (rt_fiber.c) */
+    rt_fiber *fibers;
+    unsigned n_fibers;
     /* watchdog registry */
     pthread_t tid;
     struct rt_thread *next, *prev;
@@ -86,6 +111,29 @@ static inline rt_thread *rt_self(void)
 uint64_t rt_now_ns(void);
 /* Ensure the watchdog thread runs (started on the first deadline). */
 void rt_watchdog_start(void);
+
+/* Runtime code entered from guest code that may allocate or lock brackets
+ * itself with these (a deadline never unwinds through it). rt_host_begin
+ * traps with "call stack exhausted" when less than RT_HOST_HEADROOM of stack
+ * is left, before any host code runs. */
+void rt_host_begin(rt_thread *t);
+void rt_host_end(rt_thread *t); /* rt_host_close + rt_host_deliver */
+/* Close the bracket without unwinding / unwind now if a deadline fired. */
+void rt_host_close(rt_thread *t);
+void rt_host_deliver(rt_thread *t);
+/* The instance being run (or instantiated) on this thread, or NULL. */
+static inline struct kiln_instance *rt_current(void)
+{
+    extern _Thread_local struct rt_thread rt_tls;
+    return rt_tls.x ? rt_tls.x->current : NULL;
+}
+
+/* Run body(arg) on a guest stack from this thread's pool sized for `limits`
+ * (rt_fiber.c). Returns what body returned, or KILN_ENOMEM when no stack
+ * could be mapped (err filled). */
+int rt_fiber_run(rt_thread *t, const kiln_limits *limits, int (*body)(rt_exec *x, void *arg),
+                 void *arg, kiln_err *err);
+void rt_fiber_drain(rt_thread *t);
 
 /* Trap from runtime code with a message; never returns. */
 __attribute__((noreturn)) void rt_trap_msg(int kind, const char *fmt, ...)
@@ -121,6 +169,7 @@ struct kiln_instance {
     void *state[KILN_STATE_SLOTS];
     bool poisoned;
     bool instantiated;
+    uint64_t table_elems; /* charged to limits.max_table_elems (rt_mem.c) */
     wasm_rt_memory_t *mem0;
     void *wasm; /* the wasm2c instance struct */
     kiln_link *link;

@@ -102,7 +102,7 @@ static inline uint8_t *header_data(rt_mem_header *h)
 static uint32_t quota_pages(uint32_t declared_max)
 {
     uint64_t max = declared_max;
-    kiln_instance *inst = rt_tls.current;
+    kiln_instance *inst = rt_current();
     if (inst != NULL && inst->limits.max_memory_bytes != 0) {
         uint64_t q = inst->limits.max_memory_bytes / RT_PAGE;
         if (q < max)
@@ -123,7 +123,7 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
                     "the module needs %u pages (%llu KiB) of memory initially but the limit is "
                     "%u pages; raise the function's memory limit",
                     initial_pages, (unsigned long long)initial_pages * 64, limit);
-    t->in_host++;
+    rt_host_begin(t);
     rt_mem_header *h = t->pool;
     if (h != NULL) {
         t->pool = h->next_free;
@@ -151,15 +151,14 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
         release_reservation(h);
         h = NULL;
     }
-    t->in_host--;
+    rt_host_close(t);
     if (h == NULL)
         rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "cannot reserve address space for a linear memory");
     mem->data = header_data(h);
     mem->pages = initial_pages;
     mem->max_pages = limit;
     mem->size = (uint32_t)need;
-    if (t->jb != NULL)
-        kiln_host_leave(NULL); /* deliver a deadline that fired meanwhile */
+    rt_host_deliver(t); /* a deadline that fired meanwhile */
 }
 
 uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
@@ -173,20 +172,19 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
     rt_thread *t = rt_self();
     rt_mem_header *h = (rt_mem_header *)(mem->data - RT_MEM_HEADER);
     uint64_t need = new_pages * RT_PAGE;
-    t->in_host++;
+    rt_host_begin(t);
     int rc = 0;
     if (need > h->committed) {
         rc = vmem_commit(header_data(h) + h->committed, need - h->committed);
         if (rc == 0)
             h->committed = need;
     }
-    t->in_host--;
+    rt_host_close(t);
     if (rc != 0)
         return UINT32_MAX;
     mem->pages = (uint32_t)new_pages;
     mem->size = (uint32_t)need;
-    if (t->jb != NULL)
-        kiln_host_leave(NULL);
+    rt_host_deliver(t);
     return old;
 }
 
@@ -197,7 +195,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
     rt_thread *t = rt_self();
     rt_mem_header *h = (rt_mem_header *)(mem->data - RT_MEM_HEADER);
     memset(mem, 0, sizeof(*mem));
-    t->in_host++;
+    rt_host_begin(t);
     bool pooled = false;
     if (t->pool_len < rt_pool_limit()) {
         int rc = 0;
@@ -214,7 +212,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
     }
     if (!pooled)
         release_reservation(h);
-    t->in_host--;
+    rt_host_close(t);
 }
 
 void rt_pool_drain(rt_thread *t)
@@ -241,40 +239,63 @@ void kiln_rt_stats_get(kiln_rt_stats *out)
 
 /* ---- tables --------------------------------------------------------------- */
 
-static uint32_t table_limit(uint32_t declared_max)
+/*
+ * Every table element a guest can cause is charged to its instance: all
+ * tables together may hold limits.max_table_elems elements (default
+ * RT_DEFAULT_TABLE_ELEMS), and their bytes count against max_memory_bytes
+ * when that is set. Tables made outside any instance (a host's own) are
+ * bounded per table. Storage comes from calloc, whose large blocks are fresh
+ * zero pages: the null value is all-zero bytes, so a big, mostly unused
+ * table costs address space, not memory, until it is written.
+ */
+static uint64_t table_budget(const kiln_instance *inst, size_t elem_size)
 {
-    uint32_t max = declared_max;
-    kiln_instance *inst = rt_tls.current;
-    uint32_t cap = RT_DEFAULT_TABLE_MAX;
-    if (inst != NULL && inst->limits.max_table_elems != 0)
+    uint64_t cap = RT_DEFAULT_TABLE_ELEMS;
+    if (inst == NULL)
+        return cap;
+    if (inst->limits.max_table_elems != 0)
         cap = inst->limits.max_table_elems;
-    return max < cap ? max : cap;
+    if (inst->limits.max_memory_bytes != 0 && inst->limits.max_memory_bytes / elem_size < cap)
+        cap = inst->limits.max_memory_bytes / elem_size;
+    return cap;
 }
 
-#define DEFINE_TABLE(kind, elem_t, null_value)                                                     \
+/* Charge `add` elements to the running instance; false if over budget. */
+static bool table_charge(uint64_t add, size_t elem_size, uint64_t *budget /* OUT */)
+{
+    kiln_instance *inst = rt_current();
+    uint64_t cap = table_budget(inst, elem_size);
+    *budget = cap;
+    uint64_t used = inst ? inst->table_elems : 0;
+    if (used + add > cap)
+        return false;
+    if (inst)
+        inst->table_elems = used + add;
+    return true;
+}
+
+#define DEFINE_TABLE(kind, elem_t)                                                     \
     void wasm_rt_allocate_##kind##_table(wasm_rt_##kind##_table_t *table, uint32_t elements,      \
                                          uint32_t max_elements)                                   \
     {                                                                                              \
-        uint32_t limit = table_limit(max_elements);                                                \
+        uint64_t budget;                                                                           \
         memset(table, 0, sizeof(*table));                                                          \
-        if (elements > limit)                                                                      \
+        if (!table_charge(elements, sizeof(elem_t), &budget))                                      \
             rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY,                                                   \
-                        "the module needs a table of %u elements but the limit is %u", elements,  \
-                        limit);                                                                    \
+                        "the module's tables need more than %llu elements (this one %u); raise "  \
+                        "the function's table limit (max_table_elems) or memory limit",           \
+                        (unsigned long long)budget, elements);                                     \
         rt_thread *t = rt_self();                                                                  \
-        t->in_host++;                                                                              \
+        rt_host_begin(t);                                                                          \
         elem_t *data = kiln_calloc(elements ? elements : 1, sizeof(elem_t));                      \
-        t->in_host--;                                                                              \
+        rt_host_close(t);                                                                          \
         if (data == NULL)                                                                          \
             rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "cannot allocate a table of %u elements",        \
                         elements);                                                                 \
-        for (uint32_t i = 0; i < elements; i++)                                                    \
-            data[i] = null_value;                                                                  \
         table->data = data;                                                                        \
         table->size = elements;                                                                    \
-        table->max_size = limit;                                                                   \
-        if (t->jb != NULL)                                                                         \
-            kiln_host_leave(NULL);                                                                 \
+        table->max_size = max_elements;                                                            \
+        rt_host_deliver(t);                                                                        \
     }                                                                                              \
     void wasm_rt_free_##kind##_table(wasm_rt_##kind##_table_t *table)                              \
     {                                                                                              \
@@ -285,28 +306,33 @@ static uint32_t table_limit(uint32_t declared_max)
                                          elem_t init)                                              \
     {                                                                                              \
         uint32_t old = table->size;                                                                \
-        uint64_t new_size = (uint64_t)old + delta;                                                 \
+        uint64_t new_size = (uint64_t)old + delta, budget;                                         \
         if (new_size > table->max_size)                                                            \
             return UINT32_MAX;                                                                     \
         if (delta == 0)                                                                            \
             return old;                                                                            \
-        rt_thread *t = rt_self();                                                                  \
-        t->in_host++;                                                                              \
-        elem_t *data = kiln_realloc(table->data, (size_t)new_size * sizeof(elem_t));              \
-        t->in_host--;                                                                              \
-        if (data == NULL)                                                                          \
+        if (!table_charge(delta, sizeof(elem_t), &budget))                                         \
             return UINT32_MAX;                                                                     \
+        rt_thread *t = rt_self();                                                                  \
+        rt_host_begin(t);                                                                          \
+        elem_t *data = kiln_realloc(table->data, (size_t)new_size * sizeof(elem_t));              \
+        rt_host_close(t);                                                                          \
+        if (data == NULL) {                                                                        \
+            kiln_instance *inst = rt_current();                                                    \
+            if (inst)                                                                              \
+                inst->table_elems -= delta;                                                        \
+            return UINT32_MAX;                                                                     \
+        }                                                                                          \
         for (uint64_t i = old; i < new_size; i++)                                                  \
             data[i] = init;                                                                        \
         table->data = data;                                                                        \
         table->size = (uint32_t)new_size;                                                          \
-        if (t->jb != NULL)                                                                         \
-            kiln_host_leave(NULL);                                                                 \
+        rt_host_deliver(t);                                                                        \
         return old;                                                                                \
     }
 
-DEFINE_TABLE(funcref, wasm_rt_funcref_t, wasm_rt_funcref_null_value)
-DEFINE_TABLE(externref, wasm_rt_externref_t, wasm_rt_externref_null_value)
+DEFINE_TABLE(funcref, wasm_rt_funcref_t)
+DEFINE_TABLE(externref, wasm_rt_externref_t)
 
 /* ---- function types (process-wide) --------------------------------------- */
 

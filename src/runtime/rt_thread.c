@@ -51,15 +51,19 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
 {
     (void)uctx;
     rt_thread *t = &rt_tls;
+    rt_exec *x = t->ready ? t->x : NULL;
     uintptr_t a = (uintptr_t)si->si_addr;
-    if (t->ready && t->jb != NULL && t->in_guest) {
-        /* Stack overflow: the fault lands in the guard zone below the stack. */
-        if (a >= t->guard_lo && a < t->stack_lo + 65536)
-            siglongjmp(*t->jb, KILN_TRAP_EXHAUSTION);
-        /* Guest memory access beyond the accessible size (only from guest
-         * code, never from a host function inside kiln_host_enter). */
-        if (t->in_host == 0 && rt_mem_contains(a))
-            siglongjmp(*t->jb, KILN_TRAP_OOB);
+    /* Only guest code faults into a trap. Host code (in_host > 0) always
+     * starts with RT_HOST_HEADROOM of stack and never touches guest memory
+     * unchecked, so a fault there is a host bug: crash loudly, never unwind
+     * through code that may hold a lock. */
+    if (x != NULL && x->jb != NULL && x->in_guest && x->in_host == 0) {
+        /* Stack overflow: the fault lands in the guard below the guest stack. */
+        if (a >= x->guard_lo && a < x->stack_lo)
+            siglongjmp(*x->jb, KILN_TRAP_EXHAUSTION);
+        /* Guest memory access beyond the accessible size. */
+        if (rt_mem_contains(a))
+            siglongjmp(*x->jb, KILN_TRAP_OOB);
     }
     restore_default_and_return(sig);
 }
@@ -68,24 +72,26 @@ static void on_timeout(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig, (void)si, (void)uctx;
     rt_thread *t = &rt_tls;
-    if (!t->ready)
+    if (!t->ready || t->x == NULL)
         return;
+    rt_exec *x = t->x;
     uint64_t dl = atomic_load_explicit(&t->deadline_ns, memory_order_relaxed);
     /* A signal meant for an earlier invocation is stale: ignore it. */
     if (dl == 0 || rt_now_ns() < dl)
         return;
-    if (t->jb != NULL && t->in_guest && t->in_host == 0) {
+    if (x->jb != NULL && x->in_guest && x->in_host == 0) {
         atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
-        siglongjmp(*t->jb, KILN_TRAP_TIMEOUT);
+        siglongjmp(*x->jb, KILN_TRAP_TIMEOUT);
     }
     /* In host code (or not yet in the guest): unwind at the next boundary. */
-    t->timeout_pending = 1;
+    x->timeout_pending = 1;
 }
 
 static void thread_exit(void *p)
 {
     rt_thread *t = p;
     rt_pool_drain(t);
+    rt_fiber_drain(t);
     pthread_mutex_lock(&threads_lock);
     if (t->prev)
         t->prev->next = t->next;
@@ -142,16 +148,6 @@ void rt_thread_init(rt_thread *t)
     t->altstack = kiln_xmalloc(RT_ALTSTACK_SIZE);
     stack_t ss = {.ss_sp = t->altstack, .ss_size = RT_ALTSTACK_SIZE, .ss_flags = 0};
     sigaltstack(&ss, NULL);
-    size_t guard = 0;
-    if (vmem_thread_stack(&t->stack_lo, &t->stack_hi, &guard) != 0) {
-        t->stack_lo = 0;
-        t->stack_hi = UINTPTR_MAX;
-    }
-    /* The main thread grows into a 1 MiB kernel guard gap; threads have
-     * their pthread guard. Treat at least 1 MiB below the stack as guard. */
-    if (guard < ((size_t)1 << 20))
-        guard = (size_t)1 << 20;
-    t->guard_lo = t->stack_lo > guard ? t->stack_lo - guard : 0;
     t->tid = pthread_self();
     pthread_mutex_lock(&threads_lock);
     t->next = threads;
@@ -220,27 +216,39 @@ static const char *trap_text(int kind)
     return kiln_trap_name(kind);
 }
 
-int rt_guarded(kiln_instance *inst, const char *what, void (*fn)(void *), void *arg, kiln_err *err)
+typedef struct guarded_call {
+    kiln_instance *inst;
+    const char *what;
+    void (*fn)(void *);
+    void *arg;
+    kiln_err *err;
+} guarded_call;
+
+/* The guarded entry proper, on the guest stack of `x`: arm the landing pad
+ * (and, at top level, the deadline), call, and turn an unwind into an error. */
+static int guarded_body(rt_exec *x, void *p)
 {
-    rt_thread *t = rt_self();
+    guarded_call *g = p;
+    kiln_instance *inst = g->inst;
+    rt_thread *t = &rt_tls;
     sigjmp_buf jb;
     /* Save the outer context so a host function may re-enter guest code. */
-    sigjmp_buf *volatile outer_jb = t->jb;
-    kiln_instance *volatile outer_inst = t->current;
-    jmp_buf *volatile outer_unwind = t->unwind_target;
-    volatile sig_atomic_t outer_in_guest = t->in_guest;
-    volatile sig_atomic_t outer_in_host = t->in_host;
+    sigjmp_buf *volatile outer_jb = x->jb;
+    kiln_instance *volatile outer_inst = x->current;
+    jmp_buf *volatile outer_unwind = x->unwind_target;
+    volatile sig_atomic_t outer_in_guest = x->in_guest;
+    volatile sig_atomic_t outer_in_host = x->in_host;
     volatile uint64_t outer_deadline = atomic_load(&t->deadline_ns);
     bool nested = outer_jb != NULL;
 
-    t->trap_msg[0] = '\0';
-    t->current = inst;
-    t->unwind_target = (jmp_buf *)&jb;
+    x->trap_msg[0] = '\0';
+    x->current = inst;
+    x->unwind_target = (jmp_buf *)&jb;
     int code = sigsetjmp(jb, 0);
     if (code == 0) {
-        t->jb = &jb;
+        x->jb = &jb;
         if (!nested) {
-            t->timeout_pending = 0;
+            x->timeout_pending = 0;
             uint32_t ms = inst ? inst->limits.timeout_ms : 0;
             if (ms != 0) {
                 rt_watchdog_start();
@@ -248,42 +256,48 @@ int rt_guarded(kiln_instance *inst, const char *what, void (*fn)(void *), void *
                                       memory_order_relaxed);
             }
         }
-        t->in_host = 0;
-        t->in_guest = 1;
-        fn(arg);
+        x->in_host = 0;
+        x->in_guest = 1;
+        g->fn(g->arg);
     }
-    t->in_guest = outer_in_guest;
-    t->in_host = outer_in_host;
-    t->jb = outer_jb;
-    t->current = outer_inst;
-    t->unwind_target = outer_unwind;
+    x->in_guest = outer_in_guest;
+    x->in_host = outer_in_host;
+    x->jb = outer_jb;
+    x->current = outer_inst;
+    x->unwind_target = outer_unwind;
     if (!nested) {
         atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
-        t->timeout_pending = 0;
+        x->timeout_pending = 0;
     } else {
         atomic_store_explicit(&t->deadline_ns, outer_deadline, memory_order_relaxed);
     }
     if (code == 0)
         return KILN_OK;
 
+    kiln_err *err = g->err;
+    const char *what = g->what;
     const char *mod = inst ? kiln_module_name(kiln_instance_module(inst)) : "module";
     if (code == KILN_TRAP_EXIT) {
-        kiln_err_set(err, KILN_EEXIT, "%s: %s: exited with code %d", mod, what, t->exit_code);
+        kiln_err_set(err, KILN_EEXIT, "%s: %s: exited with code %d", mod, what, x->exit_code);
         if (err) {
             err->trap = KILN_TRAP_EXIT;
-            err->exit_code = t->exit_code;
+            err->exit_code = x->exit_code;
         }
         return KILN_EEXIT;
     }
     if (code == KILN_TRAP_TIMEOUT && inst)
         inst->poisoned = true;
-    if (t->trap_msg[0])
+    if (x->trap_msg[0])
         kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s (%s)", mod, what, trap_text(code),
-                     t->trap_msg);
+                     x->trap_msg);
     else if (code == KILN_TRAP_TIMEOUT)
         kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s after %u ms; raise the function's time "
                      "limit if this is expected", mod, what, trap_text(code),
                      inst ? inst->limits.timeout_ms : 0);
+    else if (code == KILN_TRAP_EXHAUSTION)
+        kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s; the guest recursed deeper than its "
+                     "stack limit allows (raise it if this is expected)", mod, what,
+                     trap_text(code));
     else
         kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s", mod, what, trap_text(code));
     if (err)
@@ -291,77 +305,165 @@ int rt_guarded(kiln_instance *inst, const char *what, void (*fn)(void *), void *
     return KILN_ETRAP;
 }
 
+int rt_guarded(kiln_instance *inst, const char *what, void (*fn)(void *), void *arg, kiln_err *err)
+{
+    rt_thread *t = rt_self();
+    guarded_call g = {inst, what, fn, arg, err};
+    /* A host function calling back into guest code stays on its stack. */
+    if (t->x != NULL)
+        return guarded_body(t->x, &g);
+    return rt_fiber_run(t, inst ? &inst->limits : NULL, guarded_body, &g, err);
+}
+
 /* ---- traps ------------------------------------------------------------- */
 
-__attribute__((noreturn)) static void unwind(rt_thread *t, int kind)
+__attribute__((noreturn)) static void unwind(rt_exec *x, int kind)
 {
-    if (t->jb == NULL) {
-        fprintf(stderr, "kiln: trap '%s' outside guest code (%s)\n", trap_text(kind), t->trap_msg);
+    if (x == NULL || x->jb == NULL) {
+        fprintf(stderr, "kiln: trap '%s' outside guest code (%s)\n", trap_text(kind),
+                x ? x->trap_msg : "");
         abort();
     }
-    siglongjmp(*t->jb, kind);
+    siglongjmp(*x->jb, kind);
+}
+
+static rt_exec *cur_exec(void)
+{
+    return rt_self()->x;
+}
+
+static void set_trap_msg(rt_exec *x, const char *fmt, va_list ap)
+{
+    if (x != NULL)
+        vsnprintf(x->trap_msg, sizeof(x->trap_msg), fmt, ap);
+    else
+        vfprintf(stderr, fmt, ap);
 }
 
 void wasm_rt_trap(wasm_rt_trap_t code)
 {
-    unwind(rt_self(), (int)code);
+    unwind(cur_exec(), (int)code);
 }
 
 void rt_trap_msg(int kind, const char *fmt, ...)
 {
-    rt_thread *t = rt_self();
+    rt_exec *x = cur_exec();
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->trap_msg, sizeof(t->trap_msg), fmt, ap);
+    set_trap_msg(x, fmt, ap);
     va_end(ap);
-    unwind(t, kind);
+    unwind(x, kind);
 }
 
 void kiln_host_trap(kiln_instance *inst, int kind, const char *fmt, ...)
 {
     (void)inst;
-    rt_thread *t = rt_self();
+    rt_exec *x = cur_exec();
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->trap_msg, sizeof(t->trap_msg), fmt, ap);
+    set_trap_msg(x, fmt, ap);
     va_end(ap);
-    unwind(t, kind);
+    unwind(x, kind);
 }
 
 void kiln_host_exit(kiln_instance *inst, int code)
 {
     (void)inst;
-    rt_thread *t = rt_self();
-    t->exit_code = code;
-    unwind(t, KILN_TRAP_EXIT);
+    rt_exec *x = cur_exec();
+    if (x != NULL)
+        x->exit_code = code;
+    unwind(x, KILN_TRAP_EXIT);
+}
+
+/* ---- host calls ---------------------------------------------------------- */
+
+/* Every import shim brackets a host-function call with these, as does
+ * runtime code that allocates (rt_mem.c): the stack check runs while still
+ * in guest context (trapping there unwinds nothing of the host's), and a
+ * deadline that fires inside the bracket is delivered when it closes. */
+void rt_host_begin(rt_thread *t)
+{
+    rt_exec *x = t->x;
+    if (x == NULL)
+        return;
+    volatile char probe;
+    if ((uintptr_t)&probe < x->host_floor && x->in_host == 0) {
+        snprintf(x->trap_msg, sizeof(x->trap_msg), "less than %zu KiB of stack left for a host "
+                 "call", RT_HOST_HEADROOM >> 10);
+        unwind(x, KILN_TRAP_EXHAUSTION);
+    }
+    x->in_host++;
+}
+
+void rt_host_close(rt_thread *t)
+{
+    rt_exec *x = t->x;
+    if (x != NULL && x->in_host > 0)
+        x->in_host--;
+}
+
+void rt_host_deliver(rt_thread *t)
+{
+    rt_exec *x = t->x;
+    if (x == NULL)
+        return;
+    if (x->in_host == 0 && x->timeout_pending && x->jb != NULL) {
+        x->timeout_pending = 0;
+        atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
+        unwind(x, KILN_TRAP_TIMEOUT);
+    }
+}
+
+void rt_host_end(rt_thread *t)
+{
+    rt_host_close(t);
+    rt_host_deliver(t);
+}
+
+void wasm_rt_kiln_host_enter(void)
+{
+    rt_host_begin(&rt_tls);
+}
+
+void wasm_rt_kiln_host_leave(void)
+{
+    rt_host_end(&rt_tls);
 }
 
 void kiln_host_enter(kiln_instance *inst)
 {
     (void)inst;
-    rt_tls.in_host++;
+    rt_host_begin(rt_self());
 }
 
 void kiln_host_leave(kiln_instance *inst)
 {
     (void)inst;
-    rt_thread *t = &rt_tls;
-    if (t->in_host > 0)
-        t->in_host--;
-    if (t->in_host == 0 && t->timeout_pending && t->jb != NULL) {
-        t->timeout_pending = 0;
+    rt_host_end(&rt_tls);
+}
+
+void kiln_host_checkpoint(kiln_instance *inst)
+{
+    (void)inst;
+    rt_thread *t = rt_self();
+    rt_exec *x = t->x;
+    if (x == NULL || x->jb == NULL)
+        return;
+    uint64_t dl = atomic_load_explicit(&t->deadline_ns, memory_order_relaxed);
+    if (x->timeout_pending || (dl != 0 && rt_now_ns() >= dl)) {
+        x->timeout_pending = 0;
         atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
-        unwind(t, KILN_TRAP_TIMEOUT);
+        unwind(x, KILN_TRAP_TIMEOUT);
     }
 }
 
 void kiln_host_check_stack(kiln_instance *inst)
 {
     (void)inst;
-    rt_thread *t = rt_self();
+    rt_exec *x = cur_exec();
     volatile char probe;
     uintptr_t sp = (uintptr_t)&probe;
-    if (sp < t->stack_lo + RT_HOST_STACK_MARGIN)
+    if (x != NULL && sp < x->stack_lo + RT_HOST_STACK_MARGIN)
         rt_trap_msg(KILN_TRAP_EXHAUSTION, "host function needs stack");
 }
 
@@ -423,9 +525,9 @@ void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
     if (size > RT_EXC_MAX)
         rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "exception payload of %u bytes", size);
     if (t->exc_data == NULL) {
-        t->in_host++;
+        rt_host_begin(t);
         t->exc_data = kiln_malloc(RT_EXC_MAX);
-        t->in_host--;
+        rt_host_close(t); /* a pending deadline is delivered by the throw's landing */
         if (t->exc_data == NULL)
             rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "exception buffer");
     }
@@ -437,21 +539,24 @@ void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
 
 void wasm_rt_throw(void)
 {
-    rt_thread *t = rt_self();
+    rt_exec *x = cur_exec();
     /* No wasm `try` is armed when the target is the entry's own landing pad. */
-    if (t->unwind_target == NULL || (void *)t->unwind_target == (void *)t->jb)
-        unwind(t, KILN_TRAP_UNCAUGHT_EXCEPTION);
-    siglongjmp(*t->unwind_target, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+    if (x == NULL || x->unwind_target == NULL || (void *)x->unwind_target == (void *)x->jb)
+        unwind(x, KILN_TRAP_UNCAUGHT_EXCEPTION);
+    siglongjmp(*x->unwind_target, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
 }
 
 WASM_RT_UNWIND_TARGET *wasm_rt_get_unwind_target(void)
 {
-    return rt_self()->unwind_target;
+    rt_exec *x = cur_exec();
+    return x ? x->unwind_target : NULL;
 }
 
 void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET *target)
 {
-    rt_self()->unwind_target = target;
+    rt_exec *x = cur_exec();
+    if (x != NULL)
+        x->unwind_target = target;
 }
 
 uint32_t wasm_rt_exception_tag(void)

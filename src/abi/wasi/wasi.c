@@ -582,9 +582,8 @@ void wasi_sleep_until(kiln_instance *inst, uint64_t deadline_ns)
         if (d > WASI_SLEEP_SLICE_NS)
             d = WASI_SLEEP_SLICE_NS;
         struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
-        kiln_host_enter(inst);
         nanosleep(&ts, NULL);
-        kiln_host_leave(inst);
+        kiln_host_checkpoint(inst);
     }
 }
 

@@ -77,11 +77,10 @@ static void wait_ready(kiln_instance *inst, const wasi_fd *f, short events)
         return;
     for (;;) {
         struct pollfd p = {.fd = f->host_fd, .events = events};
-        kiln_host_enter(inst);
         int r = poll(&p, 1, 10);
-        kiln_host_leave(inst);
         if (r != 0 && !(r < 0 && errno == EINTR))
             return;
+        kiln_host_checkpoint(inst);
     }
 }
 

@@ -174,19 +174,16 @@ uint32_t wasi_poll_oneoff(kiln_instance *inst, uint32_t in, uint32_t out, uint32
         int r = 0;
         if (npoll > 0) {
             int ms = (int)((slice + 999999u) / 1000000u);
-            kiln_host_enter(inst);
             r = poll(pfds, npoll, ms);
-            kiln_host_leave(inst);
             if (r < 0 && errno != EINTR)
                 return wasi_errno_from_host(errno);
         } else if (slice > 0) {
             struct timespec ts = {0, (long)slice};
-            kiln_host_enter(inst);
             nanosleep(&ts, NULL);
-            kiln_host_leave(inst);
         }
         if (r > 0 || nev > 0)
             break;
+        kiln_host_checkpoint(inst);
     }
 
     for (uint32_t i = 0; i < nsubs; i++) {

@@ -1,0 +1,188 @@
+/*
+ * rt_fiber.c - guest stacks. Every top-level guarded entry runs on a stack of
+ * Kiln's own, never on the thread's: the thread's stack has whatever guard
+ * the thread library gave it (glibc: one page), while a guest stack has
+ *
+ *     [ guard: RT_STACK_GUARD, never mapped ][ host headroom ][ guest ][ rt_fiber ]
+ *     guard_lo                    stack_lo     host_floor          stack_hi
+ *
+ * Guest frames may use everything down to stack_lo; the first access below
+ * faults in the guard and becomes "call stack exhausted". Artifacts are
+ * compiled with stack-clash protection (every frame touches each of its
+ * pages in order), and the guard is larger than any frame Kiln lets a
+ * module have, so no frame can step over it. Host functions only start with
+ * at least RT_HOST_HEADROOM below them (rt_host_begin and the import shims
+ * check the stack pointer against host_floor first), so host code never
+ * faults on stack and a fault inside host code is never a guest trap.
+ *
+ * Stacks are pooled per thread (RT_FIBER_POOL, same-size reuse), so the
+ * steady state maps nothing: one entry costs a context switch there and
+ * back (src/platform/ctx_switch.c, no syscall). The fiber header at the top
+ * of the mapping holds the rt_exec of the entry running on it.
+ */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "platform/ctx_switch.h"
+#include "platform/vmem.h"
+#include "runtime/rt_int.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RT_ASAN 1
+#endif
+#endif
+#ifdef RT_ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                     size_t *size_old);
+#endif
+
+struct rt_fiber {
+    rt_exec x;
+    ctx self, caller;
+    int (*body)(rt_exec *x, void *arg);
+    void *arg;
+    int result;
+    uint8_t *map;
+    size_t map_size, usable;
+    rt_fiber *next_free;
+#ifdef RT_ASAN
+    void *fake_stack;
+    const void *caller_bottom;
+    size_t caller_size;
+#endif
+};
+
+static size_t round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+static size_t usable_for(const kiln_limits *lim)
+{
+    size_t guest = lim && lim->max_stack_bytes ? lim->max_stack_bytes : RT_DEFAULT_STACK;
+    if (guest < RT_MIN_STACK)
+        guest = RT_MIN_STACK;
+    if (guest > RT_MAX_STACK)
+        guest = RT_MAX_STACK;
+    return round_up(guest + RT_HOST_HEADROOM, vmem_page_size());
+}
+
+static rt_fiber *fiber_new(size_t usable)
+{
+    size_t page = vmem_page_size();
+    size_t header = round_up(sizeof(rt_fiber), page);
+    size_t total = RT_STACK_GUARD + usable + header;
+    uint8_t *map = vmem_reserve(total);
+    if (map == NULL)
+        return NULL;
+    if (vmem_commit(map + RT_STACK_GUARD, usable + header) != 0) {
+        vmem_release(map, total);
+        return NULL;
+    }
+    rt_fiber *f = (rt_fiber *)(map + RT_STACK_GUARD + usable);
+    memset(f, 0, sizeof(*f));
+    f->map = map;
+    f->map_size = total;
+    f->usable = usable;
+    f->x.guard_lo = (uintptr_t)map;
+    f->x.stack_lo = (uintptr_t)map + RT_STACK_GUARD;
+    f->x.stack_hi = (uintptr_t)f;
+    f->x.host_floor = f->x.stack_lo + RT_HOST_HEADROOM;
+    return f;
+}
+
+static void fiber_free(rt_fiber *f)
+{
+    vmem_release(f->map, f->map_size);
+}
+
+static rt_fiber *fiber_take(rt_thread *t, size_t usable)
+{
+    for (rt_fiber **pp = &t->fibers; *pp != NULL; pp = &(*pp)->next_free) {
+        rt_fiber *f = *pp;
+        if (f->usable == usable) {
+            *pp = f->next_free;
+            t->n_fibers--;
+            return f;
+        }
+    }
+    return fiber_new(usable);
+}
+
+static void fiber_give(rt_thread *t, rt_fiber *f)
+{
+    if (t->n_fibers >= RT_FIBER_POOL) {
+        /* Keep the most recent sizes: drop the oldest pooled stack. */
+        rt_fiber **pp = &t->fibers;
+        while ((*pp)->next_free != NULL)
+            pp = &(*pp)->next_free;
+        fiber_free(*pp);
+        *pp = NULL;
+        t->n_fibers--;
+    }
+    f->next_free = t->fibers;
+    t->fibers = f;
+    t->n_fibers++;
+}
+
+void rt_fiber_drain(rt_thread *t)
+{
+    while (t->fibers != NULL) {
+        rt_fiber *f = t->fibers;
+        t->fibers = f->next_free;
+        fiber_free(f);
+    }
+    t->n_fibers = 0;
+}
+
+static void fiber_main(void *p)
+{
+    rt_fiber *f = p;
+#ifdef RT_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &f->caller_bottom, &f->caller_size);
+#endif
+    f->result = f->body(&f->x, f->arg);
+#ifdef RT_ASAN
+    __sanitizer_start_switch_fiber(NULL, f->caller_bottom, f->caller_size);
+#endif
+    ctx_switch(&f->self, &f->caller);
+    __builtin_trap(); /* never resumed after it finished */
+}
+
+int rt_fiber_run(rt_thread *t, const kiln_limits *limits, int (*body)(rt_exec *x, void *arg),
+                 void *arg, kiln_err *err)
+{
+    size_t usable = usable_for(limits);
+    rt_fiber *f = fiber_take(t, usable);
+    if (f == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "cannot map a %zu KiB guest stack; lower the "
+                            "function's stack limit or raise the process's address-space limit",
+                            usable >> 10);
+    rt_exec *x = &f->x;
+    x->jb = NULL;
+    x->in_guest = x->in_host = x->timeout_pending = 0;
+    x->current = NULL;
+    x->unwind_target = NULL;
+    x->trap_msg[0] = '\0';
+    x->exit_code = 0;
+    f->body = body;
+    f->arg = arg;
+    ctx_make(&f->self, (void *)x->stack_lo, (void *)x->stack_hi, fiber_main, f);
+    rt_exec *outer = t->x;
+    t->x = x;
+#ifdef RT_ASAN
+    __sanitizer_start_switch_fiber(&f->fake_stack, (const void *)x->stack_lo, usable);
+#endif
+    ctx_switch(&f->caller, &f->self);
+#ifdef RT_ASAN
+    __sanitizer_finish_switch_fiber(f->fake_stack, NULL, NULL);
+#endif
+    t->x = outer;
+    int rc = f->result;
+    fiber_give(t, f);
+    return rc;
+}

@@ -19,6 +19,13 @@ endif
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 export KILN_SANITIZE := 1
+# The runtime owns SIGSEGV/SIGBUS (guard pages, 8 GiB PROT_NONE reservations)
+# and its own signal and guest stacks: ASan must not take them over.
+SAN_ASAN := handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1
+SAN_ASAN := $(SAN_ASAN):detect_stack_use_after_return=0:use_sigaltstack=0:detect_leaks=1
+export ASAN_OPTIONS ?= $(SAN_ASAN)
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 endif
 BUILD    ?= build
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter

@@ -14,8 +14,11 @@ FUZZ="$ROOT/tests/fuzz"
 SECONDS_TOTAL=${FUZZ_SECONDS:-60}
 ART="$BUILD/fuzz-artifacts"
 WORK="$BUILD/fuzz-work" # corpus grown by earlier runs (not committed)
-export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# The harnesses install no signal handlers of their own: ASan's defaults,
+# whatever a SANITIZE=1 run exported for the runtime.
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
+export LSAN_OPTIONS="suppressions=$FUZZ/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 pass=0
 fail=0
 

@@ -6,6 +6,7 @@
 #include "kiln/aot.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,16 @@
 #include "runtime/descriptor.h"
 
 #define AOT_DEFAULT_TIMEOUT_S 300
+/* Bounds (docs/internals/aot.md, "Bounds"). A one-function module of 136 KiB
+ * of code took gcc -O2 42 s and 865 MiB; the same code as 50 functions 6 s
+ * and 152 MiB: the largest function drives the cost, the code size bounds it. */
+#define AOT_TIMEOUT_BASE_S 30
+#define AOT_TIMEOUT_MS_PER_KIB 250
+#define AOT_MEM_BASE (512ULL << 20)
+#define AOT_MEM_PER_KIB (4ULL << 20)
+#define AOT_DEFAULT_MAX_CODE (32ULL << 20)
+#define AOT_DEFAULT_MAX_FUNCS 100000u
+#define AOT_DEFAULT_MAX_FUNC_BYTES (512ULL << 10)
 #define AOT_DEFAULT_OPT 2
 #define AOT_MAX_WASM_FILE (1ULL << 30)
 #define AOT_ERR_LINES 5
@@ -40,6 +51,9 @@ typedef struct aot_job {
     const kiln_aot_options *opts;
     int opt_level;
     unsigned timeout_s;
+    uint64_t max_memory; /* RLIMIT_AS of every tool run */
+    uint64_t largest_body;
+    uint32_t largest_index; /* function index (imports first) of the largest body */
     kiln_wasm_info info;
     bool have_info;
     aot_wabt wabt;
@@ -113,6 +127,181 @@ static int write_scratch(const aot_job *j, const char *file, const void *data, s
     return rc;
 }
 
+/* ---- bounds -------------------------------------------------------------- */
+
+/* A size from the environment ("512MiB", "2g", "65536"); 0 when unset.
+ * KILN_EINVAL naming the variable when malformed. */
+static int env_size(const aot_job *j, const char *var, uint64_t *out, kiln_err *err)
+{
+    *out = 0;
+    const char *v = getenv(var);
+    if (v == NULL || *v == '\0')
+        return KILN_OK;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    unsigned shift = 0;
+    if (end != v) {
+        switch (*end == '\0' ? 0 : (*end | 0x20)) {
+        case 'k': shift = 10; break;
+        case 'm': shift = 20; break;
+        case 'g': shift = 30; break;
+        case 0: break;
+        default: end = (char *)v; break;
+        }
+        if (*end != '\0' && end != v) {
+            end++;
+            if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0 || strcmp(end, "ib") == 0 ||
+                strcmp(end, "b") == 0)
+                end += strlen(end);
+        }
+    }
+    if (end == v || *end != '\0' || errno == ERANGE || n == 0 || (n << shift) >> shift != n)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "%s: %s='%s' is not a size; use e.g. 512MiB, 2GiB or 65536", j->name,
+                            var, v);
+    *out = (uint64_t)n << shift;
+    return KILN_OK;
+}
+
+static uint64_t leb_u32(const uint8_t *p, size_t len, size_t *pos)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *pos < len && shift < 35; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    return UINT64_MAX;
+}
+
+/* The largest function body of the code section (the module is already
+ * decoded, so the walk only needs to stay in bounds). */
+static void largest_body(aot_job *j, const uint8_t *wasm, size_t len)
+{
+    size_t pos = 8;
+    while (pos < len) {
+        uint8_t id = wasm[pos++];
+        uint64_t size = leb_u32(wasm, len, &pos);
+        if (size == UINT64_MAX || size > len - pos)
+            return;
+        if (id != 10) {
+            pos += (size_t)size;
+            continue;
+        }
+        size_t end = pos + (size_t)size;
+        uint64_t n = leb_u32(wasm, end, &pos);
+        for (uint64_t i = 0; i < n && pos < end; i++) {
+            uint64_t b = leb_u32(wasm, end, &pos);
+            if (b == UINT64_MAX || b > end - pos)
+                return;
+            if (b > j->largest_body) {
+                j->largest_body = b;
+                j->largest_index = j->info.n_func_imports + (uint32_t)i;
+            }
+            pos += (size_t)b;
+        }
+        return;
+    }
+}
+
+/*
+ * Size the compile by the module, before any tool runs: refuse modules over
+ * the code, function-count and function-size bounds, and derive the memory
+ * and time limits of the tool runs from the code size.
+ */
+static int resolve_bounds(aot_job *j, const uint8_t *wasm, size_t len, kiln_err *err)
+{
+    const kiln_aot_options *o = j->opts;
+    uint64_t max_code = o ? o->max_code_bytes : 0, max_body = o ? o->max_function_bytes : 0;
+    uint64_t max_funcs = o ? o->max_functions : 0, env;
+    int rc = KILN_OK;
+    if (max_code == 0 && (rc = env_size(j, "KILN_AOT_MAX_CODE_BYTES", &env, err)) == KILN_OK)
+        max_code = env ? env : AOT_DEFAULT_MAX_CODE;
+    if (rc == KILN_OK && max_body == 0 &&
+        (rc = env_size(j, "KILN_AOT_MAX_FUNCTION_BYTES", &env, err)) == KILN_OK)
+        max_body = env ? env : AOT_DEFAULT_MAX_FUNC_BYTES;
+    if (rc == KILN_OK && max_funcs == 0 &&
+        (rc = env_size(j, "KILN_AOT_MAX_FUNCTIONS", &env, err)) == KILN_OK)
+        max_funcs = env ? env : AOT_DEFAULT_MAX_FUNCS;
+    if (rc == KILN_OK && (j->max_memory = o ? o->max_memory_bytes : 0) == 0 &&
+        (rc = env_size(j, "KILN_AOT_MAX_MEMORY", &j->max_memory, err)) == KILN_OK &&
+        j->max_memory == 0) {
+        uint64_t kib = ((uint64_t)j->info.code_size + 1023) / 1024;
+        j->max_memory = AOT_MEM_BASE + kib * AOT_MEM_PER_KIB;
+    }
+    if (rc != KILN_OK)
+        return rc;
+    if (j->max_memory > AOT_TOOL_MAX_AS)
+        j->max_memory = AOT_TOOL_MAX_AS;
+    if (o == NULL || o->timeout_s == 0) {
+        uint64_t t = AOT_TIMEOUT_BASE_S + (uint64_t)j->info.code_size / 1024 *
+                                              AOT_TIMEOUT_MS_PER_KIB / 1000;
+        j->timeout_s = t < AOT_DEFAULT_TIMEOUT_S ? (unsigned)t : AOT_DEFAULT_TIMEOUT_S;
+    }
+
+    uint32_t n_defined = j->info.n_funcs - j->info.n_func_imports;
+    if (j->info.code_size > max_code)
+        return kiln_err_set(err, KILN_ELIMIT,
+                            "%s: too large to compile: its code section is %u bytes, over the "
+                            "limit of %llu (max_code_bytes); raise it with "
+                            "KILN_AOT_MAX_CODE_BYTES=<size> (kiln_aot_options.max_code_bytes) or "
+                            "shrink the module",
+                            j->name, j->info.code_size, (unsigned long long)max_code);
+    if (n_defined > max_funcs)
+        return kiln_err_set(err, KILN_ELIMIT,
+                            "%s: too large to compile: it defines %u functions, over the limit "
+                            "of %llu (max_functions); raise it with KILN_AOT_MAX_FUNCTIONS=<n> "
+                            "(kiln_aot_options.max_functions) or shrink the module",
+                            j->name, n_defined, (unsigned long long)max_funcs);
+    largest_body(j, wasm, len);
+    if (j->largest_body > max_body)
+        return kiln_err_set(err, KILN_ELIMIT,
+                            "%s: too large to compile: function %u has a body of %llu bytes, "
+                            "over the limit of %llu (max_function_bytes; one large function "
+                            "costs the C compiler far more time and memory than many small "
+                            "ones); raise it with KILN_AOT_MAX_FUNCTION_BYTES=<size> "
+                            "(kiln_aot_options.max_function_bytes) or split the function",
+                            j->name, j->largest_index, (unsigned long long)j->largest_body,
+                            (unsigned long long)max_body);
+    return KILN_OK;
+}
+
+/* Did the tool die for want of memory? gcc says "out of memory allocating"
+ * or "virtual memory exhausted", or cc1 dies of SIGSEGV when even its stack
+ * cannot grow; clang and wasm2c abort on bad_alloc or "LLVM ERROR: out of
+ * memory", or cannot map their shared libraries at all; the gcc driver
+ * reports a cc1 the kernel's OOM killer took as "Killed signal terminated
+ * program". */
+static bool out_of_memory(const proc_result *res)
+{
+    static const char *const signs[] = {"out of memory", "memory exhausted",
+                                        "Cannot allocate memory", "bad_alloc",
+                                        "Killed signal terminated program",
+                                        "Segmentation fault signal terminated program",
+                                        "failed to map segment"};
+    if (res->timed_out)
+        return false;
+    for (size_t i = 0; i < sizeof(signs) / sizeof(signs[0]); i++)
+        if (res->err != NULL && strstr(res->err, signs[i]) != NULL)
+            return true;
+    return res->term_signal == SIGKILL;
+}
+
+static int oom_error(const aot_job *j, const char *tool, kiln_err *err)
+{
+    return kiln_err_set(err, KILN_ECOMPILE,
+                        "%s: %s ran out of memory (limit %llu MiB for %u KiB of code; the "
+                        "largest function, %u, is %llu bytes); raise KILN_AOT_MAX_MEMORY=<size> "
+                        "(kiln_aot_options.max_memory_bytes, at most %llu MiB), shrink the module "
+                        "or its largest function, or compile with a lower -O level",
+                        j->name, tool, (unsigned long long)(j->max_memory >> 20),
+                        (j->info.code_size + 1023) / 1024, j->largest_index,
+                        (unsigned long long)j->largest_body,
+                        (unsigned long long)(AOT_TOOL_MAX_AS >> 20));
+}
+
 /* ---- step 1: imports ---------------------------------------------------- */
 
 /* Check every import against the linker and report all failures at once. */
@@ -173,7 +362,8 @@ static int run_validate(aot_job *j, const char *const *flags, size_t n_flags, pr
         argv[a++] = (char *)flags[i];
     argv[a++] = "module.wasm";
     argv[a] = NULL;
-    int rc = aot_tool_run(j->wabt.wasm_validate, argv, j->scratch, j->timeout_s, res, err);
+    int rc = aot_tool_run_limited(j->wabt.wasm_validate, argv, j->scratch, j->timeout_s,
+                                  j->max_memory, res, err);
     if (rc != KILN_OK)
         return prefixed(rc, err, j->name);
     if (res->exec_failed) {
@@ -186,6 +376,9 @@ static int run_validate(aot_job *j, const char *const *flags, size_t n_flags, pr
                           "%s: wasm-validate exceeded %u s; raise the "
                           "timeout or check the module's size",
                           j->name, j->timeout_s);
+    } else if ((res->term_signal || res->exit_code != 0) && out_of_memory(res)) {
+        /* Not an invalid module: wasm-validate could not finish. */
+        rc = oom_error(j, "wasm-validate", err);
     }
     if (rc != KILN_OK)
         proc_result_free(res);
@@ -301,7 +494,8 @@ static int translate(aot_job *j, kiln_err *err)
     argv[a++] = "gen.c";
     argv[a] = NULL;
     proc_result res;
-    int rc = aot_tool_run(j->wabt.wasm2c, argv, j->scratch, j->timeout_s, &res, err);
+    int rc = aot_tool_run_limited(j->wabt.wasm2c, argv, j->scratch, j->timeout_s, j->max_memory,
+                                  &res, err);
     if (rc != KILN_OK)
         return prefixed(rc, err, j->name);
     char msg[600], status[64];
@@ -315,6 +509,8 @@ static int translate(aot_job *j, kiln_err *err)
     } else if (res.timed_out) {
         rc = kiln_err_set(err, KILN_ECOMPILE, "%s: wasm2c exceeded %u s; raise the timeout",
                           j->name, j->timeout_s);
+    } else if ((res.term_signal || res.exit_code != 0) && out_of_memory(&res)) {
+        rc = oom_error(j, "wasm2c", err);
     } else if (res.term_signal) {
         /* wasm2c 1.0.32 aborts on constructs it cannot translate (spec §1.8). */
         rc = kiln_err_set(err, KILN_EUNSUPPORTED,
@@ -376,7 +572,8 @@ static int compile_c(aot_job *j, kiln_err *err)
     argv[a] = NULL;
 
     proc_result res;
-    int rc = aot_tool_run(j->cc.path, argv, j->scratch, j->timeout_s, &res, err);
+    int rc = aot_tool_run_limited(j->cc.path, argv, j->scratch, j->timeout_s, j->max_memory, &res,
+                                  err);
     if (rc != KILN_OK)
         return prefixed(rc, err, j->name);
     char msg[700], status[64];
@@ -399,6 +596,8 @@ static int compile_c(aot_job *j, kiln_err *err)
                           "%s: disk full while writing %s/out.so; free space in the cache's file "
                           "system",
                           j->name, j->scratch);
+    } else if ((res.term_signal || res.exit_code != 0) && out_of_memory(&res)) {
+        rc = oom_error(j, "compiler", err);
     } else if (res.term_signal || res.exit_code != 0) {
         rc = kiln_err_set(err, KILN_ECOMPILE,
                           "%s: C compiler '%s' failed (%s): %s; check that %s is installed and "
@@ -533,8 +732,10 @@ int kiln_aot_compile(const uint8_t *wasm, size_t len, const char *display_name,
         else
             prefixed(rc, err, name);
     }
-    /* Before any external tool: a module the host cannot link is rejected
-     * without spending a compile on it. */
+    /* Before any external tool: a module too large to compile, or one the
+     * host cannot link, is rejected without spending a compile on it. */
+    if (rc == KILN_OK)
+        rc = resolve_bounds(j, wasm, len, err);
     if (rc == KILN_OK && opts != NULL && opts->imports != NULL)
         rc = check_imports(j, opts->imports, err);
     if (rc == KILN_OK)

@@ -83,6 +83,12 @@ void aot_first_lines(const char *text, int max_lines, const char *strip, char *o
 int aot_tool_run(const char *path, char *const argv[], const char *cwd, unsigned timeout_s,
                  proc_result *res, kiln_err *err)
 {
+    return aot_tool_run_limited(path, argv, cwd, timeout_s, 0, res, err);
+}
+
+int aot_tool_run_limited(const char *path, char *const argv[], const char *cwd,
+                         unsigned timeout_s, uint64_t as_bytes, proc_result *res, kiln_err *err)
+{
     /* A minimal, predictable environment: no compiler options leaking in
      * from the server's environment (CFLAGS, GCC_EXEC_PREFIX, ...). */
     const char *path_env = getenv("PATH");
@@ -98,7 +104,9 @@ int aot_tool_run(const char *path, char *const argv[], const char *cwd, unsigned
     }
     proc_limits lim = {
         .cpu_s = timeout_s,
-        .as_bytes = 4ULL << 30,
+        /* The compiler's memory is the pipeline's largest cost; compile.c
+         * sizes it by the module (docs/internals/aot.md, "Bounds"). */
+        .as_bytes = as_bytes != 0 && as_bytes < AOT_TOOL_MAX_AS ? as_bytes : AOT_TOOL_MAX_AS,
         .fsize_bytes = 1ULL << 30,
         .wall_s = timeout_s,
         .capture_bytes = 64 * 1024,

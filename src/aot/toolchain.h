@@ -74,6 +74,16 @@ size_t aot_cc_flags(const aot_cc *cc, int opt_level, const char *flags[AOT_CC_MA
 int aot_tool_run(const char *path, char *const argv[], const char *cwd, unsigned timeout_s,
                  proc_result *res /* OUT */, kiln_err *err);
 
+/* The ceiling of RLIMIT_AS for a tool run, and the default. */
+#define AOT_TOOL_MAX_AS (4ULL << 30)
+
+/* aot_tool_run with RLIMIT_AS = as_bytes (0 or above AOT_TOOL_MAX_AS: that
+ * ceiling). A tool over it fails to allocate: gcc exits "out of memory",
+ * clang and wasm2c abort (bad_alloc); compile.c recognises both. */
+int aot_tool_run_limited(const char *path, char *const argv[], const char *cwd,
+                         unsigned timeout_s, uint64_t as_bytes, proc_result *res /* OUT */,
+                         kiln_err *err);
+
 /*
  * Copy at most `max_lines` lines of `text` into `out`, joined by " | ", with
  * control characters escaped and `strip` (e.g. "module.wasm:") removed

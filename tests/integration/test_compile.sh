@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_compile.sh - `kiln compile` end to end: caching, per-level artifacts,
 # rejection of unsupported and invalid modules, concurrent compiles of one
-# module, and a compile killed mid-way. Each case uses its own cache
+# module, a compile killed mid-way, and the bounds on what one compile may
+# cost (code size, functions, function size, compiler memory). Each case uses its own cache
 # directory (--cache) so counts are exact. (`check` from lib.sh sets $out:
 # command output here goes to $msg.)
 . "$(dirname "$0")/../lib.sh"
@@ -134,6 +135,60 @@ check_eq "killed compile leaves no artifact" 0 "$(count_so "$C")"
 check_eq "compile after a kill succeeds" 0 $?
 check_eq "dead compile's scratch is swept" 0 "$(count_tmp "$C")"
 check_eq "only the new artifact exists" 1 "$(count_so "$C")"
+
+# --- bounds: what one compile may cost -------------------------------------------------
+# A module whose one function has a body of about 20 KB, and one with 60 small functions.
+big=$T/bigfn.wat
+{
+    echo '(module (memory 1) (func (export "f") (param $p i32) (result i32) (local $a i32)'
+    i=0
+    while [ $i -lt 1500 ]; do
+        echo "(local.set \$a (i32.add (i32.mul (local.get \$a) (i32.const $i)) (i32.load (i32.and (local.get \$p) (i32.const 1020)))))"
+        i=$((i + 1))
+    done
+    echo '(local.get $a)))'
+} >"$big"
+wat2wasm "$big" -o "$T/bigfn.wasm"
+{
+    echo '(module'
+    i=0
+    while [ $i -lt 60 ]; do echo "(func (export \"f$i\") (result i32) (i32.const $i))"; i=$((i + 1)); done
+    echo ')'
+} >"$T/many.wat"
+wat2wasm "$T/many.wat" -o "$T/many.wasm"
+C="$T/c-bounds"
+msg=$(KILN_AOT_MAX_FUNCTION_BYTES=4KiB "$KILN" compile --cache "$C" "$T/bigfn.wasm" 2>&1)
+check_eq "a function body over max_function_bytes is refused (exit 1)" 1 $?
+check_contains "... naming the function, its size, the limit and the option" "$msg" \
+    "too large to compile: function 0 has a body of"
+check_contains "... the limit and the option to raise" "$msg" \
+    "over the limit of 4096 (max_function_bytes"
+check_contains "... how to raise it" "$msg" "KILN_AOT_MAX_FUNCTION_BYTES=<size>"
+check_eq "... before any tool ran (no scratch, no artifact)" "0 0" \
+    "$(count_so "$C") $(find "$C" -name 'module.wasm' 2>/dev/null | wc -l)"
+msg=$(KILN_AOT_MAX_CODE_BYTES=1KiB "$KILN" compile --cache "$C" "$T/bigfn.wasm" 2>&1)
+check_contains "a code section over max_code_bytes is refused" "$msg" \
+    "its code section is"
+check_contains "... naming the option" "$msg" "over the limit of 1024 (max_code_bytes); raise it with KILN_AOT_MAX_CODE_BYTES"
+msg=$(KILN_AOT_MAX_FUNCTIONS=50 "$KILN" compile --cache "$C" "$T/many.wasm" 2>&1)
+check_contains "more functions than max_functions are refused" "$msg" \
+    "it defines 60 functions, over the limit of 50 (max_functions)"
+msg=$(KILN_AOT_MAX_MEMORY=lots "$KILN" compile --cache "$C" "$T/many.wasm" 2>&1)
+check_contains "a malformed size is an error, not a default" "$msg" \
+    "KILN_AOT_MAX_MEMORY='lots' is not a size"
+msg=$("$KILN" compile --cache "$C" "$T/bigfn.wasm" 2>&1)
+check_eq "under the default bounds the same module compiles" 0 $?
+for cc in gcc clang; do
+    command -v $cc >/dev/null 2>&1 || continue
+    msg=$(KILN_AOT_MAX_MEMORY=64MiB "$KILN" compile --force --cc $cc -O2 --cache "$C" \
+        "$T/bigfn.wasm" 2>&1)
+    check_eq "$cc: a compile over its memory limit fails (exit 1)" 1 $?
+    check_contains "$cc: ... reported as out of memory with the limit" "$msg" \
+        "ran out of memory (limit 64 MiB for"
+    check_contains "$cc: ... and what to raise or shrink" "$msg" \
+        "raise KILN_AOT_MAX_MEMORY=<size> (kiln_aot_options.max_memory_bytes"
+done
+check_eq "failed compiles leave no scratch" 0 "$(count_tmp "$C")"
 
 # --- tool identities are remembered: a cached compile starts no child process ---
 H=$T/home-probe

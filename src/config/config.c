@@ -605,6 +605,10 @@ static int parse_server(walk *w, const node *m)
                                        "connection_timeout",
                                        "drain_timeout",
                                        "max_connections",
+                                       "max_connections_per_ip",
+                                       "header_timeout",
+                                       "min_body_rate",
+                                       "max_buffered_body_bytes",
                                        "quiet",
                                        NULL};
     cfg_server *s = &w->c->server;
@@ -637,6 +641,22 @@ static int parse_server(walk *w, const node *m)
         } else if (strcmp(k, "max_connections") == 0) {
             if ((rc = want_uint(w, v, what, 1, 1000000, &u)) == KILN_OK)
                 s->max_connections = (unsigned)u;
+        } else if (strcmp(k, "max_connections_per_ip") == 0) {
+            if ((rc = want_uint(w, v, what, 0, 1000000, &u)) == KILN_OK)
+                s->max_connections_per_ip = (unsigned)u;
+        } else if (strcmp(k, "header_timeout") == 0) {
+            /* 0 turns it off; otherwise at least 100 ms (the deadline is checked every
+             * 100 ms or so, a shorter one would mean nothing). */
+            if ((rc = want_duration(w, v, what, 3600000, &u)) == KILN_OK && u > 0 && u < 100)
+                rc = fail(w, v, "%s must be 0 (no deadline) or at least 100ms", what);
+            if (rc == KILN_OK)
+                s->header_timeout_ms = (unsigned)u;
+        } else if (strcmp(k, "min_body_rate") == 0) {
+            if ((rc = want_size(w, v, what, 0, (uint64_t)1 << 30, &u)) == KILN_OK)
+                s->min_body_rate = (size_t)u;
+        } else if (strcmp(k, "max_buffered_body_bytes") == 0) {
+            if ((rc = want_size(w, v, what, 65536, (uint64_t)1 << 40, &u)) == KILN_OK)
+                s->max_buffered_body_bytes = (size_t)u;
         } else if (strcmp(k, "quiet") == 0) {
             rc = want_bool(w, v, what, &s->quiet);
         }
@@ -1173,6 +1193,23 @@ static int walk_root(walk *w, const node *root)
             return rc;
         c->n_functions++;
     }
+    /* A body over the server-wide buffer cap could never be admitted: say so now rather
+     * than answer 503 forever. */
+    size_t cap = c->server.max_buffered_body_bytes;
+    if (c->server.max_body_bytes > cap) {
+        const node *at = srv != NULL && srv->kind == N_MAP ? get(srv, "max_buffered_body_bytes")
+                                                           : NULL;
+        return fail(w, at ? at : srv, "server.max_buffered_body_bytes (%zu bytes) is smaller than "
+                    "server.max_body_bytes (%zu bytes): no full-size request body could ever be "
+                    "admitted; raise the first or lower the second", cap,
+                    c->server.max_body_bytes);
+    }
+    for (size_t i = 0; i < c->n_functions; i++)
+        if (c->functions[i].max_body_bytes > cap)
+            return fail(w, fns->items[2 * i + 1], "function '%s': max_body_bytes (%zu bytes) is "
+                        "larger than server.max_buffered_body_bytes (%zu bytes): such a body "
+                        "could never be admitted; raise the server's cap or lower the function's "
+                        "limit", c->functions[i].fn.name, c->functions[i].max_body_bytes, cap);
     /* Routes: the top-level list plus each function's own. */
     size_t total = 0;
     if (rts != NULL && !is_null(rts)) {
@@ -1229,6 +1266,10 @@ void cfg_server_defaults(cfg_server *s)
     s->connection_timeout_s = CFG_DEFAULT_CONNECTION_TIMEOUT_S;
     s->drain_timeout_s = CFG_DEFAULT_DRAIN_TIMEOUT_S;
     s->max_connections = CFG_DEFAULT_MAX_CONNECTIONS;
+    s->max_connections_per_ip = CFG_DEFAULT_MAX_CONNECTIONS_PER_IP;
+    s->header_timeout_ms = CFG_DEFAULT_HEADER_TIMEOUT_MS;
+    s->min_body_rate = CFG_DEFAULT_MIN_BODY_RATE;
+    s->max_buffered_body_bytes = CFG_DEFAULT_MAX_BUFFERED_BODY_BYTES;
 }
 
 static cfg_config *config_new(const char *source, struct cfg_arena **ar_out)

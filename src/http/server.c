@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +33,36 @@
 #define THREAD_STACK_SIZE ((size_t)8 << 20)
 #define MAX_STACK_HEADERS 32
 #define DISCARD_MIN ((size_t)1 << 20)
+/* Connections waiting in the kernel's accept queue while every slot is taken. A client that
+ * gives up leaves its socket there (CLOSE-WAIT) and MHD must accept it to close it; SOMAXCONN
+ * (4096) such sockets took minutes to clear. Past this many, new SYNs are dropped and clients
+ * retry instead. */
+#define LISTEN_BACKLOG 128u
+/* How often the main thread checks the per-connection deadlines (sweep_connections). */
+#define SWEEP_TICK_MS 100
+#define BODY_RESERVE_STEP ((size_t)64 << 10)
+
+/* What a connection is doing, for the deadlines of sweep_connections. */
+enum { PHASE_HEAD = 0, PHASE_BODY = 1, PHASE_BUSY = 2 };
+
+/*
+ * One TCP connection, from MHD_CONNECTION_NOTIFY_STARTED to _CLOSED (its socket
+ * context). Listed in http_server.conns under conns_lock so that the main thread can close
+ * one that misses a deadline: MHD 0.9.75 has no whole-head deadline (its connection timeout
+ * restarts on every byte) and no call for closing a connection from another thread, so the
+ * sweep shuts the socket down, and MHD, seeing end-of-file, closes it on its own thread. The
+ * socket stays open until after the CLOSED notification (MHD_cleanup_connections), which
+ * takes conns_lock, so the sweep never touches a reused descriptor.
+ */
+typedef struct http_conn {
+    struct http_conn *prev, *next;
+    int fd;
+    atomic_int phase;
+    _Atomic uint64_t since;      /* PHASE_HEAD: ready for a request head; PHASE_BODY: head done */
+    atomic_size_t body_bytes;    /* PHASE_BODY: received so far */
+    bool peer_gone;              /* last sweep saw end-of-file with nothing left to read */
+    bool killed;
+} http_conn;
 
 typedef struct http_server {
     struct MHD_Daemon *daemon;
@@ -41,6 +73,13 @@ typedef struct http_server {
     const http_options *opts;
     cfg_server started;    /* settings the daemon was started with */
     unsigned port;
+    pthread_mutex_t conns_lock;
+    http_conn *conns;      /* every open connection (on_connection) */
+    size_t n_conns;
+    struct pollfd *pfds;   /* sweep scratch, main thread only */
+    http_conn **pconns;
+    size_t cap_pfds;
+    atomic_size_t buffered; /* request-body bytes reserved, at most max_buffered_body_bytes */
 } http_server;
 
 enum { STAGE_NEW = 0, STAGE_BODY = 1, STAGE_ERROR = 2, STAGE_DONE = 3 };
@@ -58,7 +97,12 @@ typedef struct http_req {
     uint8_t *body;
     size_t body_len, body_cap, body_limit;
     bool too_large;
+    bool over_budget;    /* a chunked body outgrew what the server could reserve: 503 */
+    size_t reserved;     /* bytes of http_server.buffered held by this request */
     size_t discarded; /* body bytes dropped after the limit was passed */
+    http_conn *conn;     /* the connection's tracking record (NULL if it could not be made) */
+    const char *raw_uri; /* where MHD's request line holds the target (framing checks) */
+    size_t raw_uri_len;
     int err_status;      /* STAGE_ERROR: the answer waiting for the end of the request */
     const char *err_msg; /* static text */
     char method[24];
@@ -223,18 +267,246 @@ static enum MHD_Result early_error(http_req *r, struct MHD_Connection *c, int st
     return MHD_YES;
 }
 
+/* ---- framing (RFC 9112) ------------------------------------------------------------------ */
+
+/* tchar of RFC 9110 5.6.2: the characters of a method or a header name. */
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static bool is_token(const char *p)
+{
+    if (*p == '\0')
+        return false;
+    for (; *p; p++)
+        if (!is_tchar((unsigned char)*p))
+            return false;
+    return true;
+}
+
+static bool all_bytes(const char *p, const char *end, const char *set)
+{
+    for (; p < end; p++)
+        if (memchr(set, *p, strlen(set) + 1) == NULL) /* the NUL terminator counts when in set */
+            return false;
+    return true;
+}
+
+typedef struct frame_walk {
+    const char *head, *end; /* the request head as received, in MHD's read buffer */
+    const char *prev;       /* end of the previous line's content */
+    const char *err;
+    int n_cl, n_te, n_host;
+    const char *cl, *te;
+} frame_walk;
+
+/*
+ * One header, in the order received. MHD 0.9.75 keeps key and value as pointers into its read
+ * buffer, where it replaced each CRLF by two NULs and the colon by one: so the bytes between
+ * the end of the previous line and this key must be exactly one CRLF. Anything else there is
+ * a line MHD did not report as a header: an obs-fold continuation (which MHD silently glues
+ * onto the header), a bare-LF line end, or the rest of a line cut short by a NUL.
+ */
+static enum MHD_Result frame_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    frame_walk *w = cls;
+    (void)kind;
+    if (value == NULL)
+        value = "";
+    if (key < w->prev || key > w->end || value < key || value > w->end) {
+        w->err = "malformed header section (a header line MHD could not keep in place)";
+        return MHD_NO;
+    }
+    if (key - w->prev != 2 || !all_bytes(w->prev, key, "")) {
+        if (key - w->prev > 2 && w->prev[0] == '\0' && w->prev[1] == '\0' &&
+            (w->prev[2] == ' ' || w->prev[2] == '\t'))
+            w->err = "obsolete line folding (a header line starting with whitespace) is not "
+                     "accepted; send each header on one line";
+        else if (key - w->prev == 1)
+            w->err = "header lines must end with CRLF, not a bare LF";
+        else
+            w->err = "malformed header line (a NUL or control byte, or a line without a colon)";
+        return MHD_NO;
+    }
+    size_t klen = strlen(key);
+    if (!is_token(key)) {
+        w->err = "invalid header name: whitespace (e.g. before the colon) or a character that "
+                 "is not allowed in a field name";
+        return MHD_NO;
+    }
+    if (!all_bytes(key + klen + 1, value, " \t")) {
+        w->err = "malformed header line (a NUL byte in the header name)";
+        return MHD_NO;
+    }
+    size_t vlen = strlen(value);
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            w->err = "control character in a header value";
+            return MHD_NO;
+        }
+    }
+    w->prev = value + vlen;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        w->n_cl++;
+        w->cl = value;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        w->n_te++;
+        w->te = value;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        w->n_host++;
+    }
+    return MHD_YES;
+}
+
+/*
+ * Check the request's framing before anything else reads it: the checks RFC 9112 asks for
+ * that MHD 0.9.75 leaves to the application (a disagreement with a front proxy about where a
+ * request ends is request smuggling). Returns NULL, or why the request is refused (400).
+ * `method` and `version` point into MHD's copy of the request line; r->raw_uri is where
+ * on_uri saw the target.
+ */
+static const char *check_framing(http_req *r, struct MHD_Connection *c, const char *method,
+                                 const char *version)
+{
+    /* Request line: MHD cut it at the first space after the method, at the space before the
+     * version, and hands out C strings, so a NUL inside the method or the target would end
+     * them early without a trace; the pointers show it. */
+    size_t mlen = strlen(method);
+    if (!is_token(method))
+        return "invalid request method: it must be a token (letters, digits, !#$%&'*+-.^_`|~)";
+    if (r->raw_uri == NULL || r->raw_uri <= method + mlen ||
+        !all_bytes(method + mlen + 1, r->raw_uri, " "))
+        return "invalid request method: a NUL or control byte in the method";
+    if (r->raw_uri + r->raw_uri_len + 1 != version)
+        return "invalid request target: a NUL byte in the target";
+    for (const char *p = r->uri; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+            return "invalid request target: whitespace or a control character in the target";
+
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (ci == NULL)
+        return "malformed request head";
+    frame_walk w = {.head = method, .end = method + ci->header_size};
+    w.prev = version + strlen(version);
+    if (w.prev > w.end)
+        return "malformed request head";
+    /* A line that starts with whitespace right after a CRLF (two NULs now) is an obs-fold
+     * continuation; MHD glues it onto the previous header (moving that header elsewhere),
+     * so look for it in the raw bytes before walking the headers. */
+    for (const char *p = w.prev; p + 2 < w.end; p++)
+        if (p[0] == '\0' && p[1] == '\0' && (p[2] == ' ' || p[2] == '\t'))
+            return "obsolete line folding (a header line starting with whitespace) is not "
+                   "accepted; send each header on one line";
+    MHD_get_connection_values(c, MHD_HEADER_KIND, frame_header, &w);
+    if (w.err != NULL)
+        return w.err;
+    /* After the last header: its CRLF and the empty line's. */
+    if (!all_bytes(w.prev, w.end, ""))
+        return "malformed header line (a NUL or control byte, or a line without a colon)";
+    if (w.end - w.prev != 4)
+        return "header lines must end with CRLF, not a bare LF";
+
+    bool http11 = strcmp(version, "HTTP/1.0") != 0;
+    if (w.n_host > 1)
+        return "more than one Host header";
+    if (http11 && w.n_host == 0)
+        return "HTTP/1.1 request without a Host header";
+    if (w.n_cl > 1)
+        return "more than one Content-Length header; send exactly one";
+    if (w.n_cl == 1 && (w.cl[0] == '\0' || strspn(w.cl, "0123456789") != strlen(w.cl)))
+        return "Content-Length must be a decimal number";
+    if (w.n_te > 0) {
+        if (w.n_cl > 0)
+            return "both Content-Length and Transfer-Encoding; send one of them";
+        if (!http11)
+            return "Transfer-Encoding in an HTTP/1.0 request";
+        if (w.n_te > 1 || strcasecmp(w.te, "chunked") != 0)
+            return "unsupported Transfer-Encoding: only a single 'chunked' is accepted";
+    }
+    return NULL;
+}
+
 /* ---- request callbacks ---------------------------------------------------------------------- */
 
-static http_req *req_new(http_server *s, const char *uri)
+static http_conn *conn_of(struct MHD_Connection *c)
 {
-    size_t n = strlen(uri);
+    const union MHD_ConnectionInfo *ci =
+        c ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Record what the connection is doing now (the clock of its next deadline restarts). */
+static void conn_phase(http_conn *k, int phase)
+{
+    if (k == NULL)
+        return;
+    /* `since` before `phase`: a sweep that sees the new phase also sees its start. */
+    atomic_store(&k->body_bytes, 0);
+    atomic_store(&k->since, now_ns());
+    atomic_store(&k->phase, phase);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: track the connection for the deadlines. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        http_conn *k = ci ? kiln_calloc(1, sizeof(*k)) : NULL;
+        *socket_context = k;
+        if (k == NULL)
+            return; /* untracked: only MHD's own connection timeout applies */
+        k->fd = ci->connect_fd;
+        atomic_init(&k->phase, PHASE_HEAD);
+        atomic_init(&k->since, now_ns());
+        atomic_init(&k->body_bytes, 0);
+        pthread_mutex_lock(&s->conns_lock);
+        k->next = s->conns;
+        if (s->conns != NULL)
+            s->conns->prev = k;
+        s->conns = k;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->conns_lock);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_conn *k = *socket_context;
+        *socket_context = NULL;
+        if (k == NULL)
+            return;
+        pthread_mutex_lock(&s->conns_lock);
+        if (k->prev != NULL)
+            k->prev->next = k->next;
+        else
+            s->conns = k->next;
+        if (k->next != NULL)
+            k->next->prev = k->prev;
+        s->n_conns--;
+        pthread_mutex_unlock(&s->conns_lock);
+        kiln_free(k);
+    }
+}
+
+static http_req *req_new(http_server *s, const char *uri, struct MHD_Connection *c)
+{
+    /* MHD passes NULL for a request line without a target ("GET \r\n"). */
+    const char *u = uri ? uri : "";
+    size_t n = strlen(u);
     http_req *r = kiln_malloc(sizeof(*r) + n + 1);
     if (r == NULL)
         return NULL;
     memset(r, 0, sizeof(*r));
-    memcpy(r->uri, uri, n + 1);
+    memcpy(r->uri, u, n + 1);
+    r->raw_uri = uri;
+    r->raw_uri_len = n;
     r->s = s;
     r->t0 = now_ns();
+    r->conn = conn_of(c);
     atomic_fetch_add_explicit(&s->in_flight, 1, memory_order_relaxed);
     return r;
 }
@@ -243,8 +515,22 @@ static http_req *req_new(http_server *s, const char *uri)
  * target (before MHD splits off and decodes the query). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)c;
-    return req_new(cls, uri);
+    return req_new(cls, uri, c);
+}
+
+/* Reserve `n` more bytes of the server-wide request-body budget
+ * (max_buffered_body_bytes); false when that would pass it. */
+static bool reserve_body(http_req *r, size_t n)
+{
+    http_server *s = r->s;
+    size_t cap = s->started.max_buffered_body_bytes;
+    size_t cur = atomic_load(&s->buffered);
+    do {
+        if (n > cap || cur > cap - n)
+            return false;
+    } while (!atomic_compare_exchange_weak(&s->buffered, &cur, cur + n));
+    r->reserved += n;
+    return true;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -268,6 +554,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (r->matched)
         http_match_fini(&r->match);
     kiln_free(r->body);
+    if (r->reserved > 0)
+        atomic_fetch_sub(&s->buffered, r->reserved);
+    /* The connection waits for its next request head now (keep-alive). */
+    conn_phase(conn_of(c), PHASE_HEAD);
     if (r->table != NULL)
         http_table_release(r->table);
     kiln_free(r);
@@ -300,6 +590,17 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+/* 503: the server-wide body budget (max_buffered_body_bytes) is spent. */
+static enum MHD_Result respond_busy(http_req *r, struct MHD_Connection *c)
+{
+    char msg[300];
+    snprintf(msg, sizeof(msg), "the server is holding as many request bodies as it may "
+             "(server.max_buffered_body_bytes = %zu bytes); retry shortly",
+             r->s->started.max_buffered_body_bytes);
+    return respond_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE, msg, MHD_HTTP_HEADER_RETRY_AFTER,
+                         "1");
+}
+
 /* The request line and headers are in: route, check limits, get ready for the body. */
 static enum MHD_Result begin(http_req *r, struct MHD_Connection *c, const char *method,
                              const char *version)
@@ -308,6 +609,17 @@ static enum MHD_Result begin(http_req *r, struct MHD_Connection *c, const char *
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->table = acquire_table(s);
     const cfg_server *srv = &r->table->server;
+    conn_phase(r->conn, PHASE_BUSY);
+
+    /* Framing first: nothing of a request whose end is in doubt may be used, and the
+     * connection is closed so that no byte after it is taken for another request. */
+    const char *bad = check_framing(r, c, method, version);
+    if (bad != NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "bad request framing: %s", bad);
+        return respond_error(r, c, MHD_HTTP_BAD_REQUEST, msg, MHD_HTTP_HEADER_CONNECTION,
+                             "close");
+    }
 
     /* Header limit: MHD refuses headers beyond its connection memory pool;
      * this makes the configured limit exact (431, RFC 6585). */
@@ -352,6 +664,8 @@ static enum MHD_Result begin(http_req *r, struct MHD_Connection *c, const char *
             return respond_error(r, c, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL, NULL);
         }
         if (errno == 0 && *end == '\0' && n > 0) {
+            if (!reserve_body(r, (size_t)n))
+                return respond_busy(r, c);
             r->body = kiln_malloc((size_t)n);
             if (r->body == NULL)
                 return respond_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory",
@@ -360,12 +674,18 @@ static enum MHD_Result begin(http_req *r, struct MHD_Connection *c, const char *
         }
     }
     r->stage = STAGE_BODY;
+    if (has_body(c))
+        conn_phase(r->conn, PHASE_BODY);
     return MHD_YES;
 }
 
 /* Append a piece of the body; false once over the limit (the rest is dropped). */
 static bool add_body(http_req *r, const char *data, size_t n)
 {
+    if (r->conn != NULL)
+        atomic_fetch_add(&r->conn->body_bytes, n);
+    if (r->over_budget)
+        return false;
     if (r->too_large || n > r->body_limit - r->body_len) {
         r->too_large = true;
         return false;
@@ -376,6 +696,17 @@ static bool add_body(http_req *r, const char *data, size_t n)
             cap *= 2;
         if (cap > r->body_limit)
             cap = r->body_limit;
+        /* A body of unknown length reserves its budget as it grows (in steps, so the
+         * shared counter is not touched for every chunk). */
+        if (cap > r->reserved) {
+            size_t want = cap - r->reserved;
+            if (want < BODY_RESERVE_STEP)
+                want = BODY_RESERVE_STEP;
+            if (!reserve_body(r, want) && !reserve_body(r, cap - r->reserved)) {
+                r->over_budget = true;
+                return false;
+            }
+        }
         uint8_t *b = kiln_realloc(r->body, cap);
         if (b == NULL) {
             r->too_large = true;
@@ -392,6 +723,9 @@ static bool add_body(http_req *r, const char *data, size_t n)
 static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char *url,
                               const char *version)
 {
+    conn_phase(r->conn, PHASE_BUSY);
+    if (r->over_budget && !r->too_large)
+        return respond_busy(r, c);
     if (r->too_large) {
         char msg[120];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", r->body_limit);
@@ -456,10 +790,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     http_server *s = cls;
     http_req *r = *req_cls;
     if (r == NULL) {
-        /* on_uri could not allocate; try once more, else drop the connection. */
-        if ((r = req_new(s, url)) == NULL)
-            return MHD_NO;
-        *req_cls = r;
+        /* on_uri could not allocate: without the raw target the request line cannot be
+         * checked, so drop the connection. */
+        (void)s;
+        return MHD_NO;
     }
     switch (r->stage) {
     case STAGE_NEW:
@@ -501,6 +835,91 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
+}
+
+/* ---- connection deadlines ----------------------------------------------------------------- */
+
+/*
+ * Run by the main thread every SWEEP_TICK_MS. Closes (shutdown(2); MHD then closes the
+ * connection on its own thread when it reads end-of-file):
+ *   - a connection whose request head (request line and headers) is not complete
+ *     header_timeout after it became ready for one: accepted, or its previous response sent;
+ *   - a body that arrives slower than min_body_rate: it must have delivered
+ *     (elapsed - header_timeout) * min_body_rate bytes;
+ *   - a connection waiting for a head whose client has gone (end-of-file with nothing left
+ *     to read, on two sweeps in a row): MHD 0.9.75 sometimes misses that event and keeps
+ *     such a socket in CLOSE-WAIT until connection_timeout, holding a slot.
+ * Connections whose request is running or whose response is being sent are left to MHD's
+ * connection_timeout (inactivity). Returns how many were closed.
+ */
+static size_t sweep_connections(http_server *s)
+{
+    const cfg_server *cf = &s->started;
+    uint64_t now = now_ns();
+    uint64_t head_ns = (uint64_t)cf->header_timeout_ms * 1000000u;
+    uint64_t grace_ns = head_ns ? head_ns : 10000000000u;
+    size_t n_head = 0, n_body = 0, n_gone = 0, n = 0;
+    pthread_mutex_lock(&s->conns_lock);
+    if (s->cap_pfds < s->n_conns) {
+        size_t cap = s->n_conns + 64;
+        struct pollfd *p = kiln_realloc(s->pfds, cap * sizeof(*p));
+        if (p != NULL)
+            s->pfds = p;
+        http_conn **q = kiln_realloc(s->pconns, cap * sizeof(*q));
+        if (q != NULL)
+            s->pconns = q;
+        if (p != NULL && q != NULL)
+            s->cap_pfds = cap;
+    }
+    for (http_conn *k = s->conns; k != NULL; k = k->next) {
+        if (k->killed)
+            continue;
+        int phase = atomic_load(&k->phase);
+        uint64_t since = atomic_load(&k->since);
+        uint64_t age = now > since ? now - since : 0;
+        bool kill = false;
+        if (phase == PHASE_HEAD && head_ns != 0 && age > head_ns) {
+            kill = true;
+            n_head++;
+        } else if (phase == PHASE_BODY && cf->min_body_rate != 0 && age > grace_ns) {
+            double due = (double)(age - grace_ns) / 1e9 * (double)cf->min_body_rate;
+            if ((double)atomic_load(&k->body_bytes) < due) {
+                kill = true;
+                n_body++;
+            }
+        }
+        if (kill) {
+            shutdown(k->fd, SHUT_RDWR);
+            k->killed = true;
+        } else if (phase == PHASE_HEAD && n < s->cap_pfds) {
+            s->pfds[n] = (struct pollfd){.fd = k->fd, .events = POLLRDHUP};
+            s->pconns[n++] = k;
+        }
+    }
+    if (n > 0 && poll(s->pfds, n, 0) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            http_conn *k = s->pconns[i];
+            int unread = 0;
+            bool gone = (s->pfds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0 &&
+                        ioctl(k->fd, FIONREAD, &unread) == 0 && unread == 0;
+            if (gone && k->peer_gone && atomic_load(&k->phase) == PHASE_HEAD) {
+                shutdown(k->fd, SHUT_RDWR);
+                k->killed = true;
+                n_gone++;
+            }
+            k->peer_gone = gone;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            s->pconns[i]->peer_gone = false;
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    if (n_head + n_body > 0)
+        http_log("kiln serve: closed %zu connection(s) whose request head took longer than "
+                 "header_timeout (%u ms) and %zu whose body was slower than min_body_rate "
+                 "(%zu bytes/s)",
+                 n_head, cf->header_timeout_ms, n_body, cf->min_body_rate);
+    return n_head + n_body + n_gone;
 }
 
 /* ---- start, reload, drain ----------------------------------------------------------------------- */
@@ -580,9 +999,13 @@ static void reload(http_server *s)
     const cfg_server *a = &s->started, *b = &t->server;
     if (strcmp(a->listen, b->listen) != 0 || a->threads != b->threads ||
         a->connection_timeout_s != b->connection_timeout_s ||
-        a->max_connections != b->max_connections)
-        http_log("kiln serve: warning: listen, threads, connection_timeout and max_connections "
-                 "apply at start only; restart to change them");
+        a->max_connections != b->max_connections ||
+        a->max_connections_per_ip != b->max_connections_per_ip ||
+        a->header_timeout_ms != b->header_timeout_ms || a->min_body_rate != b->min_body_rate ||
+        a->max_buffered_body_bytes != b->max_buffered_body_bytes)
+        http_log("kiln serve: warning: listen, threads, connection_timeout, max_connections, "
+                 "max_connections_per_ip, header_timeout, min_body_rate and "
+                 "max_buffered_body_bytes apply at start only; restart to change them");
     http_table_log_routes(t);
     swap_table(s, t);
     http_log("kiln serve: reloaded in %.0f ms", (double)(now_ns() - t0) / 1e6);
@@ -630,6 +1053,8 @@ int http_serve(const http_options *o, kiln_err *err)
     atomic_init(&s.loading, 0);
     atomic_init(&s.in_flight, 0);
     atomic_init(&s.draining, false);
+    atomic_init(&s.buffered, 0);
+    pthread_mutex_init(&s.conns_lock, NULL);
 
     /* Signals are taken synchronously by the main thread; every thread
      * started from here (MHD's workers, the runtime's watchdog) inherits
@@ -671,6 +1096,9 @@ int http_serve(const http_options *o, kiln_err *err)
         t->server.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
         MHD_OPTION_CONNECTION_LIMIT, t->server.max_connections, MHD_OPTION_URI_LOG_CALLBACK,
         on_uri, &s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, t->server.max_connections_per_ip,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, LISTEN_BACKLOG,
         MHD_OPTION_THREAD_STACK_SIZE, THREAD_STACK_SIZE, MHD_OPTION_END);
     if (s.daemon == NULL) {
         http_table_release(t);
@@ -692,8 +1120,13 @@ int http_serve(const http_options *o, kiln_err *err)
              ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
              s.port, threads, threads == 1 ? "" : "s", (double)(now_ns() - t0) / 1e6);
 
+    struct timespec tick = {0, SWEEP_TICK_MS * 1000000L};
     for (;;) {
-        int sig = sigwaitinfo(&sigs, NULL);
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig < 0) {
+            sweep_connections(&s);
+            continue;
+        }
         if (sig == SIGHUP) {
             reload(&s);
             continue;
@@ -703,6 +1136,9 @@ int http_serve(const http_options *o, kiln_err *err)
     }
     drain(&s, &sigs);
     http_table_release(atomic_load(&s.table));
+    pthread_mutex_destroy(&s.conns_lock);
+    kiln_free(s.pfds);
+    kiln_free(s.pconns);
     http_log("kiln serve: stopped");
     return 0;
 }

@@ -83,6 +83,10 @@ static const char full_yaml[] =
     "  connection_timeout: 15s\n"
     "  drain_timeout: 1m\n"
     "  max_connections: 500\n"
+    "  max_connections_per_ip: 32\n"
+    "  header_timeout: 4s\n"
+    "  min_body_rate: 2KiB\n"
+    "  max_buffered_body_bytes: 64MiB\n"
     "  quiet: yes\n"
     "functions:\n"
     "  hello:\n"
@@ -116,7 +120,9 @@ static const char full_json[] =
     "{\n"
     "  \"server\": {\"listen\": \"0.0.0.0:9000\", \"threads\": 3, \"max_header_bytes\": \"8KiB\",\n"
     "             \"max_body_bytes\": 2097152, \"connection_timeout\": \"15s\",\n"
-    "             \"drain_timeout\": \"1m\", \"max_connections\": 500, \"quiet\": true},\n"
+    "             \"drain_timeout\": \"1m\", \"max_connections\": 500, \"quiet\": true,\n"
+    "             \"max_connections_per_ip\": 32, \"header_timeout\": \"4s\",\n"
+    "             \"min_body_rate\": \"2KiB\", \"max_buffered_body_bytes\": \"64MiB\"},\n"
     "  \"functions\": {\n"
     "    \"hello\": {\"module\": \"hello.wasm\", \"abi\": \"wasi\",\n"
     "              \"env\": {\"GREETING\": \"hi\", \"EMPTY\": \"\"},\n"
@@ -144,6 +150,10 @@ static void check_full(const cfg_config *c)
     assert_int_equal(c->server.connection_timeout_s, 15);
     assert_int_equal(c->server.drain_timeout_s, 60);
     assert_int_equal(c->server.max_connections, 500);
+    assert_int_equal(c->server.max_connections_per_ip, 32);
+    assert_int_equal(c->server.header_timeout_ms, 4000);
+    assert_int_equal(c->server.min_body_rate, 2048);
+    assert_int_equal(c->server.max_buffered_body_bytes, (size_t)64 << 20);
     assert_true(c->server.quiet);
     assert_int_equal(c->n_functions, 2);
     const cfg_function *h = &c->functions[0], *a = &c->functions[1];
@@ -210,8 +220,8 @@ static void test_full_yaml(void **state)
     if (rc != KILN_OK)
         fail_msg("%s", err.msg);
     check_full(c);
-    assert_int_equal(c->routes[2].line, 34);
-    assert_int_equal(c->functions[1].line, 24);
+    assert_int_equal(c->routes[2].line, 38);
+    assert_int_equal(c->functions[1].line, 28);
     cfg_free(c);
 }
 
@@ -224,7 +234,7 @@ static void test_full_json(void **state)
     if (rc != KILN_OK)
         fail_msg("%s", err.msg);
     check_full(c);
-    assert_int_equal(c->functions[1].line, 12); /* line numbers survive JSON too */
+    assert_int_equal(c->functions[1].line, 14); /* line numbers survive JSON too */
     cfg_free(c);
 }
 
@@ -241,6 +251,10 @@ static void test_minimal_and_defaults(void **state)
     assert_int_equal(c->server.threads, 0);
     assert_int_equal(c->server.max_body_bytes, CFG_DEFAULT_MAX_BODY_BYTES);
     assert_int_equal(c->server.connection_timeout_s, CFG_DEFAULT_CONNECTION_TIMEOUT_S);
+    assert_int_equal(c->server.max_connections_per_ip, CFG_DEFAULT_MAX_CONNECTIONS_PER_IP);
+    assert_int_equal(c->server.header_timeout_ms, CFG_DEFAULT_HEADER_TIMEOUT_MS);
+    assert_int_equal(c->server.min_body_rate, CFG_DEFAULT_MIN_BODY_RATE);
+    assert_int_equal(c->server.max_buffered_body_bytes, CFG_DEFAULT_MAX_BUFFERED_BODY_BYTES);
     assert_false(c->server.quiet);
     assert_int_equal(c->n_warnings, 1); /* 'other' has no route */
     assert_non_null(strstr(c->warnings[0], "k.yaml:3: function 'other' has no route"));
@@ -283,6 +297,27 @@ static void test_errors(void **state)
                  "'reuse' must be true or false", NULL);
     expect_error("k.yaml", "server: {threads: 0}\nfunctions: {}\n", "k.yaml:1: server.threads",
                  "from 1 to 1024");
+    /* Hostile-client limits. */
+    expect_error("k.yaml", "server: {max_connections_per_ip: -1}\nfunctions: {}\n",
+                 "k.yaml:1: server.max_connections_per_ip", "from 0 to 1000000");
+    expect_error("k.yaml", "server: {header_timeout: 10}\nfunctions: {}\n",
+                 "k.yaml:1: server.header_timeout '10' needs a unit", NULL);
+    expect_error("k.yaml", "server: {header_timeout: 50ms}\nfunctions: {}\n",
+                 "k.yaml:1: server.header_timeout must be 0 (no deadline) or at least 100ms", NULL);
+    expect_error("k.yaml", "server: {header_timeout: 2h}\nfunctions: {}\n",
+                 "server.header_timeout must be a duration", "at most 3600000 ms");
+    expect_error("k.yaml", "server: {min_body_rate: fast}\nfunctions: {}\n",
+                 "k.yaml:1: server.min_body_rate must be a size", NULL);
+    expect_error("k.yaml", "server: {max_buffered_body_bytes: 1k}\nfunctions: {}\n",
+                 "k.yaml:1: server.max_buffered_body_bytes must be a size", "from 65536");
+    expect_error("k.yaml", "server:\n  max_body_bytes: 1MiB\n  max_buffered_body_bytes: 512KiB\n"
+                 "functions: {}\n",
+                 "k.yaml:3: server.max_buffered_body_bytes (524288 bytes) is smaller than "
+                 "server.max_body_bytes (1048576 bytes)", "raise the first or lower the second");
+    expect_error("k.yaml", "server: {max_body_bytes: 1MiB, max_buffered_body_bytes: 2MiB}\n"
+                 "functions:\n  hello: {module: hello.wasm, max_body_bytes: 3MiB}\n",
+                 "k.yaml:3: function 'hello': max_body_bytes (3145728 bytes) is larger than "
+                 "server.max_buffered_body_bytes (2097152 bytes)", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, module: api.wasm}\n",
                  "key 'module' appears twice", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, dirs: [nodir]}\n",

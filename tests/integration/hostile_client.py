@@ -18,7 +18,7 @@ are reported, never judged here.
       Opens N uploads (POST /echo, Content-Length SIZE) spread over 127.0.0.3/.4/.6, each
       sending SEND bytes and stalling. Reports how many got a 503 with Retry-After (busy),
       how many got another answer (other), how many are pending; a small GET's status
-      while they stall (small); VmRSS of PID before and during (rss_before_kb,
+      while they stall (small), the status of a 96 KiB chunked upload then (chunked); VmRSS of PID before and during (rss_before_kb,
       rss_during_kb); then closes them and reports the status of one complete upload of
       SIZE bytes (after).
   hostile_client.py framing HOST:PORT
@@ -211,6 +211,14 @@ def uploads(addr, pid, n, size, send):
         else:
             other += 1
     small = get(addr, "/hello", "127.0.0.2")
+    # A chunked body has no length to reserve up front: it is refused when it grows.
+    s = connect(addr, "127.0.0.2", 10)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n" + (b"4000\r\n" + b"c" * 0x4000 + b"\r\n") * 6
+              + b"0\r\n\r\n")
+    out, _ = read_response(s, 10)
+    s.close()
+    chunked = int(out.split(b" ", 2)[1]) if out.startswith(b"HTTP/1.1 ") else 0
     during = rss_kb(pid)
     for s in socks:
         s.close()
@@ -221,7 +229,7 @@ def uploads(addr, pid, n, size, send):
     out, _ = read_response(s, 10)
     s.close()
     after = int(out.split(b" ", 2)[1]) if out.startswith(b"HTTP/1.1 ") else 0
-    return {"busy": busy, "other": other, "pending": pending, "small": small,
+    return {"busy": busy, "other": other, "pending": pending, "small": small, "chunked": chunked,
             "rss_before_kb": before, "rss_during_kb": during, "after": after}
 
 

@@ -86,6 +86,7 @@ check_eq "uploads: two stalled uploads fill the budget (pending)" 2 "$(val pendi
 check_eq "uploads: the other 28 get 503 JSON with Retry-After" 28 "$(val busy)"
 check_eq "uploads: ... and no other answer" 0 "$(val other)"
 check_eq "uploads: a small request is served meanwhile" 200 "$(val small)"
+check_eq "uploads: a chunked upload is refused with 503 when the budget is spent" 503 "$(val chunked)"
 grow=$(($(val rss_during_kb) - $(val rss_before_kb)))
 check "uploads: RSS grows by less than 24 MiB (grew $grow KiB)" test "$grow" -lt 24576
 check_eq "uploads: the budget is released when the uploads end (a full upload after: 200)" \

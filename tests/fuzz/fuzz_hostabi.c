@@ -13,7 +13,9 @@
  *     scratch directory;
  *   - every extism:host/env function but http_request (fuzz_guest_json has
  *     it), and Kiln's own "kiln" module (KV over an in-memory store,
- *     config_get, log; http_* without a context answer "unavailable").
+ *     config_get, log; http_* with a context whose allow-list is empty, so
+ *     http_request parses the guest's method, URL and headers and is refused
+ *     before any DNS lookup).
  *
  * Input: [memory size, 2 bytes][initial memory bytes, up to 256] then ops,
  * each an opcode byte and its operands (see the switch).
@@ -29,6 +31,7 @@
 #include "kiln/abi.h"
 #include "kiln/kv.h"
 #include "kiln/wasi.h"
+#include "net/net.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -221,6 +224,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e->fi.state[KILN_STATE_EXTISM] = &e->xc;
     e->fi.state[KILN_STATE_KV] = grants;
     e->fi.state[KILN_STATE_HOST] = &hc;
+    kiln_function nf;
+    memset(&nf, 0, sizeof(nf));
+    nf.name = "fuzz";
+    net_ctx nc;
+    net_ctx_init(&nc, &nf, 0);
+    e->fi.state[KILN_STATE_HTTP] = &nc;
 
     for (int ops = 0; ops < 64 && in.n > 0; ops++) {
         uint8_t op = fuzz_u8(&in);
@@ -271,6 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
+    net_ctx_fini(&nc);
     fuzz_xtm_ctx_fini(&e->xc);
     xtm_fn_free(f);
     kiln_wasi_free(w);

@@ -28,8 +28,9 @@ typedef struct kiln_aot_options {
     int opt_level;              /* 0, 1 or 2 (-O0/-O1/-O2); -1: default 2 */
     const char *cache_dir;      /* NULL: $KILN_HOME/cache, $KILN_HOME defaults to ~/.kiln */
     const kiln_linker *imports; /* if set, every import must be provided by it */
-    unsigned timeout_s;         /* wall-clock (and CPU) limit per tool run; 0: 30 s + 250 ms per
-                                   KiB of code section, at most 300 s */
+    unsigned timeout_s;         /* wall-clock (and CPU) limit per tool run; 0: KILN_AOT_TIMEOUT
+                                   (seconds), else 30 s + 250 ms per KiB of code section, at
+                                   most 300 s */
     bool force;                 /* recompile even when cached */
     /* Bounds on what one compile may cost. 0 = the environment variable named,
      * else the default; see docs/internals/aot.md ("Bounds"). */
@@ -38,7 +39,7 @@ typedef struct kiln_aot_options {
     uint64_t max_code_bytes;     /* code section: KILN_AOT_MAX_CODE_BYTES, else 32 MiB */
     uint32_t max_functions;      /* defined functions: KILN_AOT_MAX_FUNCTIONS, else 100000 */
     uint64_t max_function_bytes; /* largest function body: KILN_AOT_MAX_FUNCTION_BYTES, else
-                                    512 KiB */
+                                    256 KiB */
 } kiln_aot_options;
 
 typedef struct kiln_aot_result {

@@ -30,7 +30,7 @@
 #define AOT_MEM_PER_KIB (4ULL << 20)
 #define AOT_DEFAULT_MAX_CODE (32ULL << 20)
 #define AOT_DEFAULT_MAX_FUNCS 100000u
-#define AOT_DEFAULT_MAX_FUNC_BYTES (512ULL << 10)
+#define AOT_DEFAULT_MAX_FUNC_BYTES (256ULL << 10)
 #define AOT_DEFAULT_OPT 2
 #define AOT_MAX_WASM_FILE (1ULL << 30)
 #define AOT_ERR_LINES 5
@@ -236,9 +236,22 @@ static int resolve_bounds(aot_job *j, const uint8_t *wasm, size_t len, kiln_err 
     if (j->max_memory > AOT_TOOL_MAX_AS)
         j->max_memory = AOT_TOOL_MAX_AS;
     if (o == NULL || o->timeout_s == 0) {
-        uint64_t t = AOT_TIMEOUT_BASE_S + (uint64_t)j->info.code_size / 1024 *
-                                              AOT_TIMEOUT_MS_PER_KIB / 1000;
-        j->timeout_s = t < AOT_DEFAULT_TIMEOUT_S ? (unsigned)t : AOT_DEFAULT_TIMEOUT_S;
+        const char *v = getenv("KILN_AOT_TIMEOUT");
+        char *end = NULL;
+        unsigned long t = v && *v ? strtoul(v, &end, 10) : 0;
+        if (v && *v && (end == v || (*end != '\0' && strcmp(end, "s") != 0) || t == 0 ||
+                        t > 86400))
+            return kiln_err_set(err, KILN_EINVAL,
+                                "%s: KILN_AOT_TIMEOUT='%s' is not a number of seconds (1 to "
+                                "86400)",
+                                j->name, v);
+        if (t == 0) {
+            t = AOT_TIMEOUT_BASE_S +
+                (unsigned long)((uint64_t)j->info.code_size / 1024 * AOT_TIMEOUT_MS_PER_KIB / 1000);
+            if (t > AOT_DEFAULT_TIMEOUT_S)
+                t = AOT_DEFAULT_TIMEOUT_S;
+        }
+        j->timeout_s = (unsigned)t;
     }
 
     uint32_t n_defined = j->info.n_funcs - j->info.n_func_imports;
@@ -588,9 +601,12 @@ static int compile_c(aot_job *j, kiln_err *err)
                           j->cc.is_clang ? "clang" : "gcc");
     } else if (res.timed_out) {
         rc = kiln_err_set(err, KILN_ECOMPILE,
-                          "%s: compiler exceeded %u s; raise the timeout or compile with a lower "
-                          "-O level",
-                          j->name, j->timeout_s);
+                          "%s: compiler exceeded %u s (for %u KiB of code; its largest function, "
+                          "%u, is %llu bytes); raise KILN_AOT_TIMEOUT=<seconds> "
+                          "(kiln_aot_options.timeout_s), shrink the module or its largest "
+                          "function, or compile with a lower -O level",
+                          j->name, j->timeout_s, (j->info.code_size + 1023) / 1024,
+                          j->largest_index, (unsigned long long)j->largest_body);
     } else if (strstr(res.err, "No space left on device") != NULL) {
         rc = kiln_err_set(err, KILN_ENOSPC,
                           "%s: disk full while writing %s/out.so; free space in the cache's file "

@@ -7,8 +7,10 @@
  * answers it; elsewhere a refusal (namespace not granted or read-only, a
  * limit, a store failure) fails the call with a message naming the cause.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "abi/extism/extism.h"
@@ -85,11 +87,15 @@ __attribute__((noreturn)) static void fail_rc(kiln_instance *inst, const kiln_kv
     case KILN_ELIMIT:
         xtm_fail(inst,
                  "%s: over a limit of the namespace (max_key_bytes %u, max_value_bytes %u, "
-                 "max_keys %llu)",
+                 "max_keys %llu, max_bytes %llu of keys plus values); the server log says which",
                  fn, ns->limits.max_key_bytes, ns->limits.max_value_bytes,
-                 (unsigned long long)ns->limits.max_keys);
+                 (unsigned long long)ns->limits.max_keys,
+                 (unsigned long long)ns->limits.max_bytes);
     case KILN_EINVAL:
-        xtm_fail(inst, "%s: invalid key (empty), TTL or increment overflow", fn);
+        xtm_fail(inst,
+                 "%s: invalid key (empty) or TTL, or the increment would take the value outside "
+                 "the 64-bit integer range (nothing was changed)",
+                 fn);
     case KILN_ETYPE:
         xtm_fail(inst, "%s: the stored value is not an integer", fn);
     case KILN_ENOMEM:
@@ -488,13 +494,21 @@ static uint64_t ds_incrby(kiln_instance *inst, bool global, uint64_t off, uint64
     bool ok = true;
     if (json_is_integer(inc))
         delta = (int64_t)json_integer_value(inc);
-    else if (json_is_string(inc))
-        ok = sscanf(json_string_value(inc), "%lld", (long long *)&delta) == 1;
+    else if (json_is_string(inc)) {
+        /* strtoll, not sscanf: an out-of-range delta must be refused, not
+         * clamped (sscanf's overflow is undefined). */
+        const char *str = json_string_value(inc);
+        char *end = NULL;
+        errno = 0;
+        long long d = strtoll(str, &end, 10);
+        ok = end != str && *end == '\0' && errno != ERANGE;
+        delta = (int64_t)d;
+    }
     else if (inc != NULL)
         ok = false;
     if (!ok) {
         json_decref(o);
-        xtm_fail(inst, "%s: \"incr\" must be an integer or a numeric string", fn);
+        xtm_fail(inst, "%s: \"incr\" must be a 64-bit integer or a string of one", fn);
     }
     int64_t out = 0;
     kiln_host_enter(inst);

@@ -971,6 +971,47 @@ static int rd_section(rd *r, uint8_t *id, int *last_rank)
     return KILN_OK;
 }
 
+/*
+ * A body's size and its local declarations: every local becomes a C local in
+ * the function's native frame, so their number bounds the frame a guest can
+ * ask for (50,000 x 8 bytes, below the 1 MiB guard under each guest stack;
+ * docs/internals/runtime.md). Instructions are wasm-validate's business.
+ */
+static int check_body(rd *r, uint32_t index)
+{
+    size_t at = r->pos;
+    uint32_t size;
+    int rc = rd_u32(r, &size, "body size");
+    if (rc != KILN_OK)
+        return rc;
+    if (size > left(r))
+        return fail(r, KILN_EMODULE, at, "function body %u claims %u bytes but only %zu remain",
+                    (unsigned)index, (unsigned)size, left(r));
+    if (size > WR_MAX_BODY)
+        return fail(r, KILN_ELIMIT, at, "function body %u is %u bytes, over Kiln's limit of %u",
+                    (unsigned)index, (unsigned)size, (unsigned)WR_MAX_BODY);
+    size_t body_end = r->pos + size, outer_end = r->end;
+    r->end = body_end;
+    uint32_t groups;
+    uint64_t locals = 0;
+    rc = rd_count(r, &groups, WR_MAX_LOCALS, 2, "local declaration");
+    for (uint32_t g = 0; rc == KILN_OK && g < groups; g++) {
+        uint32_t n;
+        uint8_t type;
+        rc = rd_u32(r, &n, "local count");
+        if (rc == KILN_OK)
+            rc = rd_byte(r, &type, "local type");
+        locals += n;
+        if (rc == KILN_OK && locals > WR_MAX_LOCALS)
+            rc = fail(r, KILN_ELIMIT, at, "function body %u declares more than %u locals, over "
+                      "Kiln's limit (each is part of the function's native stack frame)",
+                      (unsigned)index, (unsigned)WR_MAX_LOCALS);
+    }
+    r->end = outer_end;
+    r->pos = body_end;
+    return rc;
+}
+
 int kiln_wasm_parse(const uint8_t *buf, size_t len, kiln_wasm_info *info, kiln_err *err)
 {
     rd r = {.buf = buf, .len = len, .err = err};
@@ -1011,6 +1052,8 @@ int kiln_wasm_parse(const uint8_t *buf, size_t len, kiln_wasm_info *info, kiln_e
                 rc = fail(&r, KILN_EMODULE, sec_at,
                           "code section has %u bodies but the function section declares %u",
                           (unsigned)code_count, (unsigned)defined_funcs);
+            for (uint32_t i = 0; rc == KILN_OK && i < code_count; i++)
+                rc = check_body(&r, i);
             r.pos = r.end;
             break;
         default: /* element, data, datacount: only their framing matters here */

@@ -36,9 +36,11 @@
 #define WR_MAX_IMPORTS 100000
 #define WR_MAX_EXPORTS 100000
 #define WR_MAX_GLOBALS 1000000
-#define WR_MAX_TABLES 100000
+#define WR_MAX_TABLES 100 /* per module; compilers emit one, the spec tests a handful */
 #define WR_MAX_MEMORIES 100
 #define WR_MAX_TAGS 1000000
+#define WR_MAX_LOCALS 50000   /* per function, as browsers bound them */
+#define WR_MAX_BODY 7654321   /* bytes per function body (JS API limit) */
 
 typedef struct wr_limits {
     uint64_t min, max;

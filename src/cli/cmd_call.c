@@ -58,6 +58,7 @@ static void usage(FILE *f)
             "  --dir HOST[::GUEST]    preopen a directory for WASI (--dir-ro: read-only)\n"
             "  --timeout MS           time limit per call, in milliseconds\n"
             "  --max-memory SIZE      cap linear memory and Extism memory (e.g. 16MiB)\n"
+            "  --max-stack SIZE       native stack for guest code (default 1MiB)\n"
             "  --manifest FILE        an Extism manifest (wasm[0], memory, config,\n"
             "                         allowed_hosts, allowed_paths, timeout_ms); options\n"
             "                         given on the command line take precedence\n"
@@ -85,6 +86,7 @@ typedef struct call_opts {
     bool wasi;
     long long timeout_ms; /* -1 = unset */
     long long max_memory; /* -1 = unset */
+    long long max_stack;  /* 0 = default */
     const char *manifest;
     int log_level;
     long long loops;
@@ -135,7 +137,7 @@ static int parse(int argc, char **argv, call_opts *o)
         static const char *const with_value[] = {
             "--input",      "-i",       "--input-file", "--config",   "--allow-host",
             "--dir-ro",     "--dir",    "--timeout",    "--max-memory", "--manifest",
-            "--log-level",  "--loop",
+            "--log-level",  "--loop",   "--max-stack",
         };
         size_t k, nk = sizeof(with_value) / sizeof(with_value[0]);
         v = NULL;
@@ -190,6 +192,12 @@ static int parse(int argc, char **argv, call_opts *o)
             o->max_memory = cli_parse_size(v);
             if (o->max_memory <= 0) {
                 cli_error("call", "--max-memory '%s': expected a size such as 16MiB", v);
+                return CALL_EXIT_USAGE;
+            }
+        } else if (strcmp(name, "--max-stack") == 0) {
+            o->max_stack = cli_parse_size(v);
+            if (o->max_stack < (64 << 10) || o->max_stack > (256LL << 20)) {
+                cli_error("call", "--max-stack '%s': expected a size from 64KiB to 256MiB", v);
                 return CALL_EXIT_USAGE;
             }
         } else if (strcmp(name, "--manifest") == 0) {
@@ -468,6 +476,7 @@ int cmd_call(int argc, char **argv)
         xo.limits.max_memory_bytes = (uint64_t)o.max_memory;
     else if (man.max_pages >= 0)
         xo.limits.max_memory_bytes = (uint64_t)man.max_pages * 65536u;
+    xo.limits.max_stack_bytes = (uint32_t)o.max_stack;
     if (o.timeout_ms > 0)
         xo.limits.timeout_ms = (uint32_t)o.timeout_ms;
     else if (man.timeout_ms > 0)

@@ -44,6 +44,8 @@ static void usage(FILE *f)
             "                          the host's value); the host environment is not inherited\n"
             "  --timeout MS            wall-clock limit for the whole run, in milliseconds\n"
             "  --max-memory SIZE       cap linear memory (e.g. 4MiB, 64m, 65536)\n"
+            "  --max-stack SIZE        native stack for guest code (default 1MiB; deeper\n"
+            "                          recursion traps with 'call stack exhausted')\n"
             "  -O0, -O1, -O2           optimisation level for compilation (default -O2)\n"
             "  --cc CC                 C compiler for compilation (default $KILN_CC or cc)\n"
             "  -h, --help              show this help\n"
@@ -62,6 +64,7 @@ typedef struct run_opts {
     size_t envc;
     long long timeout_ms;
     long long max_memory;
+    long long max_stack;
     int opt_level;
     const char *cc;
     const char *module;
@@ -110,7 +113,8 @@ static int parse(int argc, char **argv, run_opts *o)
             continue;
         }
         static const char *const with_value[] = {"--dir-ro", "--dir",        "--env",
-                                                 "--timeout", "--max-memory", "--cc"};
+                                                 "--timeout", "--max-memory", "--cc",
+                                                 "--max-stack"};
         size_t k;
         for (k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
             v = cli_opt_value(argc, argv, &i, with_value[k], &m);
@@ -169,6 +173,13 @@ static int parse(int argc, char **argv, run_opts *o)
             break;
         case 5:
             o->cc = v;
+            break;
+        case 6:
+            o->max_stack = cli_parse_size(v);
+            if (o->max_stack < (64 << 10) || o->max_stack > (256LL << 20)) {
+                cli_error("run", "--max-stack '%s': expected a size from 64KiB to 256MiB", v);
+                return RUN_EXIT_USAGE;
+            }
             break;
         }
     }
@@ -305,6 +316,7 @@ int cmd_run(int argc, char **argv)
     memset(&limits, 0, sizeof(limits));
     limits.max_memory_bytes = (uint64_t)o.max_memory;
     limits.timeout_ms = (uint32_t)o.timeout_ms;
+    limits.max_stack_bytes = (uint32_t)o.max_stack;
     void *state[KILN_STATE_SLOTS] = {0};
     state[KILN_STATE_WASI] = wasi;
     rc = kiln_instance_new(pre, &limits, state, &inst, &err);

@@ -1035,6 +1035,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                                        "dirs",
                                        "max_memory",
                                        "timeout",
+                                       "max_stack",
+                                       "max_table_elems",
                                        "reuse",
                                        "request_json",
                                        "max_body_bytes",
@@ -1122,6 +1124,12 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
         } else if (strcmp(k, "timeout") == 0) {
             if ((rc = want_duration(w, v, kw, UINT32_MAX, &u)) == KILN_OK)
                 f->fn.limits.timeout_ms = (uint32_t)u;
+        } else if (strcmp(k, "max_stack") == 0) {
+            if ((rc = want_size(w, v, kw, (uint64_t)64 << 10, (uint64_t)256 << 20, &u)) == KILN_OK)
+                f->fn.limits.max_stack_bytes = (uint32_t)u;
+        } else if (strcmp(k, "max_table_elems") == 0) {
+            if ((rc = want_uint(w, v, kw, 1, 100000000, &u)) == KILN_OK)
+                f->fn.limits.max_table_elems = (uint32_t)u;
         } else if (strcmp(k, "reuse") == 0) {
             rc = want_bool(w, v, kw, &f->fn.reuse);
         } else if (strcmp(k, "request_json") == 0) {

@@ -98,6 +98,8 @@ static const char full_yaml[] =
     "      - {host: data, guest: /ro, read_only: true}\n"
     "    max_memory: 16MiB\n"
     "    timeout: 250ms\n"
+    "    max_stack: 256KiB\n"
+    "    max_table_elems: 5000\n"
     "    max_body_bytes: 1k\n"
     "    max_output_bytes: 1MiB\n"
     "    routes: [/hello, {path: /hi/:name, methods: [GET, post]}]\n"
@@ -129,6 +131,7 @@ static const char full_json[] =
     "              \"dirs\": [\"data::/data\", {\"host\": \"data\", \"guest\": \"/ro\", "
     "\"read_only\": true}],\n"
     "              \"max_memory\": \"16MiB\", \"timeout\": \"250ms\", \"max_body_bytes\": \"1k\",\n"
+    "              \"max_stack\": \"256KiB\", \"max_table_elems\": 5000,\n"
     "              \"max_output_bytes\": \"1MiB\",\n"
     "              \"routes\": [\"/hello\", {\"path\": \"/hi/:name\", \"methods\": [\"GET\", "
     "\"post\"]}]},\n"
@@ -175,6 +178,8 @@ static void check_full(const cfg_config *c)
     assert_string_equal(h->fn.dirs[1].host, want);
     assert_int_equal(h->fn.limits.max_memory_bytes, 16 << 20);
     assert_int_equal(h->fn.limits.timeout_ms, 250);
+    assert_int_equal(h->fn.limits.max_stack_bytes, 256 << 10);
+    assert_int_equal(h->fn.limits.max_table_elems, 5000);
     assert_int_equal(h->max_body_bytes, 1000);
     assert_int_equal(h->fn.max_output_bytes, 1 << 20);
     assert_false(h->fn.reuse);
@@ -194,6 +199,8 @@ static void check_full(const cfg_config *c)
     /* Defaults. */
     assert_int_equal(a->fn.limits.max_memory_bytes, 64 << 20);
     assert_int_equal(a->fn.limits.timeout_ms, 5000);
+    assert_int_equal(a->fn.limits.max_stack_bytes, 0); /* the runtime's 1 MiB */
+    assert_int_equal(a->fn.limits.max_table_elems, 0);  /* the runtime's 1,000,000 */
     assert_int_equal(a->max_body_bytes, 0);
     /* Routes: the functions' own first, then the list. */
     assert_int_equal(c->n_routes, 3);
@@ -220,8 +227,8 @@ static void test_full_yaml(void **state)
     if (rc != KILN_OK)
         fail_msg("%s", err.msg);
     check_full(c);
-    assert_int_equal(c->routes[2].line, 38);
-    assert_int_equal(c->functions[1].line, 28);
+    assert_int_equal(c->routes[2].line, 40);
+    assert_int_equal(c->functions[1].line, 30);
     cfg_free(c);
 }
 
@@ -234,7 +241,7 @@ static void test_full_json(void **state)
     if (rc != KILN_OK)
         fail_msg("%s", err.msg);
     check_full(c);
-    assert_int_equal(c->functions[1].line, 14); /* line numbers survive JSON too */
+    assert_int_equal(c->functions[1].line, 15); /* line numbers survive JSON too */
     cfg_free(c);
 }
 
@@ -291,6 +298,10 @@ static void test_errors(void **state)
                  "k.yaml:2:", "needs a unit");
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, max_memory: lots}\n",
                  "k.yaml:2: function 'hello': 'max_memory' must be a size", NULL);
+    expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, max_stack: 1KiB}\n",
+                 "k.yaml:2: function 'hello': 'max_stack'", NULL);
+    expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, max_table_elems: 0}\n",
+                 "k.yaml:2: function 'hello': 'max_table_elems'", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, abi: cobol}\n",
                  "abi 'cobol' is unknown", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, reuse: maybe}\n",

@@ -135,6 +135,14 @@ fuzz-long: deps
 	@$(MAKE) -s fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(BUILD)
 
+# The full fault storm (docs/internals/storm.md): 1,000,000 invocations of normal and
+# hostile guests against one server; STORM_N, STORM_SEED, STORM_CONNS override.
+storm: deps
+	@$(MAKE) -s tests
+	@KILN_BUILD=$(abspath $(BUILD)) KILN=$(abspath $(BUILD))/kiln \
+	    KILN_HOME=$(abspath $(BUILD))/test-home KILN_ROOT=$(CURDIR) \
+	    STORM_N=$${STORM_N:-1000000} sh tests/stress/storm.sh
+
 bench: deps
 	@$(MAKE) -s all
 	@sh bench/run.sh $(BUILD)

@@ -77,6 +77,7 @@ for t in "$ROOT"/tests/integration/*.sh; do
     run_suite "integration/$(basename "$t" .sh)" sh "$t"
 done
 run_suite "stress" sh "$ROOT/tests/stress/run.sh"
+run_suite "stress/storm" sh "$ROOT/tests/stress/storm.sh"
 # libFuzzer harnesses (make fuzz): replay seeds and regressions, then a short
 # fuzz pass (FUZZ_SECONDS, default 60, split between the targets).
 [ -d "$BUILD/fuzz" ] && run_suite "fuzz" sh "$ROOT/tests/fuzz/run.sh" "$BUILD"

@@ -161,19 +161,30 @@ static int connect_to(int nonblock)
     return fd;
 }
 
+/* Control bytes (the CRLFs of the answer, the newline ending a body) as '|'. */
+static void flatten(char *s, size_t n)
+{
+    for (size_t i = 0; i < n && s[i]; i++)
+        if ((unsigned char)s[i] < 0x20)
+            s[i] = '|';
+}
+
 static void report(struct conn *c, const char *fmt, ...)
 {
     if (printed++ >= 20)
         return;
-    char why[256];
+    char why[256], got[301];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    int n = (int)(c->in_len < 300 ? c->in_len : 300);
-    printf("WRONG kind=%s request=\"%.*s\" %s; got %d bytes: %.*s\n", c->k->name,
-           (int)(strchr(c->req, '\r') - c->req), c->req, why, (int)c->in_len, n,
-           c->in ? c->in : "");
+    flatten(why, sizeof(why));
+    size_t n = c->in_len < 300 ? c->in_len : 300;
+    memcpy(got, c->in ? c->in : "", c->in ? n : 1);
+    got[c->in ? n : 0] = '\0';
+    flatten(got, n);
+    printf("WRONG kind=%s request=\"%.*s\" %s; got %zu bytes: %s\n", c->k->name,
+           (int)(strchr(c->req, '\r') - c->req), c->req, why, c->in_len, got);
 }
 
 /* 1 if body (len bytes, not NUL-terminated) holds needle. */

@@ -89,6 +89,8 @@ if ! serve_start storm --config "$D/kiln.yaml"; then
     exit 1
 fi
 ok "server starts"
+# The footprint is sampled from $SPID: it must be the server itself, not a wrapper.
+check_eq "the sampled process is kiln" "$(readlink -f "$KILN")" "$(readlink "/proc/$SPID/exe")"
 
 echo "# storm: N=$N seed=$SEED conns=$CONNS server pid $SPID"
 start=$(date +%s)

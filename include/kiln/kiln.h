@@ -46,7 +46,8 @@
     X(ETOOLCHAIN, -19, "toolchain missing")                                    \
     X(EGUEST, -20, "the guest reported an error")                              \
     X(EBADOUTPUT, -21, "malformed guest output")                               \
-    X(ECONFIG, -22, "invalid configuration")
+    X(ECONFIG, -22, "invalid configuration")                                   \
+    X(ECANCELED, -23, "cancelled")
 
 typedef enum kiln_status {
 #define KILN_STATUS_ENUM_(name, value, text) KILN_##name = value,

@@ -209,6 +209,49 @@ KILN_API void kiln_instance_set_limits(kiln_instance *inst, const kiln_limits *l
 KILN_API void *kiln_instance_export_object(kiln_instance *inst, const char *name,
                                            kiln_extern_kind kind);
 
+/* ---- fibers: invocations that wait without holding a thread ----------- */
+
+/*
+ * A fiber runs fn(arg) on a guest stack of its own (sized by `limits`, like
+ * every guest call). Guest calls made inside it (kiln_instance_call, ...)
+ * run on the same stack. A host function that has to wait may suspend the
+ * fiber (kiln_fiber_suspend): the thread returns from kiln_fiber_run /
+ * kiln_fiber_resume and does other work; whoever completes the wait calls
+ * kiln_fiber_resume on the same thread, and the host function carries on
+ * where it stopped. The invocation's deadline keeps counting meanwhile
+ * (waits must be bounded by kiln_host_deadline_ns()).
+ *
+ * kiln_fiber_run/kiln_fiber_resume return 1 when fn finished (its return
+ * value in *result; the fiber is gone), 0 when it suspended (*fiber is the
+ * handle to resume), or a negative status (no stack could be mapped).
+ * A fiber belongs to the thread that started it; it must be resumed there.
+ */
+typedef struct kiln_fiber kiln_fiber;
+KILN_API int kiln_fiber_run(const kiln_limits *limits, int (*fn)(void *arg), void *arg,
+                            kiln_fiber **fiber /* OUT */, int *result /* OUT */, kiln_err *err);
+KILN_API int kiln_fiber_resume(kiln_fiber *fiber, int *result /* OUT */);
+/* The fiber this thread is running, or NULL (plain thread, or a guest call
+ * outside kiln_fiber_run: those cannot suspend). */
+KILN_API kiln_fiber *kiln_fiber_current(void);
+/* Suspend the current fiber until kiln_fiber_resume. Returns false (and does
+ * nothing) if there is no current fiber: the caller must block instead. */
+KILN_API bool kiln_fiber_suspend(void);
+/* Ask a suspended fiber to give up (its client went away): once resumed, the
+ * waiting host call sees kiln_fiber_cancelled() and the next
+ * kiln_host_checkpoint unwinds the guest. */
+KILN_API void kiln_fiber_cancel(kiln_fiber *fiber);
+KILN_API bool kiln_fiber_cancelled(void);
+/* Per-invocation variables: a slot of the current fiber (each fiber starts
+ * with NULLs), or of the thread when not on a fiber. Host code that keeps
+ * "the current request's X" uses these rather than _Thread_local, which
+ * another request on the same thread would overwrite while this one waits.
+ * Slots: KILN_FLOCAL_LOG (guest log budget), others free. */
+#define KILN_FIBER_LOCALS 4
+enum { KILN_FLOCAL_LOG = 0 };
+KILN_API void **kiln_fiber_local(unsigned slot);
+/* The running invocation's deadline (CLOCK_MONOTONIC ns), 0 = none. */
+KILN_API uint64_t kiln_host_deadline_ns(void);
+
 /* ---- runtime-wide ----------------------------------------------------- */
 
 /* Runtime statistics, for tests and benchmarks. */

@@ -14,8 +14,9 @@
 
 #include "base/alloc.h"
 
-/* The budget of the invocation running on this thread, if any. */
-static _Thread_local guest_log_budget *current;
+/* The budget of the running invocation, if any: a fiber-local variable, as
+ * invocations on one thread interleave when they wait (src/loop). */
+#define current (*(guest_log_budget **)kiln_fiber_local(KILN_FLOCAL_LOG))
 
 kiln_log_limits guest_log_limits(const kiln_log_limits *l)
 {

@@ -26,7 +26,7 @@
  * and 152 MiB: the largest function drives the cost, the code size bounds it. */
 #define AOT_TIMEOUT_BASE_S 30
 #define AOT_TIMEOUT_MS_PER_KIB 250
-#define AOT_MEM_BASE (512ULL << 20)
+#define AOT_MEM_BASE (1024ULL << 20) /* 512 MiB was seen to fail a 25 KiB module once */
 #define AOT_MEM_PER_KIB (4ULL << 20)
 #define AOT_DEFAULT_MAX_CODE (32ULL << 20)
 #define AOT_DEFAULT_MAX_FUNCS 100000u

@@ -609,6 +609,7 @@ static int parse_server(walk *w, const node *m)
                                        "header_timeout",
                                        "min_body_rate",
                                        "max_buffered_body_bytes",
+                                       "max_in_flight",
                                        "quiet",
                                        NULL};
     cfg_server *s = &w->c->server;
@@ -641,6 +642,9 @@ static int parse_server(walk *w, const node *m)
         } else if (strcmp(k, "max_connections") == 0) {
             if ((rc = want_uint(w, v, what, 1, 1000000, &u)) == KILN_OK)
                 s->max_connections = (unsigned)u;
+        } else if (strcmp(k, "max_in_flight") == 0) {
+            if ((rc = want_uint(w, v, what, 1, 1000000, &u)) == KILN_OK)
+                s->max_in_flight = (unsigned)u;
         } else if (strcmp(k, "max_connections_per_ip") == 0) {
             if ((rc = want_uint(w, v, what, 0, 1000000, &u)) == KILN_OK)
                 s->max_connections_per_ip = (unsigned)u;
@@ -1275,6 +1279,7 @@ void cfg_server_defaults(cfg_server *s)
     s->drain_timeout_s = CFG_DEFAULT_DRAIN_TIMEOUT_S;
     s->max_connections = CFG_DEFAULT_MAX_CONNECTIONS;
     s->max_connections_per_ip = CFG_DEFAULT_MAX_CONNECTIONS_PER_IP;
+    s->max_in_flight = CFG_DEFAULT_MAX_IN_FLIGHT;
     s->header_timeout_ms = CFG_DEFAULT_HEADER_TIMEOUT_MS;
     s->min_body_rate = CFG_DEFAULT_MIN_BODY_RATE;
     s->max_buffered_body_bytes = CFG_DEFAULT_MAX_BUFFERED_BODY_BYTES;

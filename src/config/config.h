@@ -33,6 +33,7 @@
 #define CFG_DEFAULT_HEADER_TIMEOUT_MS 10000u
 #define CFG_DEFAULT_MIN_BODY_RATE ((size_t)1 << 10)
 #define CFG_DEFAULT_MAX_CONNECTIONS_PER_IP 128u
+#define CFG_DEFAULT_MAX_IN_FLIGHT 10000u
 #define CFG_DEFAULT_MAX_BUFFERED_BODY_BYTES ((size_t)256 << 20)
 
 typedef struct cfg_server {
@@ -44,6 +45,7 @@ typedef struct cfg_server {
     unsigned drain_timeout_s;      /* SIGTERM: longest wait for in-flight requests */
     unsigned max_connections;
     unsigned max_connections_per_ip; /* per client address; 0 = no limit */
+    unsigned max_in_flight;          /* requests running or waiting per worker; beyond: 503 */
     unsigned header_timeout_ms;    /* request line + headers must arrive within; 0 = none */
     size_t min_body_rate;          /* body bytes/s after a header_timeout grace; 0 = none */
     size_t max_buffered_body_bytes; /* request bodies held at once, server-wide; beyond: 503 */

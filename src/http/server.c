@@ -4,10 +4,17 @@
  * the lock-free route-table swap, and the signal loop (SIGHUP reloads,
  * SIGTERM/SIGINT drain and exit). HTTP parsing itself is the library's.
  *
- * Threads: MHD's internal thread pool (MHD_OPTION_THREAD_POOL_SIZE) accepts,
- * parses and calls on_request(); the guest runs right there, on the worker
- * that owns the connection, so each worker keeps its own memory pool in the
- * runtime. The main thread only waits for signals.
+ * Threads: `threads` workers, each with its own event loop (src/loop) and
+ * its own MHD daemon in external epoll mode on the one shared listening
+ * socket. A worker accepts, parses and calls on_request(); the request's
+ * function runs right there as a task (a fiber): a function that never waits
+ * finishes before the task start returns and is answered at once (no hand-
+ * off, no suspension). One that waits (sleep, outbound HTTP) suspends its
+ * fiber; the connection is suspended in MHD, the worker serves others, and
+ * when the wait is over the loop resumes the fiber on the same worker and
+ * the connection is resumed for the answer. A client that goes away while
+ * its request waits cancels it (EPOLLRDHUP on the socket). The main thread
+ * only waits for signals and sweeps connection deadlines.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -29,9 +37,10 @@
 
 #include "base/alloc.h"
 #include "http/http_int.h"
+#include "loop/loop.h"
 
 #define THREAD_STACK_SIZE ((size_t)8 << 20)
-#define MAX_STACK_HEADERS 32
+#define SMALL_HEADERS 16
 #define DISCARD_MIN ((size_t)1 << 20)
 /* Connections waiting in the kernel's accept queue while every slot is taken. A client that
  * gives up leaves its socket there (CLOSE-WAIT) and MHD must accept it to close it; SOMAXCONN
@@ -64,8 +73,27 @@ typedef struct http_conn {
     bool killed;
 } http_conn;
 
-typedef struct http_server {
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+/* One worker thread: its loop, its daemon, its waiting requests. */
+typedef struct http_worker {
+    http_server *s;
+    pthread_t tid;
+    kl_loop *loop;
     struct MHD_Daemon *daemon;
+    kl_io mhd_io;        /* the daemon's epoll fd, watched by the loop */
+    bool started;
+    atomic_bool stop;    /* set by the main thread, then a post wakes the loop */
+    atomic_bool quiesce;
+    http_req *waiting;   /* requests whose task is suspended (cancelled at stop) */
+    size_t n_waiting;
+} http_worker;
+
+struct http_server {
+    http_worker *workers;
+    unsigned n_workers;
+    int listen_fd;
     _Atomic(http_table *) table;
     atomic_long loading;   /* readers between loading `table` and taking a reference */
     atomic_long in_flight; /* requests between their first byte and completion */
@@ -80,13 +108,26 @@ typedef struct http_server {
     http_conn **pconns;
     size_t cap_pfds;
     atomic_size_t buffered; /* request-body bytes reserved, at most max_buffered_body_bytes */
-} http_server;
+};
 
-enum { STAGE_NEW = 0, STAGE_BODY = 1, STAGE_ERROR = 2, STAGE_DONE = 3 };
+enum { STAGE_NEW = 0, STAGE_BODY = 1, STAGE_ERROR = 2, STAGE_DONE = 3, STAGE_RUNNING = 4 };
 
 /* Per request, from the request line to completion. */
-typedef struct http_req {
+struct http_req {
     http_server *s;
+    http_worker *w;
+    struct MHD_Connection *c;
+    /* STAGE_RUNNING: the invocation, its task and what it reads and writes
+     * (here, not on a stack: the task may outlive the callback that started it) */
+    kl_task task;
+    kiln_request req;
+    kiln_response resp;
+    kiln_kv *hdrs; /* hdrs_small or malloc'd */
+    kiln_kv hdrs_small[SMALL_HEADERS];
+    bool resp_init, invoked, suspended;
+    kl_io hup;               /* while suspended: the client hanging up cancels the task */
+    http_req *wprev, *wnext; /* http_worker.waiting */
+    char remote[INET6_ADDRSTRLEN];
     int stage;
     int status;
     uint64_t t0;
@@ -107,7 +148,7 @@ typedef struct http_req {
     const char *err_msg; /* static text */
     char method[24];
     char uri[]; /* raw request target: path?query, percent-encoded */
-} http_req;
+};
 
 /* ---- log ----------------------------------------------------------------------------- */
 
@@ -455,7 +496,7 @@ static void conn_phase(http_conn *k, int phase)
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    http_server *s = cls;
+    http_server *s = ((http_worker *)cls)->s;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -492,8 +533,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
 }
 
-static http_req *req_new(http_server *s, const char *uri, struct MHD_Connection *c)
+static http_req *req_new(http_worker *w, const char *uri, struct MHD_Connection *c)
 {
+    http_server *s = w->s;
     /* MHD passes NULL for a request line without a target ("GET \r\n"). */
     const char *u = uri ? uri : "";
     size_t n = strlen(u);
@@ -505,6 +547,8 @@ static http_req *req_new(http_server *s, const char *uri, struct MHD_Connection 
     r->raw_uri = uri;
     r->raw_uri_len = n;
     r->s = s;
+    r->w = w;
+    r->c = c;
     r->t0 = now_ns();
     r->conn = conn_of(c);
     atomic_fetch_add_explicit(&s->in_flight, 1, memory_order_relaxed);
@@ -536,7 +580,7 @@ static bool reserve_body(http_req *r, size_t n)
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    http_server *s = cls;
+    http_server *s = ((http_worker *)cls)->s;
     http_req *r = *req_cls;
     *req_cls = NULL;
     if (r == NULL)
@@ -553,6 +597,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
     if (r->matched)
         http_match_fini(&r->match);
+    if (r->resp_init)
+        kiln_response_fini(&r->resp);
+    if (r->hdrs != r->hdrs_small)
+        kiln_free(r->hdrs);
     kiln_free(r->body);
     if (r->reserved > 0)
         atomic_fetch_sub(&s->buffered, r->reserved);
@@ -720,6 +768,51 @@ static bool add_body(http_req *r, const char *data, size_t n)
     return true;
 }
 
+/* The task: run the function's ABI on the request (on the task's fiber). */
+static int invoke_task(void *arg)
+{
+    http_req *r = arg;
+    http_fn_invoke(r->fn, &r->req, &r->resp);
+    return 0;
+}
+
+static void waiting_remove(http_req *r)
+{
+    http_worker *w = r->w;
+    if (r->wprev != NULL)
+        r->wprev->wnext = r->wnext;
+    else if (w->waiting == r)
+        w->waiting = r->wnext;
+    if (r->wnext != NULL)
+        r->wnext->wprev = r->wprev;
+    r->wprev = r->wnext = NULL;
+    w->n_waiting--;
+}
+
+/* The task finished (on the worker's thread): if the connection was
+ * suspended, resume it; MHD then calls on_request, which answers. */
+static void invoke_done(kl_task *t, int result)
+{
+    (void)result;
+    http_req *r = t->arg;
+    r->invoked = true;
+    if (r->suspended) {
+        r->suspended = false;
+        kl_unwatch(r->w->loop, &r->hup);
+        waiting_remove(r);
+        MHD_resume_connection(r->c);
+    }
+}
+
+/* While a request waits, its socket is watched for the client hanging up. */
+static void on_hangup(kl_io *io, uint32_t events)
+{
+    http_req *r = io->arg;
+    (void)events;
+    kl_unwatch(r->w->loop, io);
+    kl_task_cancel(&r->task);
+}
+
 static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char *url,
                               const char *version)
 {
@@ -731,40 +824,43 @@ static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char 
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", r->body_limit);
         return respond_error(r, c, MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL, NULL);
     }
-    const http_fn *f = r->fn;
-    kiln_kv stack_kv[MAX_STACK_HEADERS];
-    hdr_walk hw = {.kv = stack_kv, .cap = MAX_STACK_HEADERS};
-    int nh = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
-    if (nh > MAX_STACK_HEADERS) {
-        hw.kv = kiln_malloc((size_t)nh * sizeof(*hw.kv));
-        if (hw.kv == NULL)
-            return respond_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL,
-                                 NULL);
-        hw.cap = (size_t)nh;
+    http_worker *w = r->w;
+    const cfg_server *srv = &r->table->server;
+    if (kl_tasks_in_flight(w->loop) >= srv->max_in_flight) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "this worker already runs %u requests (server.max_in_flight); "
+                 "retry shortly", srv->max_in_flight);
+        return respond_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE, msg,
+                             MHD_HTTP_HEADER_RETRY_AFTER, "1");
     }
+    const http_fn *f = r->fn;
+    int nh = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
+    hdr_walk hw = {.cap = nh > 0 ? (size_t)nh : 1};
+    hw.kv = r->hdrs = hw.cap <= SMALL_HEADERS ? r->hdrs_small : kiln_malloc(hw.cap * sizeof(*hw.kv));
+    if (hw.kv == NULL)
+        return respond_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL, NULL);
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hw);
 
-    char remote[INET6_ADDRSTRLEN] = "";
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci != NULL && ci->client_addr != NULL) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, remote,
-                      sizeof(remote));
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                      r->remote, sizeof(r->remote));
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                      remote, sizeof(remote));
+                      r->remote, sizeof(r->remote));
     }
     const char *q = strchr(r->uri, '?');
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    kiln_request req = {
+    r->req = (kiln_request){
         .method = r->method,
         .url = r->uri,
         .path = url,
         .query = q ? q + 1 : "",
         .host = host ? host : "",
-        .remote_addr = remote,
+        .remote_addr = r->remote,
         .headers = hw.kv,
         .n_headers = hw.n,
         .params = r->match.params,
@@ -772,14 +868,33 @@ static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char 
         .body = r->body,
         .body_len = r->body_len,
     };
-    kiln_response resp;
-    kiln_response_init(&resp, f->fn.max_output_bytes);
-    http_fn_invoke(f, &req, &resp);
-    if (hw.kv != stack_kv)
-        kiln_free(hw.kv);
-    enum MHD_Result ok = respond(r, c, &resp, f->fn.name);
-    kiln_response_fini(&resp);
-    return ok;
+    kiln_response_init(&r->resp, f->fn.max_output_bytes);
+    r->resp_init = true;
+    r->stage = STAGE_RUNNING;
+    r->task.done = invoke_done;
+    r->task.arg = r;
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+    if (kl_task_start(w->loop, &r->task, &f->fn.limits, invoke_task, r, &err) != KILN_OK)
+        http_error_response(&r->resp, 500, f->fn.name, err.msg);
+    else if (!r->invoked) {
+        /* It waits: park the connection until invoke_done resumes it. */
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        MHD_suspend_connection(c);
+        r->suspended = true;
+        r->wnext = w->waiting;
+        if (w->waiting != NULL)
+            w->waiting->wprev = r;
+        w->waiting = r;
+        w->n_waiting++;
+        r->hup = (kl_io){.fd = fi ? fi->connect_fd : -1, .events = EPOLLRDHUP, .cb = on_hangup,
+                         .arg = r};
+        if (r->hup.fd >= 0)
+            kl_watch(w->loop, &r->hup);
+        return MHD_YES;
+    }
+    return respond(r, c, &r->resp, f->fn.name);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -787,7 +902,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *upload_data, size_t *upload_data_size,
                                   void **req_cls)
 {
-    http_server *s = cls;
+    http_server *s = ((http_worker *)cls)->s;
     http_req *r = *req_cls;
     if (r == NULL) {
         /* on_uri could not allocate: without the raw target the request line cannot be
@@ -798,6 +913,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     switch (r->stage) {
     case STAGE_NEW:
         return begin(r, c, method, version);
+    case STAGE_RUNNING:
+        /* Resumed after the function waited: answer. */
+        *upload_data_size = 0;
+        if (!r->invoked)
+            return MHD_YES;
+        return respond(r, c, &r->resp, r->fn->fn.name);
     case STAGE_BODY:
         if (*upload_data_size > 0) {
             size_t n = *upload_data_size;
@@ -1011,6 +1132,144 @@ static void reload(http_server *s)
     http_log("kiln serve: reloaded in %.0f ms", (double)(now_ns() - t0) / 1e6);
 }
 
+/* ---- workers ----------------------------------------------------------------------------------- */
+
+static void on_mhd_ready(kl_io *io, uint32_t events)
+{
+    (void)events;
+    http_worker *w = io->arg;
+    MHD_run(w->daemon);
+}
+
+static void nothing(void *arg)
+{
+    (void)arg;
+}
+
+static void *worker_main(void *arg)
+{
+    http_worker *w = arg;
+    kl_bind(w->loop);
+    bool quiesced = false;
+    while (!atomic_load(&w->stop) || w->n_waiting > 0) {
+        if (atomic_load(&w->quiesce) && !quiesced) {
+            MHD_quiesce_daemon(w->daemon);
+            quiesced = true;
+        }
+        if (atomic_load(&w->stop)) /* drain timeout: give up on the waiting requests */
+            for (http_req *r = w->waiting; r != NULL; r = r->wnext)
+                kl_task_cancel(&r->task);
+        MHD_UNSIGNED_LONG_LONG to = 0;
+        int wait = 1000;
+        if (MHD_get_timeout(w->daemon, &to) == MHD_YES && to < 1000)
+            wait = (int)to;
+        kl_run_once(w->loop, wait);
+        /* Resumed connections, MHD's own timeouts. */
+        MHD_run(w->daemon);
+    }
+    /* The listening socket is shared: a daemon that still owned it would
+     * close it, and the next one's close would fail (fatal in MHD). */
+    if (!quiesced)
+        MHD_quiesce_daemon(w->daemon);
+    MHD_stop_daemon(w->daemon);
+    w->daemon = NULL;
+    kl_bind(NULL);
+    kiln_rt_thread_cleanup();
+    return NULL;
+}
+
+static int listen_socket(const struct sockaddr_storage *ss, const char *spec, kiln_err *err)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+        bind(fd, (const struct sockaddr *)ss, len) == 0 && listen(fd, (int)LISTEN_BACKLOG) == 0)
+        return fd;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    kiln_err_set(err, KILN_EIO, "cannot listen on %s: %s; the address is in use, not local, or "
+                 "needs privileges; choose another with --listen", spec, strerror(e));
+    return -1;
+}
+
+static int start_worker(http_server *s, http_worker *w, const http_table *t, kiln_err *err)
+{
+    w->s = s;
+    if (kl_loop_new(&w->loop, err) != KILN_OK)
+        return KILN_EIO;
+    size_t pool = t->server.max_header_bytes + ((size_t)16 << 10);
+    if (pool < ((size_t)32 << 10))
+        pool = (size_t)32 << 10;
+    /* Connection caps are per daemon: the server's divided among the workers. */
+    unsigned n = s->n_workers;
+    unsigned conns = t->server.max_connections / n ? t->server.max_connections / n : 1;
+    unsigned per_ip = t->server.max_connections_per_ip == 0
+                          ? 0
+                          : (t->server.max_connections_per_ip / n ? t->server.max_connections_per_ip / n : 1);
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    w->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+        MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_CONNECTION_TIMEOUT,
+        t->server.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        w, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_END);
+    const union MHD_DaemonInfo *di =
+        w->daemon ? MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (di == NULL) {
+        if (w->daemon != NULL)
+            MHD_stop_daemon(w->daemon);
+        w->daemon = NULL;
+        kl_loop_free(w->loop);
+        w->loop = NULL;
+        return kiln_err_set(err, KILN_EIO, "cannot start the HTTP library's worker daemon");
+    }
+    w->mhd_io = (kl_io){.fd = di->listen_fd, .events = EPOLLIN, .cb = on_mhd_ready, .arg = w};
+    kl_watch(w->loop, &w->mhd_io);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE);
+    int rc = pthread_create(&w->tid, &attr, worker_main, w);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        MHD_stop_daemon(w->daemon);
+        kl_loop_free(w->loop);
+        w->daemon = NULL;
+        w->loop = NULL;
+        return kiln_err_set(err, KILN_EIO, "cannot start a worker thread: %s", strerror(rc));
+    }
+    w->started = true;
+    return KILN_OK;
+}
+
+/* Tell every worker (flag + a post that wakes its loop). */
+static void signal_workers(http_server *s, bool stop)
+{
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        http_worker *w = &s->workers[i];
+        if (!w->started)
+            continue;
+        atomic_store(stop ? &w->stop : &w->quiesce, true);
+        kl_post(w->loop, nothing, NULL);
+    }
+}
+
+static void stop_workers(http_server *s)
+{
+    signal_workers(s, true);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        http_worker *w = &s->workers[i];
+        if (!w->started)
+            continue;
+        pthread_join(w->tid, NULL);
+        kl_loop_free(w->loop);
+        w->started = false;
+    }
+}
+
 static void drain(http_server *s, const sigset_t *sigs)
 {
     unsigned limit = s->started.drain_timeout_s;
@@ -1019,12 +1278,11 @@ static void drain(http_server *s, const sigset_t *sigs)
     http_log("kiln serve: stopping: no new connections; draining %ld request%s in flight "
              "(up to %u s)",
              n, n == 1 ? "" : "s", limit);
-    MHD_socket ls = MHD_quiesce_daemon(s->daemon);
-    /* The socket may only be closed after MHD_stop_daemon, but until then the
-     * kernel would keep completing handshakes into the backlog, leaving new
-     * clients hanging: shutting it down makes them see a refusal now. */
-    if (ls != MHD_INVALID_SOCKET)
-        shutdown(ls, SHUT_RDWR);
+    signal_workers(s, false); /* each daemon stops accepting */
+    /* Until the socket is closed the kernel would keep completing handshakes
+     * into the backlog, leaving new clients hanging: shutting it down makes
+     * them see a refusal now. */
+    shutdown(s->listen_fd, SHUT_RDWR);
     uint64_t deadline = now_ns() + (uint64_t)limit * 1000000000u;
     struct timespec tick = {0, 10 * 1000000};
     while (atomic_load(&s->in_flight) > 0) {
@@ -1039,10 +1297,9 @@ static void drain(http_server *s, const sigset_t *sigs)
             break;
         }
     }
-    MHD_stop_daemon(s->daemon);
-    s->daemon = NULL;
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
+    stop_workers(s);
+    close(s->listen_fd);
+    s->listen_fd = -1;
 }
 
 int http_serve(const http_options *o, kiln_err *err)
@@ -1084,32 +1341,29 @@ int http_serve(const http_options *o, kiln_err *err)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
-    size_t pool = t->server.max_header_bytes + ((size_t)16 << 10);
-    if (pool < ((size_t)32 << 10))
-        pool = (size_t)32 << 10;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    s.daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, &s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        t->server.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-        MHD_OPTION_CONNECTION_LIMIT, t->server.max_connections, MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, &s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, t->server.max_connections_per_ip,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, LISTEN_BACKLOG,
-        MHD_OPTION_THREAD_STACK_SIZE, THREAD_STACK_SIZE, MHD_OPTION_END);
-    if (s.daemon == NULL) {
+    s.listen_fd = listen_socket(&ss, s.started.listen, err);
+    if (s.listen_fd < 0) {
         http_table_release(t);
-        kiln_err_set(err, KILN_EIO,
-                     "cannot listen on %s: the address is in use, not local, or needs "
-                     "privileges; choose another with --listen",
-                     s.started.listen);
         return 1;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s.port = di ? di->port : 0;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(s.listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+        s.port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                   : ((struct sockaddr_in *)&bound)->sin_port);
+    s.n_workers = threads;
+    s.workers = kiln_calloc(threads, sizeof(*s.workers));
+    rc = s.workers ? KILN_OK : kiln_err_set(err, KILN_ENOMEM, "out of memory starting workers");
+    for (unsigned i = 0; i < threads && rc == KILN_OK; i++)
+        rc = start_worker(&s, &s.workers[i], t, err);
+    if (rc != KILN_OK) {
+        if (s.workers != NULL)
+            stop_workers(&s);
+        kiln_free(s.workers);
+        close(s.listen_fd);
+        http_table_release(t);
+        return 1;
+    }
     http_table_log_routes(t);
     char host[INET6_ADDRSTRLEN] = "";
     if (ss.ss_family == AF_INET6)
@@ -1135,6 +1389,7 @@ int http_serve(const http_options *o, kiln_err *err)
             break;
     }
     drain(&s, &sigs);
+    kiln_free(s.workers);
     http_table_release(atomic_load(&s.table));
     pthread_mutex_destroy(&s.conns_lock);
     kiln_free(s.pfds);

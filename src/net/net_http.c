@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "loop/loop.h"
 #include "net/net.h"
 
 static _Atomic uint64_t stat_requests, stat_connections, stat_refused;
@@ -74,6 +75,43 @@ static CURL *thread_handle(void)
     }
     thread_easy = h;
     return h;
+}
+
+/*
+ * Handles for requests made on a fiber (kiln serve): a fiber may suspend in
+ * the middle of a request, and another request on the same thread must not
+ * reuse its handle, so each takes one of this thread's spares. Their
+ * transfers run on the worker's curl multi handle (src/loop), whose
+ * connection cache they share.
+ */
+#define NET_SPARE_HANDLES 16
+static _Thread_local CURL *spare[NET_SPARE_HANDLES];
+static _Thread_local unsigned n_spare;
+
+static CURL *handle_take(bool *own)
+{
+    *own = kiln_fiber_current() != NULL;
+    if (!*own)
+        return thread_handle();
+    pthread_once(&init_once, global_init);
+    if (init_rc != CURLE_OK)
+        return NULL;
+    if (n_spare > 0) {
+        CURL *c = spare[--n_spare];
+        curl_easy_reset(c);
+        return c;
+    }
+    return curl_easy_init();
+}
+
+static void handle_give(CURL *c, bool own)
+{
+    if (!own || c == NULL)
+        return;
+    if (n_spare < NET_SPARE_HANDLES)
+        spare[n_spare++] = c;
+    else
+        curl_easy_cleanup(c);
 }
 
 void net_thread_cleanup(void)
@@ -361,7 +399,14 @@ static void perform(CURL *c, hop *h, const char *url, const char *method, const 
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_len ? (const char *)body : "");
     }
     atomic_fetch_add(&stat_requests, 1);
-    r->cc = curl_easy_perform(c);
+    int code = 0;
+    int waited = kl_curl_perform(c, &code);
+    if (waited == KL_OK)
+        r->cc = (CURLcode)code;
+    else if (waited == KL_CANCELED)
+        r->cc = CURLE_ABORTED_BY_CALLBACK;
+    else
+        r->cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     long connects = 0;
     curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
@@ -422,7 +467,8 @@ int net_fetch(const net_policy *p, const net_request *req, net_response *resp, k
         return rc;
     if (!net_allowed(p->allow, p->n_allow, &first))
         return kiln_err_set(err, KILN_EPERM, "HTTP request to %.300s is not allowed", req->url);
-    CURL *c = thread_handle();
+    bool own_handle;
+    CURL *c = handle_take(&own_handle);
     if (c == NULL)
         return kiln_err_set(err, KILN_EIO, "libcurl could not be initialised");
 
@@ -529,6 +575,7 @@ int net_fetch(const net_policy *p, const net_request *req, net_response *resp, k
         kiln_free(h.hdrs);
     }
     kiln_free(url);
+    handle_give(c, own_handle);
     return rc;
 }
 

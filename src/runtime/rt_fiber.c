@@ -20,6 +20,8 @@
  * back (src/platform/ctx_switch.c, no syscall). The fiber header at the top
  * of the mapping holds the rt_exec of the entry running on it.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -41,11 +43,17 @@ void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_
 #endif
 
 struct rt_fiber {
-    rt_exec x;
+    rt_exec x; /* first: the running rt_exec is its fiber */
     ctx self, caller;
     int (*body)(rt_exec *x, void *arg);
     void *arg;
     int result;
+    rt_thread *owner;
+    bool suspendable, finished, cancelled;
+    uint64_t saved_deadline; /* the thread's deadline while the fiber is away */
+    int (*user_fn)(void *arg); /* kiln_fiber_run */
+    void *user_arg;
+    void *locals[KILN_FIBER_LOCALS];
     uint8_t *map;
     size_t map_size, usable;
     rt_fiber *next_free;
@@ -146,6 +154,7 @@ static void fiber_main(void *p)
     __sanitizer_finish_switch_fiber(NULL, &f->caller_bottom, &f->caller_size);
 #endif
     f->result = f->body(&f->x, f->arg);
+    f->finished = true;
 #ifdef RT_ASAN
     __sanitizer_start_switch_fiber(NULL, f->caller_bottom, f->caller_size);
 #endif
@@ -153,15 +162,16 @@ static void fiber_main(void *p)
     __builtin_trap(); /* never resumed after it finished */
 }
 
-int rt_fiber_run(rt_thread *t, const kiln_limits *limits, int (*body)(rt_exec *x, void *arg),
-                 void *arg, kiln_err *err)
+static rt_fiber *fiber_prepare(rt_thread *t, const kiln_limits *limits,
+                               int (*body)(rt_exec *x, void *arg), void *arg, kiln_err *err)
 {
     size_t usable = usable_for(limits);
     rt_fiber *f = fiber_take(t, usable);
-    if (f == NULL)
-        return kiln_err_set(err, KILN_ENOMEM, "cannot map a %zu KiB guest stack; lower the "
-                            "function's stack limit or raise the process's address-space limit",
-                            usable >> 10);
+    if (f == NULL) {
+        kiln_err_set(err, KILN_ENOMEM, "cannot map a %zu KiB guest stack; lower the function's "
+                     "stack limit or raise the process's address-space limit", usable >> 10);
+        return NULL;
+    }
     rt_exec *x = &f->x;
     x->jb = NULL;
     x->in_guest = x->in_host = x->timeout_pending = 0;
@@ -171,18 +181,133 @@ int rt_fiber_run(rt_thread *t, const kiln_limits *limits, int (*body)(rt_exec *x
     x->exit_code = 0;
     f->body = body;
     f->arg = arg;
+    f->owner = t;
+    f->suspendable = f->finished = f->cancelled = false;
+    memset(f->locals, 0, sizeof(f->locals));
+    f->saved_deadline = 0;
     ctx_make(&f->self, (void *)x->stack_lo, (void *)x->stack_hi, fiber_main, f);
+    return f;
+}
+
+/* Switch to `f` until it finishes (1, f is back in the pool) or suspends (0). */
+static int fiber_enter(rt_thread *t, rt_fiber *f)
+{
     rt_exec *outer = t->x;
-    t->x = x;
+    t->x = &f->x;
+    atomic_store_explicit(&t->deadline_ns, f->saved_deadline, memory_order_relaxed);
 #ifdef RT_ASAN
-    __sanitizer_start_switch_fiber(&f->fake_stack, (const void *)x->stack_lo, usable);
+    __sanitizer_start_switch_fiber(&f->fake_stack, (const void *)f->x.stack_lo, f->usable);
 #endif
     ctx_switch(&f->caller, &f->self);
 #ifdef RT_ASAN
     __sanitizer_finish_switch_fiber(f->fake_stack, NULL, NULL);
 #endif
     t->x = outer;
-    int rc = f->result;
+    if (!f->finished)
+        return 0;
+    atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
     fiber_give(t, f);
-    return rc;
+    return 1;
+}
+
+int rt_fiber_run(rt_thread *t, const kiln_limits *limits, int (*body)(rt_exec *x, void *arg),
+                 void *arg, kiln_err *err)
+{
+    rt_fiber *f = fiber_prepare(t, limits, body, arg, err);
+    if (f == NULL)
+        return KILN_ENOMEM;
+    fiber_enter(t, f); /* not suspendable: always finishes */
+    return f->result;  /* f is pooled, not unmapped: its fields stay readable */
+}
+
+/* ---- public fibers ------------------------------------------------------------ */
+
+static int user_body(rt_exec *x, void *arg)
+{
+    (void)x;
+    rt_fiber *f = arg;
+    return f->user_fn(f->user_arg);
+}
+
+int kiln_fiber_run(const kiln_limits *limits, int (*fn)(void *arg), void *arg,
+                   kiln_fiber **fiber, int *result, kiln_err *err)
+{
+    rt_thread *t = rt_self();
+    *fiber = NULL;
+    rt_fiber *f = fiber_prepare(t, limits, user_body, NULL, err);
+    if (f == NULL)
+        return KILN_ENOMEM;
+    f->arg = f;
+    f->user_fn = fn;
+    f->user_arg = arg;
+    f->suspendable = true;
+    *fiber = (kiln_fiber *)f; /* known to the code it runs, before it runs */
+    if (fiber_enter(t, f)) {
+        *fiber = NULL;
+        *result = f->result;
+        return 1;
+    }
+    return 0;
+}
+
+int kiln_fiber_resume(kiln_fiber *fiber, int *result)
+{
+    rt_fiber *f = (rt_fiber *)fiber;
+    rt_thread *t = rt_self();
+    if (f->owner != t || f->finished) {
+        fprintf(stderr, "kiln: kiln_fiber_resume: fiber of another thread or finished\n");
+        abort();
+    }
+    if (fiber_enter(t, f)) {
+        *result = f->result;
+        return 1;
+    }
+    return 0;
+}
+
+kiln_fiber *kiln_fiber_current(void)
+{
+    rt_exec *x = rt_self()->x;
+    return x != NULL && ((rt_fiber *)x)->suspendable ? (kiln_fiber *)x : NULL;
+}
+
+bool kiln_fiber_suspend(void)
+{
+    rt_thread *t = rt_self();
+    rt_fiber *f = (rt_fiber *)t->x;
+    if (f == NULL || !f->suspendable)
+        return false;
+    f->saved_deadline = atomic_load_explicit(&t->deadline_ns, memory_order_relaxed);
+    atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
+#ifdef RT_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, f->caller_bottom, f->caller_size);
+#endif
+    ctx_switch(&f->self, &f->caller);
+#ifdef RT_ASAN
+    __sanitizer_finish_switch_fiber(fake, &f->caller_bottom, &f->caller_size);
+#endif
+    return true;
+}
+
+void kiln_fiber_cancel(kiln_fiber *fiber)
+{
+    ((rt_fiber *)fiber)->cancelled = true;
+}
+
+bool kiln_fiber_cancelled(void)
+{
+    rt_exec *x = rt_self()->x;
+    return x != NULL && ((rt_fiber *)x)->cancelled;
+}
+
+void **kiln_fiber_local(unsigned slot)
+{
+    static _Thread_local void *thread_locals[KILN_FIBER_LOCALS];
+    if (slot >= KILN_FIBER_LOCALS)
+        return NULL;
+    rt_exec *x = rt_self()->x;
+    if (x != NULL && ((rt_fiber *)x)->suspendable)
+        return &((rt_fiber *)x)->locals[slot];
+    return &thread_locals[slot];
 }

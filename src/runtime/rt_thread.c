@@ -449,12 +449,21 @@ void kiln_host_checkpoint(kiln_instance *inst)
     rt_exec *x = t->x;
     if (x == NULL || x->jb == NULL)
         return;
+    if (kiln_fiber_cancelled()) {
+        snprintf(x->trap_msg, sizeof(x->trap_msg), "cancelled: the client went away");
+        unwind(x, KILN_TRAP_HOST);
+    }
     uint64_t dl = atomic_load_explicit(&t->deadline_ns, memory_order_relaxed);
     if (x->timeout_pending || (dl != 0 && rt_now_ns() >= dl)) {
         x->timeout_pending = 0;
         atomic_store_explicit(&t->deadline_ns, 0, memory_order_relaxed);
         unwind(x, KILN_TRAP_TIMEOUT);
     }
+}
+
+uint64_t kiln_host_deadline_ns(void)
+{
+    return atomic_load_explicit(&rt_self()->deadline_ns, memory_order_relaxed);
 }
 
 void kiln_host_check_stack(kiln_instance *inst)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "loop/loop.h"
 #include "platform/sandbox_fs.h"
 
 /* ---- errno conversion ------------------------------------------------------ */
@@ -573,6 +574,13 @@ uint64_t wasi_now_ns(int id, bool *ok)
 
 void wasi_sleep_until(kiln_instance *inst, uint64_t deadline_ns)
 {
+    /* On a worker's event loop the fiber waits, not the thread; the wait
+     * ends at the invocation's deadline at the latest, and the checkpoint
+     * then unwinds the guest (or on a cancelled request). */
+    if (kl_sleep_until(deadline_ns) != KL_BLOCK) {
+        kiln_host_checkpoint(inst);
+        return;
+    }
     for (;;) {
         bool ok;
         uint64_t now = wasi_now_ns(WASI_CLOCK_MONOTONIC, &ok);

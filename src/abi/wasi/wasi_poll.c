@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop/loop.h"
+
 /* Subscriptions accepted by one call; bounds the scratch a guest can demand. */
 #define WASI_POLL_MAX 4096
 #define WASI_POLL_SLICE_NS 10000000u
@@ -178,8 +180,10 @@ uint32_t wasi_poll_oneoff(kiln_instance *inst, uint32_t in, uint32_t out, uint32
             if (r < 0 && errno != EINTR)
                 return wasi_errno_from_host(errno);
         } else if (slice > 0) {
-            struct timespec ts = {0, (long)slice};
-            nanosleep(&ts, NULL);
+            if (kl_sleep_until(now + slice) == KL_BLOCK) {
+                struct timespec ts = {0, (long)slice};
+                nanosleep(&ts, NULL);
+            }
         }
         if (r > 0 || nev > 0)
             break;

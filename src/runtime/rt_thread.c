@@ -386,6 +386,12 @@ void rt_host_begin(rt_thread *t)
     rt_exec *x = t->x;
     if (x == NULL)
         return;
+    if (x->in_host == 0 && x->jb != NULL && kiln_fiber_cancelled()) {
+        /* The client went away while this invocation waited: stop at its
+         * next host call rather than run it to the end for nobody. */
+        snprintf(x->trap_msg, sizeof(x->trap_msg), "cancelled: the client went away");
+        unwind(x, KILN_TRAP_HOST);
+    }
     volatile char probe;
     if ((uintptr_t)&probe < x->host_floor && x->in_host == 0) {
         snprintf(x->trap_msg, sizeof(x->trap_msg), "less than %zu KiB of stack left for a host "

@@ -97,7 +97,12 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024  # hundreds of concurrent clients (test_serve_async.sh)
+    daemon_threads = True
+
+
+srv = Server(("127.0.0.1", 0), H)
 srv.daemon_threads = True
 with open(sys.argv[1] + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))

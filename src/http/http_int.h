@@ -47,6 +47,11 @@ typedef struct http_fn {
     const char *reason;
     kiln_kv_grants *kv;       /* fn.host_state[KILN_STATE_KV] */
     kiln_host_ctx host;       /* fn.host_state[KILN_STATE_HOST] */
+    /* The only mutable part, for the time-limit breaker (server.c): requests
+     * of this function running now, and until when it counts as looping
+     * (one of its invocations hit the time limit). */
+    atomic_uint running;
+    _Atomic uint64_t hot_until_ns;
 } http_fn;
 
 typedef struct http_table {
@@ -92,5 +97,15 @@ void http_error_response(kiln_response *resp, int status, const char *fn, const 
 /* One line to stderr in a single write (lines of concurrent threads never
  * interleave). Adds the newline. */
 void http_log(const char *fmt, ...) KILN_PRINTF(1, 2);
+
+/* Open connections per client address over all workers (conn_limit.c).
+ * Thread-safe; touched on accept and close only. */
+struct sockaddr;
+typedef struct http_ip_table http_ip_table;
+int http_ip_table_new(http_ip_table **out /* OUT */);
+void http_ip_table_free(http_ip_table *t);
+/* May `addr` open one more connection under `cap` (0 = no cap)? */
+bool http_ip_admit(http_ip_table *t, const struct sockaddr *addr, unsigned cap);
+void http_ip_count(http_ip_table *t, const struct sockaddr *addr, int delta);
 
 #endif

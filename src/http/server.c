@@ -71,6 +71,8 @@ typedef struct http_conn {
     atomic_size_t body_bytes;    /* PHASE_BODY: received so far */
     bool peer_gone;              /* last sweep saw end-of-file with nothing left to read */
     bool killed;
+    bool counted;                /* in http_server.ips / n_open */
+    struct sockaddr_storage addr;
 } http_conn;
 
 typedef struct http_server http_server;
@@ -108,6 +110,8 @@ struct http_server {
     http_conn **pconns;
     size_t cap_pfds;
     atomic_size_t buffered; /* request-body bytes reserved, at most max_buffered_body_bytes */
+    http_ip_table *ips;     /* open connections per client address, all workers */
+    atomic_uint n_open;     /* open connections, all workers */
 };
 
 enum { STAGE_NEW = 0, STAGE_BODY = 1, STAGE_ERROR = 2, STAGE_DONE = 3, STAGE_RUNNING = 4 };
@@ -505,6 +509,16 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (k == NULL)
             return; /* untracked: only MHD's own connection timeout applies */
         k->fd = ci->connect_fd;
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ai != NULL && ai->client_addr != NULL) {
+            memcpy(&k->addr, ai->client_addr,
+                   ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in));
+            http_ip_count(s->ips, (struct sockaddr *)&k->addr, 1);
+            atomic_fetch_add(&s->n_open, 1);
+            k->counted = true;
+        }
         atomic_init(&k->phase, PHASE_HEAD);
         atomic_init(&k->since, now_ns());
         atomic_init(&k->body_bytes, 0);
@@ -529,6 +543,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             k->next->prev = k->prev;
         s->n_conns--;
         pthread_mutex_unlock(&s->conns_lock);
+        if (k->counted) {
+            http_ip_count(s->ips, (struct sockaddr *)&k->addr, -1);
+            atomic_fetch_sub(&s->n_open, 1);
+        }
         kiln_free(k);
     }
 }
@@ -768,12 +786,42 @@ static bool add_body(http_req *r, const char *data, size_t n)
     return true;
 }
 
+/*
+ * The time-limit breaker. A guest that loops holds its worker until its time
+ * limit: a few clients calling such a function could take every worker and
+ * starve every other route. Once one of a function's invocations hits the
+ * limit, the function is "hot" for HOT_WINDOW (or twice its limit, if
+ * longer): while hot, at most (workers - 1) of its requests run at once and
+ * the rest get 503 + Retry-After, so one worker always stays free for
+ * everything else. Functions that never time out never meet the breaker.
+ */
+#define HOT_WINDOW_NS (10ull * 1000000000u)
+
+static bool breaker_refuses(http_req *r, unsigned *cap /* OUT */)
+{
+    http_fn *f = r->fn;
+    *cap = r->s->n_workers > 1 ? r->s->n_workers - 1 : 1;
+    uint64_t hot = atomic_load_explicit(&f->hot_until_ns, memory_order_relaxed);
+    if (hot == 0 || now_ns() >= hot)
+        return false;
+    return atomic_load_explicit(&f->running, memory_order_relaxed) >= *cap;
+}
+
 /* The task: run the function's ABI on the request (on the task's fiber). */
 static int invoke_task(void *arg)
 {
     http_req *r = arg;
-    http_fn_invoke(r->fn, &r->req, &r->resp);
-    return 0;
+    http_fn *f = r->fn;
+    atomic_fetch_add_explicit(&f->running, 1, memory_order_relaxed);
+    int rc = http_fn_invoke(f, &r->req, &r->resp);
+    atomic_fetch_sub_explicit(&f->running, 1, memory_order_relaxed);
+    if (r->resp.status == 504) {
+        uint64_t window = (uint64_t)f->fn.limits.timeout_ms * 2000000u;
+        if (window < HOT_WINDOW_NS)
+            window = HOT_WINDOW_NS;
+        atomic_store_explicit(&f->hot_until_ns, now_ns() + window, memory_order_relaxed);
+    }
+    return rc;
 }
 
 static void waiting_remove(http_req *r)
@@ -830,6 +878,16 @@ static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char 
         char msg[200];
         snprintf(msg, sizeof(msg), "this worker already runs %u requests (server.max_in_flight); "
                  "retry shortly", srv->max_in_flight);
+        return respond_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE, msg,
+                             MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    unsigned cap;
+    if (breaker_refuses(r, &cap)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "function '%s' recently ran into its time limit (%u ms); until "
+                 "it stops doing so, at most %u of its requests run at once so that other "
+                 "routes keep a worker; retry shortly", r->fn->fn.name,
+                 r->fn->fn.limits.timeout_ms, cap);
         return respond_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE, msg,
                              MHD_HTTP_HEADER_RETRY_AFTER, "1");
     }
@@ -1134,6 +1192,17 @@ static void reload(http_server *s)
 
 /* ---- workers ----------------------------------------------------------------------------------- */
 
+/* MHD's accept policy: the server-wide connection cap and the per-address
+ * cap, over every worker's daemon (MHD's own limits count per daemon). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    http_server *s = ((http_worker *)cls)->s;
+    if (atomic_load(&s->n_open) >= s->started.max_connections)
+        return MHD_NO;
+    return http_ip_admit(s->ips, addr, s->started.max_connections_per_ip) ? MHD_YES : MHD_NO;
+}
+
 static void on_mhd_ready(kl_io *io, uint32_t events)
 {
     (void)events;
@@ -1151,9 +1220,10 @@ static void *worker_main(void *arg)
     http_worker *w = arg;
     kl_bind(w->loop);
     bool quiesced = false;
+    MHD_socket mine = MHD_INVALID_SOCKET; /* our dup of the listening socket, once returned */
     while (!atomic_load(&w->stop) || w->n_waiting > 0) {
         if (atomic_load(&w->quiesce) && !quiesced) {
-            MHD_quiesce_daemon(w->daemon);
+            mine = MHD_quiesce_daemon(w->daemon);
             quiesced = true;
         }
         if (atomic_load(&w->stop)) /* drain timeout: give up on the waiting requests */
@@ -1167,12 +1237,14 @@ static void *worker_main(void *arg)
         /* Resumed connections, MHD's own timeouts. */
         MHD_run(w->daemon);
     }
-    /* The listening socket is shared: a daemon that still owned it would
-     * close it, and the next one's close would fail (fatal in MHD). */
+    /* Each daemon owns a dup of the shared listening socket: quiesced, MHD
+     * hands it back instead of closing it (a failed close is fatal in MHD). */
     if (!quiesced)
-        MHD_quiesce_daemon(w->daemon);
+        mine = MHD_quiesce_daemon(w->daemon);
     MHD_stop_daemon(w->daemon);
     w->daemon = NULL;
+    if (mine != MHD_INVALID_SOCKET)
+        close(mine);
     kl_bind(NULL);
     kiln_rt_thread_cleanup();
     return NULL;
@@ -1203,25 +1275,30 @@ static int start_worker(http_server *s, http_worker *w, const http_table *t, kil
     size_t pool = t->server.max_header_bytes + ((size_t)16 << 10);
     if (pool < ((size_t)32 << 10))
         pool = (size_t)32 << 10;
-    /* Connection caps are per daemon: the server's divided among the workers. */
-    unsigned n = s->n_workers;
-    unsigned conns = t->server.max_connections / n ? t->server.max_connections / n : 1;
-    unsigned per_ip = t->server.max_connections_per_ip == 0
-                          ? 0
-                          : (t->server.max_connections_per_ip / n ? t->server.max_connections_per_ip / n : 1);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* Its own descriptor of the one listening socket: whatever MHD does with
+     * it (close at stop) never touches another daemon's. */
+    int lfd = dup(s->listen_fd);
+    if (lfd < 0) {
+        kl_loop_free(w->loop);
+        w->loop = NULL;
+        return kiln_err_set(err, KILN_EIO, "cannot start a worker: dup: %s", strerror(errno));
+    }
     w->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-        MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_CONNECTION_TIMEOUT,
+        flags, 0, on_accept, w, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_CONNECTION_TIMEOUT,
         t->server.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-        MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
+        MHD_OPTION_CONNECTION_LIMIT, t->server.max_connections, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, w,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        w, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_END);
+        w, MHD_OPTION_END);
     const union MHD_DaemonInfo *di =
         w->daemon ? MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (di == NULL) {
         if (w->daemon != NULL)
-            MHD_stop_daemon(w->daemon);
+            MHD_stop_daemon(w->daemon); /* closes lfd */
+        else
+            close(lfd);
         w->daemon = NULL;
         kl_loop_free(w->loop);
         w->loop = NULL;
@@ -1311,6 +1388,7 @@ int http_serve(const http_options *o, kiln_err *err)
     atomic_init(&s.in_flight, 0);
     atomic_init(&s.draining, false);
     atomic_init(&s.buffered, 0);
+    atomic_init(&s.n_open, 0);
     pthread_mutex_init(&s.conns_lock, NULL);
 
     /* Signals are taken synchronously by the main thread; every thread
@@ -1351,6 +1429,12 @@ int http_serve(const http_options *o, kiln_err *err)
     if (getsockname(s.listen_fd, (struct sockaddr *)&bound, &blen) == 0)
         s.port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                    : ((struct sockaddr_in *)&bound)->sin_port);
+    if (http_ip_table_new(&s.ips) != KILN_OK) {
+        close(s.listen_fd);
+        http_table_release(t);
+        kiln_err_set(err, KILN_ENOMEM, "out of memory starting the server");
+        return 1;
+    }
     s.n_workers = threads;
     s.workers = kiln_calloc(threads, sizeof(*s.workers));
     rc = s.workers ? KILN_OK : kiln_err_set(err, KILN_ENOMEM, "out of memory starting workers");
@@ -1360,6 +1444,7 @@ int http_serve(const http_options *o, kiln_err *err)
         if (s.workers != NULL)
             stop_workers(&s);
         kiln_free(s.workers);
+        http_ip_table_free(s.ips);
         close(s.listen_fd);
         http_table_release(t);
         return 1;
@@ -1390,6 +1475,7 @@ int http_serve(const http_options *o, kiln_err *err)
     }
     drain(&s, &sigs);
     kiln_free(s.workers);
+    http_ip_table_free(s.ips);
     http_table_release(atomic_load(&s.table));
     pthread_mutex_destroy(&s.conns_lock);
     kiln_free(s.pfds);

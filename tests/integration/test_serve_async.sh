@@ -11,7 +11,10 @@
 #    leaks (fds and in-flight back to where they were), the server goes on;
 #  - rounds of 1,000 waiting requests at once on 2 workers leave RSS and
 #    fds flat;
-#  - server.max_in_flight caps what one worker holds (503 beyond).
+#  - server.max_in_flight caps what one worker holds (503 beyond);
+#  - clients hammering a function that loops cannot take every worker: once
+#    it has hit its time limit, at most (workers - 1) of its requests run at
+#    once (503 beyond) and other routes keep answering.
 # Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 . "$(dirname "$0")/net_lib"
@@ -134,5 +137,59 @@ if serve_start cap --config "$D/cap.yaml"; then
     expect "max_in_flight: served again once they finish" 200 "slept" "$URL/sleep?sleep=1"
 else
     not_ok "server starts (max_in_flight)" "$(cat "$LOG")"
+fi
+serve_stop
+
+# --- the time-limit breaker ---------------------------------------------------------------
+cat >"$D/loop.yaml" <<YAML
+server: {threads: 2, quiet: true, max_connections_per_ip: 0}
+functions:
+  looper: {module: cgi_modes.wasm, timeout: 1s, routes: [/loop]}
+  hello: {module: cgi_hello.wasm, routes: [/hello]}
+YAML
+if serve_start loop --config "$D/loop.yaml"; then
+    $AC burst "$HOSTPORT" 2 "/loop?loop" x >/dev/null # both workers loop for 1 s: the breaker trips
+    # Four clients keep calling the looping function for 4 s.
+    python3 - "$HOSTPORT" >"$T/hammer.out" <<'PY' &
+import sys, time, urllib.request, urllib.error, threading
+hp = sys.argv[1]
+codes = {}
+lock = threading.Lock()
+def run():
+    end = time.time() + 4
+    while time.time() < end:
+        try:
+            urllib.request.urlopen("http://%s/loop?loop" % hp, timeout=10).read()
+            c = 200
+        except urllib.error.HTTPError as e:
+            c = e.code
+        except Exception:
+            c = 0
+        with lock:
+            codes[c] = codes.get(c, 0) + 1
+ts = [threading.Thread(target=run) for _ in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(" ".join("%s=%d" % kv for kv in sorted(codes.items())))
+PY
+    HAM=$!
+    sleep 1.5
+    worst=0
+    for i in 1 2 3 4 5; do
+        out=$($AC timed "$HOSTPORT" /hello)
+        ms=$(echo "$out" | sed -n 's/.*ms=\([0-9]*\).*/\1/p')
+        case "$out" in *status=200*) ;; *) worst=99999 ;; esac
+        [ "${ms:-99999}" -gt "$worst" ] && worst=$ms
+        sleep 0.3
+    done
+    wait $HAM
+    echo "# looping function hammered by 4 clients: $(cat "$T/hammer.out"); slowest /hello ${worst} ms"
+    check_contains "the looping function's extra requests are refused" "$(cat "$T/hammer.out")" "503="
+    check_contains "and the ones that run still time out" "$(cat "$T/hammer.out")" "504="
+    # Without the breaker both workers loop and /hello waits up to 1 s each time.
+    if [ "$worst" -lt 900 ]; then ok "other routes keep a worker (slowest /hello ${worst} ms)"
+    else not_ok "other routes keep a worker" "slowest /hello ${worst} ms"; fi
+else
+    not_ok "server starts (breaker)" "$(cat "$LOG")"
 fi
 finish

@@ -40,6 +40,11 @@ typedef struct strbuf {
 static void sb_printf(strbuf *b, const char *fmt, ...)
 {
     va_list ap;
+    if (b->p == NULL) {
+        b->cap = 4096;
+        b->p = malloc(b->cap);
+        assert_non_null(b->p);
+    }
     for (;;) {
         va_start(ap, fmt);
         int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);

@@ -22,10 +22,12 @@
 
 #define KL_EVENTS 128
 
+/* Laid out like kl_waiter.post, so a waiter is posted without allocating. */
 typedef struct kl_post_item {
     void (*fn)(void *arg);
     void *arg;
     struct kl_post_item *next;
+    bool owned; /* freed after running (kl_post), or part of a waiter */
 } kl_post_item;
 
 struct kl_loop {
@@ -168,6 +170,7 @@ int kl_post(kl_loop *l, void (*fn)(void *arg), void *arg)
         return KILN_ENOMEM;
     p->fn = fn;
     p->arg = arg;
+    p->owned = true;
     pthread_mutex_lock(&l->post_lock);
     p->next = l->posts;
     l->posts = p;
@@ -198,8 +201,10 @@ static void on_wake(kl_io *io, uint32_t events)
     }
     while (rev != NULL) {
         kl_post_item *next = rev->next;
-        rev->fn(rev->arg);
-        kiln_free(rev);
+        bool owned = rev->owned;
+        rev->fn(rev->arg); /* may free a waiter's item: read `owned` first */
+        if (owned)
+            kiln_free(rev);
         rev = next;
     }
 }
@@ -318,6 +323,56 @@ int kl_sleep_until(uint64_t when_ns)
     t->wait = NULL;
     kl_timer_stop(t->loop, &tm);
     return kiln_fiber_cancelled() ? KL_CANCELED : KL_OK;
+}
+
+/* waits for other threads */
+
+typedef struct waiter_item {
+    void (*fn)(void *arg);
+    void *arg;
+    kl_post_item *next;
+    bool owned;
+} waiter_item;
+
+_Static_assert(sizeof(waiter_item) == sizeof(kl_post_item), "post layouts must match");
+
+static void waiter_wake(void *arg)
+{
+    kl_waiter *w = arg;
+    make_ready(w->task);
+}
+
+bool kl_waiter_begin(kl_waiter *w)
+{
+    kl_task *t = waiting_task();
+    if (t == NULL)
+        return false;
+    w->task = t;
+    w->loop = t->loop;
+    return true;
+}
+
+void kl_waiter_wait(kl_waiter *w)
+{
+    w->task->cancel_wait = NULL;
+    kiln_fiber_suspend();
+}
+
+void kl_waiter_signal(kl_waiter *w)
+{
+    kl_loop *l = w->loop;
+    /* The waiter's own storage is the post: nothing to allocate or free. */
+    kl_post_item *p = (kl_post_item *)(void *)&w->post;
+    p->fn = waiter_wake;
+    p->arg = w;
+    p->owned = false;
+    pthread_mutex_lock(&l->post_lock);
+    p->next = l->posts;
+    l->posts = p;
+    pthread_mutex_unlock(&l->post_lock);
+    uint64_t one = 1;
+    ssize_t n = write(l->wake.fd, &one, sizeof(one));
+    (void)n;
 }
 
 /* curl multi on the loop */

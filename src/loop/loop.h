@@ -101,4 +101,32 @@ int kl_sleep_until(uint64_t when_ns);
  * KL_BLOCK (the caller runs curl_easy_perform). */
 int kl_curl_perform(void *easy, int *code /* OUT */);
 
+/*
+ * A wait for another thread's work (the SQLite writer's group commit):
+ *
+ *     kl_waiter w;
+ *     if (kl_waiter_begin(&w)) { hand &w to the other thread; kl_waiter_wait(&w); }
+ *     else { block as before }
+ *
+ * The other thread calls kl_waiter_signal(&w) exactly once, after its last
+ * touch of anything on the waiter's side: the fiber may resume and return
+ * (the waiter lives on its stack) as soon as the signal is posted. The wait
+ * ignores cancellation and deadlines: the signal always comes, and the work
+ * it waits for is short and bounded by its owner.
+ */
+typedef struct kl_waiter {
+    kl_task *task;
+    kl_loop *loop;
+    struct { /* an intrusive post: no allocation to signal */
+        void (*fn)(void *arg);
+        void *arg;
+        void *next;
+        bool owned;
+    } post;
+} kl_waiter;
+
+bool kl_waiter_begin(kl_waiter *w);
+void kl_waiter_wait(kl_waiter *w);
+void kl_waiter_signal(kl_waiter *w); /* any thread */
+
 #endif

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "base/alloc.h"
+#include "loop/loop.h"
 #include "store/kv_int.h"
 
 #define APP_ID 0x4b494c4e /* "KILN" */
@@ -61,6 +62,7 @@ typedef struct wop {
     bool flag; /* stored / deleted / found */
     int64_t out;
     bool done;
+    kl_waiter *waiter; /* a fiber waiting for this op (src/loop), or NULL: done_cv */
 } wop;
 
 typedef struct ns_count {
@@ -561,7 +563,10 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
         for (wop *op = batch, *next; op != NULL; op = next) {
             next = op->next; /* the caller may return as soon as done is set */
-            op->done = true;
+            if (op->waiter != NULL)
+                kl_waiter_signal(op->waiter); /* its fiber resumes on its own loop */
+            else
+                op->done = true;
         }
         pthread_cond_broadcast(&s->done_cv);
     }
@@ -584,7 +589,15 @@ static int submit(sq_store *s, wop *op)
     else
         s->head = op;
     s->tail = op;
+    /* On a serve worker the fiber waits for the commit, not the thread. */
+    kl_waiter w;
+    op->waiter = kl_waiter_begin(&w) ? &w : NULL;
     pthread_cond_signal(&s->work_cv);
+    if (op->waiter != NULL) {
+        pthread_mutex_unlock(&s->mu);
+        kl_waiter_wait(&w);
+        return op->rc;
+    }
     while (!op->done)
         pthread_cond_wait(&s->done_cv, &s->mu);
     pthread_mutex_unlock(&s->mu);

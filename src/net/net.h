@@ -130,7 +130,8 @@ typedef struct net_response {
 /*
  * Perform one request under `p`: check the URL against the allow-list, send
  * it, follow redirects if asked (each hop re-checked), and collect the final
- * response. Blocking: host functions call it inside kiln_host_enter/leave.
+ * response. On a serve worker the transfer runs on the worker's curl multi
+ * handle and the calling fiber waits (src/loop); elsewhere it blocks.
  * Any HTTP status is success. Returns
  *   KILN_OK
  *   KILN_EINVAL    bad URL, method or header

@@ -3,10 +3,10 @@
  * primitives (natively, no kernel module), config, vars, logging, plus the
  * legacy env.extism_* aliases and AssemblyScript's env.abort.
  *
- * The memory primitives are the hot path (PDKs move data 8 bytes per call):
- * they neither allocate nor lock and so need no host bracket. Everything
- * that allocates or locks runs inside kiln_host_enter/leave and traps only
- * after leaving it, with nothing held.
+ * The memory primitives are the hot path (PDKs move data 8 bytes per call).
+ * Like every host function they run inside the import shim's host bracket
+ * (runtime.md, "Host calls"): a deadline unwinds the guest only after they
+ * return, with nothing held.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,11 +69,9 @@ uint64_t xtm_new_block(kiln_instance *inst, const void *data, size_t len)
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     uint64_t h = 0;
-    kiln_host_enter(inst);
     int rc = xtm_mem_alloc(&c->mem, len, &h);
     if (rc == KILN_OK && h != 0)
         memcpy(c->mem.buf + h, data, len);
-    kiln_host_leave(inst);
     if (rc == KILN_ELIMIT)
         xtm_fail_oom(inst, c);
     return h;
@@ -122,9 +120,7 @@ static uint64_t hf_alloc(kiln_instance *inst, uint64_t n)
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     uint64_t h = 0;
-    kiln_host_enter(inst);
     int rc = xtm_mem_alloc(&c->mem, n, &h);
-    kiln_host_leave(inst);
     if (rc == KILN_ELIMIT)
         xtm_fail_oom(inst, c);
     return h; /* 0 when the host itself is out of memory, as in Extism */
@@ -309,11 +305,9 @@ static uint64_t hf_var_get(kiln_instance *inst, uint64_t key)
     if (c->o->max_var_bytes == 0)
         return 0;
     uint64_t h = 0;
-    kiln_host_enter(inst);
     /* The key block is dead, never re-used this call: its bytes stay put
      * even if the value's allocation grows the arena (it copies them). */
     int rc = xtm_vars_get(c, key ? c->mem.buf + key : (const uint8_t *)"", klen, &h);
-    kiln_host_leave(inst);
     if (rc == KILN_ELIMIT)
         xtm_fail_oom(inst, c);
     return h;
@@ -328,11 +322,9 @@ static void hf_var_set(kiln_instance *inst, uint64_t key, uint64_t value)
     take_block(inst, c, key, "var key", &klen);
     if (value != 0)
         take_block(inst, c, value, "var value", &vlen);
-    kiln_host_enter(inst);
     const uint8_t *k = key ? c->mem.buf + key : (const uint8_t *)"";
     const uint8_t *v = value ? c->mem.buf + value : NULL;
     int rc = xtm_vars_set(c->fn, k, klen, v, vlen);
-    kiln_host_leave(inst);
     if (rc == KILN_ELIMIT)
         xtm_fail(inst, "Variable store is full");
     if (rc != KILN_OK)
@@ -402,14 +394,12 @@ static void do_log(kiln_instance *inst, uint64_t h, int level)
     }
     size_t len;
     const uint8_t *msg = take_block(inst, c, h, "log message", &len);
-    kiln_host_enter(inst);
     if (valid_utf8(msg, len)) {
         xtm_log(c, level, (const char *)msg, len);
     } else {
         static const char bad[] = "log message is not valid UTF-8";
         xtm_log(c, XTM_LOG_ERROR, bad, sizeof(bad) - 1);
     }
-    kiln_host_leave(inst);
 }
 
 static void hf_log_trace(kiln_instance *inst, uint64_t h)

@@ -205,7 +205,6 @@ uint64_t xtm_hf_http_request(kiln_instance *inst, uint64_t req, uint64_t body)
     uint8_t *data = NULL;
     size_t data_len = 0;
 
-    kiln_host_enter(inst);
     int rc = parse_request(rb, (size_t)rlen, &root, &url, &method, &hdrs, &n_hdrs, msg,
                            sizeof(msg));
     if (rc == KILN_OK) {
@@ -252,8 +251,7 @@ uint64_t xtm_hf_http_request(kiln_instance *inst, uint64_t req, uint64_t body)
     net_response_fini(&resp);
     json_decref(root);
     kiln_free(hdrs);
-    /* Nothing allocated may be held across kiln_host_leave (it can unwind on
-     * a deadline): the results go into the context first. */
+    /* The results go into the context, which frees them with the call. */
     c->http_headers = headers_json;
     uint64_t h = 0;
     int arc = KILN_OK;
@@ -263,7 +261,6 @@ uint64_t xtm_hf_http_request(kiln_instance *inst, uint64_t req, uint64_t body)
             memcpy(c->mem.buf + h, data, data_len);
     }
     kiln_free(data);
-    kiln_host_leave(inst);
     if (rc != KILN_OK) {
         if (kind == KILN_TRAP_TIMEOUT)
             kiln_host_trap(inst, KILN_TRAP_TIMEOUT, "timeout");

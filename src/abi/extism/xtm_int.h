@@ -47,7 +47,8 @@ typedef struct xtm_plugin xtm_plugin;
 struct xtm_fn {
     xtm_options o;
     /* Vars are per function, shared by every instance; the lock is held only
-     * inside a kiln_host_enter/leave bracket and never across a trap. */
+     * inside a host function (never across a trap: a deadline unwinds only
+     * after the host function returns). */
     pthread_mutex_t vars_lock;
     xtm_var *vars;
     size_t n_vars, cap_vars;

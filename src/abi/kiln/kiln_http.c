@@ -4,8 +4,9 @@
  * error text), on top of src/net. The state is the instance's net_ctx
  * (slot KILN_STATE_HTTP), which holds the function's policy, the call's
  * deadline and the last response. Signatures and codes: docs/abi/kiln-host.md.
- * Guest mistakes and network failures come back as codes; nothing here traps
- * except a deadline that passes while the host waits (kiln_host_leave).
+ * Guest mistakes and network failures come back as codes; nothing here traps.
+ * A deadline that passes while the request waits unwinds the guest when the
+ * host function returns (the import shim's bracket).
  */
 #include <stdio.h>
 #include <string.h>
@@ -110,7 +111,6 @@ static uint32_t hf_http_request(kiln_instance *inst, uint32_t method, uint32_t m
         return (uint32_t)failed(c, KILN_HOST_EINVAL, "http_request: NUL byte in the method, "
                                 "URL or headers");
 
-    kiln_host_enter(inst);
     /* A new request forgets the previous response. */
     net_response_fini(&c->last);
     c->have_response = false;
@@ -160,7 +160,6 @@ static uint32_t hf_http_request(kiln_instance *inst, uint32_t method, uint32_t m
     kiln_free(ubuf);
     kiln_free(hbuf);
     kiln_free(hv);
-    kiln_host_leave(inst);
     return (uint32_t)code;
 }
 
@@ -210,7 +209,6 @@ static uint32_t hf_http_response_headers(kiln_instance *inst, uint32_t buf, uint
     size_t need = 0;
     for (size_t i = 0; i < c->last.n_headers; i++)
         need += strlen(c->last.headers[i].name) + strlen(c->last.headers[i].value) + 3;
-    kiln_host_enter(inst);
     char *text = kiln_malloc(need + 1);
     size_t o = 0;
     for (size_t i = 0; text != NULL && i < c->last.n_headers; i++)
@@ -219,7 +217,6 @@ static uint32_t hf_http_response_headers(kiln_instance *inst, uint32_t buf, uint
     uint32_t r = text ? put_out(inst, buf, buf_len, len_out, text, o)
                       : (uint32_t)KILN_HOST_ENOMEM;
     kiln_free(text);
-    kiln_host_leave(inst);
     return r;
 }
 

@@ -3,8 +3,8 @@
  * kv_get/set/delete/incr/expire/ttl/list over the calling function's grant
  * set (kv.h), config_get and log. Signatures and codes are documented in
  * docs/abi/kiln-host.md; conventions in include/kiln/host_abi.h. Guest
- * mistakes come back as codes; nothing here traps except a deadline that
- * passes while the host works (kiln_host_leave).
+ * mistakes come back as codes; nothing here traps (a deadline that passes
+ * meanwhile unwinds the guest when the host function returns).
  */
 #include <stdio.h>
 #include <string.h>
@@ -68,9 +68,7 @@ static uint32_t hf_kv_get(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uin
     if (k == NULL || b == NULL || kiln_guest_ptr(inst, len_out, 4) == NULL)
         return (uint32_t)KILN_HOST_EINVAL;
     size_t len = 0;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_get(n, k, key_len, b, buf_len, &len, NULL);
-    kiln_host_leave(inst);
     if (rc != KILN_OK)
         return (uint32_t)kiln_host_code(rc);
     kiln_host_put_u32(inst, len_out, (uint32_t)len);
@@ -90,9 +88,7 @@ static uint32_t hf_kv_set(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uin
     if (k == NULL || v == NULL)
         return (uint32_t)KILN_HOST_EINVAL;
     bool stored = false;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_set(n, k, key_len, v, val_len, (int64_t)ttl_ms, flags, &stored);
-    kiln_host_leave(inst);
     if (rc == KILN_OK && !stored)
         return (uint32_t)KILN_HOST_EEXISTS;
     return (uint32_t)kiln_host_code(rc);
@@ -109,9 +105,7 @@ static uint32_t hf_kv_delete(kiln_instance *inst, uint32_t ns, uint32_t ns_len, 
     if (k == NULL)
         return (uint32_t)KILN_HOST_EINVAL;
     bool deleted = false;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_del(n, k, key_len, &deleted);
-    kiln_host_leave(inst);
     if (rc == KILN_OK && !deleted)
         return (uint32_t)KILN_HOST_ENOTFOUND;
     return (uint32_t)kiln_host_code(rc);
@@ -128,9 +122,7 @@ static uint32_t hf_kv_incr(kiln_instance *inst, uint32_t ns, uint32_t ns_len, ui
     if (k == NULL || kiln_guest_ptr(inst, out, 8) == NULL)
         return (uint32_t)KILN_HOST_EINVAL;
     int64_t v = 0;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_incr(n, k, key_len, (int64_t)delta, &v);
-    kiln_host_leave(inst);
     if (rc == KILN_OK)
         put_i64(inst, out, v);
     return (uint32_t)kiln_host_code(rc);
@@ -147,9 +139,7 @@ static uint32_t hf_kv_expire(kiln_instance *inst, uint32_t ns, uint32_t ns_len, 
     if (k == NULL)
         return (uint32_t)KILN_HOST_EINVAL;
     bool found = false;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_expire(n, k, key_len, (int64_t)ttl_ms, &found);
-    kiln_host_leave(inst);
     if (rc == KILN_OK && !found)
         return (uint32_t)KILN_HOST_ENOTFOUND;
     return (uint32_t)kiln_host_code(rc);
@@ -167,9 +157,7 @@ static uint32_t hf_kv_ttl(kiln_instance *inst, uint32_t ns, uint32_t ns_len, uin
         return (uint32_t)KILN_HOST_EINVAL;
     size_t len = 0;
     int64_t pttl = -1;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_get(n, k, key_len, NULL, 0, &len, &pttl);
-    kiln_host_leave(inst);
     if (rc == KILN_OK)
         put_i64(inst, out, pttl);
     return (uint32_t)kiln_host_code(rc);
@@ -195,9 +183,7 @@ static uint32_t hf_kv_list(kiln_instance *inst, uint32_t ns, uint32_t ns_len, ui
     if (max == 0)
         max = 1;
     kiln_kv_page page;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_list(n, p, prefix_len, a, after_len, max, &page);
-    kiln_host_leave(inst);
     if (rc != KILN_OK)
         return (uint32_t)kiln_host_code(rc);
     size_t used = 0, i = 0;
@@ -265,7 +251,6 @@ static uint32_t hf_log(kiln_instance *inst, uint32_t level, uint32_t msg, uint32
     if ((int)level < threshold)
         return 0;
     const char *fn = h && h->fn_name ? h->fn_name : "function";
-    kiln_host_enter(inst);
     /* The invocation's log budget (guest_log.h) applies to every sink. */
     size_t take;
     if (h != NULL && h->log != NULL) {
@@ -274,7 +259,6 @@ static uint32_t hf_log(kiln_instance *inst, uint32_t level, uint32_t msg, uint32
     } else {
         guest_log_write(fn, level_names[level], m, msg_len);
     }
-    kiln_host_leave(inst);
     return 0;
 }
 

@@ -22,10 +22,9 @@
 #define PAGE 512
 
 /*
- * A result on its way into Extism memory. Kept per thread rather than on the
- * stack: if the deadline passes inside the host bracket, kiln_host_leave
- * unwinds the guest and the buffer would leak; here the next call frees it.
- * Once copied (or found not needed) it is freed at once: a worker thread
+ * A result on its way into Extism memory, kept per thread (used within one
+ * host call, never across a wait, so fibers on the same thread do not
+ * share it). Once copied (or found not needed) it is freed at once: a worker thread
  * that ends must not leave its last result behind (LeakSanitizer saw one
  * per thread at server shutdown).
  */
@@ -110,9 +109,7 @@ __attribute__((noreturn)) static void fail_rc(kiln_instance *inst, const kiln_kv
 static json_t *json_arg(kiln_instance *inst, const uint8_t *b, uint64_t len, const char *fn)
 {
     json_error_t je;
-    kiln_host_enter(inst);
     json_t *o = json_loadb((const char *)b, (size_t)len, 0, &je);
-    kiln_host_leave(inst);
     if (!json_is_object(o)) {
         json_decref(o);
         xtm_fail(inst, "%s: the argument is not a JSON object", fn);
@@ -131,10 +128,8 @@ static uint64_t map_set(kiln_instance *inst, bool global, uint64_t off, uint64_t
     json_t *k = json_object_get(o, "key"), *v = json_object_get(o, "value");
     int rc = KILN_EINVAL;
     if (json_is_string(k) && json_is_string(v)) {
-        kiln_host_enter(inst);
         rc = kiln_kv_ns_set(ns, json_string_value(k), json_string_length(k),
                             json_string_value(v), json_string_length(v), 0, 0, NULL);
-        kiln_host_leave(inst);
     }
     json_decref(o);
     if (rc != KILN_OK)
@@ -149,10 +144,8 @@ static uint64_t get_raw(kiln_instance *inst, bool global, uint64_t off, uint64_t
     const uint8_t *k = arg(inst, xtm_ctx_of(inst), off, len, fn);
     uint8_t *val = NULL;
     size_t vlen = 0;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_get_alloc(ns, k, (size_t)len, &val, &vlen);
     scratch_set((char *)val);
-    kiln_host_leave(inst);
     if (rc == KILN_ENOENT || rc == KILN_EINVAL)
         return 0;
     if (rc != KILN_OK)
@@ -165,9 +158,7 @@ static uint64_t map_del(kiln_instance *inst, bool global, uint64_t off, uint64_t
 {
     const kiln_kv_ns *ns = ns_of(inst, global, true, fn);
     const uint8_t *k = arg(inst, xtm_ctx_of(inst), off, len, fn);
-    kiln_host_enter(inst);
     int rc = len == 0 ? KILN_OK : kiln_kv_ns_del(ns, k, (size_t)len, NULL);
-    kiln_host_leave(inst);
     if (rc != KILN_OK)
         fail_rc(inst, ns, rc, fn);
     return xtm_new_block(inst, "StatusOK", 8);
@@ -330,7 +321,6 @@ static uint64_t walk_reply(kiln_instance *inst, const kiln_kv_ns *ns, const char
                            const char *fn)
 {
     size_t n = 0;
-    kiln_host_enter(inst);
     int rc = acc != NULL ? walk(ns, pattern, want_value, acc, each) : KILN_ENOMEM;
     bool empty = json_is_object(acc) ? json_object_size(acc) == 0 : json_array_size(acc) == 0;
     if (rc == KILN_OK && !(empty && empty_is_zero)) {
@@ -342,7 +332,6 @@ static uint64_t walk_reply(kiln_instance *inst, const kiln_kv_ns *ns, const char
         scratch_set(copy);
     }
     json_decref(acc);
-    kiln_host_leave(inst);
     if (rc != KILN_OK)
         fail_rc(inst, ns, rc, fn);
     return reply_scratch(inst, n);
@@ -360,10 +349,8 @@ static uint64_t map_all(kiln_instance *inst, bool global, const char *fn)
 static const char *pattern_arg(kiln_instance *inst, uint64_t off, uint64_t len, const char *fn)
 {
     const uint8_t *b = arg(inst, xtm_ctx_of(inst), off, len, fn);
-    kiln_host_enter(inst);
     char *p = kiln_strndup((const char *)b, (size_t)len);
     scratch_set(p);
-    kiln_host_leave(inst);
     if (p == NULL)
         xtm_fail(inst, "%s: out of host memory", fn);
     return p;
@@ -392,9 +379,7 @@ static uint64_t ds_exists(kiln_instance *inst, bool global, uint64_t off, uint64
     const uint8_t *k = arg(inst, xtm_ctx_of(inst), off, len, fn);
     size_t vlen;
     int64_t pttl = -1;
-    kiln_host_enter(inst);
     int rc = len == 0 ? KILN_ENOENT : kiln_kv_ns_get(ns, k, (size_t)len, NULL, 0, &vlen, &pttl);
-    kiln_host_leave(inst);
     if (rc == KILN_ENOENT)
         return want_ttl ? (uint64_t)(int64_t)-2 : 0; /* Redis: -2 = no such key */
     if (rc != KILN_OK)
@@ -429,7 +414,6 @@ static uint64_t ds_set(kiln_instance *inst, bool global, uint64_t off, uint64_t 
                          : 0;
     bool stored = false;
     int rc;
-    kiln_host_enter(inst);
     if (json_is_string(v)) {
         rc = kiln_kv_ns_set(ns, key, klen, json_string_value(v), json_string_length(v), ttl_ms,
                             nx ? KILN_KV_NX : 0, &stored);
@@ -444,7 +428,6 @@ static uint64_t ds_set(kiln_instance *inst, bool global, uint64_t off, uint64_t 
         rc = KILN_EINVAL;
     }
     json_decref(o);
-    kiln_host_leave(inst);
     /* Over a limit or malformed: "not stored", which Otoroshi can say. */
     if (rc == KILN_ELIMIT || rc == KILN_EINVAL)
         return 0;
@@ -464,7 +447,6 @@ static uint64_t ds_del(kiln_instance *inst, bool global, uint64_t off, uint64_t 
     int rc = KILN_OK;
     size_t i;
     json_t *k;
-    kiln_host_enter(inst);
     json_array_foreach(keys, i, k) {
         bool deleted = false;
         if (!json_is_string(k) || json_string_length(k) == 0)
@@ -475,7 +457,6 @@ static uint64_t ds_del(kiln_instance *inst, bool global, uint64_t off, uint64_t 
         n += deleted;
     }
     json_decref(o);
-    kiln_host_leave(inst);
     if (rc != KILN_OK)
         fail_rc(inst, ns, rc, fn);
     return n;
@@ -511,10 +492,8 @@ static uint64_t ds_incrby(kiln_instance *inst, bool global, uint64_t off, uint64
         xtm_fail(inst, "%s: \"incr\" must be a 64-bit integer or a string of one", fn);
     }
     int64_t out = 0;
-    kiln_host_enter(inst);
     int rc = kiln_kv_ns_incr(ns, key, klen, delta, &out);
     json_decref(o);
-    kiln_host_leave(inst);
     if (rc != KILN_OK)
         fail_rc(inst, ns, rc, fn);
     return (uint64_t)out;
@@ -532,13 +511,11 @@ static uint64_t ds_pexpire(kiln_instance *inst, bool global, uint64_t off, uint6
     int64_t ttl = json_is_integer(t) ? (int64_t)json_integer_value(t) : -1;
     bool found = false;
     int rc = KILN_OK;
-    kiln_host_enter(inst);
     if (ttl > 0)
         rc = kiln_kv_ns_expire(ns, key, klen, ttl, &found);
     else if (ttl == 0) /* Redis: a non-positive TTL deletes the key */
         rc = kiln_kv_ns_del(ns, key, klen, &found);
     json_decref(o);
-    kiln_host_leave(inst);
     if (rc != KILN_OK)
         fail_rc(inst, ns, rc, fn);
     return found ? 1 : 0;

@@ -57,8 +57,8 @@ static oto_call *call_state(xtm_ctx *c)
     return oc;
 }
 
-/* Keep a result string in the call's state (so a deadline unwinding at
- * kiln_host_leave cannot leak it). Takes ownership of s. */
+/* Keep a result string in the call's state, which frees it with the call.
+ * Takes ownership of s. */
 static void keep(oto_call *oc, char *s)
 {
     free(oc->scratch);
@@ -119,9 +119,7 @@ static uint32_t hf_proxy_log(kiln_instance *inst, uint32_t level, uint64_t off, 
     if (lv < 0)
         xtm_fail(inst, "proxy_log: unknown log level %d (expected 0..6)", (int32_t)level);
     const uint8_t *msg = arg_bytes(inst, c, off, len, "proxy_log");
-    kiln_host_enter(inst);
     xtm_log(c, lv, (const char *)msg, (size_t)len);
-    kiln_host_leave(inst);
     return 0;
 }
 
@@ -129,7 +127,6 @@ static uint64_t hf_proxy_log_event(kiln_instance *inst, uint64_t off, uint64_t l
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     const uint8_t *b = arg_bytes(inst, c, off, len, "proxy_log_event");
-    kiln_host_enter(inst);
     json_t *ev = json_loadb((const char *)b, (size_t)len, 0, NULL);
     const char *fn = "unknown function", *msg = "--";
     int lv = XTM_LOG_DEBUG;
@@ -148,7 +145,6 @@ static uint64_t hf_proxy_log_event(kiln_instance *inst, uint64_t off, uint64_t l
     int n = snprintf(line, sizeof(line), "event: %s: %s", fn, msg);
     xtm_log(c, lv, line, n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n);
     json_decref(ev);
-    kiln_host_leave(inst);
     return 0;
 }
 
@@ -158,10 +154,8 @@ static uint64_t hf_proxy_get_attrs(kiln_instance *inst, uint64_t unused)
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     (void)unused;
-    kiln_host_enter(inst);
     oto_call *oc = call_state(c);
     bool ok = oc != NULL && keep_json(oc, json_incref(oc->attrs));
-    kiln_host_leave(inst);
     if (!ok)
         fail_oom_host(inst, "proxy_get_attrs");
     return reply_kept(inst, oc);
@@ -171,7 +165,6 @@ static uint64_t hf_proxy_get_attr(kiln_instance *inst, uint64_t off, uint64_t le
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     const uint8_t *k = arg_bytes(inst, c, off, len, "proxy_get_attr");
-    kiln_host_enter(inst);
     oto_call *oc = call_state(c);
     bool ok = oc != NULL, found = false;
     if (ok) {
@@ -184,7 +177,6 @@ static uint64_t hf_proxy_get_attr(kiln_instance *inst, uint64_t off, uint64_t le
         if (found)
             ok = keep_json(oc, json_incref(v));
     }
-    kiln_host_leave(inst);
     if (!ok)
         fail_oom_host(inst, "proxy_get_attr");
     return found ? reply_kept(inst, oc) : 0;
@@ -194,7 +186,6 @@ static uint64_t hf_proxy_set_attr(kiln_instance *inst, uint64_t off, uint64_t le
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     const uint8_t *b = arg_bytes(inst, c, off, len, "proxy_set_attr");
-    kiln_host_enter(inst);
     oto_call *oc = call_state(c);
     uint64_t r = 0;
     json_t *req = json_loadb((const char *)b, (size_t)len, 0, NULL);
@@ -202,7 +193,6 @@ static uint64_t hf_proxy_set_attr(kiln_instance *inst, uint64_t off, uint64_t le
     if (oc != NULL && json_is_string(k) && v != NULL)
         r = json_object_set(oc->attrs, json_string_value(k), v) == 0;
     json_decref(req);
-    kiln_host_leave(inst);
     return r;
 }
 
@@ -210,7 +200,6 @@ static uint64_t hf_proxy_del_attr(kiln_instance *inst, uint64_t off, uint64_t le
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     const uint8_t *k = arg_bytes(inst, c, off, len, "proxy_del_attr");
-    kiln_host_enter(inst);
     oto_call *oc = call_state(c);
     uint64_t r = 0;
     char key[256];
@@ -219,7 +208,6 @@ static uint64_t hf_proxy_del_attr(kiln_instance *inst, uint64_t off, uint64_t le
     key[n] = '\0';
     if (oc != NULL)
         r = json_object_del(oc->attrs, key) == 0;
-    kiln_host_leave(inst);
     return r;
 }
 
@@ -227,11 +215,9 @@ static uint64_t hf_proxy_clear_attrs(kiln_instance *inst, uint64_t unused)
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     (void)unused;
-    kiln_host_enter(inst);
     oto_call *oc = call_state(c);
     if (oc != NULL)
         json_object_clear(oc->attrs);
-    kiln_host_leave(inst);
     return 0;
 }
 
@@ -254,13 +240,11 @@ static uint64_t hf_proxy_state(kiln_instance *inst, uint64_t unused)
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     (void)unused;
-    kiln_host_enter(inst);
     oto_call *oc = call_state(c);
     json_t *o = json_object();
     for (size_t i = 0; o != NULL && i < sizeof(entity_names) / sizeof(entity_names[0]); i++)
         json_object_set_new(o, entity_names[i], json_array());
     bool ok = oc != NULL && keep_json(oc, o);
-    kiln_host_leave(inst);
     if (!ok)
         fail_oom_host(inst, "proxy_state");
     return reply_kept(inst, oc);
@@ -270,12 +254,10 @@ static uint64_t hf_proxy_state_value(kiln_instance *inst, uint64_t off, uint64_t
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     const uint8_t *b = arg_bytes(inst, c, off, len, "proxy_state_value");
-    kiln_host_enter(inst);
     json_t *req = json_loadb((const char *)b, (size_t)len, 0, NULL);
     json_t *id = json_object_get(req, "id");
     bool by_id = id != NULL && !json_is_null(id);
     json_decref(req);
-    kiln_host_leave(inst);
     /* No entities: every list is empty and every lookup finds nothing. */
     return reply_const(inst, by_id ? "null" : "[]");
 }
@@ -456,7 +438,6 @@ static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t l
     net_response resp;
     memset(&resp, 0, sizeof(resp));
 
-    kiln_host_enter(inst);
     oto_call *oc = call_state(c);
     json_error_t je;
     json_t *req = json_loadb((const char *)b, (size_t)len, 0, &je);
@@ -563,7 +544,6 @@ static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t l
     kiln_free(hdrs);
     kiln_free(url);
     kiln_free(body);
-    kiln_host_leave(inst);
     if (timed_out)
         kiln_host_trap(inst, KILN_TRAP_TIMEOUT, "timeout");
     if (rc != KILN_OK)

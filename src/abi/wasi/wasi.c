@@ -630,9 +630,7 @@ static uint32_t wasi_random_get(kiln_instance *inst, uint32_t buf, uint32_t len)
     uint8_t *p = kiln_guest_ptr(inst, buf, len);
     if (p == NULL)
         return WASI_EFAULT;
-    kiln_host_enter(inst);
     int rc = sbx_random(p, len);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(rc);
 }
 
@@ -652,9 +650,7 @@ static uint32_t wasi_proc_raise(kiln_instance *inst, uint32_t sig)
 
 static uint32_t wasi_sched_yield(kiln_instance *inst)
 {
-    kiln_host_enter(inst);
     sched_yield();
-    kiln_host_leave(inst);
     return WASI_ESUCCESS;
 }
 

@@ -6,10 +6,11 @@
  * Every host function follows one shape:
  *   1. WASI_PROLOGUE: check native stack, find the context (ENOSYS without);
  *   2. validate every guest (ptr, len) through kiln_guest_ptr/_array;
- *   3. do the work, bracketing syscalls with kiln_host_enter/leave;
+ *   3. do the work (the import shim has opened the host bracket: a deadline
+ *      unwinds the guest only after the function returns, or at a
+ *      kiln_host_checkpoint between waits, where nothing is held);
  *   4. return a wasi_errno (never a host errno or a KILN_E* status).
- * Nothing that must be released may be held across kiln_host_leave (it can
- * unwind the guest on a deadline): scratch memory lives in the context.
+ * Scratch memory lives in the context.
  */
 #ifndef KILN_ABI_WASI_WASI_H
 #define KILN_ABI_WASI_WASI_H
@@ -316,8 +317,9 @@ wasi_errno wasi_guest_path(kiln_instance *inst, uint32_t ptr, uint32_t len, char
 /* Ensure w->scratch holds at least n bytes (WASI_ENOMEM otherwise). */
 wasi_errno wasi_scratch(kiln_wasi *w, size_t n);
 
-/* Monotonic time in ns, and sleep until a monotonic deadline in short slices
- * so an invocation deadline interrupts it (kiln_host_leave traps). */
+/* Monotonic time in ns, and sleep until a monotonic deadline: on a serve
+ * worker the fiber waits (src/loop), elsewhere in short slices; either way
+ * an invocation deadline interrupts it (kiln_host_checkpoint traps). */
 uint64_t wasi_now_ns(int wasi_clock_id, bool *ok);
 void wasi_sleep_until(kiln_instance *inst, uint64_t deadline_ns);
 

@@ -103,10 +103,8 @@ uint32_t wasi_fd_read(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_t 
     switch (f->kind) {
     case WASI_FD_HOST: {
         wait_ready(inst, f, POLLIN);
-        kiln_host_enter(inst);
         ssize_t r = readv(f->host_fd, w->iov, n);
         int err = errno;
-        kiln_host_leave(inst);
         if (r < 0)
             return wasi_errno_from_host(err);
         done = (uint64_t)r;
@@ -149,10 +147,8 @@ uint32_t wasi_fd_write(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_t
     switch (f->kind) {
     case WASI_FD_HOST: {
         wait_ready(inst, f, POLLOUT);
-        kiln_host_enter(inst);
         ssize_t r = writev(f->host_fd, w->iov, n);
         int err = errno;
-        kiln_host_leave(inst);
         if (r < 0)
             return wasi_errno_from_host(err);
         done = (uint64_t)r;
@@ -200,10 +196,8 @@ uint32_t wasi_fd_pread(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_t
         e = WASI_EFAULT;
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     ssize_t r = preadv(f->host_fd, w->iov, n, (off_t)offset);
     int err = errno;
-    kiln_host_leave(inst);
     if (r < 0)
         return wasi_errno_from_host(err);
     return wasi_put32(inst, nread_ptr, (uint32_t)r);
@@ -227,10 +221,8 @@ uint32_t wasi_fd_pwrite(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_
         e = WASI_EFAULT;
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     ssize_t r = pwritev(f->host_fd, w->iov, n, (off_t)offset);
     int err = errno;
-    kiln_host_leave(inst);
     if (r < 0)
         return wasi_errno_from_host(err);
     return wasi_put32(inst, nwritten_ptr, (uint32_t)r);
@@ -298,10 +290,8 @@ static uint32_t do_sync(kiln_instance *inst, uint32_t fd, uint64_t right, bool d
         return e;
     if (f->kind != WASI_FD_HOST)
         return WASI_EINVAL;
-    kiln_host_enter(inst);
     int r = data_only ? fdatasync(f->host_fd) : fsync(f->host_fd);
     int err = errno;
-    kiln_host_leave(inst);
     return r == 0 ? WASI_ESUCCESS : wasi_errno_from_host(err);
 }
 
@@ -349,9 +339,7 @@ uint32_t wasi_fd_allocate(kiln_instance *inst, uint32_t fd, uint64_t offset, uin
         return WASI_ESPIPE;
     if (offset > INT64_MAX || len > INT64_MAX || offset + len > INT64_MAX)
         return WASI_EFBIG;
-    kiln_host_enter(inst);
     int r = posix_fallocate(f->host_fd, (off_t)offset, (off_t)len);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(r);
 }
 
@@ -479,10 +467,8 @@ uint32_t wasi_fd_filestat_set_size(kiln_instance *inst, uint32_t fd, uint64_t si
         return WASI_EINVAL;
     if (size > INT64_MAX)
         return WASI_EFBIG;
-    kiln_host_enter(inst);
     int r = ftruncate(f->host_fd, (off_t)size);
     int err = errno;
-    kiln_host_leave(inst);
     return r == 0 ? WASI_ESUCCESS : wasi_errno_from_host(err);
 }
 
@@ -628,9 +614,7 @@ uint32_t wasi_fd_readdir(kiln_instance *inst, uint32_t fd, uint32_t buf, uint32_
         }
         f->dir->n = 0;
         f->dir->names_len = 0;
-        kiln_host_enter(inst);
         int rc = sbx_readdir(f->host_fd, dir_add, f->dir);
-        kiln_host_leave(inst);
         if (rc != 0) {
             f->dir->n = 0;
             return wasi_errno_from_host(rc);

@@ -83,8 +83,7 @@ uint32_t wasi_path_open(kiln_instance *inst, uint32_t dirfd, uint32_t dirflags, 
         flags |= O_NOFOLLOW;
 
     /* Reserve the slot first (it may reallocate the table, and `d` with it)
-     * and park the new host fd in it before kiln_host_leave, which may unwind
-     * the guest on a deadline: the context then still owns and closes it. */
+     * and park the new host fd in it: the context owns and closes it. */
     uint32_t nfd;
     e = wasi_fd_alloc(w, &nfd);
     if (e != WASI_ESUCCESS)
@@ -92,14 +91,12 @@ uint32_t wasi_path_open(kiln_instance *inst, uint32_t dirfd, uint32_t dirflags, 
     d = &w->fds[dirfd];
     wasi_fd *f = &w->fds[nfd];
     int hfd = -1;
-    kiln_host_enter(inst);
     int rc = sbx_openat(d->host_fd, w->path[0], flags, 0666, &hfd);
     if (rc == 0) {
         f->kind = WASI_FD_HOST;
         f->host_fd = hfd;
         f->owned = true;
     }
-    kiln_host_leave(inst);
     if (rc != 0)
         return wasi_errno_from_host(rc);
 
@@ -138,9 +135,7 @@ uint32_t wasi_path_create_directory(kiln_instance *inst, uint32_t fd, uint32_t p
         e = wasi_guest_path(inst, path, path_len, w->path[0]);
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     int rc = sbx_mkdir(d->host_fd, w->path[0], 0777);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(rc);
 }
 
@@ -154,9 +149,7 @@ uint32_t wasi_path_remove_directory(kiln_instance *inst, uint32_t fd, uint32_t p
         e = wasi_guest_path(inst, path, path_len, w->path[0]);
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     int rc = sbx_rmdir(d->host_fd, w->path[0]);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(rc);
 }
 
@@ -170,9 +163,7 @@ uint32_t wasi_path_unlink_file(kiln_instance *inst, uint32_t fd, uint32_t path,
         e = wasi_guest_path(inst, path, path_len, w->path[0]);
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     int rc = sbx_unlink(d->host_fd, w->path[0]);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(rc);
 }
 
@@ -190,9 +181,7 @@ uint32_t wasi_path_filestat_get(kiln_instance *inst, uint32_t fd, uint32_t flags
     if (p == NULL)
         return WASI_EFAULT;
     struct stat st;
-    kiln_host_enter(inst);
     int rc = sbx_stat(d->host_fd, w->path[0], (flags & WASI_LOOKUP_SYMLINK_FOLLOW) != 0, &st);
-    kiln_host_leave(inst);
     if (rc != 0)
         return wasi_errno_from_host(rc);
     wasi_filestat_store(p, &st);
@@ -213,9 +202,7 @@ uint32_t wasi_path_filestat_set_times(kiln_instance *inst, uint32_t fd, uint32_t
         e = wasi_guest_path(inst, path, path_len, w->path[0]);
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     int rc = sbx_utimes(d->host_fd, w->path[0], (flags & WASI_LOOKUP_SYMLINK_FOLLOW) != 0, ts);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(rc);
 }
 
@@ -233,9 +220,7 @@ uint32_t wasi_path_readlink(kiln_instance *inst, uint32_t fd, uint32_t path, uin
     if (out == NULL || kiln_guest_ptr(inst, bufused_ptr, 4) == NULL)
         return WASI_EFAULT;
     size_t n = 0;
-    kiln_host_enter(inst);
     int rc = sbx_readlink(d->host_fd, w->path[0], out, buf_len, &n);
-    kiln_host_leave(inst);
     if (rc != 0)
         return wasi_errno_from_host(rc);
     return wasi_put32(inst, bufused_ptr, (uint32_t)n);
@@ -257,9 +242,7 @@ uint32_t wasi_path_rename(kiln_instance *inst, uint32_t fd, uint32_t old_path, u
         e = wasi_guest_path(inst, new_path, new_len, w->path[1]);
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     int rc = sbx_rename(a->host_fd, w->path[0], b->host_fd, w->path[1]);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(rc);
 }
 
@@ -284,9 +267,7 @@ uint32_t wasi_path_link(kiln_instance *inst, uint32_t old_fd, uint32_t old_flags
         e = wasi_guest_path(inst, new_path, new_len, w->path[1]);
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     int rc = sbx_link(a->host_fd, w->path[0], b->host_fd, w->path[1]);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(rc);
 }
 
@@ -302,8 +283,6 @@ uint32_t wasi_path_symlink(kiln_instance *inst, uint32_t old_path, uint32_t old_
         e = wasi_guest_path(inst, new_path, new_len, w->path[1]);
     if (e != WASI_ESUCCESS)
         return e;
-    kiln_host_enter(inst);
     int rc = sbx_symlink(w->path[0], d->host_fd, w->path[1]);
-    kiln_host_leave(inst);
     return wasi_errno_from_host(rc);
 }

@@ -1,8 +1,10 @@
 /*
  * wasi_poll.c - poll_oneoff: clock subscriptions (relative and absolute,
  * realtime and monotonic) and fd_read/fd_write readiness on host streams,
- * in-memory stdio and files. Waiting happens in short slices bracketed by
- * kiln_host_enter/leave, so an invocation deadline interrupts a long sleep.
+ * in-memory stdio and files. On a serve worker a clock wait suspends the
+ * fiber (src/loop); otherwise waiting happens in short slices with a
+ * kiln_host_checkpoint between them, so an invocation deadline interrupts a
+ * long sleep.
  */
 #include "abi/wasi/wasi.h"
 

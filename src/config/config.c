@@ -1412,6 +1412,165 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Move `from`'s memory into `into`'s arena: `from` is then part of `into`. */
+static void ar_adopt(struct cfg_arena *into, struct cfg_arena *from)
+{
+    if (from->head != NULL) {
+        ar_chunk *last = from->head;
+        while (last->next != NULL)
+            last = last->next;
+        last->next = into->head;
+        into->head = from->head;
+        from->head = NULL;
+    }
+    kiln_free(from);
+}
+
+bool cfg_has_function(const cfg_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_functions; i++)
+        if (strcmp(c->functions[i].fn.name, name) == 0)
+            return true;
+    return false;
+}
+
+int cfg_merge(cfg_config *into, cfg_config *from, kiln_err *err)
+{
+    struct cfg_arena *ar = into->arena;
+    size_t nf = into->n_functions + from->n_functions, nr = into->n_routes + from->n_routes;
+    size_t nw = into->n_warnings + from->n_warnings + from->n_functions;
+    cfg_function *fns = ar_alloc(ar, (nf ? nf : 1) * sizeof(*fns));
+    cfg_route *routes = ar_alloc(ar, (nr ? nr : 1) * sizeof(*routes));
+    size_t *map = kiln_malloc((from->n_functions ? from->n_functions : 1) * sizeof(*map));
+    const char **warn = ar_alloc(ar, (nw ? nw : 1) * sizeof(*warn));
+    if (fns == NULL || routes == NULL || map == NULL || warn == NULL) {
+        kiln_free(map);
+        cfg_free(from);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory merging configurations");
+    }
+    memcpy(fns, into->functions, into->n_functions * sizeof(*fns));
+    memcpy(routes, into->routes, into->n_routes * sizeof(*routes));
+    memcpy(warn, into->warnings, into->n_warnings * sizeof(*warn));
+    size_t n = into->n_functions, r = into->n_routes, w = into->n_warnings;
+    for (size_t i = 0; i < from->n_warnings; i++)
+        warn[w++] = from->warnings[i];
+    for (size_t i = 0; i < from->n_functions; i++) {
+        map[i] = SIZE_MAX;
+        const char *name = from->functions[i].fn.name;
+        bool dup = false;
+        for (size_t k = 0; k < n && !dup; k++)
+            dup = strcmp(fns[k].fn.name, name) == 0;
+        if (dup) {
+            char *msg = ar_alloc(ar, 400);
+            if (msg != NULL) {
+                snprintf(msg, 400, "%s: function '%s' skipped: %s already defines it",
+                         from->source, name, into->source);
+                warn[w++] = msg;
+            }
+            continue;
+        }
+        map[i] = n;
+        fns[n++] = from->functions[i];
+    }
+    for (size_t i = 0; i < from->n_routes; i++) {
+        if (map[from->routes[i].function] == SIZE_MAX)
+            continue;
+        routes[r] = from->routes[i];
+        routes[r++].function = map[from->routes[i].function];
+    }
+    kiln_free(map);
+    into->functions = fns;
+    into->n_functions = n;
+    into->routes = routes;
+    into->n_routes = r;
+    into->warnings = warn;
+    into->n_warnings = w;
+    ar_adopt(ar, from->arena);
+    return KILN_OK;
+}
+
+/*
+ * A directory function with a sidecar (NAME.yaml, NAME.yml or NAME.json next
+ * to NAME.wasm): its settings in the keys of a function in kiln.yaml, without
+ * `module` (it is NAME.wasm). Parsed as a one-function configuration whose
+ * text wraps the sidecar, so every key and every error message is the same
+ * as in kiln.yaml. NULL path = no sidecar.
+ */
+static char *sidecar_path(const char *dir, const char *base)
+{
+    static const char *const exts[] = {".yaml", ".yml", ".json"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(dir) + strlen(base) + strlen(exts[i]) + 2;
+        char *p = kiln_malloc(n);
+        if (p == NULL)
+            return NULL;
+        snprintf(p, n, "%s/%s%s", dir, base, exts[i]);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            return p;
+        kiln_free(p);
+    }
+    return NULL;
+}
+
+static int load_sidecar(const char *dir, const char *base, const char *sidecar,
+                        cfg_config **out, kiln_err *err)
+{
+    *out = NULL;
+    FILE *f = fopen(sidecar, "rb");
+    if (f == NULL)
+        return kiln_err_set(err, KILN_ENOENT, "%s: cannot read: %s", sidecar, strerror(errno));
+    char *text = kiln_malloc(CFG_MAX_SIDECAR + 1);
+    size_t len = text ? fread(text, 1, CFG_MAX_SIDECAR + 1, f) : 0;
+    fclose(f);
+    if (text == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", sidecar);
+    if (len > CFG_MAX_SIDECAR) {
+        kiln_free(text);
+        return kiln_err_set(err, KILN_ECONFIG, "%s: larger than %d bytes", sidecar,
+                            CFG_MAX_SIDECAR);
+    }
+    text[len] = '\0';
+    if (memchr(text, '\0', len) != NULL) {
+        kiln_free(text);
+        return kiln_err_set(err, KILN_ECONFIG, "%s: contains a NUL byte", sidecar);
+    }
+    /* Wrap: a flow mapping ({...}, JSON or YAML) is spliced after the module
+     * key; a block mapping is indented under the function. Line numbers in
+     * messages are off by the two wrapper lines, so name the sidecar. */
+    size_t cap = len * 5 + strlen(base) * 2 + 128;
+    char *doc = kiln_malloc(cap);
+    if (doc == NULL) {
+        kiln_free(text);
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", sidecar);
+    }
+    const char *t = text;
+    while (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n')
+        t++;
+    int n;
+    if (*t == '{') {
+        const char *inner = t + 1;
+        while (*inner == ' ' || *inner == '\t' || *inner == '\r' || *inner == '\n')
+            inner++;
+        n = snprintf(doc, cap, "{\"functions\": {\"%s\": {\"module\": \"%s.wasm\"%s%s}}",
+                     base, base, *inner == '}' ? "" : ", ", inner);
+    } else {
+        n = snprintf(doc, cap, "functions:\n  \"%s\":\n    module: \"%s.wasm\"\n    ", base, base);
+        for (const char *p = text; *p && n > 0 && (size_t)n < cap - 8; p++) {
+            doc[n++] = *p;
+            if (*p == '\n')
+                n += snprintf(doc + n, cap - (size_t)n, "    ");
+        }
+        doc[n] = '\0';
+    }
+    kiln_free(text);
+    int rc = cfg_parse(doc, strlen(doc), sidecar, dir, out, err);
+    kiln_free(doc);
+    if (rc == KILN_OK && (*out)->n_functions == 1 && (*out)->n_routes == 0)
+        (*out)->functions[0].auto_routes = true; /* no routes given: as without a sidecar */
+    return rc;
+}
+
 int cfg_load_dir(const char *dir, cfg_config **out, kiln_err *err)
 {
     *out = NULL;
@@ -1456,10 +1615,13 @@ int cfg_load_dir(const char *dir, cfg_config **out, kiln_err *err)
             n++;
     }
     closedir(d);
+    cfg_config **sidecars = NULL;
+    size_t n_side = 0;
     if (rc == KILN_OK) {
         qsort(names, n, sizeof(*names), name_cmp);
         c->functions = ar_alloc(ar, (n ? n : 1) * sizeof(*c->functions));
-        if (c->functions == NULL)
+        sidecars = kiln_calloc(n ? n : 1, sizeof(*sidecars));
+        if (c->functions == NULL || sidecars == NULL)
             rc = KILN_ENOMEM;
     }
     for (size_t i = 0; rc == KILN_OK && i < n; i++) {
@@ -1481,6 +1643,18 @@ int cfg_load_dir(const char *dir, cfg_config **out, kiln_err *err)
                  path);
             continue;
         }
+        char *side = sidecar_path(dir, base);
+        if (side != NULL) {
+            cfg_config *one;
+            kiln_err serr;
+            memset(&serr, 0, sizeof(serr));
+            if (load_sidecar(dir, base, side, &one, &serr) == KILN_OK)
+                sidecars[n_side++] = one;
+            else
+                warn(&w, "%s: function '%s' skipped: %s", path, base, serr.msg);
+            kiln_free(side);
+            continue;
+        }
         cfg_function *f = &c->functions[c->n_functions++];
         function_defaults(f);
         f->fn.name = base;
@@ -1489,6 +1663,12 @@ int cfg_load_dir(const char *dir, cfg_config **out, kiln_err *err)
     }
     c->warnings = w.warn;
     c->n_warnings = w.n_warn;
+    for (size_t i = 0; i < n_side; i++)
+        if (rc == KILN_OK)
+            rc = cfg_merge(c, sidecars[i], err) == KILN_OK ? KILN_OK : KILN_ENOMEM;
+        else
+            cfg_free(sidecars[i]);
+    kiln_free(sidecars);
     if (rc != KILN_OK) {
         cfg_free(c);
         return kiln_err_set(err, rc, "%s: out of memory", dir);

@@ -94,6 +94,16 @@ void cfg_server_defaults(cfg_server *s /* OUT */);
  */
 int cfg_load_file(const char *path, cfg_config **out /* OUT */, kiln_err *err);
 
+/* Sidecar files (NAME.yaml/.yml/.json next to NAME.wasm in a served
+ * directory) are at most this large. */
+#define CFG_MAX_SIDECAR (256 * 1024)
+
+/* Move every function and route of `from` into `into` (which then owns all
+ * of `from`; do not free it). A function whose name `into` already has is
+ * skipped with a warning. KILN_OK or KILN_ENOMEM (`from` freed either way). */
+int cfg_merge(cfg_config *into, cfg_config *from, kiln_err *err);
+bool cfg_has_function(const cfg_config *c, const char *name);
+
 /* Parse text already in memory; `name` is used in messages, `base_dir` to
  * resolve relative paths. For tests and the file loader. */
 int cfg_parse(const char *text, size_t len, const char *name, const char *base_dir,

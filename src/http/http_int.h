@@ -24,6 +24,10 @@
 #include "kiln/runtime.h"
 
 /* One module as configured: compiled and loaded once per table. */
+/* http_mod.status while its first tier is being compiled in the background
+ * (503 "compiling" with Retry-After); not a KILN_E* code. */
+#define HTTP_MOD_COMPILING 1
+
 typedef struct http_mod {
     const cfg_function *cf;
     const kiln_abi_ops *abi;
@@ -31,6 +35,11 @@ typedef struct http_mod {
     kiln_linker *linker; /* WASI + the ABI's host functions; outlives every pre */
     int status;          /* KILN_OK, or why the module cannot serve */
     char reason[200];    /* short cause for the 503 body (details go to the log) */
+    char hash[65];       /* sha256 of the module bytes serving (hex), "" if unknown */
+    char tier[16];       /* compiler tier of the artifact serving ("O2", "tcc"), "" if none */
+    /* The file's newest contents failed and the previous table's module for
+     * this function kept serving: why (for status and the log). */
+    char refused[300];
 } http_mod;
 
 /* A route target: one function of a module (directory mode makes one per
@@ -75,7 +84,11 @@ typedef struct http_table {
  * pattern, duplicate route, a setting the ABI refuses) fail the whole build
  * with KILN_ECONFIG. The table starts with one reference.
  */
-int http_table_build(cfg_config *cfg, const http_options *o, http_table **out /* OUT */,
+/* `prev` (may be NULL): the table serving now; a function whose module now
+ * fails keeps prev's working module for that name (a broken new version never
+ * replaces a working one). */
+int http_table_build(cfg_config *cfg, const http_options *o, const http_table *prev,
+                     http_table **out /* OUT */,
                      kiln_err *err);
 void http_table_retain(http_table *t);
 /* Drop a reference; the last one frees the table (any thread). */

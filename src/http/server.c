@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -112,6 +113,12 @@ struct http_server {
     atomic_size_t buffered; /* request-body bytes reserved, at most max_buffered_body_bytes */
     http_ip_table *ips;     /* open connections per client address, all workers */
     atomic_uint n_open;     /* open connections, all workers */
+    /* live functions: inotify on the served directories (main thread only) */
+    int watch_fd;
+    uint64_t changed_at;    /* last relevant event, 0 = nothing pending */
+    uint64_t open_since;    /* a file is being written since (no close yet), 0 = none */
+    unsigned n_open_writes;
+    atomic_bool rescan;     /* http_server_rescan asked for a rebuild */
 };
 
 enum { STAGE_NEW = 0, STAGE_BODY = 1, STAGE_ERROR = 2, STAGE_DONE = 3, STAGE_RUNNING = 4 };
@@ -1103,17 +1110,35 @@ static size_t sweep_connections(http_server *s)
 
 /* ---- start, reload, drain ----------------------------------------------------------------------- */
 
+/* The configuration file or served directory, plus the managed directory
+ * (deployed functions) when there is one. */
 static int load_config(const http_options *o, cfg_config **cfg, kiln_err *err)
 {
-    return o->config_path ? cfg_load_file(o->config_path, cfg, err) : cfg_load_dir(o->dir, cfg, err);
+    int rc = o->config_path ? cfg_load_file(o->config_path, cfg, err)
+                            : cfg_load_dir(o->dir, cfg, err);
+    if (rc != KILN_OK || o->managed_dir == NULL)
+        return rc;
+    cfg_config *managed;
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    if (cfg_load_dir(o->managed_dir, &managed, &e) != KILN_OK) {
+        http_log("kiln serve: warning: deployed functions not served: %s", e.msg);
+        return KILN_OK;
+    }
+    rc = cfg_merge(*cfg, managed, err);
+    if (rc != KILN_OK) {
+        cfg_free(*cfg);
+        *cfg = NULL;
+    }
+    return rc;
 }
 
-static int build(const http_options *o, http_table **t, kiln_err *err)
+static int build(const http_options *o, const http_table *prev, http_table **t, kiln_err *err)
 {
     cfg_config *cfg;
     int rc = load_config(o, &cfg, err);
     if (rc == KILN_OK)
-        rc = http_table_build(cfg, o, t, err);
+        rc = http_table_build(cfg, o, prev, t, err);
     return rc;
 }
 
@@ -1163,14 +1188,18 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, kiln_err 
     return KILN_OK;
 }
 
-static void reload(http_server *s)
+static void reload(http_server *s, const char *why)
 {
-    http_log("kiln serve: SIGHUP: reloading %s", s->opts->config_path ? s->opts->config_path : s->opts->dir);
+    http_log("kiln serve: %s: reloading %s", why,
+             s->opts->config_path ? s->opts->config_path : s->opts->dir);
     http_table *t;
     kiln_err err;
     memset(&err, 0, sizeof(err));
     uint64_t t0 = now_ns();
-    if (build(s->opts, &t, &err) != KILN_OK) {
+    http_table *cur = acquire_table(s);
+    int rc = build(s->opts, cur, &t, &err);
+    http_table_release(cur);
+    if (rc != KILN_OK) {
         http_log("kiln serve: reload failed, still serving the previous configuration: %s",
                  err.msg);
         return;
@@ -1188,6 +1217,130 @@ static void reload(http_server *s)
     http_table_log_routes(t);
     swap_table(s, t);
     http_log("kiln serve: reloaded in %.0f ms", (double)(now_ns() - t0) / 1e6);
+}
+
+/* ---- live functions ---------------------------------------------------------------------------
+
+ * The served directory and the managed one are watched with inotify. A change
+ * to a module or a sidecar (*.wasm, *.yaml, *.yml, *.json) schedules a
+ * rebuild once the directory has been quiet for WATCH_QUIET_MS and no file
+ * seen opened for writing is still open (IN_CLOSE_WRITE), so a half-written
+ * module is never compiled; a writer that never closes is waited for at most
+ * WATCH_MAX_WAIT_MS (the reader then refuses a truncated module, and the
+ * previous version keeps serving). Renames into the directory (the atomic
+ * way to publish, what the admin API does) count at once.
+ */
+#define WATCH_QUIET_MS 300u
+#define WATCH_MAX_WAIT_MS 10000u
+
+static bool watched_name(const char *n)
+{
+    size_t l = strlen(n);
+    if (n[0] == '.' || l < 5)
+        return false;
+    return strcmp(n + l - 5, ".wasm") == 0 || strcmp(n + l - 5, ".yaml") == 0 ||
+           strcmp(n + l - 4, ".yml") == 0 || strcmp(n + l - 5, ".json") == 0;
+}
+
+static void watch_start(http_server *s)
+{
+    const char *dirs[2] = {s->opts->dir, s->opts->managed_dir};
+    for (int i = 0; i < 2; i++) {
+        if (dirs[i] == NULL)
+            continue;
+        if (s->watch_fd < 0)
+            s->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (s->watch_fd < 0 ||
+            inotify_add_watch(s->watch_fd, dirs[i], IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE |
+                                                        IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                                        IN_ATTRIB) < 0)
+            http_log("kiln serve: warning: cannot watch %s (%s): changes need SIGHUP", dirs[i],
+                     strerror(errno));
+    }
+}
+
+/* Read pending events; true when a rebuild is due now. */
+static bool watch_due(http_server *s)
+{
+    uint64_t now = now_ns();
+    if (s->watch_fd >= 0) {
+        _Alignas(struct inotify_event) char buf[8192];
+        ssize_t n;
+        while ((n = read(s->watch_fd, buf, sizeof(buf))) > 0) {
+            for (char *p = buf; p < buf + n;) {
+                struct inotify_event *ev = (struct inotify_event *)(void *)p;
+                p += sizeof(*ev) + ev->len;
+                if (ev->len == 0 || !watched_name(ev->name))
+                    continue;
+                s->changed_at = now;
+                if (ev->mask & (IN_CREATE | IN_MODIFY)) {
+                    if (s->n_open_writes++ == 0)
+                        s->open_since = now;
+                } else if ((ev->mask & IN_CLOSE_WRITE) && s->n_open_writes > 0) {
+                    s->n_open_writes = 0; /* counted per event, not per file: settle on close */
+                    s->open_since = 0;
+                }
+            }
+        }
+    }
+    if (atomic_exchange(&s->rescan, false))
+        return true;
+    if (s->changed_at == 0)
+        return false;
+    if (now - s->changed_at < (uint64_t)WATCH_QUIET_MS * 1000000u)
+        return false;
+    if (s->n_open_writes > 0 && now - s->open_since < (uint64_t)WATCH_MAX_WAIT_MS * 1000000u)
+        return false;
+    s->changed_at = 0;
+    s->n_open_writes = 0;
+    s->open_since = 0;
+    return true;
+}
+
+void http_server_rescan(http_server *s)
+{
+    atomic_store(&s->rescan, true);
+}
+
+static const http_mod *find_mod(const http_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_mods; i++)
+        if (strcmp(t->mods[i].cf->fn.name, name) == 0)
+            return &t->mods[i];
+    return NULL;
+}
+
+void http_server_fn_status(http_server *s, const char *name, http_fn_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    http_table *t = acquire_table(s);
+    const http_mod *m = find_mod(t, name);
+    if (m != NULL) {
+        out->found = true;
+        out->available = m->status == KILN_OK;
+        out->compiling = m->status == HTTP_MOD_COMPILING;
+        snprintf(out->tier, sizeof(out->tier), "%s", m->tier);
+        snprintf(out->module_hash, sizeof(out->module_hash), "%s", m->hash);
+        snprintf(out->abi, sizeof(out->abi), "%s", m->abi ? m->abi->name : "");
+        snprintf(out->error, sizeof(out->error), "%s", m->refused[0] ? m->refused : m->reason);
+        for (size_t i = 0; i < t->n_fns; i++)
+            if (t->fns[i]->mod == m)
+                out->n_routes++;
+    }
+    http_table_release(t);
+}
+
+size_t http_server_fn_names(http_server *s, char ***out)
+{
+    http_table *t = acquire_table(s);
+    char **names = kiln_calloc(t->n_mods ? t->n_mods : 1, sizeof(*names));
+    size_t n = 0;
+    for (size_t i = 0; names != NULL && i < t->n_mods; i++)
+        if ((names[n] = kiln_strdup(t->mods[i].cf->fn.name)) != NULL)
+            n++;
+    http_table_release(t);
+    *out = names;
+    return n;
 }
 
 /* ---- workers ----------------------------------------------------------------------------------- */
@@ -1389,6 +1542,8 @@ int http_serve(const http_options *o, kiln_err *err)
     atomic_init(&s.draining, false);
     atomic_init(&s.buffered, 0);
     atomic_init(&s.n_open, 0);
+    atomic_init(&s.rescan, false);
+    s.watch_fd = -1;
     pthread_mutex_init(&s.conns_lock, NULL);
 
     /* Signals are taken synchronously by the main thread; every thread
@@ -1404,7 +1559,7 @@ int http_serve(const http_options *o, kiln_err *err)
 
     http_table *t;
     uint64_t t0 = now_ns();
-    int rc = build(o, &t, err);
+    int rc = build(o, NULL, &t, err);
     if (rc != KILN_OK)
         return 1;
     s.started = t->server;
@@ -1458,22 +1613,31 @@ int http_serve(const http_options *o, kiln_err *err)
     http_log("kiln serve: listening on http://%s%s%s:%u (%u worker thread%s, ready in %.0f ms)",
              ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
              s.port, threads, threads == 1 ? "" : "s", (double)(now_ns() - t0) / 1e6);
+    if (o->on_started != NULL)
+        o->on_started(&s, o->hook_arg);
 
     struct timespec tick = {0, SWEEP_TICK_MS * 1000000L};
+    watch_start(&s);
     for (;;) {
         int sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig < 0) {
             sweep_connections(&s);
+            if (watch_due(&s))
+                reload(&s, "functions changed");
             continue;
         }
         if (sig == SIGHUP) {
-            reload(&s);
+            reload(&s, "SIGHUP");
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT)
             break;
     }
+    if (o->on_stopping != NULL)
+        o->on_stopping(&s, o->hook_arg);
     drain(&s, &sigs);
+    if (s.watch_fd >= 0)
+        close(s.watch_fd);
     kiln_free(s.workers);
     http_ip_table_free(s.ips);
     http_table_release(atomic_load(&s.table));

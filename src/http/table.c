@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "base/alloc.h"
 #include "http/http_int.h"
 #include "kiln/aot.h"
@@ -86,10 +88,33 @@ static void mod_unavailable(http_mod *m, int rc, const char *reason, const char 
              detail);
 }
 
+/* sha256 of a file, as hex into out[65]; "" when it cannot be read. */
+static void file_sha256(const char *path, char out[65])
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned char buf[65536], md[32];
+    unsigned int mdlen = 0;
+    bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+    size_t n;
+    while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        ok = EVP_DigestUpdate(c, buf, n) == 1;
+    ok = ok && !ferror(f) && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(c);
+    fclose(f);
+    for (unsigned i = 0; ok && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 /* Compile (or find in the cache), load, pick the ABI and link. Runs on a
  * compile thread; touches only `m`. */
 static void load_mod(http_mod *m, const http_options *o)
 {
+    file_sha256(m->cf->fn.module_path, m->hash);
+    snprintf(m->tier, sizeof(m->tier), "O%d", o->aot.opt_level);
     const kiln_function *fn = &m->cf->fn;
     kiln_err err;
     memset(&err, 0, sizeof(err));
@@ -287,12 +312,18 @@ static int add_line(http_table *t, const char *methods, const char *host, const 
     return KILN_OK;
 }
 
+static int add_host_route(http_table *t, const char *host, const char *path, http_fn *f,
+                          kiln_err *err)
+{
+    int rc = http_router_add(t->router, path, host, NULL, 0, f, err);
+    if (rc == KILN_OK)
+        rc = add_line(t, "*", host, path, f);
+    return rc;
+}
+
 static int add_route(http_table *t, const char *path, http_fn *f, kiln_err *err)
 {
-    int rc = http_router_add(t->router, path, NULL, NULL, 0, f, err);
-    if (rc == KILN_OK)
-        rc = add_line(t, "*", NULL, path, f);
-    return rc;
+    return add_host_route(t, NULL, path, f, err);
 }
 
 /* A plugin export name that can be a URL segment as is. */
@@ -312,10 +343,20 @@ static bool segment_ok(const char *s, size_t n)
  * entry point becomes /<name>/<export>; a module without such exports is
  * served whole (a WASI command) at /<name> and below.
  */
-static int auto_routes(http_table *t, http_mod *m, kiln_err *err)
+/*
+ * Directory functions: /NAME and /NAME/... for a command, /NAME/EXPORT per
+ * plugin export; and, as drop-in servers do, by host: NAME.DOMAIN (every
+ * path for a command, /EXPORT for a plugin) when the server has a domain.
+ */
+static int auto_routes(http_table *t, http_mod *m, const char *domain, kiln_err *err)
 {
     const char *name = m->cf->fn.name;
-    char path[1200];
+    char path[1200], hostbuf[600];
+    const char *host = NULL;
+    if (domain != NULL && domain[0] != '\0') {
+        snprintf(hostbuf, sizeof(hostbuf), "%s.%s", name, domain);
+        host = hostbuf;
+    }
     http_fn *f;
     int rc;
     size_t found = 0;
@@ -344,6 +385,11 @@ static int auto_routes(http_table *t, http_mod *m, kiln_err *err)
             snprintf(path, sizeof(path), "/%s/%s", name, ex.name);
             if ((rc = add_route(t, path, f, err)) != KILN_OK)
                 return rc;
+            if (host != NULL) {
+                snprintf(path, sizeof(path), "/%s", ex.name);
+                if ((rc = add_host_route(t, host, path, f, err)) != KILN_OK)
+                    return rc;
+            }
             found++;
         }
     }
@@ -359,7 +405,11 @@ static int auto_routes(http_table *t, http_mod *m, kiln_err *err)
     if ((rc = add_route(t, path, f, err)) != KILN_OK)
         return rc;
     snprintf(path, sizeof(path), "/%s/*", name);
-    return add_route(t, path, f, err);
+    if ((rc = add_route(t, path, f, err)) != KILN_OK)
+        return rc;
+    if (host != NULL)
+        rc = add_host_route(t, host, "/*", f, err); /* "/" and everything below */
+    return rc;
 }
 
 static int config_routes(http_table *t, kiln_err *err)
@@ -371,6 +421,8 @@ static int config_routes(http_table *t, kiln_err *err)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     int rc = KILN_OK;
     for (size_t i = 0; i < c->n_functions && rc == KILN_OK; i++) {
+        if (t->mods[i].cf->auto_routes)
+            continue; /* routed by auto_routes */
         if ((rc = make_fn(t, &t->mods[i], NULL, false, &by_fn[i], err)) != KILN_OK)
             break;
         if ((rc = push_fn(t, by_fn[i])) != KILN_OK) {
@@ -401,7 +453,41 @@ static int config_routes(http_table *t, kiln_err *err)
     return rc;
 }
 
-int http_table_build(cfg_config *cfg, const http_options *o, http_table **out, kiln_err *err)
+/*
+ * The module of `m` failed; if the serving table has a working module for
+ * the same function, keep serving that one (a broken new version never
+ * replaces a working one) and say so.
+ */
+static void keep_previous(http_mod *m, const http_table *prev)
+{
+    if (m->status == KILN_OK)
+        return;
+    for (size_t i = 0; i < prev->n_mods; i++) {
+        const http_mod *p = &prev->mods[i];
+        if (p->status != KILN_OK || strcmp(p->cf->fn.name, m->cf->fn.name) != 0 || p->mod == NULL)
+            continue;
+        kiln_linker *l;
+        if (make_linker(p->abi, &l) != KILN_OK)
+            return;
+        snprintf(m->refused, sizeof(m->refused), "%s", m->reason);
+        if (m->linker != NULL)
+            kiln_linker_free(m->linker);
+        if (m->mod != NULL)
+            kiln_module_release(m->mod);
+        m->linker = l;
+        m->mod = kiln_module_retain(p->mod);
+        m->abi = p->abi;
+        m->status = KILN_OK;
+        m->reason[0] = '\0';
+        memcpy(m->hash, p->hash, sizeof(m->hash));
+        http_log("kiln serve: function '%s': its new module was refused (%s); the previous "
+                 "version keeps serving", m->cf->fn.name, m->refused);
+        return;
+    }
+}
+
+int http_table_build(cfg_config *cfg, const http_options *o, const http_table *prev,
+                     http_table **out, kiln_err *err)
 {
     *out = NULL;
     http_table *t = kiln_calloc(1, sizeof(*t));
@@ -430,12 +516,14 @@ int http_table_build(cfg_config *cfg, const http_options *o, http_table **out, k
     for (size_t i = 0; i < t->n_mods; i++)
         t->mods[i].cf = &cfg->functions[i];
     compile_all(t, o);
-    if (cfg->from_dir) {
-        for (size_t i = 0; i < t->n_mods && rc == KILN_OK; i++)
-            rc = auto_routes(t, &t->mods[i], err);
-    } else {
-        rc = config_routes(t, err);
-    }
+    if (prev != NULL)
+        for (size_t i = 0; i < t->n_mods; i++)
+            keep_previous(&t->mods[i], prev);
+    rc = config_routes(t, err);
+    const char *domain = o->domain ? o->domain : "localhost";
+    for (size_t i = 0; i < t->n_mods && rc == KILN_OK; i++)
+        if (t->mods[i].cf->auto_routes)
+            rc = auto_routes(t, &t->mods[i], domain, err);
     if (rc != KILN_OK) {
         table_free(t);
         return rc;

@@ -2,7 +2,7 @@
 # Install the Debian packages Kiln needs to build, test and benchmark.
 # Idempotent: only calls apt-get when a package is missing.
 set -e
-PKGS="gcc make clang lld wabt wasi-libc libclang-rt-14-dev-wasm32 libclang-rt-14-dev libcmocka-dev libssl-dev
+PKGS="gcc make clang lld tcc wabt wasi-libc libclang-rt-14-dev-wasm32 libclang-rt-14-dev libcmocka-dev libssl-dev
 libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev sqlite3 wrk hyperfine nodejs npm"
 missing=""
 for p in $PKGS; do

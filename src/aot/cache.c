@@ -131,6 +131,14 @@ int aot_cache_artifact_path(const char *dir, const char *key, char *out, size_t 
     return KILN_OK;
 }
 
+int aot_cache_fail_path(const char *dir, const char *key, char *out, size_t size, kiln_err *err)
+{
+    int n = snprintf(out, size, "%s/%s.fail", dir, key);
+    if (n < 0 || (size_t)n >= size)
+        return kiln_err_set(err, KILN_EINVAL, "cache directory path '%s' is too long", dir);
+    return KILN_OK;
+}
+
 bool aot_cache_has(const char *path)
 {
     return fs_is_file(path);

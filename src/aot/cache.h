@@ -3,6 +3,7 @@
  * directory, scratch directories and the atomic publish of an artifact.
  * Internal to src/aot/. Layout of a cache directory:
  *     <dir>/<key>.so                    published artifacts (never partial)
+ *     <dir>/<key>.fail                  remembered failures (compile.c "failure memo")
  *     <dir>/tmp/<host>.<pid>.XXXXXX/    one scratch directory per compile
  */
 #ifndef KILN_AOT_CACHE_H
@@ -49,6 +50,10 @@ int aot_cache_dir(const char *configured, char *out, size_t size, kiln_err *err)
 int aot_cache_artifact_path(const char *dir, const char *key, char *out, size_t size,
                             kiln_err *err);
 
+/* "<dir>/<key>.fail": the remembered failure of that key; KILN_EINVAL when
+ * it does not fit. */
+int aot_cache_fail_path(const char *dir, const char *key, char *out, size_t size, kiln_err *err);
+
 /* Is there a published artifact at `path`? */
 bool aot_cache_has(const char *path);
 
@@ -65,7 +70,7 @@ void aot_cache_scratch_remove(const char *scratch);
 
 /*
  * Make `built` (a file in a scratch directory of the same cache) durable and
- * atomically rename it to `artifact`. Replacing an artifact that a concurrent
+ * atomically rename it to `artifact` (an artifact or a failure memo). Replacing an artifact that a concurrent
  * compile just published is fine: the content is identical.
  */
 int aot_cache_publish(const char *built, const char *artifact, kiln_err *err);

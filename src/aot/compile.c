@@ -5,15 +5,18 @@
  */
 #include "kiln/aot.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "aot/cache.h"
 #include "aot/descriptor_gen.h"
+#include "aot/elf_stack.h"
 #include "aot/toolchain.h"
 #include "aot/wasm_reader.h"
 #include "base/alloc.h"
@@ -34,6 +37,12 @@
 #define AOT_DEFAULT_OPT 2
 #define AOT_MAX_WASM_FILE (1ULL << 30)
 #define AOT_ERR_LINES 5
+/* The fast tier's compiler when neither opts->fast_cc nor $KILN_AOT_FAST_CC
+ * names one (docs/internals/aot.md, "Tiers"). */
+#define AOT_DEFAULT_FAST_CC "tcc"
+/* First line of a failure memo, <key>.fail (see "Failure memo" below). */
+#define AOT_FAIL_MAGIC "kiln-aot-fail-1"
+#define AOT_FAIL_MAX (64 * 1024)
 
 /* wasm2c flags besides -n and file names (spec §1.1, §1.8). */
 /* wasm2c 1.0.32 refuses every module when given --disable-simd, so only the
@@ -64,6 +73,7 @@ typedef struct aot_job {
     char c_name[24]; /* wasm2c -n: "k" + 16 hex digits of the key */
     char cache_dir[AOT_PATH_MAX];
     char artifact[AOT_PATH_MAX];
+    char fail_memo[AOT_PATH_MAX]; /* <key>.fail */
     char scratch[AOT_PATH_MAX];
 } aot_job;
 
@@ -632,11 +642,155 @@ static int compile_c(aot_job *j, kiln_err *err)
     return rc;
 }
 
+/* ---- step 7: load check ------------------------------------------------- */
+
+/*
+ * dlopen the built artifact the way kiln_module_load will (RTLD_NOW |
+ * RTLD_LOCAL), find its descriptor, check its ABI version and content hash,
+ * and close it again. None of its code has run (init_module is the loader's
+ * to call), so unloading it is safe. An object the dynamic linker rejects
+ * (an unresolved symbol such as tcc's missing __builtin_clz, a truncated or
+ * garbage file, another ABI) fails the compile here, before it has a name
+ * in the cache. First the object loses any claim to an executable stack
+ * (tcc writes no PT_GNU_STACK), which dlopen would otherwise grant by
+ * making every thread stack of this process executable.
+ */
+static int load_check(aot_job *j, kiln_err *err)
+{
+    char out[AOT_PATH_MAX], strip[AOT_PATH_MAX + 2];
+    int rc = scratch_file(j, "out.so", out, sizeof(out), err);
+    if (rc != KILN_OK)
+        return rc;
+    snprintf(strip, sizeof(strip), "%s/", j->scratch);
+    if (aot_elf_noexec_stack(out) < 0)
+        return write_failed(j, out, errno, err);
+    void *dl = dlopen(out, RTLD_NOW | RTLD_LOCAL);
+    if (dl == NULL) {
+        char why[600];
+        aot_first_lines(dlerror(), 2, strip, why, sizeof(why));
+        return kiln_err_set(err, KILN_ECOMPILE,
+                            "%s: the artifact C compiler '%s' built does not load: %s; nothing "
+                            "was cached; pass --cc gcc or clang, or fix the compiler",
+                            j->name, j->cc.cmd, why);
+    }
+    const kiln_descriptor *d = dlsym(dl, KILN_DESCRIPTOR_SYMBOL);
+    if (d == NULL)
+        rc = kiln_err_set(err, KILN_ECOMPILE,
+                          "%s: the artifact C compiler '%s' built has no %s symbol; nothing was "
+                          "cached; pass --cc gcc or clang, or fix the compiler",
+                          j->name, j->cc.cmd, KILN_DESCRIPTOR_SYMBOL);
+    else if (d->abi_version != KILN_RT_ABI_VERSION)
+        rc = kiln_err_set(err, KILN_ECOMPILE,
+                          "%s: the artifact C compiler '%s' built has ABI version %u, not %u; "
+                          "nothing was cached",
+                          j->name, j->cc.cmd, d->abi_version, KILN_RT_ABI_VERSION);
+    else if (d->content_hash == NULL || strcmp(d->content_hash, j->key) != 0)
+        rc = kiln_err_set(err, KILN_ECOMPILE,
+                          "%s: the artifact C compiler '%s' built carries another content hash; "
+                          "nothing was cached",
+                          j->name, j->cc.cmd);
+    dlclose(dl);
+    return rc;
+}
+
+/* ---- failure memo ------------------------------------------------------- */
+
+/*
+ * A compile that failed for a reason the key determines (an invalid or
+ * unsupported module, wasm2c or the compiler rejecting it or dying, a
+ * time or memory limit, an artifact that does not load) is remembered in
+ * <key>.fail, published atomically like an artifact. The next compile of
+ * the same key returns that failure at once instead of paying for it
+ * again. Missing tools, a full disk or an unwritable cache are not
+ * remembered: they are about the machine, not the module. The memo records
+ * the time and memory limits it failed under; raising either makes the
+ * memo stale, so a compile that ran out of time is retried with more.
+ */
+static bool rememberable(int rc)
+{
+    return rc == KILN_EMODULE || rc == KILN_EUNSUPPORTED || rc == KILN_ECOMPILE;
+}
+
+static void memo_write(aot_job *j, int rc, const kiln_err *err)
+{
+    char path[AOT_PATH_MAX], name[256];
+    if (j->scratch[0] == '\0' || scratch_file(j, "fail.txt", path, sizeof(path), NULL) != KILN_OK)
+        return;
+    snprintf(name, sizeof(name), "%s", j->name);
+    for (char *p = name; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return;
+    fprintf(f, AOT_FAIL_MAGIC "\nstatus %d\ntimeout_s %u\nmax_memory %llu\nname %s\n%s\n", rc,
+            j->timeout_s, (unsigned long long)j->max_memory, name,
+            err && err->msg[0] ? err->msg : kiln_strerror(rc));
+    bool ok = fflush(f) == 0 && !ferror(f);
+    if (fclose(f) == 0 && ok)
+        aot_cache_publish(path, j->fail_memo, NULL); /* best effort: else retried next time */
+}
+
+/*
+ * The remembered failure of this key, if any applies: returns its status
+ * (with the message in err), or KILN_OK when there is none, it is
+ * unreadable, or the limits were raised since.
+ */
+static int memo_check(aot_job *j, kiln_err *err)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (fs_read_file(j->fail_memo, AOT_FAIL_MAX, &data, &len) != 0)
+        return KILN_OK;
+    char *text = kiln_malloc(len + 1);
+    if (text == NULL) {
+        kiln_free(data);
+        return KILN_OK;
+    }
+    memcpy(text, data, len);
+    text[len] = '\0';
+    kiln_free(data);
+    int status = 0, used = 0;
+    unsigned timeout = 0;
+    unsigned long long mem = 0;
+    int rc = KILN_OK;
+    if (sscanf(text, AOT_FAIL_MAGIC "\nstatus %d\ntimeout_s %u\nmax_memory %llu\nname %n",
+               &status, &timeout, &mem, &used) == 3 &&
+        used > 0 && rememberable(status) && j->timeout_s <= timeout && j->max_memory <= mem) {
+        char *old_name = text + used, *msg = strchr(old_name, '\n');
+        if (msg != NULL) {
+            *msg++ = '\0';
+            size_t n = strlen(old_name), m = strlen(msg);
+            while (m > 0 && msg[m - 1] == '\n')
+                msg[--m] = '\0';
+            /* The message names the module as it was called then. */
+            if (strncmp(msg, old_name, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+                msg += n + 2;
+            rc = kiln_err_set(err, status,
+                              "%s: remembered failure (%s; retry with `kiln compile --force` or "
+                              "kiln_aot_options.force, delete that file, or change the module "
+                              "or compiler): %s",
+                              j->name, j->fail_memo, msg);
+        }
+    }
+    kiln_free(text);
+    return rc;
+}
+
 /* ---- the pipeline ------------------------------------------------------- */
 
 static int resolve_options(aot_job *j, const kiln_aot_options *opts, kiln_err *err)
 {
+    kiln_aot_tier tier = opts ? opts->tier : KILN_AOT_TIER_CONFIGURED;
+    if (tier != KILN_AOT_TIER_CONFIGURED && tier != KILN_AOT_TIER_FAST &&
+        tier != KILN_AOT_TIER_OPTIMIZED)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "%s: unknown compilation tier %d; use KILN_AOT_TIER_CONFIGURED, "
+                            "_FAST or _OPTIMIZED",
+                            j->name, (int)tier);
     j->opt_level = opts && opts->opt_level >= 0 ? opts->opt_level : AOT_DEFAULT_OPT;
+    if (tier == KILN_AOT_TIER_OPTIMIZED)
+        j->opt_level = 2;
     if (j->opt_level > 2)
         return kiln_err_set(err, KILN_EINVAL,
                             "%s: optimisation level %d is not supported; use "
@@ -653,11 +807,21 @@ static int compute_key(aot_job *j, const uint8_t *wasm, size_t len, kiln_err *er
         cc_cmd = getenv("KILN_CC");
     if (cc_cmd == NULL || cc_cmd[0] == '\0')
         cc_cmd = "cc";
+    if (j->opts != NULL && j->opts->tier == KILN_AOT_TIER_FAST) {
+        cc_cmd = j->opts->fast_cc;
+        if (cc_cmd == NULL || cc_cmd[0] == '\0')
+            cc_cmd = getenv("KILN_AOT_FAST_CC");
+        if (cc_cmd == NULL || cc_cmd[0] == '\0')
+            cc_cmd = AOT_DEFAULT_FAST_CC;
+    }
     int rc = aot_wabt_get(&j->wabt, err);
     if (rc == KILN_OK)
         rc = aot_cc_get(cc_cmd, &j->cc, err);
     if (rc != KILN_OK)
         return prefixed(rc, err, j->name);
+    /* tcc does not optimise: one artifact whatever -O was asked for. */
+    if (j->cc.is_tcc)
+        j->opt_level = 0;
     j->n_cflags = aot_cc_flags(&j->cc, j->opt_level, j->cflags);
 
     /* Every flag of both tools goes into the key, in order. */
@@ -711,6 +875,10 @@ static int build(aot_job *j, const uint8_t *wasm, size_t len, kiln_err *err)
         rc = write_descriptor(j, err);
     if (rc == KILN_OK)
         rc = compile_c(j, err);
+    if (rc == KILN_OK)
+        rc = load_check(j, err);
+    if (rc != KILN_OK && rememberable(rc))
+        memo_write(j, rc, err);
     if (rc == KILN_OK) {
         char built[AOT_PATH_MAX];
         rc = scratch_file(j, "out.so", built, sizeof(built), err);
@@ -720,6 +888,16 @@ static int build(aot_job *j, const uint8_t *wasm, size_t len, kiln_err *err)
             rc = prefixed(rc, err, j->name);
     }
     return rc;
+}
+
+const char *kiln_aot_tier_name(kiln_aot_tier tier)
+{
+    switch (tier) {
+    case KILN_AOT_TIER_CONFIGURED: return "configured";
+    case KILN_AOT_TIER_FAST: return "fast";
+    case KILN_AOT_TIER_OPTIMIZED: return "optimized";
+    }
+    return "unknown";
 }
 
 int kiln_aot_compile(const uint8_t *wasm, size_t len, const char *display_name,
@@ -737,6 +915,13 @@ int kiln_aot_compile(const uint8_t *wasm, size_t len, const char *display_name,
     aot_job *j = kiln_calloc(1, sizeof(*j));
     if (j == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory starting compilation", name);
+    /* The failure memo stores the message, so keep one even for a caller
+     * that passed no error record. */
+    kiln_err local;
+    if (err == NULL) {
+        memset(&local, 0, sizeof(local));
+        err = &local;
+    }
     j->name = name;
     j->opts = opts;
 
@@ -763,11 +948,26 @@ int kiln_aot_compile(const uint8_t *wasm, size_t len, const char *display_name,
     }
     if (rc == KILN_OK)
         rc = aot_cache_artifact_path(j->cache_dir, j->key, j->artifact, sizeof(j->artifact), err);
+    if (rc == KILN_OK)
+        rc = aot_cache_fail_path(j->cache_dir, j->key, j->fail_memo, sizeof(j->fail_memo), err);
     if (rc == KILN_OK) {
+        bool force = opts && opts->force;
         snprintf(out->key, sizeof(out->key), "%s", j->key);
         snprintf(out->so_path, sizeof(out->so_path), "%s", j->artifact);
-        if (!(opts && opts->force) && aot_cache_has(j->artifact)) {
+        snprintf(out->compiler, sizeof(out->compiler), "%s", j->cc.version);
+        out->opt_level = j->opt_level;
+        out->tier = j->cc.is_tcc       ? KILN_AOT_TIER_FAST
+                    : j->opt_level == 2 ? KILN_AOT_TIER_OPTIMIZED
+                                        : KILN_AOT_TIER_CONFIGURED;
+        if (!force && aot_cache_has(j->artifact)) {
             out->cached = true;
+        } else if (!force && (rc = memo_check(j, err)) != KILN_OK) {
+            out->failure_remembered = true;
+        } else if (opts && opts->cache_only) {
+            rc = kiln_err_set(err, KILN_ENOENT,
+                              "%s: not in the cache yet (%s tier, %s -O%d); compile it "
+                              "(without --cache-only / kiln_aot_options.cache_only)",
+                              name, kiln_aot_tier_name(out->tier), j->cc.cmd, j->opt_level);
         } else {
             rc = aot_cache_scratch_new(j->cache_dir, j->scratch, sizeof(j->scratch), err);
             if (rc != KILN_OK) {
@@ -776,6 +976,9 @@ int kiln_aot_compile(const uint8_t *wasm, size_t len, const char *display_name,
                 rc = build(j, wasm, len, err);
                 /* Success or failure, nothing of this compile stays behind. */
                 aot_cache_scratch_remove(j->scratch);
+                /* A forced retry that worked: the old failure no longer holds. */
+                if (rc == KILN_OK)
+                    unlink(j->fail_memo);
             }
         }
     }
@@ -827,4 +1030,54 @@ int kiln_aot_load_file(const char *path, const kiln_aot_options *opts, kiln_modu
     if (rc != KILN_OK)
         return rc;
     return kiln_module_load(res.so_path, base_name(path), out, err);
+}
+
+int kiln_aot_load_best(const char *path, const kiln_aot_options *opts, kiln_module **out,
+                       kiln_aot_tier *tier_out, kiln_err *err)
+{
+    if (out == NULL)
+        return kiln_err_set(err, KILN_EINVAL, "kiln_aot_load_best: no output pointer given");
+    *out = NULL;
+    if (tier_out != NULL)
+        *tier_out = KILN_AOT_TIER_CONFIGURED;
+    if (path == NULL)
+        return kiln_err_set(err, KILN_EINVAL, "kiln_aot_load_best: no path given");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (fs_read_file(path, AOT_MAX_WASM_FILE, &buf, &len) != 0)
+        return kiln_err_set(err, errno == ENOMEM ? KILN_ENOMEM : KILN_ENOENT,
+                            "cannot read %s: %s; check the path", path, strerror(errno));
+    kiln_aot_options o;
+    if (opts != NULL)
+        o = *opts;
+    else
+        memset(&o, 0, sizeof(o)), o.opt_level = -1;
+    o.force = false;
+    o.cache_only = true;
+    static const kiln_aot_tier order[] = {KILN_AOT_TIER_OPTIMIZED, KILN_AOT_TIER_FAST};
+    kiln_err why[2];
+    int rcs[2];
+    kiln_aot_result res;
+    int rc = KILN_ENOENT;
+    for (size_t i = 0; i < 2; i++) {
+        memset(&why[i], 0, sizeof(why[i]));
+        o.tier = order[i];
+        rcs[i] = kiln_aot_compile(buf, len, base_name(path), &o, &res, &why[i]);
+        if (rcs[i] == KILN_OK) {
+            rc = kiln_module_load(res.so_path, base_name(path), out, err);
+            if (rc == KILN_OK && tier_out != NULL)
+                *tier_out = order[i];
+            break;
+        }
+    }
+    kiln_free(buf);
+    if (*out != NULL || rc != KILN_ENOENT)
+        return rc;
+    if (rcs[0] == KILN_ENOENT || rcs[1] == KILN_ENOENT)
+        return kiln_err_set(err, KILN_ENOENT,
+                            "%s: no tier is cached yet (optimized: %s; fast: %s); compile it",
+                            base_name(path), kiln_strerror(rcs[0]), kiln_strerror(rcs[1]));
+    if (err != NULL)
+        *err = why[0];
+    return rcs[0];
 }

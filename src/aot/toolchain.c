@@ -278,7 +278,7 @@ static void cc_copy(aot_cc *dst, const aot_cc *src)
 
 static const char *cc_package_hint(const char *prog)
 {
-    return strstr(prog, "clang") ? "clang" : "gcc";
+    return strstr(prog, "clang") ? "clang" : strstr(prog, "tcc") ? "tcc" : "gcc";
 }
 
 static int cc_identify(const char *cmd, aot_cc *c, kiln_err *err)
@@ -347,9 +347,11 @@ static int cc_identify(const char *cmd, aot_cc *c, kiln_err *err)
     } else {
         aot_first_lines(res.out, 1, NULL, c->version, sizeof(c->version));
         /* `cc` on Debian prints "cc (Debian 12.2.0-14) 12.2.0": recognise gcc
-         * by its copyright line rather than by its name. */
-        c->is_clang = strstr(c->version, "clang") != NULL;
-        c->is_gcc = !c->is_clang &&
+         * by its copyright line rather than by its name. tcc answers
+         * --version (and -v) with "tcc version 0.9.27 (x86_64 Linux)". */
+        c->is_tcc = strncmp(c->version, "tcc version ", 12) == 0;
+        c->is_clang = !c->is_tcc && strstr(c->version, "clang") != NULL;
+        c->is_gcc = !c->is_clang && !c->is_tcc &&
                     (strstr(res.out, "Free Software Foundation") != NULL ||
                      strstr(c->version, "gcc") != NULL || strstr(c->version, "GCC") != NULL);
     }
@@ -400,6 +402,29 @@ size_t aot_cc_flags(const aot_cc *cc, int opt_level, const char *flags[AOT_CC_MA
 {
     static const char *const opt[] = {"-O0", "-O1", "-O2"};
     size_t n = 0;
+    if (cc->is_tcc) {
+        /*
+         * tcc 0.9.27 accepts but ignores -O<n>, -fvisibility, -frounding-math
+         * and the -f options below, and rejects -Wl,-z,relro,-z,now. It does
+         * no optimisation (so no sibling calls to suppress and no float
+         * folding) and cannot probe stack frames: guest frames are bounded by
+         * the reader's 50,000 locals per function and the 1 MiB guard below
+         * every guest stack (docs/internals/runtime.md, "Guest stacks"). Its
+         * artifacts have no RELRO and export every non-static symbol; all of
+         * those carry the key-derived wasm2c prefix and are loaded
+         * RTLD_LOCAL, so two artifacts cannot bind to each other (aot.md,
+         * "Tiers"). gen.c never includes the descriptor header, hence
+         * -include: it defines the builtins tcc lacks.
+         */
+        flags[n++] = "-shared";
+        flags[n++] = "-fPIC";
+        flags[n++] = "-std=gnu11";
+        flags[n++] = "-w";
+        flags[n++] = "-I.";
+        flags[n++] = "-include";
+        flags[n++] = "kiln_descriptor.h";
+        return n;
+    }
     flags[n++] = "-shared";
     flags[n++] = "-fPIC";
     flags[n++] = opt[opt_level < 0 ? 0 : opt_level > 2 ? 2 : opt_level];

@@ -36,6 +36,7 @@ typedef struct aot_cc {
     size_t n_words;
     char version[256]; /* first line of `cc --version` */
     bool is_gcc, is_clang;
+    bool is_tcc; /* Tiny C Compiler: the fast tier (docs/internals/aot.md "Tiers") */
 } aot_cc;
 
 /*
@@ -58,7 +59,8 @@ void aot_cc_identity(const aot_cc *cc, char *out, size_t size);
 
 /*
  * The C flags for compiling generated code at `opt_level` with `cc`, in
- * order, without file names. Stored in `flags` (static strings; at most
+ * order, without file names. tcc gets only the flags it implements, plus
+ * `-include kiln_descriptor.h` (the builtins it lacks). Stored in `flags` (static strings; at most
  * AOT_CC_MAX_FLAGS). Every flag is part of the cache key.
  */
 #define AOT_CC_MAX_FLAGS 16

@@ -15,8 +15,64 @@
 #include <stdint.h>
 #include <wasm-rt.h>
 
-#define KILN_RT_ABI_VERSION 2
+#define KILN_RT_ABI_VERSION 3
 #define KILN_DESCRIPTOR_SYMBOL "kiln_artifact_descriptor"
+
+#ifdef __TINYC__
+/*
+ * tcc 0.9.27 (the fast tier, docs/internals/aot.md "Tiers") has none of the
+ * bit builtins that wasm2c 1.0.32's generated code calls unconditionally
+ * (I32_CLZ ... I64_POPCNT in gen.c); an artifact built without these fails
+ * to load with "undefined symbol: __builtin_clz". Kiln passes tcc
+ * `-include kiln_descriptor.h`, so gen.c sees them as well as desc.c. The
+ * generated code calls clz/ctz only with a non-zero argument. Everything
+ * else wasm-rt.h uses (__builtin_expect, memcpy, unreachable) sits behind
+ * __has_builtin, which tcc lacks, so wasm-rt.h already falls back to
+ * (x), memcpy and abort; these definitions cover a later wasm-rt.h that
+ * calls them directly.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+static inline int kiln__clz64(uint64_t x)
+{
+    int n = 0;
+    if (!(x >> 32)) { n += 32; x <<= 32; }
+    if (!(x >> 48)) { n += 16; x <<= 16; }
+    if (!(x >> 56)) { n += 8; x <<= 8; }
+    if (!(x >> 60)) { n += 4; x <<= 4; }
+    if (!(x >> 62)) { n += 2; x <<= 2; }
+    if (!(x >> 63)) { n += 1; }
+    return n;
+}
+
+static inline int kiln__ctz64(uint64_t x)
+{
+    return 63 - kiln__clz64(x & (0 - x)); /* the lowest set bit alone */
+}
+
+static inline int kiln__popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+
+#define __builtin_clz(x) (kiln__clz64((uint32_t)(x)) - 32)
+#define __builtin_clzl(x) kiln__clz64((uint64_t)(x))
+#define __builtin_clzll(x) kiln__clz64((uint64_t)(x))
+#define __builtin_ctz(x) kiln__ctz64((uint32_t)(x))
+#define __builtin_ctzl(x) kiln__ctz64((uint64_t)(x))
+#define __builtin_ctzll(x) kiln__ctz64((uint64_t)(x))
+#define __builtin_popcount(x) kiln__popcount64((uint32_t)(x))
+#define __builtin_popcountl(x) kiln__popcount64((uint64_t)(x))
+#define __builtin_popcountll(x) kiln__popcount64((uint64_t)(x))
+#define __builtin_unreachable() abort()
+#define __builtin_memcpy memcpy
+#define __builtin_memset memset
+#define __builtin_memmove memmove
+#endif
 
 /* One resolved import: a function pointer called as fn(ctx, args...), or for
  * non-function imports the object pointer in ctx. `host` is set for host

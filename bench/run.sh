@@ -4,8 +4,8 @@
 # BUILD/bench/results.md). Every number is compared with peers measured in
 # the same run; docs/internals/bench.md says what each section measures.
 #
-# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv]
-#        (no section names: all four). `make bench` runs `sh bench/run.sh build`.
+# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io]
+#        (no section names: all of them). `make bench` runs `sh bench/run.sh build`.
 # Environment: BENCH_RUNS (hyperfine runs for cpu, default 5),
 #              BENCH_ITER (instantiate iterations, default 20000).
 # Not part of the tests: nothing here passes or fails on a number.
@@ -15,12 +15,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS=${*:-instantiate cpu startup compile http kv}
+SECTIONS=${*:-instantiate cpu startup compile http kv io}
 for s in $SECTIONS; do
     case $s in
-    instantiate | cpu | startup | compile | http | kv) ;;
+    instantiate | cpu | startup | compile | http | kv | io) ;;
     *)
-        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv)" >&2
+        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io)" >&2
         exit 2
         ;;
     esac
@@ -356,7 +356,7 @@ if has_section compile; then
     emit ""
 fi
 
-# ---- http and kv: their own scripts print their own sections ---------------
+# ---- http, kv and io: their own scripts print their own sections -----------
 if has_section http; then
     say "section http (bench/http/run.sh)"
     if sh bench/http/run.sh "$BUILD" >"$B/http-section.md"; then
@@ -372,6 +372,15 @@ if has_section kv; then
         cat "$B/kv-section.md" >>"$OUT"
     else
         emit "## KV: bench/kv.sh failed (see its output above)"
+    fi
+    emit ""
+fi
+if has_section io; then
+    say "section io (bench/io/run.sh)"
+    if sh bench/io/run.sh "$BUILD" >"$B/io-section.md"; then
+        cat "$B/io-section.md" >>"$OUT"
+    else
+        emit "## I/O-bound function: bench/io/run.sh failed (see its output above)"
     fi
     emit ""
 fi

@@ -39,7 +39,7 @@ LDEXPORT := -Wl,--export-dynamic-symbol=wasm_rt_*
 LIBS     := -lmicrohttpd -lcurl -lyaml -lcrypto -ljansson -lsqlite3 -lm -lpthread -ldl -lrt
 
 LIB_SRC  := $(wildcard src/base/*.c src/platform/*.c src/runtime/*.c src/aot/*.c src/http/*.c \
-                       src/config/*.c src/store/*.c src/net/*.c src/loop/*.c \
+                       src/config/*.c src/store/*.c src/net/*.c src/loop/*.c src/admin/*.c \
                        src/abi/*.c src/abi/*/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

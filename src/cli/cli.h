@@ -13,6 +13,10 @@ int cmd_inspect(int argc, char **argv);
 int cmd_call(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_kv(int argc, char **argv);
+int cmd_deploy(int argc, char **argv); /* cmd_deploy.c: deploy, ls, rm, rollback */
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
 
 /* Print "kiln <cmd>: <message>" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

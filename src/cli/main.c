@@ -22,6 +22,10 @@ static const struct {
     {"call", cmd_call, "call a function of an Extism plugin (like extism call)"},
     {"serve", cmd_serve, "serve functions over HTTP (a directory or a config file)"},
     {"kv", cmd_kv, "read and change the key-value store (get, set, del, ls)"},
+    {"deploy", cmd_deploy, "upload a function to a running server (admin API)"},
+    {"ls", cmd_ls, "list the functions deployed to a running server"},
+    {"rm", cmd_rm, "undeploy a function from a running server"},
+    {"rollback", cmd_rollback, "make an earlier version of a deployed function active"},
 };
 
 static void usage(FILE *f)

@@ -553,6 +553,70 @@ static int translate(aot_job *j, kiln_err *err)
     return rc;
 }
 
+/*
+ * tcc compiles a float's unary minus as an arithmetic subtraction, which
+ * keeps a NaN's sign and quiets a signalling NaN; WebAssembly's f32.neg and
+ * f64.neg flip the sign bit and nothing else (33 spec assertions). wasm2c
+ * 1.0.32 writes every neg as `w2c_fN = -(w2c_fN);` (f32) or `w2c_dN =
+ * -(w2c_dN);` (f64) on its typed stack variables, and nothing else in gen.c
+ * has that shape, so for tcc those become calls of kiln__fneg32/64, bit
+ * flips defined in descriptor.h under __TINYC__. A change here changes the
+ * artifacts: bump KILN_RT_ABI_VERSION with it.
+ */
+static int tcc_fix_neg(aot_job *j, kiln_err *err)
+{
+    char path[AOT_PATH_MAX];
+    int rc = scratch_file(j, "gen.c", path, sizeof(path), err);
+    if (rc != KILN_OK)
+        return rc;
+    uint8_t *src = NULL;
+    size_t len = 0;
+    if (fs_read_file(path, 1ULL << 30, &src, &len) != 0)
+        return kiln_err_set(err, errno == ENOMEM ? KILN_ENOMEM : KILN_ECACHE,
+                            "%s: cannot read %s: %s", j->name, path, strerror(errno));
+    static const char pat[] = " = -(";
+    const size_t pl = sizeof(pat) - 1, extra = sizeof("kiln__fneg32(") - 2;
+    size_t n = 0;
+    for (const uint8_t *p = src; (p = memmem(p, len - (size_t)(p - src), pat, pl)) != NULL; p += pl)
+        n++;
+    uint8_t *out = n ? kiln_malloc(len + n * extra) : NULL;
+    if (n && out == NULL) {
+        kiln_free(src);
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory rewriting gen.c for tcc", j->name);
+    }
+    size_t o = 0, from = 0, fixed = 0;
+    for (const uint8_t *p = src; n && (p = memmem(p, len - (size_t)(p - src), pat, pl)) != NULL;
+         p += pl) {
+        /* The left-hand side: w2c_f<digits> or w2c_d<digits>. */
+        size_t at = (size_t)(p - src), b = at;
+        while (b > 0 && src[b - 1] >= '0' && src[b - 1] <= '9')
+            b--;
+        if (b == at || b < 5 || memcmp(src + b - 5, "w2c_", 4) != 0 ||
+            (src[b - 1] != 'f' && src[b - 1] != 'd'))
+            continue;
+        size_t lhs = b - 5, lhs_len = at - lhs, arg = at + pl;
+        if (arg + lhs_len + 2 > len || memcmp(src + arg, src + lhs, lhs_len) != 0 ||
+            memcmp(src + arg + lhs_len, ");", 2) != 0)
+            continue;
+        memcpy(out + o, src + from, arg - 2 - from); /* up to and including " = " */
+        o += arg - 2 - from;
+        const char *call = src[b - 1] == 'f' ? "kiln__fneg32(" : "kiln__fneg64(";
+        memcpy(out + o, call, strlen(call));
+        o += strlen(call);
+        from = arg;
+        fixed++;
+    }
+    if (fixed > 0) {
+        memcpy(out + o, src + from, len - from);
+        o += len - from;
+        if (fs_write_file(path, out, o) != 0)
+            rc = write_failed(j, path, errno, err);
+    }
+    kiln_free(out);
+    kiln_free(src);
+    return rc;
+}
+
 /* ---- step 5: descriptor ------------------------------------------------- */
 
 static int write_descriptor(aot_job *j, kiln_err *err)
@@ -871,6 +935,8 @@ static int build(aot_job *j, const uint8_t *wasm, size_t len, kiln_err *err)
         rc = validate(j, err);
     if (rc == KILN_OK)
         rc = translate(j, err);
+    if (rc == KILN_OK && j->cc.is_tcc)
+        rc = tcc_fix_neg(j, err);
     if (rc == KILN_OK)
         rc = write_descriptor(j, err);
     if (rc == KILN_OK)

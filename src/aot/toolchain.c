@@ -410,14 +410,16 @@ size_t aot_cc_flags(const aot_cc *cc, int opt_level, const char *flags[AOT_CC_MA
          * folding) and cannot probe stack frames: guest frames are bounded by
          * the reader's 50,000 locals per function and the 1 MiB guard below
          * every guest stack (docs/internals/runtime.md, "Guest stacks"). Its
-         * artifacts have no RELRO and export every non-static symbol; all of
-         * those carry the key-derived wasm2c prefix and are loaded
-         * RTLD_LOCAL, so two artifacts cannot bind to each other (aot.md,
+         * artifacts have no RELRO and export every non-static symbol, and
+         * gen.c calls desc.c's import shims through the PLT: -Bsymbolic
+         * (DT_SYMBOLIC) makes the dynamic linker bind those to the
+         * artifact's own definitions before any other object's (aot.md,
          * "Tiers"). gen.c never includes the descriptor header, hence
          * -include: it defines the builtins tcc lacks.
          */
         flags[n++] = "-shared";
         flags[n++] = "-fPIC";
+        flags[n++] = "-Wl,-Bsymbolic";
         flags[n++] = "-std=gnu11";
         flags[n++] = "-w";
         flags[n++] = "-I.";

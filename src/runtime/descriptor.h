@@ -59,6 +59,26 @@ static inline int kiln__popcount64(uint64_t x)
     return (int)((x * 0x0101010101010101ULL) >> 56);
 }
 
+/* f32.neg / f64.neg: a sign flip, also of NaNs (tcc's -x subtracts; see
+ * tcc_fix_neg in src/aot/compile.c, which routes gen.c's negations here). */
+static inline float kiln__fneg32(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof(u));
+    u ^= 0x80000000u;
+    memcpy(&x, &u, sizeof(x));
+    return x;
+}
+
+static inline double kiln__fneg64(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof(u));
+    u ^= 0x8000000000000000ULL;
+    memcpy(&x, &u, sizeof(x));
+    return x;
+}
+
 #define __builtin_clz(x) (kiln__clz64((uint32_t)(x)) - 32)
 #define __builtin_clzl(x) kiln__clz64((uint64_t)(x))
 #define __builtin_clzll(x) kiln__clz64((uint64_t)(x))

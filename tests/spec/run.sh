@@ -13,11 +13,15 @@
 # Environment:
 #   KILN_BUILD           build directory (default: build)
 #   KILN_HOME            artifact cache root (default: $KILN_BUILD/test-home)
-#   KILN_CC              compiler for artifacts (default: clang if installed, else cc)
+#   KILN_CC              compiler for artifacts (default: clang if installed, else cc);
+#                        KILN_CC=tcc runs the suite through the fast tier (aot.md "Tiers")
 #   KILN_SPEC_OPT        0..2 optimisation level of artifacts (default: 0)
 #   KILN_SPEC_JOBS       files run in parallel (default: 2)
 #   KILN_SPEC_SUITE      testsuite folder (default: /work/shared/wasm-testsuite)
 #   KILN_SPEC_FILE_TIMEOUT  seconds per file before it is killed (default: 900)
+#   KILN_SPEC_OUT        where JSON and logs go (default: $KILN_BUILD/spec, or
+#                        $KILN_BUILD/spec-tcc when KILN_CC is tcc, so the two runs
+#                        keep their own logs)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SELF="$ROOT/tests/spec/run.sh"
 KILN_BUILD=${KILN_BUILD:-$ROOT/build}
@@ -45,7 +49,11 @@ fi
 KILN_SPEC_FILE_TIMEOUT=${KILN_SPEC_FILE_TIMEOUT:-900}
 export KILN_BUILD KILN_HOME KILN_CC KILN_SPEC_OPT KILN_SPEC_SUITE KILN_SPEC_FILE_TIMEOUT
 RUNNER="$KILN_BUILD/tests/tools/spec_runner"
-OUT="$KILN_BUILD/spec"
+case $KILN_CC in
+tcc | */tcc) OUT=${KILN_SPEC_OUT:-$KILN_BUILD/spec-tcc} ;;
+*) OUT=${KILN_SPEC_OUT:-$KILN_BUILD/spec} ;;
+esac
+export KILN_SPEC_OUT="$OUT"
 
 # Where a WASM2C-RUNS.txt entry lives, and the wast2json flags it needs.
 locate() { # name -> sets src, flags

@@ -271,6 +271,8 @@ static enum MHD_Result settle(admin_server *a, struct MHD_Connection *c, reg_ver
         kiln_err e;
         memset(&e, 0, sizeof(e));
         int rc = reg_revert(a->reg, v->name, v->version, v->previous, oc.st.error, &e);
+        if (rc == KILN_OK && a->has_backend)
+            a->backend.rescan(a->backend.ctx);
         char msg[1024];
         if (v->previous)
             snprintf(msg, sizeof(msg), "version %lld of '%s' was refused by the server: %s; "

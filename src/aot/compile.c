@@ -706,6 +706,54 @@ static int compile_c(aot_job *j, kiln_err *err)
     return rc;
 }
 
+/*
+ * gcc and clang probe every page of a large frame (-fstack-clash-protection);
+ * tcc cannot, so a tcc frame larger than the 1 MiB guard below a guest stack
+ * could reach past it. The reader's 50,000-locals bound keeps locals to
+ * 400 KB, but wasm2c also gives every operand-stack slot a variable: a
+ * 240 KB function with 50,000 i64 locals and 80,000 values on its stack got
+ * a 1,040,016-byte tcc frame. So the fast tier refuses any function whose
+ * frame is over AOT_TCC_MAX_FRAME. tcc 0.9.27's x86-64 prologue is always
+ * `push %rbp; mov %rsp,%rbp; sub $imm32,%rsp`; scanning the whole object for
+ * it may also match data, which can only refuse more, never less. On other
+ * architectures the pattern never matches and the check does nothing.
+ */
+#define AOT_TCC_MAX_FRAME (768u << 10)
+static int tcc_frame_check(aot_job *j, kiln_err *err)
+{
+    static const uint8_t prologue[] = {0x55, 0x48, 0x89, 0xe5, 0x48, 0x81, 0xec};
+    char path[AOT_PATH_MAX];
+    int rc = scratch_file(j, "out.so", path, sizeof(path), err);
+    if (rc != KILN_OK)
+        return rc;
+    uint8_t *so = NULL;
+    size_t len = 0;
+    if (fs_read_file(path, 1ULL << 30, &so, &len) != 0)
+        return kiln_err_set(err, errno == ENOMEM ? KILN_ENOMEM : KILN_ECACHE,
+                            "%s: cannot read %s: %s", j->name, path, strerror(errno));
+    uint32_t worst = 0;
+    /* Matches whose imm32 lies inside the file: the haystack ends 4 bytes short. */
+    for (const uint8_t *p = so; len >= sizeof(prologue) + 4 &&
+                                (p = memmem(p, len - 4 - (size_t)(p - so), prologue,
+                                            sizeof(prologue))) != NULL;
+         p++) {
+        const uint8_t *imm = p + sizeof(prologue);
+        uint32_t frame = (uint32_t)imm[0] | (uint32_t)imm[1] << 8 | (uint32_t)imm[2] << 16 |
+                         (uint32_t)imm[3] << 24;
+        if (frame > worst)
+            worst = frame;
+    }
+    kiln_free(so);
+    if (worst > AOT_TCC_MAX_FRAME)
+        return kiln_err_set(err, KILN_ECOMPILE,
+                            "%s: tcc gave a function a %u-byte stack frame, over the fast tier's "
+                            "bound of %u (tcc cannot probe stack pages, and the guard below a "
+                            "guest stack is 1 MiB); compile it with gcc or clang (the optimised "
+                            "tier probes its frames) or reduce the function's locals",
+                            j->name, worst, AOT_TCC_MAX_FRAME);
+    return KILN_OK;
+}
+
 /* ---- step 7: load check ------------------------------------------------- */
 
 /*
@@ -941,6 +989,8 @@ static int build(aot_job *j, const uint8_t *wasm, size_t len, kiln_err *err)
         rc = write_descriptor(j, err);
     if (rc == KILN_OK)
         rc = compile_c(j, err);
+    if (rc == KILN_OK && j->cc.is_tcc)
+        rc = tcc_frame_check(j, err);
     if (rc == KILN_OK)
         rc = load_check(j, err);
     if (rc != KILN_OK && rememberable(rc))

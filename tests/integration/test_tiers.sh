@@ -136,6 +136,27 @@ wat2wasm "$T/neg.wat" -o "$T/neg.wasm"
 krun --cc tcc "$T/neg.wasm"
 check_eq "tcc: neg of a signalling and a negative NaN flips only the sign" "0:" "$RC:$ERR"
 
+# tcc cannot probe stack pages: a function whose tcc frame is over the fast
+# tier's bound (768 KiB, under the 1 MiB guard) is refused, not published.
+# 50,000 i64 locals and 80,000 values on the operand stack: about 1 MB.
+awk 'BEGIN { printf "(module (func (export \"f\") (result i64) (local";
+    for (i = 0; i < 50000; i++) printf " i64"; print ")";
+    for (i = 0; i < 80000; i++) print "i64.const 1";
+    for (i = 1; i < 80000; i++) print "i64.add"; print "))" }' >"$T/bigframe.wat"
+wat2wasm "$T/bigframe.wat" -o "$T/bigframe.wasm"
+C5="$T/c5"
+msg=$("$KILN" compile --cc tcc --cache "$C5" "$T/bigframe.wasm" 2>&1)
+check "tcc: a frame over the bound is refused" test $? -ne 0
+check_contains "tcc: the refusal names the frame bound" "$msg" "over the fast tier's bound"
+check_eq "tcc: the oversized frame is not published" 0 "$(count "$C5" so)"
+# ... while a module with the same 50,000 locals and a shallow stack is fine.
+awk 'BEGIN { printf "(module (func (export \"f\") (result i64) (local";
+    for (i = 0; i < 50000; i++) printf " i64"; print ")"; print "local.get 49999))" }' \
+    >"$T/locals.wat"
+wat2wasm "$T/locals.wat" -o "$T/locals.wasm"
+"$KILN" compile --cc tcc --cache "$C5" "$T/locals.wasm" >/dev/null 2>&1
+check_eq "tcc: 50,000 locals alone fit the bound" 1 "$(count "$C5" so)"
+
 # ---- one cache entry per tier ---------------------------------------------
 C2="$T/c2"
 "$KILN" compile --cc tcc --cache "$C2" "$G/hello.wasm" >/dev/null 2>&1

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "cli/cli.h"
 #include "http/http.h"
 #include "kiln/handler.h"
@@ -37,6 +38,12 @@ static void usage(FILE *f)
             "  -q, --quiet         no access log\n"
             "  -O0, -O1, -O2       optimisation level for compilation (default -O2)\n"
             "  --cc CC             C compiler for compilation (default $KILN_CC or cc)\n"
+            "  --admin-listen ADDR:PORT|off\n"
+            "                      admin API for `kiln deploy` (default 127.0.0.1:8081; never\n"
+            "                      the public port). Deployed functions live in\n"
+            "                      $KILN_HOME/functions and are served next to DIR/--config\n"
+            "  --admin-token TOKEN admin API bearer token (default $KILN_ADMIN_TOKEN, else\n"
+            "                      $KILN_HOME/admin.token, generated at first start)\n"
             "  -h, --help          show this help\n"
             "\n"
             "signals: SIGHUP reloads the configuration (or rescans DIR); SIGTERM or SIGINT\n"
@@ -60,8 +67,57 @@ static const char *opt_value(int argc, char **argv, int *i, const char *lng, con
     return *i + 1 < argc ? argv[++*i] : NULL;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The admin API sees the server through these (admin does not include http). */
+static void be_status(void *ctx, const char *name, admin_fn_status *out)
+{
+    http_fn_status st;
+    memset(&st, 0, sizeof(st));
+    http_server_fn_status(ctx, name, &st);
+    memset(out, 0, sizeof(*out));
+    out->found = st.found;
+    out->available = st.available;
+    out->compiling = st.compiling;
+    snprintf(out->tier, sizeof(out->tier), "%s", st.tier);
+    snprintf(out->module_hash, sizeof(out->module_hash), "%s", st.module_hash);
+    snprintf(out->abi, sizeof(out->abi), "%s", st.abi);
+    snprintf(out->error, sizeof(out->error), "%s", st.error);
+    out->n_routes = st.n_routes;
+}
+
+static size_t be_names(void *ctx, char ***out)
+{
+    return http_server_fn_names(ctx, out);
+}
+
+static void be_rescan(void *ctx)
+{
+    http_server_rescan(ctx);
+}
+
+static void on_started(http_server *s, void *arg)
+{
+    admin_backend b = {be_status, be_names, be_rescan, s};
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+    if (admin_start(arg, &b, &err) != KILN_OK)
+        cli_error("serve", "%s", err.msg);
+}
+
+static void on_stopping(http_server *s, void *arg)
+{
+    (void)s;
+    admin_stop(arg);
+}
+
 int cmd_serve(int argc, char **argv)
 {
+    const char *admin_listen = NULL, *admin_token = NULL;
     http_options o;
     memset(&o, 0, sizeof(o));
     o.quiet = -1;
@@ -105,6 +161,18 @@ int cmd_serve(int argc, char **argv)
             o.threads = (unsigned)n;
             continue;
         }
+        if ((v = opt_value(argc, argv, &i, "--admin-listen", NULL, &m)) != NULL || m) {
+            if (v == NULL || *v == '\0')
+                goto missing;
+            admin_listen = v;
+            continue;
+        }
+        if ((v = opt_value(argc, argv, &i, "--admin-token", NULL, &m)) != NULL || m) {
+            if (v == NULL || *v == '\0')
+                goto missing;
+            admin_token = v;
+            continue;
+        }
         if ((v = opt_value(argc, argv, &i, "--cc", NULL, &m)) != NULL || m) {
             if (v == NULL || *v == '\0')
                 goto missing;
@@ -130,10 +198,30 @@ int cmd_serve(int argc, char **argv)
                                  : "nothing to serve; usage: kiln serve DIR | --config FILE");
         return 2;
     }
+    if (admin_listen != NULL && o.listen != NULL && strcmp(admin_listen, o.listen) == 0 &&
+        strcmp(admin_listen, "off") != 0 && !ends_with(admin_listen, ":0")) {
+        cli_error("serve", "--admin-listen must differ from --listen: the admin API never "
+                           "shares the public port");
+        return 2;
+    }
     kiln_err err;
     memset(&err, 0, sizeof(err));
+    /* The registry and the admin listener come first: the managed directory
+     * is repaired before the server reads it, and a busy admin address fails
+     * the start instead of leaving a server nobody can deploy to. */
+    admin_options ao = {NULL, admin_listen, admin_token};
+    admin_server *admin = NULL;
+    if (admin_create(&ao, &admin, &err) != KILN_OK) {
+        cli_error("serve", "%s", err.msg);
+        return 1;
+    }
+    o.managed_dir = admin_managed_dir(admin);
+    o.on_started = on_started;
+    o.on_stopping = on_stopping;
+    o.hook_arg = admin;
     int status = http_serve(&o, &err);
     if (status != 0)
         cli_error("serve", "%s", err.msg[0] ? err.msg : kiln_strerror(err.code));
+    admin_destroy(admin);
     return status;
 }

@@ -55,6 +55,18 @@ static bool is_timeout(int rc, const kiln_err *err)
 int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *resp)
 {
     const char *name = f->fn.name;
+    if (f->status == HTTP_MOD_COMPILING) {
+        /* Never a hang: say so, and when to come back. */
+        json_t *o = json_object();
+        char msg[300];
+        snprintf(msg, sizeof(msg), "function '%s' is being compiled; retry in a moment", name);
+        json_object_set_new(o, "error", json_string(msg));
+        json_object_set_new(o, "function", json_string(name));
+        json_object_set_new(o, "compiling", json_true());
+        json_response(resp, 503, o);
+        kiln_response_add_header(resp, "Retry-After", "1");
+        return f->status;
+    }
     if (f->status != KILN_OK) {
         char msg[300];
         snprintf(msg, sizeof(msg), "function '%s' is unavailable: %s", name, f->reason);

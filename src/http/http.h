@@ -32,6 +32,9 @@ typedef struct http_options {
     unsigned threads;        /* worker threads overriding the configuration; 0 = keep */
     int quiet;               /* -1 = keep, 0/1 = override the access log setting */
     kiln_aot_options aot;    /* compiler, optimisation level, cache (imports is set per module) */
+    /* Compile in one step before serving (aot as given) instead of in tiers
+     * in the background (fast tier, then optimised; 503 "compiling" meanwhile). */
+    bool no_tiers;
 } http_options;
 
 /*

@@ -87,8 +87,11 @@ typedef struct http_table {
 /* `prev` (may be NULL): the table serving now; a function whose module now
  * fails keeps prev's working module for that name (a broken new version never
  * replaces a working one). */
+typedef struct http_bg http_bg;
+/* `bg` (may be NULL): modules not cached yet are compiled there and answer
+ * 503 "compiling" meanwhile; NULL compiles them before returning. */
 int http_table_build(cfg_config *cfg, const http_options *o, const http_table *prev,
-                     http_table **out /* OUT */,
+                     http_bg *bg, http_table **out /* OUT */,
                      kiln_err *err);
 void http_table_retain(http_table *t);
 /* Drop a reference; the last one frees the table (any thread). */
@@ -120,5 +123,14 @@ void http_ip_table_free(http_ip_table *t);
 /* May `addr` open one more connection under `cap` (0 = no cap)? */
 bool http_ip_admit(http_ip_table *t, const struct sockaddr *addr, unsigned cap);
 void http_ip_count(http_ip_table *t, const struct sockaddr *addr, int delta);
+
+/* The background compiler (bg_compile.c): compiles a module's tier off the
+ * request path, then calls done(arg) (the server's rescan). Thread-safe. */
+int http_bg_new(void (*done)(void *arg), void *arg, http_bg **out /* OUT */);
+void http_bg_free(http_bg *bg); /* waits for a compile in progress */
+/* Queue `tier` of the module at `path` (content `hash`) unless it is queued
+ * or compiling already. */
+void http_bg_submit(http_bg *bg, const char *name, const char *path, const char *hash,
+                    const kiln_aot_options *ao, kiln_aot_tier tier);
 
 #endif

@@ -119,6 +119,9 @@ struct http_server {
     uint64_t open_since;    /* a file is being written since (no close yet), 0 = none */
     unsigned n_open_writes;
     atomic_bool rescan;     /* http_server_rescan asked for a rebuild */
+    http_bg *bg;            /* background compiler (tiers); NULL with no_tiers */
+    bool all_compiled;      /* announced that no function waits for its first tier */
+    bool all_optimized;     /* announced that no function runs its fast tier */
 };
 
 enum { STAGE_NEW = 0, STAGE_BODY = 1, STAGE_ERROR = 2, STAGE_DONE = 3, STAGE_RUNNING = 4 };
@@ -1133,12 +1136,13 @@ static int load_config(const http_options *o, cfg_config **cfg, kiln_err *err)
     return rc;
 }
 
-static int build(const http_options *o, const http_table *prev, http_table **t, kiln_err *err)
+static int build(const http_options *o, const http_table *prev, http_bg *bg, http_table **t,
+                 kiln_err *err)
 {
     cfg_config *cfg;
     int rc = load_config(o, &cfg, err);
     if (rc == KILN_OK)
-        rc = http_table_build(cfg, o, prev, t, err);
+        rc = http_table_build(cfg, o, prev, bg, t, err);
     return rc;
 }
 
@@ -1188,6 +1192,28 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, kiln_err 
     return KILN_OK;
 }
 
+/* Say once when no function waits for its first tier any more (tests and
+ * scripts wait for this line; requests before it may get 503 "compiling"). */
+static void announce_compiled(http_server *s, const http_table *t)
+{
+    size_t compiling = 0;
+    for (size_t i = 0; i < t->n_mods; i++)
+        compiling += t->mods[i].status == HTTP_MOD_COMPILING;
+    if (compiling > 0) {
+        s->all_compiled = s->all_optimized = false;
+        return;
+    }
+    if (!s->all_compiled)
+        http_log("kiln serve: all functions compiled (%zu)", t->n_mods);
+    s->all_compiled = true;
+    size_t fast = 0;
+    for (size_t i = 0; i < t->n_mods; i++)
+        fast += strcmp(t->mods[i].tier, "fast") == 0;
+    if (fast == 0 && !s->all_optimized)
+        http_log("kiln serve: all functions at their final tier");
+    s->all_optimized = fast == 0;
+}
+
 static void reload(http_server *s, const char *why)
 {
     http_log("kiln serve: %s: reloading %s", why,
@@ -1197,7 +1223,7 @@ static void reload(http_server *s, const char *why)
     memset(&err, 0, sizeof(err));
     uint64_t t0 = now_ns();
     http_table *cur = acquire_table(s);
-    int rc = build(s->opts, cur, &t, &err);
+    int rc = build(s->opts, cur, s->bg, &t, &err);
     http_table_release(cur);
     if (rc != KILN_OK) {
         http_log("kiln serve: reload failed, still serving the previous configuration: %s",
@@ -1217,6 +1243,7 @@ static void reload(http_server *s, const char *why)
     http_table_log_routes(t);
     swap_table(s, t);
     http_log("kiln serve: reloaded in %.0f ms", (double)(now_ns() - t0) / 1e6);
+    announce_compiled(s, t);
 }
 
 /* ---- live functions ---------------------------------------------------------------------------
@@ -1283,13 +1310,18 @@ static bool watch_due(http_server *s)
             }
         }
     }
-    if (atomic_exchange(&s->rescan, false))
+    /* Nothing is read while a file is being written, not even for a rescan
+     * asked for by the background compiler. */
+    if (s->n_open_writes > 0 && now - s->open_since < (uint64_t)WATCH_MAX_WAIT_MS * 1000000u)
+        return false;
+    if (atomic_exchange(&s->rescan, false)) {
+        s->changed_at = 0;
+        s->n_open_writes = 0;
         return true;
+    }
     if (s->changed_at == 0)
         return false;
     if (now - s->changed_at < (uint64_t)WATCH_QUIET_MS * 1000000u)
-        return false;
-    if (s->n_open_writes > 0 && now - s->open_since < (uint64_t)WATCH_MAX_WAIT_MS * 1000000u)
         return false;
     s->changed_at = 0;
     s->n_open_writes = 0;
@@ -1559,13 +1591,18 @@ int http_serve(const http_options *o, kiln_err *err)
 
     http_table *t;
     uint64_t t0 = now_ns();
-    int rc = build(o, NULL, &t, err);
-    if (rc != KILN_OK)
+    if (!o->no_tiers && http_bg_new((void (*)(void *))http_server_rescan, &s, &s.bg) != KILN_OK)
+        http_log("kiln serve: warning: no background compiler: modules compile before serving");
+    int rc = build(o, NULL, s.bg, &t, err);
+    if (rc != KILN_OK) {
+        http_bg_free(s.bg);
         return 1;
+    }
     s.started = t->server;
     struct sockaddr_storage ss;
     if (parse_listen(t->server.listen, &ss, err) != KILN_OK) {
         http_table_release(t);
+        http_bg_free(s.bg);
         return 1;
     }
     atomic_init(&s.table, t);
@@ -1577,6 +1614,7 @@ int http_serve(const http_options *o, kiln_err *err)
     s.listen_fd = listen_socket(&ss, s.started.listen, err);
     if (s.listen_fd < 0) {
         http_table_release(t);
+        http_bg_free(s.bg);
         return 1;
     }
     struct sockaddr_storage bound;
@@ -1588,6 +1626,7 @@ int http_serve(const http_options *o, kiln_err *err)
         close(s.listen_fd);
         http_table_release(t);
         kiln_err_set(err, KILN_ENOMEM, "out of memory starting the server");
+        http_bg_free(s.bg);
         return 1;
     }
     s.n_workers = threads;
@@ -1602,6 +1641,7 @@ int http_serve(const http_options *o, kiln_err *err)
         http_ip_table_free(s.ips);
         close(s.listen_fd);
         http_table_release(t);
+        http_bg_free(s.bg);
         return 1;
     }
     http_table_log_routes(t);
@@ -1613,6 +1653,7 @@ int http_serve(const http_options *o, kiln_err *err)
     http_log("kiln serve: listening on http://%s%s%s:%u (%u worker thread%s, ready in %.0f ms)",
              ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
              s.port, threads, threads == 1 ? "" : "s", (double)(now_ns() - t0) / 1e6);
+    announce_compiled(&s, t);
     if (o->on_started != NULL)
         o->on_started(&s, o->hook_arg);
 
@@ -1636,6 +1677,7 @@ int http_serve(const http_options *o, kiln_err *err)
     if (o->on_stopping != NULL)
         o->on_stopping(&s, o->hook_arg);
     drain(&s, &sigs);
+    http_bg_free(s.bg);
     if (s.watch_fd >= 0)
         close(s.watch_fd);
     kiln_free(s.workers);

@@ -111,10 +111,11 @@ static void file_sha256(const char *path, char out[65])
 
 /* Compile (or find in the cache), load, pick the ABI and link. Runs on a
  * compile thread; touches only `m`. */
-static void load_mod(http_mod *m, const http_options *o)
+static void load_mod(http_mod *m, const http_options *o, http_bg *bg)
 {
     file_sha256(m->cf->fn.module_path, m->hash);
-    snprintf(m->tier, sizeof(m->tier), "O%d", o->aot.opt_level);
+    if (bg == NULL)
+        snprintf(m->tier, sizeof(m->tier), "O%d", o->aot.opt_level < 0 ? 2 : o->aot.opt_level);
     const kiln_function *fn = &m->cf->fn;
     kiln_err err;
     memset(&err, 0, sizeof(err));
@@ -136,7 +137,28 @@ static void load_mod(http_mod *m, const http_options *o)
      * are checked when the module is linked below. */
     kiln_aot_options ao = o->aot;
     ao.imports = m->linker;
-    int rc = kiln_aot_load_file(fn->module_path, &ao, &m->mod, &err);
+    int rc;
+    if (bg != NULL) {
+        /* Tiers: serve the best cached artifact now; compile what is missing
+         * in the background (fast tier first), 503 "compiling" meanwhile. */
+        kiln_aot_tier tier = KILN_AOT_TIER_CONFIGURED;
+        rc = kiln_aot_load_best(fn->module_path, &ao, &m->mod, &tier, &err);
+        if (rc == KILN_ENOENT) {
+            m->status = HTTP_MOD_COMPILING;
+            snprintf(m->reason, sizeof(m->reason), "it is being compiled");
+            http_bg_submit(bg, fn->name, fn->module_path, m->hash, &ao, KILN_AOT_TIER_FAST);
+            http_bg_submit(bg, fn->name, fn->module_path, m->hash, &ao, KILN_AOT_TIER_OPTIMIZED);
+            return;
+        }
+        if (rc == KILN_OK) {
+            snprintf(m->tier, sizeof(m->tier), "%s", kiln_aot_tier_name(tier));
+            if (tier == KILN_AOT_TIER_FAST)
+                http_bg_submit(bg, fn->name, fn->module_path, m->hash, &ao,
+                               KILN_AOT_TIER_OPTIMIZED);
+        }
+    } else {
+        rc = kiln_aot_load_file(fn->module_path, &ao, &m->mod, &err);
+    }
     if (rc != KILN_OK) {
         snprintf(detail, sizeof(detail), "%s: %s", fn->module_path, err.msg);
         mod_unavailable(m, rc, rc == KILN_EIMPORT ? "the module imports functions its ABI does not provide"
@@ -162,6 +184,7 @@ static void load_mod(http_mod *m, const http_options *o)
 typedef struct compile_pool {
     http_table *t;
     const http_options *o;
+    http_bg *bg;
     atomic_size_t next;
 } compile_pool;
 
@@ -172,14 +195,14 @@ static void *compile_worker(void *p)
         size_t i = atomic_fetch_add(&cp->next, 1);
         if (i >= cp->t->n_mods)
             break;
-        load_mod(&cp->t->mods[i], cp->o);
+        load_mod(&cp->t->mods[i], cp->o, cp->bg);
     }
     return NULL;
 }
 
-static void compile_all(http_table *t, const http_options *o)
+static void compile_all(http_table *t, const http_options *o, http_bg *bg)
 {
-    compile_pool cp = {.t = t, .o = o};
+    compile_pool cp = {.t = t, .o = o, .bg = bg};
     atomic_init(&cp.next, 0);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     size_t n = ncpu > 0 ? (size_t)ncpu : 1;
@@ -469,7 +492,8 @@ static void keep_previous(http_mod *m, const http_table *prev)
         kiln_linker *l;
         if (make_linker(p->abi, &l) != KILN_OK)
             return;
-        snprintf(m->refused, sizeof(m->refused), "%s", m->reason);
+        if (m->status != HTTP_MOD_COMPILING)
+            snprintf(m->refused, sizeof(m->refused), "%s", m->reason);
         if (m->linker != NULL)
             kiln_linker_free(m->linker);
         if (m->mod != NULL)
@@ -480,14 +504,15 @@ static void keep_previous(http_mod *m, const http_table *prev)
         m->status = KILN_OK;
         m->reason[0] = '\0';
         memcpy(m->hash, p->hash, sizeof(m->hash));
-        http_log("kiln serve: function '%s': its new module was refused (%s); the previous "
-                 "version keeps serving", m->cf->fn.name, m->refused);
+        if (m->refused[0])
+            http_log("kiln serve: function '%s': its new module was refused (%s); the previous "
+                     "version keeps serving", m->cf->fn.name, m->refused);
         return;
     }
 }
 
 int http_table_build(cfg_config *cfg, const http_options *o, const http_table *prev,
-                     http_table **out, kiln_err *err)
+                     http_bg *bg, http_table **out, kiln_err *err)
 {
     *out = NULL;
     http_table *t = kiln_calloc(1, sizeof(*t));
@@ -515,7 +540,7 @@ int http_table_build(cfg_config *cfg, const http_options *o, const http_table *p
     t->n_mods = cfg->n_functions;
     for (size_t i = 0; i < t->n_mods; i++)
         t->mods[i].cf = &cfg->functions[i];
-    compile_all(t, o);
+    compile_all(t, o, bg);
     if (prev != NULL)
         for (size_t i = 0; i < t->n_mods; i++)
             keep_previous(&t->mods[i], prev);

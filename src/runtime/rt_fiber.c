@@ -15,8 +15,8 @@
  * check the stack pointer against host_floor first), so host code never
  * faults on stack and a fault inside host code is never a guest trap.
  *
- * Stacks are pooled per thread (RT_FIBER_POOL, same-size reuse), so the
- * steady state maps nothing: one entry costs a context switch there and
+ * Stacks are pooled per thread (RT_FIBER_POOL, same-size reuse; past
+ * RT_FIBER_HOT their pages are discarded), so the steady state maps nothing: one entry costs a context switch there and
  * back (src/platform/ctx_switch.c, no syscall). The fiber header at the top
  * of the mapping holds the rt_exec of the entry running on it.
  */
@@ -123,6 +123,9 @@ static rt_fiber *fiber_take(rt_thread *t, size_t usable)
 
 static void fiber_give(rt_thread *t, rt_fiber *f)
 {
+    /* Past the hot few, a pooled stack gives its touched pages back. */
+    if (t->n_fibers >= RT_FIBER_HOT)
+        vmem_discard((void *)f->x.stack_lo, f->usable);
     if (t->n_fibers >= RT_FIBER_POOL) {
         /* Keep the most recent sizes: drop the oldest pooled stack. */
         rt_fiber **pp = &t->fibers;

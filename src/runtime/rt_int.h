@@ -30,7 +30,13 @@
 #define RT_PAGE ((uint64_t)65536)
 #define RT_MAX_PAGES 65535u /* wasm_rt_memory_t.size is u32 */
 #define RT_DEFAULT_TABLE_ELEMS 1000000u /* per instance, all tables */
-#define RT_POOL_DEFAULT 16
+/* Pools per thread. A serve worker holds as many instances as it has
+ * requests waiting (hundreds), so the pools hold that many; only the first
+ * RT_POOL_HOT entries keep their pages resident (memset to zero), the rest
+ * are discarded with madvise on release: no mmap/munmap (and no TLB
+ * shootdown) on the steady path, and idle memory goes back to the kernel. */
+#define RT_POOL_DEFAULT 1024
+#define RT_POOL_HOT 16
 /* Memories whose committed size is at most this are zeroed with memset on
  * release; larger ones are discarded with madvise (cheaper per byte). */
 #define RT_MEMSET_LIMIT ((uint64_t)1 << 20)
@@ -42,7 +48,8 @@
 #define RT_MAX_STACK ((size_t)256 << 20)
 #define RT_HOST_HEADROOM ((size_t)256 << 10)
 #define RT_STACK_GUARD ((size_t)1 << 20)
-#define RT_FIBER_POOL 8
+#define RT_FIBER_POOL 1024 /* stacks beyond RT_FIBER_HOT are discarded on release */
+#define RT_FIBER_HOT 16
 
 typedef struct rt_mem_header {
     uint64_t committed; /* bytes currently read-write from data */

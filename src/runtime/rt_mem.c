@@ -199,7 +199,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
     bool pooled = false;
     if (t->pool_len < rt_pool_limit()) {
         int rc = 0;
-        if (h->committed <= RT_MEMSET_LIMIT)
+        if (h->committed <= RT_MEMSET_LIMIT && t->pool_len < RT_POOL_HOT)
             memset(header_data(h), 0, h->committed);
         else
             rc = vmem_discard(header_data(h), h->committed);

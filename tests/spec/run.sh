@@ -22,10 +22,35 @@
 #   KILN_SPEC_OUT        where JSON and logs go (default: $KILN_BUILD/spec, or
 #                        $KILN_BUILD/spec-tcc when KILN_CC is tcc, so the two runs
 #                        keep their own logs)
+#   KILN_SPEC_TCC        with KILN_CC unset, the suite runs twice: through the default
+#                        compiler, then through tcc (the fast tier, about 30 s) when it is
+#                        installed, and the last line sums both; 0 skips the tcc run
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SELF="$ROOT/tests/spec/run.sh"
 KILN_BUILD=${KILN_BUILD:-$ROOT/build}
 KILN_BUILD=$(cd "$KILN_BUILD" && pwd) || exit 2
+
+# Both tiers: each run prints its own summary; the last line is their sum.
+if [ -z "$KILN_CC" ] && [ "$1" != "--one" ] && [ "${KILN_SPEC_TCC:-1}" != 0 ] &&
+    command -v tcc >/dev/null 2>&1; then
+    export KILN_BUILD
+    sum=0
+    fails=0
+    for cc in "" tcc; do
+        log=$(mktemp "${TMPDIR:-/tmp}/kiln-spec.XXXXXX")
+        KILN_SPEC_TCC=0 KILN_CC=$cc sh "$SELF" "$@" | tee "$log"
+        last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+        rm -f "$log"
+        [ -z "$last" ] && last="0 passed, 1 failed"
+        f=${last#*passed, }
+        sum=$((sum + ${last%% passed*}))
+        fails=$((fails + ${f%% failed}))
+    done
+    echo "spec: both tiers (default compiler, then tcc)"
+    echo "$sum passed, $fails failed"
+    [ "$fails" -eq 0 ]
+    exit
+fi
 KILN_HOME=${KILN_HOME:-$KILN_BUILD/test-home}
 # clang -O0 compiles generated C about 3x faster than gcc -O0; fall back to cc.
 if [ -z "$KILN_CC" ]; then

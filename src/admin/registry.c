@@ -227,6 +227,15 @@ static char *sidecar_text(const char *settings)
     return t;
 }
 
+/* Does the sidecar written for `settings` stay within what the server reads? */
+static bool sidecar_fits(const char *settings)
+{
+    char *t = sidecar_text(settings);
+    bool fits = t != NULL && strlen(t) <= REG_MAX_SETTINGS;
+    kiln_free(t);
+    return fits;
+}
+
 /* Remove NAME's files: the module first, so a watcher never serves a module
  * without the settings it was deployed with. */
 static void remove_managed(reg_registry *r, const char *name)
@@ -560,8 +569,8 @@ int reg_reconcile(reg_registry *r, kiln_err *err)
  * accepted by the configuration parser as a function of kiln.yaml whose
  * module is the stored one. *out is compact JSON with sorted keys.
  */
-static int check_settings(const char *name, const char *settings, const char *module_path,
-                          char **out, kiln_err *err)
+static int check_settings(const reg_registry *r, const char *name, const char *settings,
+                          const char *module_path, char **out, kiln_err *err)
 {
     *out = NULL;
     json_error_t je;
@@ -585,8 +594,9 @@ static int check_settings(const char *name, const char *settings, const char *mo
     int rc = KILN_OK;
     if (norm == NULL || fn == NULL) {
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory checking settings");
-    } else if (strlen(norm) > REG_MAX_SETTINGS) {
-        rc = kiln_err_set(err, KILN_ECONFIG, "settings: larger than %d bytes", REG_MAX_SETTINGS);
+    } else if (strlen(norm) > REG_MAX_SETTINGS || !sidecar_fits(norm)) {
+        rc = kiln_err_set(err, KILN_ECONFIG, "settings: larger than %d bytes (as a sidecar file)",
+                          REG_MAX_SETTINGS);
     } else {
         /* The same parser, the same messages as a kiln.yaml function. */
         json_object_set_new(fn, "module", json_string(module_path));
@@ -598,7 +608,7 @@ static int check_settings(const char *name, const char *settings, const char *mo
         memset(&e, 0, sizeof(e));
         if (text == NULL)
             rc = kiln_err_set(err, KILN_ENOMEM, "out of memory checking settings");
-        else if (cfg_parse(text, strlen(text), "settings", "/", &c, &e) != KILN_OK)
+        else if (cfg_parse(text, strlen(text), "settings", r->managed, &c, &e) != KILN_OK)
             rc = kiln_err_set(err, e.code == KILN_ENOMEM ? KILN_ENOMEM : KILN_ECONFIG, "%s",
                               e.msg);
         cfg_free(c);
@@ -640,7 +650,7 @@ int reg_deploy(reg_registry *r, const char *name, const uint8_t *wasm, size_t le
     char mpath[REG_PATH];
     snprintf(mpath, sizeof(mpath), "%s/%s.wasm", r->modules, sha);
     char *settings;
-    rc = check_settings(name, settings_json, mpath, &settings, err);
+    rc = check_settings(r, name, settings_json, mpath, &settings, err);
     if (rc != KILN_OK)
         return rc;
 

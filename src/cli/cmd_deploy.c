@@ -298,13 +298,14 @@ static uint8_t *read_file(const char *path, size_t *len)
     return p;
 }
 
-int cmd_deploy(int argc, char **argv)
+/* The settings document being built is *sp, owned by the caller. */
+static int deploy_run(int argc, char **argv, json_t **sp)
 {
     client c;
     client_init(&c, "deploy");
     const char *name = NULL, *module = NULL, *settings_file = NULL;
     int wait_s = 0;
-    json_t *s = json_object();
+    json_t *s = *sp;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool m;
@@ -393,7 +394,7 @@ int cmd_deploy(int argc, char **argv)
         }
         json_object_update(base, s); /* the options win */
         json_decref(s);
-        s = base;
+        *sp = s = base;
     }
     size_t len = 0;
     uint8_t *wasm = read_file(module, &len);
@@ -407,7 +408,6 @@ int cmd_deploy(int argc, char **argv)
         return EXIT_REFUSED;
     }
     char *settings = json_dumps(s, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(s);
     client_finish(&c);
     char path[256];
     snprintf(path, sizeof(path), "/functions/%s?wait=%d", name, wait_s);
@@ -435,6 +435,14 @@ int cmd_deploy(int argc, char **argv)
         rc = EXIT_REFUSED;
     }
     json_decref(ans);
+    return rc;
+}
+
+int cmd_deploy(int argc, char **argv)
+{
+    json_t *s = json_object();
+    int rc = deploy_run(argc, argv, &s);
+    json_decref(s);
     return rc;
 }
 

@@ -236,6 +236,27 @@ api "DELETE of an undeployed function: 404" 404 "not deployed" DELETE /functions
 api "GET of an undeployed function keeps its history" 200 '"status":"undeployed"' GET /functions/clifn
 check_eq "undeployed: 2 versions kept" "2" "$(jv '.versions | length')"
 
+# ---- a module never compiled before: fast tier first, then the optimised one ---------
+# A custom section with random bytes makes a module whose artifacts are not cached.
+cp "$HELLO" "$T/fresh.wasm"
+printf '\000\012\001t' >>"$T/fresh.wasm"
+head -c 8 /dev/urandom >>"$T/fresh.wasm"
+api "fresh module: deployed and serving" 201 '"status":"serving"' PUT "/functions/fresh?route=/fresh" -T "$T/fresh.wasm"
+FIRST_TIER=$(jv .tier)
+check_eq "fresh module: it answers" "hello from /fresh" "$(body_of /fresh)"
+opt_tier() {
+    BODY=$(curl -s -H "Authorization: Bearer $TOKEN" "$ADMIN/functions/fresh")
+    T2=$(jv .tier)
+    [ -n "$T2" ] && [ "$T2" != null ] && [ "$T2" != "$FIRST_TIER" ]
+}
+if eventually 120 opt_tier; then
+    ok "fresh module: the tier changes ($FIRST_TIER -> $T2)"
+    check_contains "kiln ls shows the new tier" "$("$KILN" ls 2>&1 | grep '^fresh')" "$T2"
+    check_eq "fresh module: still serving after the switch" "hello from /fresh" "$(body_of /fresh)"
+else
+    not_ok "fresh module: the tier changes (first $FIRST_TIER)" "$BODY"
+fi
+
 # ---- two deploys racing on one name ----------------------------------------------
 for round in 1 2 3; do
     curl -s -o "$T/race.a" -H "Authorization: Bearer $TOKEN" -T "$HELLO" "$ADMIN/functions/race?route=/race" &

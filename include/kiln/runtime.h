@@ -269,5 +269,9 @@ KILN_API void kiln_rt_thread_cleanup(void);
 KILN_API void kiln_rt_reinstall_signals(void);
 /* Pool policy: 0 disables pooling (fresh mmap per memory; for benchmarks). */
 KILN_API void kiln_rt_set_pool_size(unsigned per_thread);
+/* Give back the pages of this thread's pooled memories and guest stacks
+ * past the first `keep` (they stay pooled, as address space). Pools keep up
+ * to 256 of each resident while busy; call this when the thread goes idle. */
+KILN_API void kiln_rt_trim_pools(unsigned keep);
 
 #endif

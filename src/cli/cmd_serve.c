@@ -38,6 +38,11 @@ static void usage(FILE *f)
             "  -q, --quiet         no access log\n"
             "  -O0, -O1, -O2       optimisation level for compilation (default -O2)\n"
             "  --cc CC             C compiler for compilation (default $KILN_CC or cc)\n"
+            "  --no-tiers          compile every module with -O/--cc before serving, instead\n"
+            "                      of listening at once and compiling in the background (a\n"
+            "                      fast tcc tier first, then -O2; 503 'compiling' meanwhile)\n"
+            "  --domain DOMAIN     directory functions also answer on NAME.DOMAIN (default\n"
+            "                      localhost; '' turns host routing off)\n"
             "  --admin-listen ADDR:PORT|off\n"
             "                      admin API for `kiln deploy` (default 127.0.0.1:8081; never\n"
             "                      the public port). Deployed functions live in\n"
@@ -136,6 +141,14 @@ int cmd_serve(int argc, char **argv)
         }
         if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0) {
             o.aot.opt_level = a[2] - '0';
+            continue;
+        }
+        if (strcmp(a, "--no-tiers") == 0) {
+            o.no_tiers = true;
+            continue;
+        }
+        if ((v = opt_value(argc, argv, &i, "--domain", NULL, &m)) != NULL || m) {
+            o.domain = v ? v : "";
             continue;
         }
         if ((v = opt_value(argc, argv, &i, "--config", "-c", &m)) != NULL || m) {

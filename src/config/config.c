@@ -1448,9 +1448,12 @@ int cfg_merge(cfg_config *into, cfg_config *from, kiln_err *err)
         cfg_free(from);
         return kiln_err_set(err, KILN_ENOMEM, "out of memory merging configurations");
     }
-    memcpy(fns, into->functions, into->n_functions * sizeof(*fns));
-    memcpy(routes, into->routes, into->n_routes * sizeof(*routes));
-    memcpy(warn, into->warnings, into->n_warnings * sizeof(*warn));
+    if (into->n_functions > 0)
+        memcpy(fns, into->functions, into->n_functions * sizeof(*fns));
+    if (into->n_routes > 0)
+        memcpy(routes, into->routes, into->n_routes * sizeof(*routes));
+    if (into->n_warnings > 0)
+        memcpy(warn, into->warnings, into->n_warnings * sizeof(*warn));
     size_t n = into->n_functions, r = into->n_routes, w = into->n_warnings;
     for (size_t i = 0; i < from->n_warnings; i++)
         warn[w++] = from->warnings[i];

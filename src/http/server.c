@@ -1400,11 +1400,15 @@ static void nothing(void *arg)
     (void)arg;
 }
 
+/* Pooled memories and stacks a worker keeps resident once idle. */
+#define IDLE_POOL_KEEP 16
+
 static void *worker_main(void *arg)
 {
     http_worker *w = arg;
     kl_bind(w->loop);
-    bool quiesced = false;
+    bool quiesced = false, trimmed = true;
+    uint64_t busy_at = 0;
     MHD_socket mine = MHD_INVALID_SOCKET; /* our dup of the listening socket, once returned */
     while (!atomic_load(&w->stop) || w->n_waiting > 0) {
         if (atomic_load(&w->quiesce) && !quiesced) {
@@ -1421,6 +1425,14 @@ static void *worker_main(void *arg)
         kl_run_once(w->loop, wait);
         /* Resumed connections, MHD's own timeouts. */
         MHD_run(w->daemon);
+        /* Idle for a second after being busy: give pooled pages back. */
+        if (kl_tasks_in_flight(w->loop) > 0) {
+            busy_at = now_ns();
+            trimmed = false;
+        } else if (!trimmed && now_ns() - busy_at > 1000000000u) {
+            kiln_rt_trim_pools(IDLE_POOL_KEEP);
+            trimmed = true;
+        }
     }
     /* Each daemon owns a dup of the shared listening socket: quiesced, MHD
      * hands it back instead of closing it (a failed close is fatal in MHD). */

@@ -57,6 +57,7 @@ struct rt_fiber {
     uint8_t *map;
     size_t map_size, usable;
     rt_fiber *next_free;
+    bool resident; /* pooled with its touched pages still resident */
 #ifdef RT_ASAN
     void *fake_stack;
     const void *caller_bottom;
@@ -123,8 +124,9 @@ static rt_fiber *fiber_take(rt_thread *t, size_t usable)
 
 static void fiber_give(rt_thread *t, rt_fiber *f)
 {
-    /* Past the hot few, a pooled stack gives its touched pages back. */
-    if (t->n_fibers >= RT_FIBER_HOT)
+    /* Past the hot ones, a pooled stack gives its touched pages back. */
+    f->resident = t->n_fibers < RT_FIBER_HOT;
+    if (!f->resident)
         vmem_discard((void *)f->x.stack_lo, f->usable);
     if (t->n_fibers >= RT_FIBER_POOL) {
         /* Keep the most recent sizes: drop the oldest pooled stack. */
@@ -138,6 +140,14 @@ static void fiber_give(rt_thread *t, rt_fiber *f)
     f->next_free = t->fibers;
     t->fibers = f;
     t->n_fibers++;
+}
+
+void rt_fiber_trim(rt_thread *t, unsigned keep)
+{
+    unsigned i = 0;
+    for (rt_fiber *f = t->fibers; f != NULL; f = f->next_free, i++)
+        if (i >= keep && f->resident && vmem_discard((void *)f->x.stack_lo, f->usable) == 0)
+            f->resident = false;
 }
 
 void rt_fiber_drain(rt_thread *t)

@@ -31,12 +31,14 @@
 #define RT_MAX_PAGES 65535u /* wasm_rt_memory_t.size is u32 */
 #define RT_DEFAULT_TABLE_ELEMS 1000000u /* per instance, all tables */
 /* Pools per thread. A serve worker holds as many instances as it has
- * requests waiting (hundreds), so the pools hold that many; only the first
- * RT_POOL_HOT entries keep their pages resident (memset to zero), the rest
- * are discarded with madvise on release: no mmap/munmap (and no TLB
- * shootdown) on the steady path, and idle memory goes back to the kernel. */
+ * requests waiting (hundreds), so the pools hold that many; the first
+ * RT_POOL_HOT entries keep their pages resident (memset to zero on
+ * release), the rest are discarded with madvise. Every madvise or munmap
+ * costs a TLB shootdown on the other CPUs, which dominated the I/O bench,
+ * so while busy the pools stay resident and kiln_rt_trim_pools (the serve
+ * worker calls it when idle) gives the pages of all but a few back. */
 #define RT_POOL_DEFAULT 1024
-#define RT_POOL_HOT 16
+#define RT_POOL_HOT 256
 /* Memories whose committed size is at most this are zeroed with memset on
  * release; larger ones are discarded with madvise (cheaper per byte). */
 #define RT_MEMSET_LIMIT ((uint64_t)1 << 20)
@@ -49,10 +51,11 @@
 #define RT_HOST_HEADROOM ((size_t)256 << 10)
 #define RT_STACK_GUARD ((size_t)1 << 20)
 #define RT_FIBER_POOL 1024 /* stacks beyond RT_FIBER_HOT are discarded on release */
-#define RT_FIBER_HOT 16
+#define RT_FIBER_HOT 256
 
 typedef struct rt_mem_header {
     uint64_t committed; /* bytes currently read-write from data */
+    bool resident;      /* pooled with its (zeroed) pages resident */
     int registry_index; /* slot in the process-wide reservation registry */
     struct rt_mem_header *next_free;
 } rt_mem_header;
@@ -141,6 +144,8 @@ static inline struct kiln_instance *rt_current(void)
 int rt_fiber_run(rt_thread *t, const kiln_limits *limits, int (*body)(rt_exec *x, void *arg),
                  void *arg, kiln_err *err);
 void rt_fiber_drain(rt_thread *t);
+/* Discard the pages of pooled stacks past the first `keep`. */
+void rt_fiber_trim(rt_thread *t, unsigned keep);
 
 /* Trap from runtime code with a message; never returns. */
 __attribute__((noreturn)) void rt_trap_msg(int kind, const char *fmt, ...)

@@ -199,7 +199,8 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
     bool pooled = false;
     if (t->pool_len < rt_pool_limit()) {
         int rc = 0;
-        if (h->committed <= RT_MEMSET_LIMIT && t->pool_len < RT_POOL_HOT)
+        h->resident = h->committed <= RT_MEMSET_LIMIT && t->pool_len < RT_POOL_HOT;
+        if (h->resident)
             memset(header_data(h), 0, h->committed);
         else
             rc = vmem_discard(header_data(h), h->committed);
@@ -223,6 +224,16 @@ void rt_pool_drain(rt_thread *t)
         release_reservation(h);
     }
     t->pool_len = 0;
+}
+
+void kiln_rt_trim_pools(unsigned keep)
+{
+    rt_thread *t = rt_self();
+    unsigned i = 0;
+    for (rt_mem_header *h = t->pool; h != NULL; h = h->next_free, i++)
+        if (i >= keep && h->resident && vmem_discard(header_data(h), h->committed) == 0)
+            h->resident = false;
+    rt_fiber_trim(t, keep);
 }
 
 void kiln_rt_thread_cleanup(void)

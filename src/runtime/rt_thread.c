@@ -386,12 +386,6 @@ void rt_host_begin(rt_thread *t)
     rt_exec *x = t->x;
     if (x == NULL)
         return;
-    if (x->in_host == 0 && x->jb != NULL && kiln_fiber_cancelled()) {
-        /* The client went away while this invocation waited: stop at its
-         * next host call rather than run it to the end for nobody. */
-        snprintf(x->trap_msg, sizeof(x->trap_msg), "cancelled: the client went away");
-        unwind(x, KILN_TRAP_HOST);
-    }
     volatile char probe;
     if ((uintptr_t)&probe < x->host_floor && x->in_host == 0) {
         snprintf(x->trap_msg, sizeof(x->trap_msg), "less than %zu KiB of stack left for a host "
@@ -428,7 +422,18 @@ void rt_host_end(rt_thread *t)
 
 void wasm_rt_kiln_host_enter(void)
 {
-    rt_host_begin(&rt_tls);
+    rt_thread *t = &rt_tls;
+    rt_exec *x = t->x;
+    if (x != NULL && x->in_host == 0 && x->jb != NULL && x->in_guest &&
+        kiln_fiber_cancelled()) {
+        /* The client went away while this invocation waited: stop at the
+         * guest's next host call rather than run it to the end for nobody.
+         * Only here, on a call from guest code: runtime code that brackets
+         * itself (freeing an instance, growing memory) must never unwind. */
+        snprintf(x->trap_msg, sizeof(x->trap_msg), "cancelled: the client went away");
+        unwind(x, KILN_TRAP_HOST);
+    }
+    rt_host_begin(t);
 }
 
 void wasm_rt_kiln_host_leave(void)

@@ -110,6 +110,17 @@ n=$(grep -c "cancelled: the client went away" "$LOG")
 if [ "$n" -ge 150 ]; then ok "the waits were cancelled, not slept out ($n)"
 else not_ok "the waits were cancelled, not slept out" "$n cancellations in the log"; fi
 expect "the server answers after the hang-ups" 200 "slept" "$URL/sleep?sleep=10"
+# Cancelled requests free their instances: more rounds of hang-ups leave RSS
+# where the first left it (a cancelled instance once leaked its memory).
+$AC hangup "$HOSTPORT" 300 "/sleep?sleep=5000" 300 >/dev/null
+sleep 1.5 # the workers go idle and trim their pools
+rss_h0=$(rss)
+for round in 1 2 3; do $AC hangup "$HOSTPORT" 300 "/sleep?sleep=5000" 300 >/dev/null; done
+sleep 1.5
+rss_h1=$(rss)
+echo "# RSS after 300 hang-ups ${rss_h0} KiB, after 900 more ${rss_h1} KiB"
+if [ $((rss_h1 - rss_h0)) -lt 16384 ]; then ok "cancelled requests leak nothing (+$((rss_h1 - rss_h0)) KiB over 900)"
+else not_ok "cancelled requests leak nothing" "RSS $rss_h0 -> $rss_h1 KiB"; fi
 
 # --- many fibers per worker: RSS and fds flat ------------------------------------------
 for round in 1 2 3; do

@@ -80,15 +80,25 @@ static void *bg_main(void *p)
             http_log("kiln serve: function '%s': %s tier failed: %s", j->name,
                      kiln_aot_tier_name(j->ao.tier), err.msg);
         kiln_module_release(m);
-        /* Only a new artifact is worth a rebuild: after a failure the table
-         * would find the same (remembered) failure and queue it again. */
-        if (rc == KILN_OK)
-            bg->done(bg->arg);
 
         pthread_mutex_lock(&bg->lock);
         if (me < BG_THREADS)
             bg->running[me] = NULL;
+        /* A new artifact is always worth a rebuild. A failure only once no
+         * other tier of the module is queued or compiling: the rebuild then
+         * finds every tier remembered as failed and reports the module
+         * unavailable, instead of queueing the failed tier again. */
+        bool more = false;
+        for (bg_job *q = bg->head; q != NULL && !more; q = q->next)
+            more = strcmp(q->path, j->path) == 0 && strcmp(q->hash, j->hash) == 0;
+        for (unsigned i = 0; i < BG_THREADS && !more; i++)
+            more = bg->running[i] != NULL && strcmp(bg->running[i]->path, j->path) == 0;
         kiln_free(j);
+        if (rc == KILN_OK || !more) {
+            pthread_mutex_unlock(&bg->lock);
+            bg->done(bg->arg);
+            pthread_mutex_lock(&bg->lock);
+        }
     }
     pthread_mutex_unlock(&bg->lock);
     return NULL;

@@ -40,6 +40,11 @@ typedef struct http_mod {
     /* The file's newest contents failed and the previous table's module for
      * this function kept serving: why (for status and the log). */
     char refused[300];
+    /* Set when the previous version was kept: cf then points into the
+     * previous table's configuration (kept alive by http_table.kept), and
+     * kept_index is the function's index there (for its routes). */
+    const cfg_config *kept_cfg;
+    size_t kept_index;
 } http_mod;
 
 /* A route target: one function of a module (directory mode makes one per
@@ -74,6 +79,10 @@ typedef struct http_table {
     cfg_server server; /* effective settings (configuration + command line) */
     char **lines;      /* the routes, described for the log */
     size_t n_lines;
+    /* Earlier tables whose configuration a kept function's settings live
+     * in (each at most once; no chains); released with this one. */
+    struct http_table **kept;
+    size_t n_kept;
 } http_table;
 
 /*

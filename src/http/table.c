@@ -54,6 +54,9 @@ static void table_free(http_table *t)
         kiln_free(t->lines[i]);
     kiln_free(t->lines);
     cfg_free(t->cfg);
+    for (size_t i = 0; i < t->n_kept; i++)
+        http_table_release(t->kept[i]);
+    kiln_free(t->kept);
     kiln_free(t);
 }
 
@@ -435,6 +438,24 @@ static int auto_routes(http_table *t, http_mod *m, const char *domain, kiln_err 
     return rc;
 }
 
+/* Add one configured route (from `c`, the configuration it is written in). */
+static int add_cfg_route(http_table *t, const cfg_config *c, const cfg_route *r, http_fn *f,
+                         kiln_err *err)
+{
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    int rc = http_router_add(t->router, r->path, r->host, r->methods, r->n_methods, f, &e);
+    if (rc != KILN_OK)
+        return kiln_err_set(err, rc, "%s:%d: %s", c->source, r->line, e.msg);
+    char methods[200] = "*";
+    size_t o = 0;
+    for (size_t k = 0; k < r->n_methods && o < sizeof(methods); k++)
+        o += (size_t)snprintf(methods + o, sizeof(methods) - o, "%s%s", k ? "," : "",
+                              r->methods[k]);
+    rc = add_line(t, methods, r->host, r->path, f);
+    return rc == KILN_OK ? KILN_OK : kiln_err_set(err, rc, "out of memory");
+}
+
 static int config_routes(http_table *t, kiln_err *err)
 {
     cfg_config *c = t->cfg;
@@ -453,27 +474,44 @@ static int config_routes(http_table *t, kiln_err *err)
             rc = kiln_err_set(err, rc, "out of memory");
         }
     }
-    for (size_t i = 0; i < c->n_routes && rc == KILN_OK; i++) {
-        const cfg_route *r = &c->routes[i];
-        kiln_err e;
-        memset(&e, 0, sizeof(e));
-        rc = http_router_add(t->router, r->path, r->host, r->methods, r->n_methods,
-                             by_fn[r->function], &e);
-        if (rc != KILN_OK) {
-            kiln_err_set(err, rc, "%s:%d: %s", c->source, r->line, e.msg);
-            break;
-        }
-        char methods[200] = "*";
-        size_t o = 0;
-        for (size_t k = 0; k < r->n_methods && o < sizeof(methods); k++)
-            o += (size_t)snprintf(methods + o, sizeof(methods) - o, "%s%s", k ? "," : "",
-                                  r->methods[k]);
-        rc = add_line(t, methods, r->host, r->path, by_fn[r->function]);
-        if (rc != KILN_OK)
-            kiln_err_set(err, rc, "out of memory");
+    /* A function that kept its previous version keeps that version's routes. */
+    for (size_t i = 0; i < c->n_routes && rc == KILN_OK; i++)
+        if (t->mods[c->routes[i].function].kept_cfg == NULL)
+            rc = add_cfg_route(t, c, &c->routes[i], by_fn[c->routes[i].function], err);
+    for (size_t i = 0; i < c->n_functions && rc == KILN_OK; i++) {
+        const http_mod *m = &t->mods[i];
+        if (m->kept_cfg == NULL || m->cf->auto_routes)
+            continue;
+        for (size_t k = 0; k < m->kept_cfg->n_routes && rc == KILN_OK; k++)
+            if (m->kept_cfg->routes[k].function == m->kept_index)
+                rc = add_cfg_route(t, m->kept_cfg, &m->kept_cfg->routes[k], by_fn[i], err);
     }
     kiln_free(by_fn);
     return rc;
+}
+
+/* Keep alive every table whose configuration a kept function points into:
+ * `prev` itself, or the table `prev` kept it from. */
+static void retain_kept(http_table *t, http_table *prev)
+{
+    for (size_t i = 0; i < t->n_mods; i++) {
+        const cfg_config *c = t->mods[i].kept_cfg;
+        if (c == NULL)
+            continue;
+        http_table *owner = c == prev->cfg ? prev : NULL;
+        for (size_t k = 0; owner == NULL && k < prev->n_kept; k++)
+            if (prev->kept[k]->cfg == c)
+                owner = prev->kept[k];
+        if (owner == NULL)
+            owner = prev; /* prev keeps its own kept tables alive */
+        bool have = false;
+        for (size_t k = 0; !have && k < t->n_kept; k++)
+            have = t->kept[k] == owner;
+        if (have)
+            continue;
+        http_table_retain(owner); /* t->kept has room for one per function */
+        t->kept[t->n_kept++] = owner;
+    }
 }
 
 /*
@@ -481,7 +519,7 @@ static int config_routes(http_table *t, kiln_err *err)
  * the same function, keep serving that one (a broken new version never
  * replaces a working one) and say so.
  */
-static void keep_previous(http_mod *m, const http_table *prev)
+static void keep_previous(http_mod *m, http_table *prev)
 {
     if (m->status == KILN_OK)
         return;
@@ -492,6 +530,16 @@ static void keep_previous(http_mod *m, const http_table *prev)
         kiln_linker *l;
         if (make_linker(p->abi, &l) != KILN_OK)
             return;
+        /* The whole previous version: module and settings (routes, env,
+         * limits). Its configuration lives in `prev`, kept alive by `t`. */
+        m->cf = p->cf;
+        if (p->kept_cfg != NULL) { /* kept already: point at the original, no chains */
+            m->kept_cfg = p->kept_cfg;
+            m->kept_index = p->kept_index;
+        } else {
+            m->kept_cfg = prev->cfg;
+            m->kept_index = i;
+        }
         if (m->status != HTTP_MOD_COMPILING)
             snprintf(m->refused, sizeof(m->refused), "%s", m->reason);
         if (m->linker != NULL)
@@ -541,9 +589,13 @@ int http_table_build(cfg_config *cfg, const http_options *o, const http_table *p
     for (size_t i = 0; i < t->n_mods; i++)
         t->mods[i].cf = &cfg->functions[i];
     compile_all(t, o, bg);
-    if (prev != NULL)
+    /* Room for every table a kept function may need, allocated before any
+     * function points into another table (without it, nothing is kept). */
+    if (prev != NULL && (t->kept = kiln_calloc(t->n_mods + 1, sizeof(*t->kept))) != NULL) {
         for (size_t i = 0; i < t->n_mods; i++)
-            keep_previous(&t->mods[i], prev);
+            keep_previous(&t->mods[i], (http_table *)prev);
+        retain_kept(t, (http_table *)prev);
+    }
     rc = config_routes(t, err);
     const char *domain = o->domain ? o->domain : "localhost";
     for (size_t i = 0; i < t->n_mods && rc == KILN_OK; i++)

@@ -73,6 +73,16 @@ expect "with routes in a sidecar there is no /NAME route" 404 "" "$URL/echo"
 printf '{"routes": ["/j"], "env": {"GREETING": "json"}}\n' >"$D/echo.json"
 rm "$D/echo.yaml"
 wait_for "a JSON sidecar works the same" 200 "GREETING=json" "$URL/j"
+# A broken module with new settings: the whole previous version stays
+# (its routes and env too), not the old module with the new settings.
+printf '{"routes": ["/j2"], "env": {"GREETING": "broken"}}\n' >"$D/echo.json.tmp"
+head -c 60 "$G/cgi_echo.wasm" >"$D/echo.wasm.tmp"
+mv "$D/echo.json.tmp" "$D/echo.json" && mv "$D/echo.wasm.tmp" "$D/echo.wasm"
+sleep 1.5
+expect "a refused version keeps its predecessor's routes" 200 "GREETING=json" "$URL/j"
+expect "and not the refused version's routes" 404 "" "$URL/j2"
+cp "$G/cgi_echo.wasm" "$D/echo.tmp" && mv "$D/echo.tmp" "$D/echo.wasm"
+wait_for "once fixed, the new settings apply" 200 "GREETING=broken" "$URL/j2"
 printf 'routes: [/x]\nbogus: 1\n' >"$D/echo.yaml"
 rm "$D/echo.json"
 sleep 1.5

@@ -898,8 +898,13 @@ static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char 
                  "it stops doing so, at most %u of its requests run at once so that other "
                  "routes keep a worker; retry shortly", r->fn->fn.name,
                  r->fn->fn.limits.timeout_ms, cap);
-        return respond_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE, msg,
-                             MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        kiln_response resp;
+        kiln_response_init(&resp, 0);
+        http_error_response(&resp, MHD_HTTP_SERVICE_UNAVAILABLE, r->fn->fn.name, msg);
+        kiln_response_add_header(&resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        enum MHD_Result ok = respond(r, c, &resp, r->fn->fn.name);
+        kiln_response_fini(&resp);
+        return ok;
     }
     const http_fn *f = r->fn;
     int nh = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);

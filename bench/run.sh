@@ -4,7 +4,7 @@
 # BUILD/bench/results.md). Every number is compared with peers measured in
 # the same run; docs/internals/bench.md says what each section measures.
 #
-# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io]
+# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy]
 #        (no section names: all of them). `make bench` runs `sh bench/run.sh build`.
 # Environment: BENCH_RUNS (hyperfine runs for cpu, default 5),
 #              BENCH_ITER (instantiate iterations, default 20000).
@@ -15,12 +15,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS=${*:-instantiate cpu startup compile http kv io}
+SECTIONS=${*:-instantiate cpu startup compile http kv io deploy}
 for s in $SECTIONS; do
     case $s in
-    instantiate | cpu | startup | compile | http | kv | io) ;;
+    instantiate | cpu | startup | compile | http | kv | io | deploy) ;;
     *)
-        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io)" >&2
+        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy)" >&2
         exit 2
         ;;
     esac
@@ -381,6 +381,15 @@ if has_section io; then
         cat "$B/io-section.md" >>"$OUT"
     else
         emit "## I/O-bound function: bench/io/run.sh failed (see its output above)"
+    fi
+    emit ""
+fi
+if has_section deploy; then
+    say "section deploy (bench/deploy/run.sh)"
+    if sh bench/deploy/run.sh "$BUILD" >"$B/deploy-section.md"; then
+        cat "$B/deploy-section.md" >>"$OUT"
+    else
+        emit "## Deploy: bench/deploy/run.sh failed (see its output above)"
     fi
     emit ""
 fi

@@ -315,6 +315,7 @@ static void test_host_call_at_the_stack_edge(void **state)
     assert_int_equal(err.trap, KILN_TRAP_TIMEOUT);
     assert_lock_free();
     kiln_instance_free(inst);
+    kiln_instance_pre_free(pre);
 
     /* A guest in a loop is still interrupted. */
     inst = instantiate(m, l, &lim, &pre);

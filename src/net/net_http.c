@@ -48,10 +48,14 @@ static void handle_destroy(void *h)
     curl_easy_cleanup(h);
 }
 
+static pthread_key_t spare_key;
+static void spares_destroy(void *unused);
+
 static void global_init(void)
 {
     init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (init_rc == CURLE_OK && pthread_key_create(&handle_key, handle_destroy) != 0)
+    if (init_rc == CURLE_OK && (pthread_key_create(&handle_key, handle_destroy) != 0 ||
+                                pthread_key_create(&spare_key, spares_destroy) != 0))
         init_rc = CURLE_FAILED_INIT;
 }
 
@@ -104,18 +108,30 @@ static CURL *handle_take(bool *own)
     return curl_easy_init();
 }
 
+/* Thread exit (pthread key destructor): the spares go with the thread. */
+static void spares_destroy(void *unused)
+{
+    (void)unused;
+    while (n_spare > 0)
+        curl_easy_cleanup(spare[--n_spare]);
+}
+
 static void handle_give(CURL *c, bool own)
 {
     if (!own || c == NULL)
         return;
-    if (n_spare < NET_SPARE_HANDLES)
+    if (n_spare < NET_SPARE_HANDLES) {
+        if (n_spare == 0)
+            pthread_setspecific(spare_key, (void *)1); /* arm the destructor */
         spare[n_spare++] = c;
-    else
+    } else {
         curl_easy_cleanup(c);
+    }
 }
 
 void net_thread_cleanup(void)
 {
+    spares_destroy(NULL);
     if (thread_easy == NULL)
         return;
     pthread_setspecific(handle_key, NULL);

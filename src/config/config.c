@@ -431,6 +431,7 @@ typedef struct walk {
     kiln_err *err;
     const char **warn;
     size_t n_warn, cap_warn;
+    bool sidecar; /* parsing a directory sidecar (no "has no route" warning) */
 } walk;
 
 static int fail(walk *w, const node *n, const char *fmt, ...) KILN_PRINTF(3, 4);
@@ -1258,7 +1259,8 @@ static int walk_root(walk *w, const node *root)
             c->n_routes++;
         }
     }
-    for (size_t i = 0; i < c->n_functions; i++) {
+    /* A sidecar without routes means "route it as a directory function". */
+    for (size_t i = 0; i < c->n_functions && !w->sidecar; i++) {
         bool used = false;
         for (size_t j = 0; j < c->n_routes && !used; j++)
             used = c->routes[j].function == i;
@@ -1314,8 +1316,17 @@ static bool looks_like_json(const char *name, const char *text, size_t len)
     return false;
 }
 
+static int parse_text(const char *text, size_t len, const char *name, const char *base_dir,
+                      bool sidecar, cfg_config **out, kiln_err *err);
+
 int cfg_parse(const char *text, size_t len, const char *name, const char *base_dir,
               cfg_config **out, kiln_err *err)
+{
+    return parse_text(text, len, name, base_dir, false, out, err);
+}
+
+static int parse_text(const char *text, size_t len, const char *name, const char *base_dir,
+                      bool sidecar, cfg_config **out, kiln_err *err)
 {
     *out = NULL;
     struct cfg_arena *ar;
@@ -1330,6 +1341,7 @@ int cfg_parse(const char *text, size_t len, const char *name, const char *base_d
         walk w;
         memset(&w, 0, sizeof(w));
         w.file = c->source;
+        w.sidecar = sidecar;
         w.base_dir = base_dir ? ar_strdup(ar, base_dir) : NULL;
         w.c = c;
         w.ar = ar;
@@ -1567,7 +1579,7 @@ static int load_sidecar(const char *dir, const char *base, const char *sidecar,
         doc[n] = '\0';
     }
     kiln_free(text);
-    int rc = cfg_parse(doc, strlen(doc), sidecar, dir, out, err);
+    int rc = parse_text(doc, strlen(doc), sidecar, dir, true, out, err);
     kiln_free(doc);
     if (rc == KILN_OK && (*out)->n_functions == 1 && (*out)->n_routes == 0)
         (*out)->functions[0].auto_routes = true; /* no routes given: as without a sidecar */

@@ -26,6 +26,7 @@
 
 #include "aot/wasm_reader.h"
 #include "base/alloc.h"
+#include "platform/fs.h"
 #include "config/config.h"
 
 #define REG_MAX_MODULE ((size_t)1 << 30) /* sanity bound when reading stored modules */
@@ -166,38 +167,9 @@ static int read_all(const char *path, size_t max, uint8_t **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? KILN_ENOENT : KILN_EIO;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        close(fd);
-        return KILN_EIO;
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *buf = kiln_malloc(n + 1);
-    if (buf == NULL) {
-        close(fd);
-        return KILN_ENOMEM;
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got != n) {
-        kiln_free(buf);
-        return KILN_EIO;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return KILN_OK;
+    if (fs_read_file(path, max, out, len) == 0)
+        return KILN_OK;
+    return errno == ENOENT ? KILN_ENOENT : errno == ENOMEM ? KILN_ENOMEM : KILN_EIO;
 }
 
 static void managed_path(const reg_registry *r, const char *name, const char *ext, char *out,

@@ -215,6 +215,25 @@ static const char *str_or(json_t *o, const char *key, const char *dflt)
 
 /* ---- kiln deploy ---------------------------------------------------------- */
 
+/* --wait or --wait=SECONDS: 1 when `a` is one (wait_s set), 0 when not, -1
+ * on a bad value (reported). */
+static int parse_wait(const char *cmd, const char *a, int *wait_s)
+{
+    if (strcmp(a, "--wait") == 0) {
+        *wait_s = ADMIN_DEFAULT_WAIT_S;
+        return 1;
+    }
+    if (strncmp(a, "--wait=", 7) != 0)
+        return 0;
+    long long w = cli_parse_uint(a + 7, ADMIN_MAX_WAIT_S);
+    if (w < 0) {
+        cli_error(cmd, "--wait=SECONDS: 0 to %d", ADMIN_MAX_WAIT_S);
+        return -1;
+    }
+    *wait_s = (int)w;
+    return 1;
+}
+
 static void deploy_usage(FILE *f)
 {
     fprintf(f,
@@ -319,17 +338,9 @@ static int deploy_run(int argc, char **argv, json_t **sp)
             deploy_usage(stdout);
             return 0;
         }
-        if (strcmp(a, "--wait") == 0) {
-            wait_s = ADMIN_DEFAULT_WAIT_S;
-            continue;
-        }
-        if (strncmp(a, "--wait=", 7) == 0) {
-            long long w = cli_parse_uint(a + 7, ADMIN_MAX_WAIT_S);
-            if (w < 0) {
-                cli_error("deploy", "--wait=SECONDS: 0 to %d", ADMIN_MAX_WAIT_S);
+        if ((r = parse_wait("deploy", a, &wait_s)) != 0) {
+            if (r < 0)
                 return EXIT_USAGE;
-            }
-            wait_s = (int)w;
             continue;
         }
         static const struct {
@@ -586,17 +597,9 @@ int cmd_rollback(int argc, char **argv)
             common_help(stdout);
             return 0;
         }
-        if (strcmp(a, "--wait") == 0) {
-            wait_s = ADMIN_DEFAULT_WAIT_S;
-            continue;
-        }
-        if (strncmp(a, "--wait=", 7) == 0) {
-            long long w = cli_parse_uint(a + 7, ADMIN_MAX_WAIT_S);
-            if (w < 0) {
-                cli_error("rollback", "--wait=SECONDS: 0 to %d", ADMIN_MAX_WAIT_S);
+        if ((r = parse_wait("rollback", a, &wait_s)) != 0) {
+            if (r < 0)
                 return EXIT_USAGE;
-            }
-            wait_s = (int)w;
             continue;
         }
         if (a[0] == '-' || version != NULL) {

@@ -163,6 +163,18 @@ static void fire_timers(kl_loop *l)
 
 /* ---- posts -------------------------------------------------------------------------------- */
 
+/* Queue a post and wake the loop's thread. Any thread. */
+static void post_push(kl_loop *l, kl_post_item *p)
+{
+    pthread_mutex_lock(&l->post_lock);
+    p->next = l->posts;
+    l->posts = p;
+    pthread_mutex_unlock(&l->post_lock);
+    uint64_t one = 1;
+    ssize_t w = write(l->wake.fd, &one, sizeof(one));
+    (void)w;
+}
+
 int kl_post(kl_loop *l, void (*fn)(void *arg), void *arg)
 {
     kl_post_item *p = kiln_malloc(sizeof(*p));
@@ -171,13 +183,7 @@ int kl_post(kl_loop *l, void (*fn)(void *arg), void *arg)
     p->fn = fn;
     p->arg = arg;
     p->owned = true;
-    pthread_mutex_lock(&l->post_lock);
-    p->next = l->posts;
-    l->posts = p;
-    pthread_mutex_unlock(&l->post_lock);
-    uint64_t one = 1;
-    ssize_t w = write(l->wake.fd, &one, sizeof(one));
-    (void)w;
+    post_push(l, p);
     return KILN_OK;
 }
 
@@ -366,13 +372,7 @@ void kl_waiter_signal(kl_waiter *w)
     p->fn = waiter_wake;
     p->arg = w;
     p->owned = false;
-    pthread_mutex_lock(&l->post_lock);
-    p->next = l->posts;
-    l->posts = p;
-    pthread_mutex_unlock(&l->post_lock);
-    uint64_t one = 1;
-    ssize_t n = write(l->wake.fd, &one, sizeof(one));
-    (void)n;
+    post_push(l, p);
 }
 
 /* curl multi on the loop */

@@ -7,6 +7,7 @@
 # BENCH_KV_REPS (default 3). Not a test: nothing passes or fails on a number.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD=${1:-build}
 BUILD=$(mkdir -p "$BUILD" && cd "$BUILD" && pwd)
@@ -22,13 +23,6 @@ make_var() {
 LIBS=$(make_var LIBS)
 LDEXPORT=$(make_var LDEXPORT)
 CC=${CC:-cc}
-stale() {
-    out=$1
-    shift
-    [ -e "$out" ] || return 0
-    for f in "$@"; do [ "$f" -nt "$out" ] && return 0; done
-    return 1
-}
 if stale "$B/kv.wasm" bench/guests/kv.c; then
     clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -o "$B/kv.wasm" \
         bench/guests/kv.c

@@ -12,6 +12,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
@@ -68,16 +69,6 @@ LIBS=$(make_var LIBS) || LIBS=""
 LDEXPORT=$(make_var LDEXPORT) || LDEXPORT=""
 [ -n "$LDEXPORT" ] || LDEXPORT="-Wl,--export-dynamic-symbol=wasm_rt_*"
 
-# stale OUT IN... : true when OUT is missing or older than any IN.
-stale() {
-    out=$1
-    shift
-    [ -e "$out" ] || return 0
-    for f in "$@"; do
-        [ "$f" -nt "$out" ] && return 0
-    done
-    return 1
-}
 
 # ---- build -------------------------------------------------------------------
 G=bench/guests

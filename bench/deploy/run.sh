@@ -19,6 +19,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD_ARG=${1:-build}
 RUNS=${BENCH_DEPLOY_RUNS:-3}
@@ -50,15 +51,6 @@ KILN=$B/kiln
 unset KILN_CC KILN_ADMIN KILN_TOKEN KILN_ADMIN_TOKEN
 WASI_CC="clang --target=wasm32-wasi --sysroot=/usr"
 
-stale() {
-    out=$1
-    shift
-    [ -e "$out" ] || return 0
-    for f in "$@"; do
-        [ "$f" -nt "$out" ] && return 0
-    done
-    return 1
-}
 
 # The small C guest and the mid-size Extism plugin.
 if stale "$B/wasm/hello.wasm" tests/guests_http/cgi_hello.c; then

@@ -14,6 +14,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD_ARG=${1:-build}
 RUNS=${BENCH_HTTP_RUNS:-3}
@@ -50,15 +51,6 @@ KILN=$B/kiln
 export KILN_HOME="$B/home"
 unset KILN_CC
 
-stale() {
-    out=$1
-    shift
-    [ -e "$out" ] || return 0
-    for f in "$@"; do
-        [ "$f" -nt "$out" ] && return 0
-    done
-    return 1
-}
 
 GREET_SRC=$ROOT/examples/serve/greet_extism.c
 if stale "$B/greet.wasm" "$GREET_SRC"; then
@@ -127,32 +119,6 @@ functions:
       - {path: /greet, methods: [POST]}
 EOF
 
-# start NAME COMMAND... : start a server in the background, logging to
-# B/NAME.log; sets PORT from its "listening on http://127.0.0.1:PORT" line.
-start() {
-    name=$1
-    shift
-    "$@" >"$B/$name.log" 2>&1 &
-    pid=$!
-    PIDS="$PIDS $pid"
-    eval "PID_$name=$pid"
-    i=0
-    PORT=""
-    while [ -z "$PORT" ]; do
-        PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$B/$name.log")
-        # kiln listens at once and compiles in tiers: measure its final tier.
-        if [ -n "$PORT" ] && grep -q "kiln serve:" "$B/$name.log" &&
-            ! grep -q "all functions at their final tier" "$B/$name.log"; then
-            PORT=""
-        fi
-        [ -n "$PORT" ] && break
-        kill -0 "$pid" 2>/dev/null || die "$name exited at start-up: $(tail -5 "$B/$name.log")"
-        i=$((i + 1))
-        # Up to 120 s: the first start of kiln compiles the plugin.
-        [ $i -lt 1200 ] || die "$name did not report its port within 120 s (see $B/$name.log)"
-        sleep 0.1
-    done
-}
 
 # check NAME URL : poll until the server answers the greeting correctly.
 check() {

@@ -87,6 +87,7 @@ typedef struct http_worker {
     struct MHD_Daemon *daemon;
     kl_io mhd_io;        /* the daemon's epoll fd, watched by the loop */
     bool started;
+    bool resumed;        /* a connection was resumed since the last MHD_run */
     atomic_bool stop;    /* set by the main thread, then a post wakes the loop */
     atomic_bool quiesce;
     http_req *waiting;   /* requests whose task is suspended (cancelled at stop) */
@@ -859,6 +860,7 @@ static void invoke_done(kl_task *t, int result)
         kl_unwatch(r->w->loop, &r->hup);
         waiting_remove(r);
         MHD_resume_connection(r->c);
+        r->w->resumed = true;
     }
 }
 
@@ -1413,7 +1415,7 @@ static void *worker_main(void *arg)
     http_worker *w = arg;
     kl_bind(w->loop);
     bool quiesced = false, trimmed = true;
-    uint64_t busy_at = 0;
+    uint64_t busy_at = 0, last_mhd_run = 0;
     MHD_socket mine = MHD_INVALID_SOCKET; /* our dup of the listening socket, once returned */
     while (!atomic_load(&w->stop) || w->n_waiting > 0) {
         if (atomic_load(&w->quiesce) && !quiesced) {
@@ -1427,14 +1429,21 @@ static void *worker_main(void *arg)
         int wait = 1000;
         if (MHD_get_timeout(w->daemon, &to) == MHD_YES && to < 1000)
             wait = (int)to;
-        kl_run_once(w->loop, wait);
-        /* Resumed connections, MHD's own timeouts. */
-        MHD_run(w->daemon);
+        /* MHD runs when its epoll fd is ready (on_mhd_ready), and here when
+         * connections were resumed or its timeout passed: not on every round
+         * (each MHD_run costs an epoll_wait). */
+        int events = kl_run_once(w->loop, wait);
+        uint64_t now = now_ns();
+        if (events == 0 || w->resumed || now - last_mhd_run > 100000000u) {
+            w->resumed = false;
+            last_mhd_run = now;
+            MHD_run(w->daemon);
+        }
         /* Idle for a second after being busy: give pooled pages back. */
         if (kl_tasks_in_flight(w->loop) > 0) {
-            busy_at = now_ns();
+            busy_at = now;
             trimmed = false;
-        } else if (!trimmed && now_ns() - busy_at > 1000000000u) {
+        } else if (!trimmed && now - busy_at > 1000000000u) {
             kiln_rt_trim_pools(IDLE_POOL_KEEP);
             trimmed = true;
         }

@@ -552,7 +552,7 @@ void kl_loop_free(kl_loop *l)
     kiln_free(l);
 }
 
-void kl_run_once(kl_loop *l, int max_wait_ms)
+int kl_run_once(kl_loop *l, int max_wait_ms)
 {
     int wait = max_wait_ms;
     if (l->ready_head != NULL)
@@ -577,4 +577,5 @@ void kl_run_once(kl_loop *l, int max_wait_ms)
     }
     fire_timers(l);
     run_ready(l);
+    return n > 0 ? n : 0;
 }

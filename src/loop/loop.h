@@ -72,8 +72,9 @@ void kl_timer_stop(kl_loop *l, kl_timer *t);
 int kl_post(kl_loop *l, void (*fn)(void *arg), void *arg);
 
 /* Wait for events (at most max_wait_ms; -1 = until something happens),
- * dispatch them, fire due timers and resume ready tasks. */
-void kl_run_once(kl_loop *l, int max_wait_ms);
+ * dispatch them, fire due timers and resume ready tasks. Returns how many fd
+ * events it dispatched (0: the wait ended on its timeout). */
+int kl_run_once(kl_loop *l, int max_wait_ms);
 
 /*
  * Start `t` (fiber running fn(arg), stack sized by limits). If it finishes

@@ -1341,6 +1341,12 @@ void http_server_rescan(http_server *s)
     atomic_store(&s->rescan, true);
 }
 
+/* The background compiler's "a tier landed" callback. */
+static void rescan_cb(void *s)
+{
+    http_server_rescan(s);
+}
+
 static const http_mod *find_mod(const http_table *t, const char *name)
 {
     for (size_t i = 0; i < t->n_mods; i++)
@@ -1617,7 +1623,7 @@ int http_serve(const http_options *o, kiln_err *err)
 
     http_table *t;
     uint64_t t0 = now_ns();
-    if (!o->no_tiers && http_bg_new((void (*)(void *))http_server_rescan, &s, &s.bg) != KILN_OK)
+    if (!o->no_tiers && http_bg_new(rescan_cb, &s, &s.bg) != KILN_OK)
         http_log("kiln serve: warning: no background compiler: modules compile before serving");
     int rc = build(o, NULL, s.bg, &t, err);
     if (rc != KILN_OK) {

@@ -756,7 +756,8 @@ static int parse_dirs(walk *w, const node *v, const char *what, cfg_function *f)
  * function (then 'function' is not allowed). */
 static int parse_route(walk *w, const node *v, long fn, cfg_route *r)
 {
-    static const char *const keys[] = {"path", "function", "methods", "method", "host", NULL};
+    static const char *const keys[] = {"path", "function", "upstream", "timeout", "methods",
+                                       "method", "host", NULL};
     static const char *const fn_keys[] = {"path", "methods", "method", "host", NULL};
     int rc;
     memset(r, 0, sizeof(*r));
@@ -773,17 +774,39 @@ static int parse_route(walk *w, const node *v, long fn, cfg_route *r)
     if ((rc = check_keys(w, v, "route", fn >= 0 ? fn_keys : keys)) != KILN_OK)
         return rc;
     const node *p = get(v, "path"), *f = get(v, "function"), *ms = get(v, "methods"),
-               *m1 = get(v, "method"), *h = get(v, "host");
+               *m1 = get(v, "method"), *h = get(v, "host"), *up = get(v, "upstream"),
+               *to = get(v, "timeout");
     if (p == NULL)
         return fail(w, v, "route: missing key 'path'");
     if ((rc = want_string(w, p, "route path", &r->path)) != KILN_OK)
         return rc;
     if (fn >= 0) {
         r->function = (size_t)fn;
+    } else if (up != NULL) {
+        /* Proxied to an upstream service: checked as a URL when the table is
+         * built (config has no behaviour); here only its shape. */
+        if (f != NULL)
+            return fail(w, f, "route '%s': give 'function' or 'upstream', not both", r->path);
+        if ((rc = want_string(w, up, "route upstream", &r->upstream)) != KILN_OK)
+            return rc;
+        if (strncmp(r->upstream, "http://", 7) != 0 && strncmp(r->upstream, "https://", 8) != 0)
+            return fail(w, up, "route '%s': upstream '%s' must be an http:// or https:// URL",
+                        r->path, r->upstream);
+        r->function = CFG_NO_FUNCTION;
+        r->upstream_timeout_ms = CFG_DEFAULT_UPSTREAM_TIMEOUT_MS;
+        uint64_t tmo;
+        if (to != NULL) {
+            if ((rc = want_duration(w, to, "route timeout", UINT32_MAX, &tmo)) != KILN_OK)
+                return rc;
+            r->upstream_timeout_ms = (uint32_t)tmo;
+        }
     } else {
         const char *name;
+        if (to != NULL)
+            return fail(w, to, "route '%s': 'timeout' belongs to an upstream route; a "
+                        "function's is set on the function", r->path);
         if (f == NULL)
-            return fail(w, v, "route '%s': missing key 'function'", r->path);
+            return fail(w, v, "route '%s': missing key 'function' (or 'upstream')", r->path);
         if ((rc = want_string(w, f, "route function", &name)) != KILN_OK)
             return rc;
         size_t i;
@@ -1488,10 +1511,13 @@ int cfg_merge(cfg_config *into, cfg_config *from, kiln_err *err)
         fns[n++] = from->functions[i];
     }
     for (size_t i = 0; i < from->n_routes; i++) {
-        if (map[from->routes[i].function] == SIZE_MAX)
+        size_t fi = from->routes[i].function;
+        if (fi != CFG_NO_FUNCTION && map[fi] == SIZE_MAX)
             continue;
         routes[r] = from->routes[i];
-        routes[r++].function = map[from->routes[i].function];
+        if (fi != CFG_NO_FUNCTION)
+            routes[r].function = map[fi];
+        r++;
     }
     kiln_free(map);
     into->functions = fns;

@@ -64,9 +64,17 @@ typedef struct cfg_route {
     const char *host; /* NULL = any */
     const char *const *methods;
     size_t n_methods; /* 0 = any */
-    size_t function;  /* index into cfg_config.functions */
+    size_t function;  /* index into cfg_config.functions; CFG_NO_FUNCTION with upstream */
     int line;
+    /* A route to an upstream service instead of a function: its base URL
+     * ("http://host:port[/base]"), proxied through libcurl, and how long it
+     * may take to answer (default CFG_DEFAULT_UPSTREAM_TIMEOUT_MS). */
+    const char *upstream;
+    uint32_t upstream_timeout_ms;
 } cfg_route;
+
+#define CFG_NO_FUNCTION SIZE_MAX
+#define CFG_DEFAULT_UPSTREAM_TIMEOUT_MS 30000u
 
 typedef struct cfg_config {
     const char *source; /* the file or directory it came from */

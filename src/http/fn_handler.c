@@ -55,6 +55,8 @@ static bool is_timeout(int rc, const kiln_err *err)
 int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *resp)
 {
     const char *name = f->fn.name;
+    if (f->upstream != NULL)
+        return http_proxy(f, req, resp);
     if (f->status == HTTP_MOD_COMPILING) {
         /* Never a hang: say so, and when to come back. */
         json_t *o = json_object();

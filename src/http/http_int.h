@@ -24,6 +24,8 @@
 #include "kiln/runtime.h"
 
 /* One module as configured: compiled and loaded once per table. */
+#define HTTP_UPSTREAM_MAX_RESPONSE ((size_t)64 << 20)
+
 /* http_mod.status while its first tier is being compiled in the background
  * (503 "compiling" with Retry-After); not a KILN_E* code. */
 #define HTTP_MOD_COMPILING 1
@@ -52,7 +54,9 @@ typedef struct http_mod {
 typedef struct http_fn {
     kiln_function fn;         /* a copy of the configured one; name/export may be owned */
     char *owned_name, *owned_export;
-    http_mod *mod;
+    http_mod *mod;            /* NULL for an upstream */
+    const char *upstream;     /* a route to an upstream service: its base URL (proxy.c) */
+    char *strip;              /* upstream prefix routes: the literal prefix taken off */
     kiln_instance_pre *pre;
     void *state;              /* from abi->prepare */
     bool prepared;
@@ -141,5 +145,12 @@ void http_bg_free(http_bg *bg); /* waits for a compile in progress */
  * or compiling already. */
 void http_bg_submit(http_bg *bg, const char *name, const char *path, const char *hash,
                     const kiln_aot_options *ao, kiln_aot_tier tier);
+
+/* Answer `req` from the upstream service of `f` (proxy.c): forwards method,
+ * path and query (below the upstream's base path), headers without the
+ * hop-by-hop ones, X-Forwarded-For/-Host/-Proto, and the body; relays status,
+ * headers and body. Unreachable upstream: 502; no answer within the route's
+ * timeout: 504; both name the upstream. On a serve worker the fiber waits. */
+int http_proxy(const http_fn *f, const kiln_request *req, kiln_response *resp);
 
 #endif

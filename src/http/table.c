@@ -16,6 +16,7 @@
 #include "http/http_int.h"
 #include "kiln/aot.h"
 #include "kiln/wasi.h"
+#include "net/net.h"
 
 #define MAX_COMPILE_THREADS 8
 
@@ -28,12 +29,13 @@ static void fn_free(http_fn *f)
 {
     if (f == NULL)
         return;
-    if (f->prepared && f->mod->abi->release != NULL)
+    if (f->prepared && f->mod != NULL && f->mod->abi->release != NULL)
         f->mod->abi->release(f->state);
     kiln_instance_pre_free(f->pre);
     kiln_kv_grants_free(f->kv);
     kiln_free(f->owned_name);
     kiln_free(f->owned_export);
+    kiln_free(f->strip);
     kiln_free(f);
 }
 
@@ -326,7 +328,7 @@ static int add_line(http_table *t, const char *methods, const char *host, const 
     char line[600];
     snprintf(line, sizeof(line), "kiln serve: route %s %s%s -> %s (%s)%s", methods,
              host ? host : "", path, f->fn.name,
-             f->mod->abi ? f->mod->abi->name : "unknown ABI",
+             f->upstream ? "upstream" : f->mod->abi ? f->mod->abi->name : "unknown ABI",
              f->status == KILN_OK ? "" : " unavailable: 503");
     char **l = kiln_realloc(t->lines, (t->n_lines + 1) * sizeof(*l));
     if (l == NULL)
@@ -438,6 +440,55 @@ static int auto_routes(http_table *t, http_mod *m, const char *domain, kiln_err 
     return rc;
 }
 
+/*
+ * The target of a route to an upstream service: no module, the route's
+ * timeout as its time limit (which the time-limit breaker watches too), the
+ * server's body limit, and responses of up to 64 MiB.
+ */
+static int upstream_fn(http_table *t, const cfg_route *r, http_fn **out, kiln_err *err)
+{
+    net_url u;
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    if (net_url_parse(r->upstream, &u, &e) != KILN_OK)
+        return kiln_err_set(err, KILN_ECONFIG, "%s:%d: route '%s': upstream '%s': %s",
+                            t->cfg->source, r->line, r->path, r->upstream, e.msg);
+    http_fn *f = kiln_calloc(1, sizeof(*f));
+    size_t n = strlen(r->upstream) + 16;
+    char *name = kiln_malloc(n);
+    if (f == NULL || name == NULL) {
+        kiln_free(f);
+        kiln_free(name);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    snprintf(name, n, "upstream %s", r->upstream);
+    /* A prefix route ("/api/..." or its "*" form) forwards what follows its
+     * prefix: /api/search -> BASE/search, as gateways strip the matched path. */
+    size_t pl = strlen(r->path);
+    size_t cut = pl >= 4 && strcmp(r->path + pl - 4, "/...") == 0   ? pl - 4
+                 : pl >= 2 && strcmp(r->path + pl - 2, "/*") == 0 ? pl - 2
+                                                                     : 0;
+    if (cut > 0 && (f->strip = kiln_strndup(r->path, cut)) == NULL) {
+        kiln_free(f);
+        kiln_free(name);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    f->owned_name = name;
+    f->fn.name = name;
+    f->upstream = r->upstream;
+    f->fn.limits.timeout_ms = r->upstream_timeout_ms;
+    f->fn.max_output_bytes = HTTP_UPSTREAM_MAX_RESPONSE;
+    f->max_body_bytes = t->server.max_body_bytes;
+    f->status = KILN_OK;
+    int rc = push_fn(t, f);
+    if (rc != KILN_OK) {
+        fn_free(f);
+        return kiln_err_set(err, rc, "out of memory");
+    }
+    *out = f;
+    return KILN_OK;
+}
+
 /* Add one configured route (from `c`, the configuration it is written in). */
 static int add_cfg_route(http_table *t, const cfg_config *c, const cfg_route *r, http_fn *f,
                          kiln_err *err)
@@ -475,9 +526,16 @@ static int config_routes(http_table *t, kiln_err *err)
         }
     }
     /* A function that kept its previous version keeps that version's routes. */
-    for (size_t i = 0; i < c->n_routes && rc == KILN_OK; i++)
-        if (t->mods[c->routes[i].function].kept_cfg == NULL)
-            rc = add_cfg_route(t, c, &c->routes[i], by_fn[c->routes[i].function], err);
+    for (size_t i = 0; i < c->n_routes && rc == KILN_OK; i++) {
+        const cfg_route *r = &c->routes[i];
+        if (r->upstream != NULL) {
+            http_fn *f = NULL;
+            if ((rc = upstream_fn(t, r, &f, err)) == KILN_OK)
+                rc = add_cfg_route(t, c, r, f, err);
+        } else if (t->mods[r->function].kept_cfg == NULL) {
+            rc = add_cfg_route(t, c, r, by_fn[r->function], err);
+        }
+    }
     for (size_t i = 0; i < c->n_functions && rc == KILN_OK; i++) {
         const http_mod *m = &t->mods[i];
         if (m->kept_cfg == NULL || m->cf->auto_routes)

@@ -83,7 +83,8 @@ class H(http.server.BaseHTTPRequestHandler):
             self.reply(200, "late", "text/plain")
         elif u.path == "/echo":
             lines = ["%s %s" % (self.command, self.path)]
-            for k in ("X-Test", "Content-Type", "Authorization"):
+            for k in ("X-Test", "Content-Type", "Authorization", "X-Forwarded-For",
+                      "X-Forwarded-Host", "X-Forwarded-Proto", "X-Drop", "Keep-Alive", "Upgrade"):
                 if k in self.headers:
                     lines.append("%s: %s" % (k.lower(), self.headers[k]))
             self.reply(200, "\n".join(lines) + "\n" + body.decode("latin-1"), "text/plain",

@@ -277,6 +277,25 @@ static void test_minimal_and_defaults(void **state)
     cfg_free(c);
 }
 
+static void test_upstream_route(void **state)
+{
+    (void)state;
+    cfg_config *c;
+    kiln_err err;
+    const char *text = "functions: {}\nroutes:\n"
+                       "  - {path: /api/..., upstream: 'http://127.0.0.1:9/base', timeout: 2s}\n"
+                       "  - {path: /b, upstream: 'https://example.com'}\n";
+    int rc = cfg_parse(text, strlen(text), "u.yaml", NULL, &c, &err);
+    if (rc != KILN_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(c->n_routes, 2);
+    assert_string_equal(c->routes[0].upstream, "http://127.0.0.1:9/base");
+    assert_int_equal(c->routes[0].upstream_timeout_ms, 2000);
+    assert_true(c->routes[0].function == CFG_NO_FUNCTION);
+    assert_int_equal(c->routes[1].upstream_timeout_ms, CFG_DEFAULT_UPSTREAM_TIMEOUT_MS);
+    cfg_free(c);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -302,6 +321,15 @@ static void test_errors(void **state)
                  "k.yaml:2: function 'hello': 'max_stack'", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, max_table_elems: 0}\n",
                  "k.yaml:2: function 'hello': 'max_table_elems'", NULL);
+    /* Upstream routes. */
+    expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm}\nroutes:\n"
+                 "  - {path: /a, function: hello, upstream: 'http://x'}\n",
+                 "give 'function' or 'upstream', not both", NULL);
+    expect_error("k.yaml", "functions: {}\nroutes:\n  - {path: /a, upstream: 'ftp://x'}\n",
+                 "upstream 'ftp://x' must be an http:// or https:// URL", NULL);
+    expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm}\nroutes:\n"
+                 "  - {path: /a, function: hello, timeout: 1s}\n",
+                 "'timeout' belongs to an upstream route", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, abi: cobol}\n",
                  "abi 'cobol' is unknown", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, reuse: maybe}\n",
@@ -426,7 +454,7 @@ int main(void)
         cmocka_unit_test(test_full_yaml), cmocka_unit_test(test_full_json),
         cmocka_unit_test(test_minimal_and_defaults), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_sizes), cmocka_unit_test(test_dir_mode),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_file), cmocka_unit_test(test_upstream_route),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

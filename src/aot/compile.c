@@ -553,6 +553,19 @@ static int translate(aot_job *j, kiln_err *err)
     return rc;
 }
 
+/* Read scratch file `name` of the job whole (its path in path[AOT_PATH_MAX]). */
+static int read_scratch(aot_job *j, const char *name, char *path, uint8_t **out, size_t *len,
+                        kiln_err *err)
+{
+    int rc = scratch_file(j, name, path, AOT_PATH_MAX, err);
+    if (rc != KILN_OK)
+        return rc;
+    if (fs_read_file(path, 1ULL << 30, out, len) != 0)
+        return kiln_err_set(err, errno == ENOMEM ? KILN_ENOMEM : KILN_ECACHE,
+                            "%s: cannot read %s: %s", j->name, path, strerror(errno));
+    return KILN_OK;
+}
+
 /*
  * tcc compiles a float's unary minus as an arithmetic subtraction, which
  * keeps a NaN's sign and quiets a signalling NaN; WebAssembly's f32.neg and
@@ -566,14 +579,11 @@ static int translate(aot_job *j, kiln_err *err)
 static int tcc_fix_neg(aot_job *j, kiln_err *err)
 {
     char path[AOT_PATH_MAX];
-    int rc = scratch_file(j, "gen.c", path, sizeof(path), err);
-    if (rc != KILN_OK)
-        return rc;
     uint8_t *src = NULL;
     size_t len = 0;
-    if (fs_read_file(path, 1ULL << 30, &src, &len) != 0)
-        return kiln_err_set(err, errno == ENOMEM ? KILN_ENOMEM : KILN_ECACHE,
-                            "%s: cannot read %s: %s", j->name, path, strerror(errno));
+    int rc = read_scratch(j, "gen.c", path, &src, &len, err);
+    if (rc != KILN_OK)
+        return rc;
     static const char pat[] = " = -(";
     const size_t pl = sizeof(pat) - 1, extra = sizeof("kiln__fneg32(") - 2;
     size_t n = 0;
@@ -723,14 +733,11 @@ static int tcc_frame_check(aot_job *j, kiln_err *err)
 {
     static const uint8_t prologue[] = {0x55, 0x48, 0x89, 0xe5, 0x48, 0x81, 0xec};
     char path[AOT_PATH_MAX];
-    int rc = scratch_file(j, "out.so", path, sizeof(path), err);
-    if (rc != KILN_OK)
-        return rc;
     uint8_t *so = NULL;
     size_t len = 0;
-    if (fs_read_file(path, 1ULL << 30, &so, &len) != 0)
-        return kiln_err_set(err, errno == ENOMEM ? KILN_ENOMEM : KILN_ECACHE,
-                            "%s: cannot read %s: %s", j->name, path, strerror(errno));
+    int rc = read_scratch(j, "out.so", path, &so, &len, err);
+    if (rc != KILN_OK)
+        return rc;
     uint32_t worst = 0;
     /* Matches whose imm32 lies inside the file: the haystack ends 4 bytes short. */
     for (const uint8_t *p = so; len >= sizeof(prologue) + 4 &&

@@ -107,12 +107,117 @@ typedef struct kiln_function {
     size_t max_output_bytes; /* response body cap */
     const struct kiln_kv_config *kv; /* KV settings (kv.h); NULL = defaults */
     kiln_log_limits log;     /* guest log budget per invocation */
+    const kiln_kv *clusters; /* named upstreams (config `clusters`): proxy-wasm http_call */
+    size_t n_clusters;
     /* Set by the server, not the configuration: per-function host contexts
      * (KILN_STATE_KV grants, KILN_STATE_HTTP, KILN_STATE_HOST, ...) that every
      * instance of the function gets in the same state slots. ABIs copy the
      * non-NULL slots into the state they pass to kiln_instance_new. */
     void *host_state[KILN_STATE_SLOTS];
 } kiln_function;
+
+/* ---- pipeline stages -------------------------------------------------------
+ *
+ * A route is a chain: plugins in front of one backend (a function or an
+ * upstream service). The server (src/http/pipeline.c) runs the chain on the
+ * request's fiber; a plugin is a function whose ABI implements the stage ops
+ * below. Kinds follow Otoroshi's plugin kinds, plus proxy-wasm filters.
+ * Order: matchers (does the route take the request?), pre-route, access,
+ * request transformers and filters' request side in configured order,
+ * backend, response transformers and filters' response side. Sinks answer
+ * requests that no route matched.
+ */
+typedef enum kiln_stage_kind {
+    KILN_STAGE_MATCHER = 0,   /* verdict NO_MATCH: the route does not take it */
+    KILN_STAGE_PRE_ROUTE = 1, /* may answer first */
+    KILN_STAGE_ACCESS = 2,    /* CONTINUE = allowed; RESPOND = denied (the answer) */
+    KILN_STAGE_REQUEST = 3,   /* may edit the request, or answer */
+    KILN_STAGE_RESPONSE = 4,  /* may edit the response */
+    KILN_STAGE_SINK = 5,      /* answers a request no route matched */
+    KILN_STAGE_FILTER = 6,    /* proxy-wasm: request and response phases, one stream */
+} kiln_stage_kind;
+#define KILN_STAGE_KINDS 7
+
+/* "matcher", "pre-route", "access", "request", "response", "sink", "proxy-wasm". */
+KILN_API const char *kiln_stage_kind_name(kiln_stage_kind kind);
+/* The kind named `name` (as above), or -1. */
+KILN_API int kiln_stage_kind_parse(const char *name);
+
+typedef enum kiln_stage_phase {
+    KILN_PHASE_MATCH = 0,    /* matcher; sink: does it take the request? */
+    KILN_PHASE_REQUEST = 1,  /* pre-route, access, request, filter request side */
+    KILN_PHASE_RESPONSE = 2, /* response, filter response side */
+    KILN_PHASE_HANDLE = 3,   /* sink: answer the request */
+} kiln_stage_phase;
+
+enum {
+    KILN_STAGE_CONTINUE = 0, /* go on with the next stage */
+    KILN_STAGE_RESPOND = 1,  /* kiln_stage_response() holds the answer: stop the chain */
+    KILN_STAGE_NO_MATCH = 2, /* matcher / sink: not this request */
+};
+
+/* One plugin as configured on a route. Immutable while serving. */
+typedef struct kiln_plugin {
+    const char *name;        /* the function's name, for messages */
+    kiln_stage_kind kind;
+    const char *config_json; /* its `config` (proxy-wasm: `configuration`) as JSON text; "{}" if none */
+    const char *vm_config;   /* proxy-wasm `vm_configuration` as given, or NULL */
+    unsigned index;          /* position in the route's chain: its kiln_stage_stream slot */
+} kiln_plugin;
+
+/*
+ * The state of one request going through a chain (src/abi/stage.c): the
+ * request as edited so far, the response, the attributes plugins share
+ * (Otoroshi's attrs: key -> JSON text, exact as written), and a per-plugin
+ * slot for ABIs that keep a stream across phases. Owned by whoever made it
+ * (the server); one fiber uses it at a time. Every string handed in is
+ * copied. Functions returning int give KILN_OK or KILN_ENOMEM.
+ */
+typedef struct kiln_stage kiln_stage;
+
+typedef struct kiln_stage_info {
+    const char *route;    /* the route's pattern as written ("" for a sink) */
+    const char *route_host; /* its host, or NULL */
+    const char *backend;  /* backend function name or upstream URL ("" for a sink) */
+    int sink_status;      /* sinks: what Kiln would answer without them (404) */
+    const char *sink_message;
+} kiln_stage_info;
+
+#define KILN_STAGE_MAX_PLUGINS 32 /* plugins per route */
+
+/* `req` is copied lazily: the view stays valid until the first edit.
+ * `max_body` caps the response (kiln_response_init). */
+KILN_API int kiln_stage_new(const kiln_request *req, const kiln_stage_info *info,
+                            size_t max_body, kiln_stage **out /* OUT */);
+KILN_API void kiln_stage_free(kiln_stage *st);
+KILN_API const kiln_stage_info *kiln_stage_get_info(const kiln_stage *st);
+/* The request as the next stage sees it (edits applied). */
+KILN_API const kiln_request *kiln_stage_request(const kiln_stage *st);
+KILN_API int kiln_stage_set_method(kiln_stage *st, const char *method);
+/* "/path?query", or an absolute URL whose path and query are taken (the
+ * scheme and host of a backend are the route's, not the plugin's). */
+KILN_API int kiln_stage_set_url(kiln_stage *st, const char *url);
+KILN_API int kiln_stage_set_headers(kiln_stage *st, const kiln_kv *h, size_t n); /* replace all */
+/* Replace (case-insensitive) or add one header; value NULL removes it. */
+KILN_API int kiln_stage_set_header(kiln_stage *st, const char *name, const char *value);
+KILN_API int kiln_stage_set_body(kiln_stage *st, const void *body, size_t len);
+/* The response: the answer being built (RESPOND), or the backend's during
+ * KILN_PHASE_RESPONSE, edited in place. */
+KILN_API kiln_response *kiln_stage_response(kiln_stage *st);
+/* Attributes. kiln_stage_attr returns the value's JSON text or NULL. */
+KILN_API const char *kiln_stage_attr(const kiln_stage *st, const char *key);
+KILN_API int kiln_stage_attr_set(kiln_stage *st, const char *key, const char *json, size_t len);
+KILN_API bool kiln_stage_attr_del(kiln_stage *st, const char *key);
+KILN_API void kiln_stage_attrs_clear(kiln_stage *st);
+/* {"key": value, ...} with every value exactly as set; malloc'd (free()). */
+KILN_API char *kiln_stage_attrs_json(const kiln_stage *st, size_t *len /* OUT */);
+/* The per-request slot of plugin `index` (< KILN_STAGE_MAX_PLUGINS). */
+KILN_API void **kiln_stage_stream(kiln_stage *st, unsigned index);
+/* The chain the running invocation belongs to (a fiber-local), or NULL
+ * outside a pipeline (kiln call, plain function routes without plugins
+ * still have one). Set by the server around every stage and backend. */
+KILN_API kiln_stage *kiln_stage_current(void);
+KILN_API void kiln_stage_set_current(kiln_stage *st);
 
 typedef struct kiln_abi_ops {
     const char *name;
@@ -129,6 +234,24 @@ typedef struct kiln_abi_ops {
     int (*handle)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
                   const kiln_request *req, kiln_response *resp, kiln_err *err);
     void (*release)(void *state);
+
+    /* ---- as a pipeline plugin (all NULL: the ABI only serves backends) ---- */
+    /* The export a plugin of `kind` calls when the configuration names none;
+     * NULL if the ABI cannot be a plugin of that kind. A non-NULL return of
+     * "" means "supported, no export to check" (proxy-wasm). */
+    const char *(*stage_export)(kiln_stage_kind kind);
+    /* Run `plugin` (a function prepared with the plugin's export) for one
+     * phase of the request in `st`. Sets *verdict (KILN_STAGE_*). Errors as
+     * handle(): the server fails the request naming the plugin (trap 500,
+     * timeout 504, KILN_EBADOUTPUT 502) and never lets it through. */
+    int (*stage)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                 const kiln_plugin *plugin, kiln_stage_phase phase, kiln_stage *st,
+                 int *verdict /* OUT */, kiln_err *err);
+    /* Optional: the request is over (answered, failed or cancelled); release
+     * what the plugin kept in *kiln_stage_stream(st, plugin->index) (called
+     * only when that slot is non-NULL, in reverse chain order). */
+    void (*stage_end)(const kiln_function *fn, void *state, const kiln_plugin *plugin,
+                      kiln_stage *st, void *stream);
 } kiln_abi_ops;
 
 /* The registry of built-in ABIs (src/abi/abi.c). NULL if unknown. */

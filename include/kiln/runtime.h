@@ -245,9 +245,10 @@ KILN_API bool kiln_fiber_cancelled(void);
  * with NULLs), or of the thread when not on a fiber. Host code that keeps
  * "the current request's X" uses these rather than _Thread_local, which
  * another request on the same thread would overwrite while this one waits.
- * Slots: KILN_FLOCAL_LOG (guest log budget), others free. */
+ * Slots: KILN_FLOCAL_LOG (guest log budget), KILN_FLOCAL_STAGE (the request's
+ * pipeline state, handler.h), others free. */
 #define KILN_FIBER_LOCALS 4
-enum { KILN_FLOCAL_LOG = 0 };
+enum { KILN_FLOCAL_LOG = 0, KILN_FLOCAL_STAGE = 1 };
 KILN_API void **kiln_fiber_local(unsigned slot);
 /* The running invocation's deadline (CLOCK_MONOTONIC ns), 0 = none. */
 KILN_API uint64_t kiln_host_deadline_ns(void);

@@ -35,4 +35,14 @@ int oto_error_response(kiln_response *resp, const char *msg);
  */
 char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *len /* OUT */);
 
+/*
+ * The context document a plugin of `plugin->kind` receives in `phase`
+ * (otoroshi-abi.md §4.4-4.7): the request as `st` has it now, the plugin's
+ * config, the shared attrs, the route. Also the input of OPA policies
+ * (src/abi/opa), which Otoroshi evaluates on the access validator's document.
+ * Returns malloc'd JSON text (free()) and its length, or NULL on OOM.
+ */
+char *oto_stage_input(const kiln_function *fn, const kiln_plugin *plugin, kiln_stage_phase phase,
+                      kiln_stage *st, size_t *len /* OUT */);
+
 #endif

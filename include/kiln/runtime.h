@@ -123,9 +123,15 @@ KILN_API int kiln_module_find_export_n(const kiln_module *m, const char *name, s
 typedef struct kiln_hostfn {
     const char *module;
     const char *name;
-    const char *type; /* signature, e.g. "iiii>i" */
+    const char *type; /* signature, e.g. "iiii>i"; KILN_HOSTFN_MEMORY: see below */
     void (*fn)(void);
 } kiln_hostfn;
+/* An entry {module, name, KILN_HOSTFN_MEMORY, NULL} in a host table is not a
+ * function but a per-instance memory (kiln_linker_define_memory): an ABI
+ * whose modules import their memory declares it next to its functions, so
+ * every linker built from the ABI's table provides it. */
+#define KILN_HOSTFN_MEMORY "memory"
+
 
 typedef struct kiln_linker kiln_linker;
 typedef struct kiln_instance kiln_instance;
@@ -143,6 +149,17 @@ KILN_API int kiln_linker_define_instance(kiln_linker *l, const char *module_name
  * with "mut ") or tag (const u32 * value) under module.name. */
 KILN_API int kiln_linker_define_extern(kiln_linker *l, const char *module, const char *name,
                                        kiln_extern_kind kind, const char *type, void *ptr);
+/*
+ * Provide the memory import module.name afresh for every instance: the
+ * runtime allocates it from the instantiating thread's pool, sized by the
+ * import's own limits (minimum pages initially, growable to its maximum),
+ * capped by limits.max_memory_bytes like an own memory, with the same guard
+ * reservation, and returns it to the pool when the instance is freed.
+ * Host functions reach it as memory 0 (kiln_instance_memory). For modules
+ * that import their memory (OPA policies: env.memory) and must never share
+ * it between concurrent requests. Any plain memory type matches.
+ */
+KILN_API int kiln_linker_define_memory(kiln_linker *l, const char *module, const char *name);
 /* Is an import with this module, name, kind and type provided? If not, and
  * err is given, the message says why (missing, or provided with type X). */
 KILN_API bool kiln_linker_provides(const kiln_linker *l, const kiln_extern_info *import,

@@ -25,9 +25,18 @@ typedef struct call_args {
     kiln_value *results;
 } call_args;
 
+/* Imported memories the runtime provides per instance are allocated here,
+ * inside the guarded entry: the instance is current (its memory limit
+ * applies) and a limit trap unwinds like any instantiation trap. */
 static void do_instantiate(void *p)
 {
     kiln_instance *inst = p;
+    const kiln_instance_pre *pre = inst->pre;
+    for (uint32_t k = 0; k < pre->n_inst_mems; k++) {
+        const rt_inst_mem *im = &pre->inst_mems[k];
+        wasm_rt_allocate_memory(&inst->imported_mems[k], im->min_pages, im->max_pages);
+        inst->link->slots[im->slot].ctx = &inst->imported_mems[k];
+    }
     inst->d->instantiate(inst->wasm, inst->link);
 }
 
@@ -35,6 +44,8 @@ static void do_free(void *p)
 {
     kiln_instance *inst = p;
     inst->d->free_instance(inst->wasm);
+    for (uint32_t k = 0; k < inst->pre->n_inst_mems; k++)
+        wasm_rt_free_memory(&inst->imported_mems[k]); /* no-op if never allocated */
 }
 
 static bool imports_table(const kiln_descriptor *d)
@@ -51,7 +62,9 @@ int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, v
     *out = NULL;
     const kiln_descriptor *d = pre->m->d;
     size_t link_size = sizeof(kiln_link) + pre->n_slots * sizeof(kiln_slot);
-    size_t total = align16(sizeof(kiln_instance)) + align16(link_size) + d->instance_size;
+    size_t mems_size = align16(pre->n_inst_mems * sizeof(wasm_rt_memory_t));
+    size_t total = align16(sizeof(kiln_instance)) + align16(link_size) + mems_size +
+                   d->instance_size;
     uint8_t *block = kiln_malloc(total);
     if (block == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory creating an instance",
@@ -65,7 +78,10 @@ int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, v
     if (state)
         memcpy(inst->state, state, sizeof(inst->state));
     inst->link = (kiln_link *)(block + align16(sizeof(kiln_instance)));
-    inst->wasm = block + align16(sizeof(kiln_instance)) + align16(link_size);
+    inst->imported_mems = (wasm_rt_memory_t *)(block + align16(sizeof(kiln_instance)) +
+                                               align16(link_size));
+    memset(inst->imported_mems, 0, mems_size);
+    inst->wasm = block + align16(sizeof(kiln_instance)) + align16(link_size) + mems_size;
     /* wasm2c's free must accept a partially instantiated struct: zero it. */
     memset(inst->wasm, 0, d->instance_size);
     inst->link->self = inst->link;

@@ -26,6 +26,7 @@ typedef struct lk_def {
     bool ctx_is_self;  /* host function: ctx is the calling kiln_instance */
     kiln_instance *inst; /* definitions from an instance: its type is live */
     uint32_t export_index;
+    bool per_instance; /* memory: a new one for each instance (kiln_linker_define_memory) */
 } lk_def;
 
 struct kiln_linker {
@@ -85,6 +86,12 @@ static int add_def(kiln_linker *l, const char *module, size_t mlen, const char *
 int kiln_linker_define_host(kiln_linker *l, const kiln_hostfn *fns, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        if (fns[i].fn == NULL && strcmp(fns[i].type, KILN_HOSTFN_MEMORY) == 0) {
+            int rc = kiln_linker_define_memory(l, fns[i].module, fns[i].name);
+            if (rc != KILN_OK)
+                return rc;
+            continue;
+        }
         lk_def *d;
         int rc = add_def(l, fns[i].module, strlen(fns[i].module), fns[i].name,
                          strlen(fns[i].name), KILN_EXTERN_FUNC, fns[i].type, &d);
@@ -125,6 +132,16 @@ int kiln_linker_define_extern(kiln_linker *l, const char *module, const char *na
     int rc = add_def(l, module, strlen(module), name, strlen(name), kind, type, &d);
     if (rc == KILN_OK)
         d->ctx = ptr;
+    return rc;
+}
+
+int kiln_linker_define_memory(kiln_linker *l, const char *module, const char *name)
+{
+    lk_def *d;
+    int rc = add_def(l, module, strlen(module), name, strlen(name), KILN_EXTERN_MEMORY,
+                     "memory (per instance)", &d);
+    if (rc == KILN_OK)
+        d->per_instance = true;
     return rc;
 }
 
@@ -222,6 +239,14 @@ static const lk_def *lookup(const kiln_linker *l, const kiln_extern_info *im, co
             continue;
         if (*named == NULL)
             *named = d;
+        if (d->per_instance) {
+            /* Sized from the import itself at instantiation: any plain
+             * memory type fits (memory64 and shared memories never get
+             * this far, the reader refuses them). */
+            if (im->kind == KILN_EXTERN_MEMORY && strncmp(im->type, "memory ", 7) == 0)
+                return d;
+            continue;
+        }
         char have[128];
         def_type(d, have, sizeof(have));
         if (d->kind == im->kind && type_matches(im->kind, im->type, have))
@@ -248,6 +273,28 @@ bool kiln_linker_provides(const kiln_linker *l, const kiln_extern_info *im, kiln
                      kind_name(im->kind), im->type, kind_name(named->kind), have);
     }
     return false;
+}
+
+/* Record that import slot `slot` gets a fresh memory per instance, sized by
+ * the import's own limits (type "memory MIN[ MAX]"). */
+static int add_inst_mem(kiln_instance_pre *pre, uint32_t slot, const char *type)
+{
+    char w[32];
+    unsigned long long min = 0, max = 0;
+    bool has_max = false;
+    if (!parse_limits(type, w, sizeof(w), &min, &max, &has_max))
+        min = 0;
+    rt_inst_mem *a = kiln_realloc(pre->inst_mems, (pre->n_inst_mems + 1) * sizeof(*a));
+    if (a == NULL)
+        return KILN_ENOMEM;
+    pre->inst_mems = a;
+    rt_inst_mem *e = &a[pre->n_inst_mems++];
+    e->slot = slot;
+    e->min_pages = (uint32_t)(min > RT_MAX_PAGES + 1ull ? RT_MAX_PAGES + 1ull : min);
+    /* No declared maximum: the 4 GiB of a 32-bit memory; the function's
+     * memory limit caps it further (wasm_rt_allocate_memory). */
+    e->max_pages = has_max && max <= 65536 ? (uint32_t)max : 65536u;
+    return KILN_OK;
 }
 
 int kiln_instance_pre_new(kiln_module *m, const kiln_linker *l, kiln_instance_pre **out,
@@ -283,6 +330,13 @@ int kiln_instance_pre_new(kiln_module *m, const kiln_linker *l, kiln_instance_pr
                                          missing > 1 ? "; " : "", e.msg);
             continue;
         }
+        if (def->per_instance) {
+            int rc = add_inst_mem(pre, i, im.type);
+            if (rc != KILN_OK) {
+                kiln_instance_pre_free(pre);
+                return kiln_err_set(err, rc, "%s: out of memory linking", m->name);
+            }
+        }
         pre->slots[i].fn = def->fn;
         pre->slots[i].ctx = def->ctx;
         pre->slots[i].host = def->ctx_is_self;
@@ -309,6 +363,7 @@ void kiln_instance_pre_free(kiln_instance_pre *pre)
         kiln_module_release(pre->m);
     kiln_free(pre->slots);
     kiln_free(pre->ctx_is_self);
+    kiln_free(pre->inst_mems);
     kiln_free(pre);
 }
 

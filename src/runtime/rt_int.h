@@ -167,11 +167,20 @@ struct kiln_module {
     struct kiln_module *next; /* process-wide list of loaded artifacts */
 };
 
+/* An imported memory the runtime provides afresh for every instance
+ * (kiln_linker_define_memory): import slot and the import's limits. */
+typedef struct rt_inst_mem {
+    uint32_t slot;
+    uint32_t min_pages, max_pages;
+} rt_inst_mem;
+
 struct kiln_instance_pre {
     kiln_module *m;
     uint32_t n_slots;
     kiln_slot *slots;  /* template; host functions get ctx = the instance */
     bool *ctx_is_self;
+    uint32_t n_inst_mems;
+    rt_inst_mem *inst_mems;
 };
 
 struct kiln_instance {
@@ -183,6 +192,7 @@ struct kiln_instance {
     bool instantiated;
     uint64_t table_elems; /* charged to limits.max_table_elems (rt_mem.c) */
     wasm_rt_memory_t *mem0;
+    wasm_rt_memory_t *imported_mems; /* pre->n_inst_mems, owned by this instance */
     void *wasm; /* the wasm2c instance struct */
     kiln_link *link;
 };

@@ -10,7 +10,8 @@
  * after checking it. Errors are sticky: after any failure (invalid raw
  * value, out of memory, unbalanced nesting) jw_finish returns NULL.
  * Strings given to the writer may hold any bytes: invalid UTF-8 is written
- * as U+FFFD, control characters are escaped.
+ * as U+FFFD, control characters are escaped. Nesting deeper than 127 levels
+ * (yajl_gen's limit) is an error too.
  */
 #ifndef KILN_BASE_JSON_RAW_H
 #define KILN_BASE_JSON_RAW_H
@@ -57,7 +58,16 @@ int json_raw_member(const char *text, size_t len, const char *key, const char **
 
 /* jansson's json_loadb, except that an integer beyond int64 does not fail
  * the whole document: it is then loaded as a real (use json_raw_member for
- * its exact text). Returns NULL if text is not valid JSON (err says why). */
+ * its exact text), and a real beyond double's range as the largest double of
+ * its sign; every other number loads as jansson loads it (integers stay
+ * integers). Returns NULL if text is not valid JSON (err says why). */
 json_t *json_raw_load(const char *text, size_t len, json_error_t *err /* OUT, may be NULL */);
+
+/* [s, s+n) as valid UTF-8: each invalid sequence becomes U+FFFD (EF BF BD),
+ * the rest is copied (NULs included). For texts that must pass through
+ * jansson's json_string, which refuses invalid UTF-8. Returns a
+ * NUL-terminated kiln_malloc'd copy (*outlen its length, may be NULL), or
+ * NULL on OOM. */
+char *json_raw_utf8(const char *s, size_t n, size_t *outlen /* OUT */);
 
 #endif

@@ -14,6 +14,7 @@ SRC=$(cd "$(dirname "$0")" && pwd)
 AS_DIR=$(cd "$SRC/../as" && pwd)
 CC_WASM=${CC_WASM:-clang}
 mkdir -p "$OUT" || exit 1
+OUT=$(cd "$OUT" && pwd)
 pass=0
 fail=0
 
@@ -32,7 +33,7 @@ for c in "$SRC"/*.c; do
     [ -f "$c" ] || continue
     name=$(basename "$c" .c)
     out="$OUT/$name.wasm"
-    if fresh "$out" "$c" "$SRC/guest.h"; then
+    if fresh "$out" "$c" "$SRC"/*.h; then
         pass=$((pass + 1))
         continue
     fi
@@ -51,7 +52,9 @@ done
 
 # AssemblyScript: the compiler comes from npm (tests/as/package-lock.json).
 asc="$AS_DIR/node_modules/.bin/asc"
-if [ ! -x "$asc" ]; then
+# npm ci again when the lockfile changed since the last install (a new
+# dependency, such as assemblyscript-json for the pipeline guests).
+if [ ! -x "$asc" ] || [ "$AS_DIR/package-lock.json" -nt "$AS_DIR/node_modules/.package-lock.json" ]; then
     if command -v npm >/dev/null 2>&1; then
         echo "installing AssemblyScript with npm ci in $AS_DIR"
         (cd "$AS_DIR" && timeout 300 npm ci --no-audit --no-fund >/dev/null 2>&1) ||
@@ -69,7 +72,8 @@ if [ -x "$asc" ]; then
             pass=$((pass + 1))
             continue
         fi
-        if "$asc" "$ts" -O2 -o "$out.tmp.$$.wasm" && mv -f "$out.tmp.$$.wasm" "$out"; then
+        # From tests/as, so that imports of npm packages resolve in its node_modules.
+        if (cd "$AS_DIR" && "$asc" "assembly/$(basename "$ts")" -O2 -o "$out.tmp.$$.wasm") && mv -f "$out.tmp.$$.wasm" "$out"; then
             echo "built $name.wasm"
             pass=$((pass + 1))
         else

@@ -291,12 +291,35 @@ static void test_oto_output(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(header(&r, "Content-Type"), "application/json");
     assert_body(&r, "");
-    /* Not JSON, or not an object: treated as {}. */
-    assert_int_equal(oto_out("hello", &r, &err), KILN_OK);
-    assert_int_equal(r.status, 200);
-    assert_body(&r, "");
-    assert_int_equal(oto_out("[1,2]", &r, &err), KILN_OK);
-    assert_int_equal(r.status, 200);
+    /* Not JSON, or not an object: Kiln says so (Otoroshi would answer {}). */
+    assert_int_equal(oto_out("hello", &r, &err), KILN_EBADOUTPUT);
+    assert_non_null(strstr(err.msg, "the plugin's output is not JSON: "));
+    assert_non_null(strstr(err.msg, " at byte "));
+    assert_int_equal(oto_out("{\"status\":200,}", &r, &err), KILN_EBADOUTPUT);
+    assert_non_null(strstr(err.msg, "not JSON"));
+    assert_int_equal(oto_out("[1,2]", &r, &err), KILN_EBADOUTPUT);
+    assert_string_equal(err.msg, "the plugin's output is a JSON array, not an object");
+    assert_int_equal(oto_out(" \n", &r, &err), KILN_EBADOUTPUT);
+    assert_string_equal(err.msg, "the plugin's output is empty, not a JSON object");
+    assert_int_equal(oto_out("", &r, &err), KILN_EBADOUTPUT);
+
+    /* body_json as written: numbers, escapes and spacing are the plugin's. */
+    assert_int_equal(oto_out("{\"status\":201,\"body_json\":{\"p\":0.9678663636363636,"
+                             "\"v\":431952.32,\"big\":123456789012345678901234567890,"
+                             "\"neg\":-1e400,\"e\":1.0E+2,\"z\":-0.0,\"s\":\"\\u00e9\\n\"}}",
+                             &r, &err),
+                     KILN_OK);
+    assert_int_equal(r.status, 201); /* the big number did not drop the document */
+    assert_body(&r, "{\"p\":0.9678663636363636,\"v\":431952.32,"
+                    "\"big\":123456789012345678901234567890,\"neg\":-1e400,\"e\":1.0E+2,"
+                    "\"z\":-0.0,\"s\":\"\\u00e9\\n\"}");
+    assert_int_equal(oto_out("{\"body_json\":[1,2],\"body_json\":[ 3.10 ]}", &r, &err), KILN_OK);
+    assert_body(&r, "[ 3.10 ]"); /* the last of repeated keys, as jansson reads it */
+    assert_int_equal(oto_out("{\"headers\":{\"X-N\":0.1,\"X-O\":{\"a\": [1e2, \"x\\ny\"]}}}", &r,
+                             &err),
+                     KILN_OK);
+    assert_string_equal(header(&r, "X-N"), "0.1");
+    assert_string_equal(header(&r, "X-O"), "{\"a\":[1e2,\"x\\ny\"]}"); /* one line */
 
     /* Precedence: body_str > body_json > body_base64 > body_bytes. */
     assert_int_equal(
@@ -312,7 +335,7 @@ static void test_oto_output(void **state)
     assert_body(&r, "[1]");
     assert_int_equal(oto_out("{\"body_str\":\"\\t\",\"body_json\":{\"a\": [1, 2]}}", &r, &err),
                      KILN_OK);
-    assert_body(&r, "{\"a\":[1,2]}");
+    assert_body(&r, "{\"a\": [1, 2]}");
     assert_int_equal(oto_out("{\"body_json\":null,\"body_base64\":\"aGk=\"}", &r, &err), KILN_OK);
     assert_body(&r, "hi");
     assert_int_equal(oto_out("{\"body_json\":\"text\"}", &r, &err), KILN_OK);
@@ -350,6 +373,9 @@ static void test_oto_output(void **state)
     assert_int_equal(oto_error_response(&r, "boom \"quoted\""), KILN_OK);
     assert_int_equal(r.status, 400);
     assert_body(&r, "{\"error\":\"boom \\\"quoted\\\"\"}");
+    /* Its text kept: newlines escaped, UTF-8 intact, invalid bytes as U+FFFD. */
+    assert_int_equal(oto_error_response(&r, "a\nb \xc3\xa9 \xff"), KILN_OK);
+    assert_body(&r, "{\"error\":\"a\\nb \xc3\xa9 \xef\xbf\xbd\"}");
 
     /* The response cap. */
     kiln_response small;

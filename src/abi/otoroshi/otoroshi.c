@@ -19,6 +19,7 @@
 #include "abi/otoroshi/oto_kv.h"
 #include "abi/otoroshi/otoroshi.h"
 #include "base/alloc.h"
+#include "base/json_raw.h"
 #include "kiln/abi.h"
 #include "net/net.h"
 
@@ -868,18 +869,45 @@ int oto_error_response(kiln_response *resp, const char *msg)
 {
     kiln_response_reset(resp);
     resp->status = 400;
-    json_t *o = json_pack("{s:s}", "error", msg);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    /* The message keeps its text: newlines and quotes are escaped, and bytes
+     * that are not UTF-8 become U+FFFD (jansson would refuse the string). */
+    jw *w = jw_new();
+    if (w != NULL) {
+        jw_obj_open(w);
+        jw_key(w, "error");
+        jw_str(w, msg);
+        jw_obj_close(w);
+    }
+    size_t len = 0;
+    char *s = w ? jw_finish(w, &len) : NULL;
     int rc = s ? kiln_response_add_header(resp, "Content-Type", "application/json") : KILN_ENOMEM;
     if (rc == KILN_OK)
-        rc = kiln_response_append(resp, s, strlen(s));
+        rc = kiln_response_append(resp, s, len);
     free(s);
     return rc;
 }
 
-/* The body per §4.1; *data is kiln_malloc'd or NULL (empty). */
-static int output_body(json_t *o, uint8_t **data, size_t *len, kiln_err *err)
+/* Member `key` of the output document's top-level object `outer` (NULL: of
+ * the document itself), as compact JSON with its numbers as written
+ * (malloc'd), or NULL. */
+static char *raw_member(const char *doc, size_t doc_len, const char *outer, const char *key)
+{
+    const char *v;
+    size_t n;
+    if (outer != NULL && json_raw_member(doc, doc_len, outer, &doc, &doc_len) != 1)
+        return NULL;
+    if (json_raw_member(doc, doc_len, key, &v, &n) != 1)
+        return NULL;
+    jw *w = jw_new();
+    if (w != NULL)
+        jw_raw(w, v, n);
+    return jw_finish(w, NULL);
+}
+
+/* The body per §4.1; *data is kiln_malloc'd or NULL (empty). `doc` is the
+ * output document's text, o the same parsed. */
+static int output_body(const char *doc, size_t doc_len, json_t *o, uint8_t **data, size_t *len,
+                       kiln_err *err)
 {
     *data = NULL;
     *len = 0;
@@ -896,13 +924,19 @@ static int output_body(json_t *o, uint8_t **data, size_t *len, kiln_err *err)
     }
     v = json_object_get(o, "body_json");
     if (v != NULL && !json_is_null(v)) {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (s == NULL)
+        /* The member's text exactly as the plugin wrote it: jansson would
+         * rewrite its numbers (0.9678663636363636 as 0.96786636363636358). */
+        const char *raw;
+        size_t n;
+        if (json_raw_member(doc, doc_len, "body_json", &raw, &n) != 1)
+            return kiln_err_set(err, KILN_EBADOUTPUT,
+                                "the plugin's body_json cannot be read back from its output");
+        *data = kiln_malloc(n);
+        if (*data == NULL)
             return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        *len = strlen(s);
-        *data = (uint8_t *)kiln_strdup(s);
-        free(s);
-        return *data ? KILN_OK : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        memcpy(*data, raw, n);
+        *len = n;
+        return KILN_OK;
     }
     v = json_object_get(o, "body_base64");
     if (json_is_string(v) && !blank(json_string_value(v))) {
@@ -935,13 +969,31 @@ static int output_body(json_t *o, uint8_t **data, size_t *len, kiln_err *err)
 
 int oto_output_to_response(const uint8_t *out, size_t len, kiln_response *resp, kiln_err *err)
 {
-    json_t *o = json_loadb((const char *)out, len, 0, NULL);
+    const char *doc = (const char *)out;
+    /* json_raw_load: an integer beyond int64 in body_json must not lose the
+     * whole document, as jansson's json_loadb alone would. */
+    json_error_t je;
+    json_t *o = json_raw_load(doc, len, &je);
     if (!json_is_object(o)) {
-        /* Not JSON (or not an object): Otoroshi treats it as {}. */
+        /* Otoroshi answers output it cannot read with 200 and an empty body
+         * (as {}); Kiln says what is wrong instead (a 502 naming the
+         * function): an empty 200 hides the plugin's bug from everyone. */
+        bool empty = true;
+        for (size_t i = 0; i < len && empty; i++)
+            empty = doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r';
+        int rc = KILN_EBADOUTPUT;
+        if (o != NULL)
+            kiln_err_set(err, rc, "the plugin's output is a JSON %s, not an object",
+                         json_is_array(o) ? "array" : "value");
+        else if (empty)
+            kiln_err_set(err, rc, "the plugin's output is empty, not a JSON object");
+        else if (json_error_code(&je) == json_error_out_of_memory)
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory reading the plugin's output");
+        else
+            kiln_err_set(err, rc, "the plugin's output is not JSON: %s at byte %d", je.text,
+                         je.position);
         json_decref(o);
-        o = json_object();
-        if (o == NULL)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return rc;
     }
     int rc = KILN_OK;
     if (json_is_true(json_object_get(o, "delegates_call")))
@@ -962,7 +1014,7 @@ int oto_output_to_response(const uint8_t *out, size_t len, kiln_response *resp, 
     uint8_t *body = NULL;
     size_t body_len = 0;
     if (rc == KILN_OK)
-        rc = output_body(o, &body, &body_len, err);
+        rc = output_body(doc, len, o, &body, &body_len, err);
     if (rc == KILN_OK) {
         kiln_response_reset(resp);
         resp->status = status;
@@ -977,7 +1029,11 @@ int oto_output_to_response(const uint8_t *out, size_t len, kiln_response *resp, 
                     rc = kiln_response_add_header_n(resp, k, strlen(k), json_string_value(v),
                                                     json_string_length(v));
                 } else {
-                    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                    /* Numbers as written; jansson's text only if the raw one
+                     * cannot be had (the two parsers disagree). */
+                    char *s = raw_member(doc, len, "headers", k);
+                    if (s == NULL)
+                        s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
                     rc = s ? kiln_response_add_header(resp, k, s) : KILN_ENOMEM;
                     free(s);
                 }

@@ -175,6 +175,7 @@ enum {
     KILN_STATE_HTTP = 2, /* outbound HTTP context (src/net) */
     KILN_STATE_KV = 3,   /* KV grants of the calling function (src/store) */
     KILN_STATE_HOST = 4, /* Kiln's own host module: config, log, request scratch */
+    KILN_STATE_OPA = 5,  /* OPA policies: the prepared policy (src/abi/opa) */
     KILN_STATE_USER = 7
 };
 

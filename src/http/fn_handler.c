@@ -16,13 +16,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
+#include "base/json_raw.h"
 #include "http/http_int.h"
+
+/* A message as a JSON string, its text kept: a guest's message may hold any
+ * bytes, and json_string() refuses invalid UTF-8, so that becomes U+FFFD
+ * (also where a truncation cut a character); newlines and other control
+ * characters are escaped by the encoder. */
+static json_t *json_text(const char *s)
+{
+    char *fixed = json_raw_utf8(s, strlen(s), NULL);
+    json_t *v = json_string(fixed ? fixed : "");
+    kiln_free(fixed);
+    return v;
+}
+
+/* s on one line for the log: newlines as \n, other control bytes as \xNN. */
+static const char *log_text(const char *s, char *buf, size_t size)
+{
+    size_t o = 0;
+    for (; *s && o + 5 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n' || c == '\r') {
+            buf[o++] = '\\';
+            buf[o++] = c == '\n' ? 'n' : 'r';
+        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
 
 static void json_response(kiln_response *resp, int status, json_t *body)
 {
     kiln_response_reset(resp);
     resp->status = status;
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     /* The error body must fit even when the function's own cap is tiny. */
     size_t cap = resp->max_body;
@@ -40,7 +73,7 @@ void http_error_response(kiln_response *resp, int status, const char *fn, const 
 {
     json_t *o = json_object();
     if (o != NULL) {
-        json_object_set_new(o, "error", json_string(msg));
+        json_object_set_new(o, "error", json_text(msg));
         if (fn != NULL)
             json_object_set_new(o, "function", json_string(fn));
     }
@@ -62,7 +95,7 @@ int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *res
         json_t *o = json_object();
         char msg[300];
         snprintf(msg, sizeof(msg), "function '%s' is being compiled; retry in a moment", name);
-        json_object_set_new(o, "error", json_string(msg));
+        json_object_set_new(o, "error", json_text(msg));
         json_object_set_new(o, "function", json_string(name));
         json_object_set_new(o, "compiling", json_true());
         json_response(resp, 503, o);
@@ -83,10 +116,6 @@ int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *res
     int rc = f->mod->abi->handle(&f->fn, f->state, f->pre, req, resp, &err);
     if (rc == KILN_OK)
         return KILN_OK;
-    /* json_string() refuses invalid UTF-8; guest messages may hold any bytes. */
-    for (char *c = err.msg; *c; c++)
-        if ((unsigned char)*c >= 0x80 || (unsigned char)*c < 0x20)
-            *c = '?';
     const char *msg = err.msg[0] ? err.msg : kiln_strerror(rc);
     json_t *o = json_object();
     int status = 500;
@@ -95,33 +124,35 @@ int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *res
         char m[160];
         snprintf(m, sizeof(m), "time limit exceeded: the function ran longer than %u ms",
                  (unsigned)f->fn.limits.timeout_ms);
-        json_object_set_new(o, "error", json_string(m));
+        json_object_set_new(o, "error", json_text(m));
         json_object_set_new(o, "trap", json_string(kiln_trap_name(KILN_TRAP_TIMEOUT)));
         json_object_set_new(o, "timeout_ms", json_integer(f->fn.limits.timeout_ms));
     } else if (rc == KILN_ETRAP && err.trap == KILN_TRAP_OUT_OF_MEMORY) {
         char m[sizeof(err.msg) + 20];
         snprintf(m, sizeof(m), "%s%s", strncmp(msg, "out of memory", 13) ? "out of memory: " : "",
                  msg);
-        json_object_set_new(o, "error", json_string(m));
+        json_object_set_new(o, "error", json_text(m));
         json_object_set_new(o, "trap", json_string(kiln_trap_name(err.trap)));
         json_object_set_new(o, "max_memory", json_integer((json_int_t)f->fn.limits.max_memory_bytes));
     } else if (rc == KILN_ENOMEM) {
         char m[sizeof(err.msg) + 20];
         snprintf(m, sizeof(m), "out of memory: %s", msg);
-        json_object_set_new(o, "error", json_string(m));
+        json_object_set_new(o, "error", json_text(m));
     } else if (rc == KILN_ETRAP) {
-        json_object_set_new(o, "error", json_string(msg));
+        json_object_set_new(o, "error", json_text(msg));
         json_object_set_new(o, "trap", json_string(kiln_trap_name(err.trap)));
     } else if (rc == KILN_EEXIT) {
-        json_object_set_new(o, "error", json_string(msg));
+        json_object_set_new(o, "error", json_text(msg));
         json_object_set_new(o, "exit_code", json_integer(err.exit_code));
     } else {
         if (rc == KILN_EBADOUTPUT)
             status = 502;
-        json_object_set_new(o, "error", json_string(msg));
+        json_object_set_new(o, "error", json_text(msg));
     }
     json_object_set_new(o, "function", json_string(name));
-    http_log("[%s] %d: %s", name, status, msg);
+    char logmsg[4 * sizeof(err.msg)];
+    log_text(msg, logmsg, sizeof(logmsg));
+    http_log("[%s] %d: %s", name, status, logmsg);
     json_response(resp, status, o);
     return rc;
 }

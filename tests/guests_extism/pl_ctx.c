@@ -4,7 +4,8 @@
  * for test_pipeline.sh. One export per kind, under the kind's default name.
  * A document with everything continues (access: {"result": true} setting
  * attrs ctx_config = its config, ctx_route = route.id, as received; matcher
- * and sink_matches: {"result": true}; pre-route: {"error": false}; request
+ * {"result": true}; sink_matches: {"result": true} iff the path starts with
+ * /ctx; pre-route: {"error": false}; request
  * and response transformers: no change); one lacking something answers 418
  * with "bad context: <field:type> ..." (matcher: {"result": false}).
  */
@@ -143,7 +144,9 @@ EXPORT("transform_response") int32_t transform_response(void)
 
 EXPORT("sink_matches") int32_t sink_matches(void)
 {
-    g_output_str("{\"result\":true}");
+    char *in = g_input(NULL);
+    const char *path = j_str_or(j_path(in, "request", "path", NULL), "");
+    g_output_str(strncmp(path, "/ctx", 4) == 0 ? "{\"result\":true}" : "{\"result\":false}");
     return 0;
 }
 

@@ -4,7 +4,8 @@
  *   200, Content-Type: application/json, X-Hits: N (how many requests this
  *   function has served: proxy_plugin_datastore_incrby on its private
  *   namespace, so a test proves a request did not reach the backend),
- *   body {"method", "uri", "headers"} of raw_request, "url" of request (the
+ *   body {"name": the function's config `name` (or null), "method", "uri",
+ *   "headers"} of raw_request, "url" of request (the
  *   plugin-side request), "body" (request_body_bytes as text, or null) and
  *   "attrs" (the attrs it was given, as given).
  */
@@ -25,6 +26,8 @@ EXPORT("call_backend") int32_t call_backend(void)
     size_t n;
     char *body = j_bytes(j_get(in, "request_body_bytes"), &n);
     char *b = "";
+    char *name = j_raw(j_path(in, "config", "name", NULL));
+    pl_member(&b, "name", name ? name : "null");
     pl_member(&b, "method", j_raw(j_get(raw, "method")));
     pl_member(&b, "uri", j_raw(j_get(raw, "uri")));
     pl_member(&b, "headers", j_raw(j_get(raw, "headers")));

@@ -14,6 +14,8 @@ PORTFILE once listening.
   /big?n=N           N bytes of 'x'
   /slow?ms=N         answer after N ms
   /echo              method, selected request headers and the body
+  /echoall           JSON {"method", "path" (with the query), "headers" (every
+                     one, names lower-cased), "body"}
 """
 import http.server
 import json
@@ -89,6 +91,11 @@ class H(http.server.BaseHTTPRequestHandler):
                     lines.append("%s: %s" % (k.lower(), self.headers[k]))
             self.reply(200, "\n".join(lines) + "\n" + body.decode("latin-1"), "text/plain",
                        {"X-Upstream": "yes"})
+        elif u.path == "/echoall":
+            self.reply(200, json.dumps({"method": self.command, "path": self.path,
+                                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                                        "body": body.decode("latin-1")}),
+                       "application/json", {"X-Upstream": "yes"})
         else:
             self.reply(404, "not here", "text/plain")
 

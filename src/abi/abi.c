@@ -17,9 +17,10 @@
 extern const kiln_abi_ops kiln_abi_cgi;
 extern const kiln_abi_ops kiln_abi_extism;
 extern const kiln_abi_ops kiln_abi_otoroshi;
+extern const kiln_abi_ops kiln_abi_opa;
 
 static const kiln_abi_ops *const registry[] = {&kiln_abi_cgi, &kiln_abi_extism,
-                                               &kiln_abi_otoroshi};
+                                               &kiln_abi_otoroshi, &kiln_abi_opa};
 #define N_ABIS (sizeof(registry) / sizeof(registry[0]))
 
 /* One invocation: the guest's log lines count against fn's budget. */
@@ -42,9 +43,10 @@ static int budgeted(size_t i, const kiln_function *fn, void *state, const kiln_i
 BUDGETED(0)
 BUDGETED(1)
 BUDGETED(2)
+BUDGETED(3)
 typedef int (*handle_fn)(const kiln_function *, void *, const kiln_instance_pre *,
                          const kiln_request *, kiln_response *, kiln_err *);
-static const handle_fn budgeted_handles[] = {handle_0, handle_1, handle_2};
+static const handle_fn budgeted_handles[] = {handle_0, handle_1, handle_2, handle_3};
 _Static_assert(sizeof(budgeted_handles) / sizeof(budgeted_handles[0]) ==
                    sizeof(registry) / sizeof(registry[0]),
                "one BUDGETED(i) per registered ABI");

@@ -448,6 +448,42 @@ static void test_load_file(void **state)
     cfg_free(c);
 }
 
+/* Route plugins and sinks (issue 10): the mistakes a user can make name the
+ * file, the line and the key. Only key substrings are checked: the wording
+ * is the configuration's. */
+#define PL_HEAD "functions:\n  hello: {module: hello.wasm}\n  g: {module: api.wasm}\nroutes:\n" \
+                "  - path: /x\n    function: hello\n"
+static void test_plugin_errors(void **state)
+{
+    (void)state;
+    /* line 8: the plugin */
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {function: g, kind: acces}\n",
+                 "p.yaml:8:", "unknown plugin kind");
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {function: g, kind: acces}\n", "'acces'",
+                 NULL);
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {function: nope, kind: access}\n",
+                 "p.yaml:8:", "'nope'");
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {function: nope, kind: access}\n",
+                 "not defined", NULL);
+    expect_error("p.yaml", PL_HEAD "    plugins: {function: g, kind: access}\n", "p.yaml:7:",
+                 "list");
+    expect_error("p.yaml", PL_HEAD "    plugins: g\n", "p.yaml:7:", "plugins");
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {function: g}\n", "p.yaml:8:", "'kind'");
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {function: g}\n", "'g'", NULL);
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {kind: access}\n", "p.yaml:8:",
+                 "'function'");
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - g\n", "p.yaml:8:", "mapping");
+    /* a sink among a route's plugins, a sink with a kind */
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {function: g, kind: sink}\n",
+                 "p.yaml:8:", "sinks");
+    expect_error("p.yaml", PL_HEAD "sinks:\n  - {function: g, kind: sink}\n", "p.yaml:8:",
+                 "'kind'");
+    expect_error("p.yaml", PL_HEAD "sinks:\n  - {function: nope}\n", "p.yaml:8:", "'nope'");
+    expect_error("p.yaml", PL_HEAD "sinks: {function: g}\n", "p.yaml:7:", "sinks");
+    expect_error("p.yaml", PL_HEAD "    plugins:\n      - {function: g, kind: access, bogus: 1}\n",
+                 "p.yaml:8:", "'bogus'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_minimal_and_defaults), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_sizes), cmocka_unit_test(test_dir_mode),
         cmocka_unit_test(test_load_file), cmocka_unit_test(test_upstream_route),
+        cmocka_unit_test(test_plugin_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -752,13 +752,254 @@ static int parse_dirs(walk *w, const node *v, const char *what, cfg_function *f)
     return KILN_OK;
 }
 
+/* ---- plugin config as JSON text ------------------------------------------ */
+
+typedef struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} jbuf;
+
+static void jb_put(jbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = kiln_realloc(b->p, cap);
+        if (np == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void jb_str(jbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    jb_put(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7] = {'\\', (char)c, 0};
+        if (c == '"' || c == '\\') {
+            jb_put(b, esc, 2);
+        } else if (c == '\n') {
+            jb_put(b, "\\n", 2);
+        } else if (c < 0x20) {
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            jb_put(b, esc, 6);
+        } else {
+            jb_put(b, (const char *)&s[i], 1);
+        }
+    }
+    jb_put(b, "\"", 1);
+}
+
+/* Does s spell a JSON number (RFC 8259 grammar)? */
+static bool json_number_text(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        while (isdigit((unsigned char)*s))
+            s++;
+    else
+        return false;
+    if (*s == '.') {
+        s++;
+        if (!isdigit((unsigned char)*s))
+            return false;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!isdigit((unsigned char)*s))
+            return false;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    return *s == '\0';
+}
+
+/* A configuration value as JSON: unquoted scalars that spell null, a boolean
+ * or a number keep that type (numbers exactly as written); everything else
+ * is a string. */
+static void node_json(jbuf *b, const node *n)
+{
+    if (n->kind == N_MAP) {
+        jb_put(b, "{", 1);
+        for (size_t i = 0; i < n->n; i++) {
+            if (i > 0)
+                jb_put(b, ",", 1);
+            jb_str(b, n->items[2 * i]->s, n->items[2 * i]->len);
+            jb_put(b, ":", 1);
+            node_json(b, n->items[2 * i + 1]);
+        }
+        jb_put(b, "}", 1);
+    } else if (n->kind == N_SEQ) {
+        jb_put(b, "[", 1);
+        for (size_t i = 0; i < n->n; i++) {
+            if (i > 0)
+                jb_put(b, ",", 1);
+            node_json(b, n->items[i]);
+        }
+        jb_put(b, "]", 1);
+    } else if (is_null(n)) {
+        jb_put(b, "null", 4);
+    } else if (!n->quoted && (strcmp(n->s, "true") == 0 || strcmp(n->s, "false") == 0)) {
+        jb_put(b, n->s, n->len);
+    } else if (!n->quoted && json_number_text(n->s)) {
+        jb_put(b, n->s, n->len);
+    } else {
+        jb_str(b, n->s, n->len);
+    }
+}
+
+/* `v` as JSON text in the arena; a string stays as-is when raw_string. */
+static int value_text(walk *w, const node *v, bool raw_string, const char **out)
+{
+    if (raw_string && v->kind == N_SCALAR && !is_null(v)) {
+        *out = v->s;
+        return KILN_OK;
+    }
+    jbuf b = {0};
+    node_json(&b, v);
+    if (b.oom) {
+        kiln_free(b.p);
+        return oom(w);
+    }
+    *out = ar_strndup(w->ar, b.p ? b.p : "", b.len);
+    kiln_free(b.p);
+    return *out ? KILN_OK : oom(w);
+}
+
+static long find_function(const cfg_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_functions; i++)
+        if (strcmp(c->functions[i].fn.name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* One plugin of a route (`sink` false) or one entry of 'sinks'. */
+static int parse_plugin(walk *w, const node *v, const char *what, bool sink, cfg_plugin *p)
+{
+    static const char *const keys[] = {"function", "kind", "export", "config",
+                                       "configuration", "vm_configuration", NULL};
+    static const char *const sink_keys[] = {"function", "config", NULL};
+    int rc;
+    memset(p, 0, sizeof(*p));
+    p->line = v->line;
+    if (v->kind != N_MAP)
+        return fail(w, v, "%s: a plugin is a mapping {function, kind, export, config}, not %s",
+                    what, kind_name(v));
+    if ((rc = check_keys(w, v, what, sink ? sink_keys : keys)) != KILN_OK)
+        return rc;
+    const node *f = get(v, "function"), *k = get(v, "kind"), *ex = get(v, "export"),
+               *cf = get(v, "config"), *pc = get(v, "configuration"),
+               *vc = get(v, "vm_configuration");
+    const char *name, *kind;
+    if (f == NULL)
+        return fail(w, v, "%s: a plugin needs 'function' (the function to run)", what);
+    if ((rc = want_string(w, f, "plugin function", &name)) != KILN_OK)
+        return rc;
+    long fi = find_function(w->c, name);
+    p->function_name = name;
+    if (fi < 0 && !w->sidecar)
+        return fail(w, f, "%s: plugin function '%s' is not defined under 'functions'", what,
+                    name);
+    /* A sidecar may name another function of its directory: resolved by name
+     * when the table is built. */
+    p->function = fi < 0 ? CFG_NO_FUNCTION : (size_t)fi;
+    if (sink) {
+        p->kind = KILN_STAGE_SINK;
+    } else {
+        if (k == NULL)
+            return fail(w, v, "%s: plugin '%s' needs 'kind' (matcher, pre-route, access, "
+                        "request, response or proxy-wasm)", what, name);
+        if ((rc = want_string(w, k, "plugin kind", &kind)) != KILN_OK)
+            return rc;
+        int kd = kiln_stage_kind_parse(kind);
+        if (kd < 0)
+            return fail(w, k, "%s: unknown plugin kind '%s' for '%s'; use matcher, pre-route, "
+                        "access, request, response or proxy-wasm", what, kind, name);
+        if (kd == KILN_STAGE_SINK)
+            return fail(w, k, "%s: plugin '%s' is a sink; sinks answer requests that no route "
+                        "matched, so list it under the top-level 'sinks'", what, name);
+        p->kind = (kiln_stage_kind)kd;
+    }
+    if (ex != NULL && (rc = want_string(w, ex, "plugin export", &p->export_name)) != KILN_OK)
+        return rc;
+    bool pw = p->kind == KILN_STAGE_FILTER;
+    if (!pw && (pc != NULL || vc != NULL))
+        return fail(w, pc ? pc : vc, "%s: 'configuration' and 'vm_configuration' belong to "
+                    "proxy-wasm plugins; an Otoroshi plugin of kind %s takes 'config'", what,
+                    kiln_stage_kind_name(p->kind));
+    if (pw && cf != NULL)
+        return fail(w, cf, "%s: a proxy-wasm plugin takes 'configuration' (given to "
+                    "proxy_on_configure), not 'config'", what);
+    if (pw) {
+        p->config_json = "";
+        if (pc != NULL && !is_null(pc) &&
+            (rc = value_text(w, pc, true, &p->config_json)) != KILN_OK)
+            return rc;
+        if (vc != NULL && !is_null(vc) &&
+            (rc = value_text(w, vc, true, &p->vm_config)) != KILN_OK)
+            return rc;
+    } else {
+        p->config_json = "{}";
+        if (cf != NULL && !is_null(cf) &&
+            (rc = value_text(w, cf, false, &p->config_json)) != KILN_OK)
+            return rc;
+    }
+    return KILN_OK;
+}
+
+static int parse_plugins(walk *w, const node *v, const char *what, bool sink,
+                         cfg_plugin **out, size_t *n_out)
+{
+    if (v->kind != N_SEQ)
+        return fail(w, v, "%s must be a list of plugins ({function, kind, ...}), not %s", what,
+                    kind_name(v));
+    if (v->n > KILN_STAGE_MAX_PLUGINS)
+        return fail(w, v, "%s: %zu plugins; a chain has at most %d", what, v->n,
+                    KILN_STAGE_MAX_PLUGINS);
+    cfg_plugin *p = ar_alloc(w->ar, (v->n ? v->n : 1) * sizeof(*p));
+    if (p == NULL)
+        return oom(w);
+    for (size_t i = 0; i < v->n; i++) {
+        int rc = parse_plugin(w, v->items[i], what, sink, &p[i]);
+        if (rc != KILN_OK)
+            return rc;
+    }
+    *out = p;
+    *n_out = v->n;
+    return KILN_OK;
+}
+
 /* A route given as a string "/path" or a mapping; `fn` >= 0 when inside a
  * function (then 'function' is not allowed). */
 static int parse_route(walk *w, const node *v, long fn, cfg_route *r)
 {
-    static const char *const keys[] = {"path", "function", "upstream", "timeout", "methods",
-                                       "method", "host", NULL};
-    static const char *const fn_keys[] = {"path", "methods", "method", "host", NULL};
+    static const char *const keys[] = {"path",   "function", "upstream", "timeout", "methods",
+                                       "method", "host",     "plugins",  NULL};
+    static const char *const fn_keys[] = {"path", "methods", "method", "host", "plugins", NULL};
     int rc;
     memset(r, 0, sizeof(*r));
     r->line = v->line;
@@ -820,6 +1061,15 @@ static int parse_route(walk *w, const node *v, long fn, cfg_route *r)
     }
     if (h != NULL && !is_null(h) && (rc = want_string(w, h, "route host", &r->host)) != KILN_OK)
         return rc;
+    const node *pl = get(v, "plugins");
+    if (pl != NULL && !is_null(pl)) {
+        char what[300];
+        snprintf(what, sizeof(what), "route '%s': plugins", r->path);
+        cfg_plugin *plugins;
+        if ((rc = parse_plugins(w, pl, what, false, &plugins, &r->n_plugins)) != KILN_OK)
+            return rc;
+        r->plugins = plugins;
+    }
     if (ms != NULL && m1 != NULL)
         return fail(w, m1, "route '%s': give 'methods' or 'method', not both", r->path);
     if (m1 != NULL)
@@ -1118,7 +1368,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                 return rc;
             /* The schema's values; whether this build has the ABI is checked
              * when the server loads the function. */
-            static const char *const abis[] = {"wasi", "extism", "otoroshi"};
+            static const char *const abis[] = {"wasi", "extism", "otoroshi", "opa",
+                                               "proxy-wasm"};
             bool known = strcmp(a, "auto") == 0;
             for (size_t j = 0; j < sizeof(abis) / sizeof(abis[0]); j++)
                 if (strcmp(a, abis[j]) == 0) {
@@ -1126,7 +1377,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                     f->fn.abi = a;
                 }
             if (!known)
-                return fail(w, v, "%s: abi '%s' is unknown; use wasi, extism, otoroshi or auto",
+                return fail(w, v, "%s: abi '%s' is unknown; use wasi, extism, otoroshi, opa, "
+                        "proxy-wasm or auto",
                             what, a);
         } else if (strcmp(k, "export") == 0) {
             rc = want_string(w, v, kw, &f->fn.export_name);
@@ -1191,7 +1443,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
 
 static int walk_root(walk *w, const node *root)
 {
-    static const char *const keys[] = {"server", "kv", "functions", "routes", NULL};
+    static const char *const keys[] = {"server", "kv",    "functions", "routes",
+                                       "sinks",  "clusters", NULL};
     cfg_config *c = w->c;
     if (root == NULL || is_null(root))
         return fail(w, NULL, "the configuration is empty; it needs 'functions' and 'routes'");
@@ -1282,11 +1535,34 @@ static int walk_root(walk *w, const node *root)
             c->n_routes++;
         }
     }
+    const node *sk = get(root, "sinks");
+    if (sk != NULL && !is_null(sk) &&
+        (rc = parse_plugins(w, sk, "'sinks'", true, &c->sinks, &c->n_sinks)) != KILN_OK)
+        return rc;
+    const node *cl = get(root, "clusters");
+    if (cl != NULL && !is_null(cl)) {
+        if ((rc = parse_kv(w, cl, "'clusters'", false, &c->clusters, &c->n_clusters)) != KILN_OK)
+            return rc;
+        for (size_t i = 0; i < c->n_clusters; i++)
+            if (strncmp(c->clusters[i].value, "http://", 7) != 0 &&
+                strncmp(c->clusters[i].value, "https://", 8) != 0)
+                return fail(w, cl->items[2 * i + 1], "cluster '%s': '%s' must be an http:// or "
+                            "https:// URL", c->clusters[i].name, c->clusters[i].value);
+        for (size_t i = 0; i < c->n_functions; i++) {
+            c->functions[i].fn.clusters = c->clusters;
+            c->functions[i].fn.n_clusters = c->n_clusters;
+        }
+    }
     /* A sidecar without routes means "route it as a directory function". */
     for (size_t i = 0; i < c->n_functions && !w->sidecar; i++) {
         bool used = false;
-        for (size_t j = 0; j < c->n_routes && !used; j++)
+        for (size_t j = 0; j < c->n_routes && !used; j++) {
             used = c->routes[j].function == i;
+            for (size_t k = 0; k < c->routes[j].n_plugins && !used; k++)
+                used = c->routes[j].plugins[k].function == i;
+        }
+        for (size_t j = 0; j < c->n_sinks && !used; j++)
+            used = c->sinks[j].function == i;
         if (!used)
             warn(w, "%s:%d: function '%s' has no route", w->file, c->functions[i].line,
                  c->functions[i].fn.name);
@@ -1517,6 +1793,21 @@ int cfg_merge(cfg_config *into, cfg_config *from, kiln_err *err)
         routes[r] = from->routes[i];
         if (fi != CFG_NO_FUNCTION)
             routes[r].function = map[fi];
+        if (routes[r].n_plugins > 0) {
+            /* Plugins name functions by index: renumber them into `into`. */
+            cfg_plugin *pl = ar_alloc(ar, routes[r].n_plugins * sizeof(*pl));
+            if (pl == NULL) {
+                kiln_free(map);
+                cfg_free(from);
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory merging configurations");
+            }
+            memcpy(pl, routes[r].plugins, routes[r].n_plugins * sizeof(*pl));
+            for (size_t k = 0; k < routes[r].n_plugins; k++)
+                if (pl[k].function != CFG_NO_FUNCTION)
+                    pl[k].function = map[pl[k].function] != SIZE_MAX ? map[pl[k].function]
+                                                                     : CFG_NO_FUNCTION;
+            routes[r].plugins = pl;
+        }
         r++;
     }
     kiln_free(map);

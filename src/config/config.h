@@ -59,6 +59,24 @@ typedef struct cfg_function {
     int line;                /* where it is defined; 0 in directory mode */
 } cfg_function;
 
+#define CFG_NO_FUNCTION SIZE_MAX
+
+/* A plugin of a route's chain (or a sink): a function run as a pipeline
+ * stage (handler.h, "pipeline stages"). */
+typedef struct cfg_plugin {
+    size_t function;         /* index into cfg_config.functions; CFG_NO_FUNCTION in a
+                                sidecar naming another directory function: then
+                                resolved by function_name when the table is built */
+    const char *function_name;
+    kiln_stage_kind kind;
+    const char *export_name; /* NULL = the ABI's default for the kind */
+    /* `config` as JSON text ("{}" if none); for proxy-wasm `configuration`
+     * as given: a string as-is, anything else as JSON text ("" if none). */
+    const char *config_json;
+    const char *vm_config;   /* proxy-wasm `vm_configuration`, same rules; NULL if none */
+    int line;
+} cfg_plugin;
+
 typedef struct cfg_route {
     const char *path;
     const char *host; /* NULL = any */
@@ -71,9 +89,10 @@ typedef struct cfg_route {
      * may take to answer (default CFG_DEFAULT_UPSTREAM_TIMEOUT_MS). */
     const char *upstream;
     uint32_t upstream_timeout_ms;
+    const cfg_plugin *plugins; /* the chain in front of the backend, in configured order */
+    size_t n_plugins;
 } cfg_route;
 
-#define CFG_NO_FUNCTION SIZE_MAX
 #define CFG_DEFAULT_UPSTREAM_TIMEOUT_MS 30000u
 
 typedef struct cfg_config {
@@ -85,6 +104,10 @@ typedef struct cfg_config {
     size_t n_functions;
     cfg_route *routes;
     size_t n_routes;
+    cfg_plugin *sinks; /* answer requests no route matched, tried in order */
+    size_t n_sinks;
+    const kiln_kv *clusters; /* named upstream URLs (proxy-wasm http_call) */
+    size_t n_clusters;
     const char *const *warnings; /* things skipped, for the log */
     size_t n_warnings;
     struct cfg_arena *arena; /* owns everything above */

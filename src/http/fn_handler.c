@@ -85,11 +85,9 @@ static bool is_timeout(int rc, const kiln_err *err)
     return rc == KILN_ETIMEOUT || (rc == KILN_ETRAP && err->trap == KILN_TRAP_TIMEOUT);
 }
 
-int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *resp)
+int http_fn_refuse(const http_fn *f, kiln_response *resp)
 {
     const char *name = f->fn.name;
-    if (f->upstream != NULL)
-        return http_proxy(f, req, resp);
     if (f->status == HTTP_MOD_COMPILING) {
         /* Never a hang: say so, and when to come back. */
         json_t *o = json_object();
@@ -108,14 +106,32 @@ int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *res
         http_error_response(resp, 503, name, msg);
         return f->status;
     }
+    return KILN_OK;
+}
+
+int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *resp)
+{
+    const char *name = f->fn.name;
+    if (f->upstream != NULL)
+        return http_proxy(f, req, resp);
+    int refused = http_fn_refuse(f, resp);
+    if (refused != KILN_OK)
+        return refused;
     kiln_err err;
     err.code = 0;
     err.trap = 0;
     err.exit_code = 0;
     err.msg[0] = '\0';
-    int rc = f->mod->abi->handle(&f->fn, f->state, f->pre, req, resp, &err);
+    int rc = f->abi->handle(&f->fn, f->state, f->pre, req, resp, &err);
     if (rc == KILN_OK)
         return KILN_OK;
+    return http_fail_response(name, &f->fn.limits, NULL, rc, &err, resp);
+}
+
+int http_fail_response(const char *name, const kiln_limits *limits, const char *stage, int rc,
+                       kiln_err *e, kiln_response *resp)
+{
+    kiln_err err = *e;
     const char *msg = err.msg[0] ? err.msg : kiln_strerror(rc);
     json_t *o = json_object();
     int status = 500;
@@ -123,17 +139,17 @@ int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *res
         status = 504;
         char m[160];
         snprintf(m, sizeof(m), "time limit exceeded: the function ran longer than %u ms",
-                 (unsigned)f->fn.limits.timeout_ms);
+                 (unsigned)limits->timeout_ms);
         json_object_set_new(o, "error", json_text(m));
         json_object_set_new(o, "trap", json_string(kiln_trap_name(KILN_TRAP_TIMEOUT)));
-        json_object_set_new(o, "timeout_ms", json_integer(f->fn.limits.timeout_ms));
+        json_object_set_new(o, "timeout_ms", json_integer(limits->timeout_ms));
     } else if (rc == KILN_ETRAP && err.trap == KILN_TRAP_OUT_OF_MEMORY) {
         char m[sizeof(err.msg) + 20];
         snprintf(m, sizeof(m), "%s%s", strncmp(msg, "out of memory", 13) ? "out of memory: " : "",
                  msg);
         json_object_set_new(o, "error", json_text(m));
         json_object_set_new(o, "trap", json_string(kiln_trap_name(err.trap)));
-        json_object_set_new(o, "max_memory", json_integer((json_int_t)f->fn.limits.max_memory_bytes));
+        json_object_set_new(o, "max_memory", json_integer((json_int_t)limits->max_memory_bytes));
     } else if (rc == KILN_ENOMEM) {
         char m[sizeof(err.msg) + 20];
         snprintf(m, sizeof(m), "out of memory: %s", msg);
@@ -150,9 +166,11 @@ int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *res
         json_object_set_new(o, "error", json_text(msg));
     }
     json_object_set_new(o, "function", json_string(name));
+    if (stage != NULL)
+        json_object_set_new(o, "plugin", json_string(stage));
     char logmsg[4 * sizeof(err.msg)];
     log_text(msg, logmsg, sizeof(logmsg));
-    http_log("[%s] %d: %s", name, status, logmsg);
+    http_log("[%s%s%s] %d: %s", name, stage ? " " : "", stage ? stage : "", status, logmsg);
     json_response(resp, status, o);
     return rc;
 }

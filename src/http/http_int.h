@@ -55,6 +55,8 @@ typedef struct http_fn {
     kiln_function fn;         /* a copy of the configured one; name/export may be owned */
     char *owned_name, *owned_export;
     http_mod *mod;            /* NULL for an upstream */
+    const kiln_abi_ops *abi;  /* mod->abi, or Otoroshi's for an Extism module used as an
+                                 Otoroshi plugin (Otoroshi's host ABI is a superset) */
     const char *upstream;     /* a route to an upstream service: its base URL (proxy.c) */
     char *strip;              /* upstream prefix routes: the literal prefix taken off */
     kiln_instance_pre *pre;
@@ -72,6 +74,24 @@ typedef struct http_fn {
     _Atomic uint64_t hot_until_ns;
 } http_fn;
 
+/* One plugin of a route's chain, or a sink: its function prepared with the
+ * plugin's export (owned by the table's fns). */
+typedef struct http_plugin {
+    kiln_plugin p;
+    http_fn *fn;
+} http_plugin;
+
+/* A router target: a route's chain and its backend. */
+typedef struct http_route {
+    http_fn *backend;        /* a function or an upstream */
+    http_plugin *plugins;    /* in configured order */
+    size_t n_plugins;
+    bool has_matchers;
+    kiln_stage_info info;    /* strings owned below / by the configuration */
+    char *pattern;
+    kiln_limits task_limits; /* the request's fiber: the largest stack of the chain */
+} http_route;
+
 typedef struct http_table {
     atomic_long refs;
     cfg_config *cfg;
@@ -79,7 +99,11 @@ typedef struct http_table {
     size_t n_mods;
     http_fn **fns;
     size_t n_fns, cap_fns;
-    http_router *router;
+    http_router *router;   /* targets are http_route */
+    http_route **routes;
+    size_t n_routes, cap_routes;
+    http_plugin *sinks;    /* answer requests no route matched, in order */
+    size_t n_sinks;
     cfg_server server; /* effective settings (configuration + command line) */
     char **lines;      /* the routes, described for the log */
     size_t n_lines;
@@ -119,6 +143,36 @@ void http_table_log_routes(const http_table *t);
  * 502 malformed output). Never fails; returns the kiln status for logging.
  */
 int http_fn_invoke(const http_fn *f, const kiln_request *req, kiln_response *resp);
+
+/* A function that cannot run now (still compiling, or unavailable): answer
+ * 503 in resp and return its status; KILN_OK if it can run. */
+int http_fn_refuse(const http_fn *f, kiln_response *resp);
+
+/* Map a failed invocation of function `name` (rc, err; limits for the
+ * timeout message) to its HTTP error in resp (statuses as http_fn_invoke);
+ * `stage` names the plugin kind when a plugin failed, else NULL. */
+int http_fail_response(const char *name, const kiln_limits *limits, const char *stage, int rc,
+                       kiln_err *err, kiln_response *resp);
+
+/*
+ * One request through the table (pipeline.c), on the request's fiber:
+ * route matchers (falling through to the next candidate route), the chain
+ * in front of the backend, the backend, the response side; or, when no route
+ * matched (route NULL), the sinks, then 404. Leaves the answer in x->resp;
+ * never fails; returns the kiln status for logging.
+ */
+typedef struct http_exchange {
+    const http_table *table;
+    http_route *route;      /* the router's choice (NULL: none; sinks); updated on fall-through */
+    http_match *match;      /* its match; replaced on fall-through */
+    kiln_request *req;      /* as received; params follow the route taken */
+    kiln_response *resp;    /* the answer (initialised by the caller) */
+    const char *host;       /* for re-matching */
+    const char *raw_path;
+    size_t raw_len;
+    const http_fn *served_by; /* out: the function that answered, for logs and the breaker */
+} http_exchange;
+int http_pipeline_run(http_exchange *x);
 
 /* Replace resp with a JSON error body {"error": msg, "function": fn}. */
 void http_error_response(kiln_response *resp, int status, const char *fn, const char *msg);

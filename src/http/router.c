@@ -431,8 +431,23 @@ static void allow_add(http_match *m, const char *method)
     snprintf(m->allow + len, sizeof(m->allow) - len, "%s%s", len ? ", " : "", method);
 }
 
+static bool skipped(const rt_route *rt, void *const *skip, size_t n_skip)
+{
+    for (size_t i = 0; i < n_skip; i++)
+        if (skip[i] == rt->target)
+            return true;
+    return false;
+}
+
 http_route_status http_router_match(const http_router *r, const char *method, const char *host,
                                     const char *raw_path, size_t raw_len, http_match *m)
+{
+    return http_router_match_skip(r, method, host, raw_path, raw_len, NULL, 0, m);
+}
+
+http_route_status http_router_match_skip(const http_router *r, const char *method,
+                                         const char *host, const char *raw_path, size_t raw_len,
+                                         void *const *skip, size_t n_skip, http_match *m)
 {
     memset(m, 0, sizeof(*m));
     if (raw_len == 0 || raw_path[0] != '/')
@@ -477,7 +492,7 @@ http_route_status http_router_match(const http_router *r, const char *method, co
         const rt_route *rt = &r->routes[i];
         bool hok;
         int h = host_rank(rt, host, hlen, &hok);
-        if (!hok || !path_matches(rt, &p))
+        if (!hok || !path_matches(rt, &p) || skipped(rt, skip, n_skip))
             continue;
         if (!method_ok(rt, method)) {
             path_seen = true;
@@ -489,7 +504,8 @@ http_route_status http_router_match(const http_router *r, const char *method, co
         }
     }
     if (best == NULL) {
-        if (!path_seen)
+        /* Falling through after route matchers said no: nothing else takes it. */
+        if (!path_seen || n_skip > 0)
             return HTTP_ROUTE_NOT_FOUND;
         /* 405: list every method some path-matching route accepts. */
         static const char *const canon[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",

@@ -81,6 +81,12 @@ size_t http_router_count(const http_router *r);
  */
 http_route_status http_router_match(const http_router *r, const char *method, const char *host,
                                     const char *raw_path, size_t raw_len, http_match *m /* OUT */);
+/* The same, ignoring routes whose target is one of skip[0..n_skip): the next
+ * candidate after route matchers refused the better ones. With a non-empty
+ * skip list, "nothing left" is HTTP_ROUTE_NOT_FOUND (never 405). */
+http_route_status http_router_match_skip(const http_router *r, const char *method,
+                                         const char *host, const char *raw_path, size_t raw_len,
+                                         void *const *skip, size_t n_skip, http_match *m /* OUT */);
 void http_match_fini(http_match *m);
 
 /* Parse a pattern without adding it: KILN_OK or KILN_ECONFIG (message in err). */

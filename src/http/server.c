@@ -147,7 +147,9 @@ struct http_req {
     int status;
     uint64_t t0;
     http_table *table;
-    http_fn *fn;
+    http_route *route; /* NULL: no route matched and the table has sinks */
+    http_fn *fn;       /* the route's backend (NULL with sinks) */
+    const http_fn *served_by; /* who answered (pipeline), for the log */
     http_match match;
     bool matched;
     uint8_t *body;
@@ -622,7 +624,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             http_log("%s %s - %lluus %s (connection closed before the response)",
                      r->method[0] ? r->method : "-", log_target(r, uri, sizeof(uri)),
                      (unsigned long long)((now_ns() - r->t0) / 1000),
-                     r->fn ? r->fn->fn.name : "-");
+                     r->served_by ? r->served_by->fn.name : r->fn ? r->fn->fn.name : "-");
     }
     if (r->matched)
         http_match_fini(&r->match);
@@ -717,6 +719,8 @@ static enum MHD_Result begin(http_req *r, struct MHD_Connection *c, const char *
     case HTTP_ROUTE_FOUND:
         break;
     case HTTP_ROUTE_NOT_FOUND:
+        if (r->table->n_sinks > 0)
+            break; /* the sinks answer it (pipeline.c) */
         return early_error(r, c, MHD_HTTP_NOT_FOUND, "no route for this path");
     case HTTP_ROUTE_BAD_METHOD:
         return early_error(r, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed for this path");
@@ -725,8 +729,9 @@ static enum MHD_Result begin(http_req *r, struct MHD_Connection *c, const char *
     default:
         return early_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    r->fn = r->match.target;
-    r->body_limit = r->fn->max_body_bytes;
+    r->route = st == HTTP_ROUTE_FOUND ? r->match.target : NULL;
+    r->fn = r->route ? r->route->backend : NULL;
+    r->body_limit = r->fn ? r->fn->max_body_bytes : srv->max_body_bytes;
 
     /* Body limit, upfront when the length is declared (413, RFC 9110). */
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -812,21 +817,38 @@ static bool breaker_refuses(http_req *r, unsigned *cap /* OUT */)
 {
     http_fn *f = r->fn;
     *cap = r->s->n_workers > 1 ? r->s->n_workers - 1 : 1;
+    if (f == NULL)
+        return false;
     uint64_t hot = atomic_load_explicit(&f->hot_until_ns, memory_order_relaxed);
     if (hot == 0 || now_ns() >= hot)
         return false;
     return atomic_load_explicit(&f->running, memory_order_relaxed) >= *cap;
 }
 
-/* The task: run the function's ABI on the request (on the task's fiber). */
+/* The task: the request through its route's pipeline (on the task's fiber). */
 static int invoke_task(void *arg)
 {
     http_req *r = arg;
     http_fn *f = r->fn;
-    atomic_fetch_add_explicit(&f->running, 1, memory_order_relaxed);
-    int rc = http_fn_invoke(f, &r->req, &r->resp);
-    atomic_fetch_sub_explicit(&f->running, 1, memory_order_relaxed);
-    if (r->resp.status == 504) {
+    const char *q = strchr(r->uri, '?');
+    http_exchange x = {
+        .table = r->table,
+        .route = r->route,
+        .match = &r->match,
+        .req = &r->req,
+        .resp = &r->resp,
+        .host = r->req.host,
+        .raw_path = r->uri,
+        .raw_len = q ? (size_t)(q - r->uri) : strlen(r->uri),
+    };
+    if (f != NULL)
+        atomic_fetch_add_explicit(&f->running, 1, memory_order_relaxed);
+    int rc = http_pipeline_run(&x);
+    if (f != NULL)
+        atomic_fetch_sub_explicit(&f->running, 1, memory_order_relaxed);
+    r->served_by = x.served_by;
+    /* The breaker watches the backend: a route's function that loops. */
+    if (f != NULL && x.served_by == f && r->resp.status == 504) {
         uint64_t window = (uint64_t)f->fn.limits.timeout_ms * 2000000u;
         if (window < HOT_WINDOW_NS)
             window = HOT_WINDOW_NS;
@@ -909,6 +931,7 @@ static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char 
         return ok;
     }
     const http_fn *f = r->fn;
+    const char *fname = f ? f->fn.name : "-";
     int nh = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
     hdr_walk hw = {.cap = nh > 0 ? (size_t)nh : 1};
     hw.kv = r->hdrs = hw.cap <= SMALL_HEADERS ? r->hdrs_small : kiln_malloc(hw.cap * sizeof(*hw.kv));
@@ -943,15 +966,19 @@ static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char 
         .body = r->body,
         .body_len = r->body_len,
     };
-    kiln_response_init(&r->resp, f->fn.max_output_bytes);
+    kiln_response_init(&r->resp, f ? f->fn.max_output_bytes : 0);
     r->resp_init = true;
     r->stage = STAGE_RUNNING;
     r->task.done = invoke_done;
     r->task.arg = r;
     kiln_err err;
     memset(&err, 0, sizeof(err));
-    if (kl_task_start(w->loop, &r->task, &f->fn.limits, invoke_task, r, &err) != KILN_OK)
-        http_error_response(&r->resp, 500, f->fn.name, err.msg);
+    /* The whole chain runs on one fiber: its stack fits the largest any of
+     * the route's functions asks for (sinks: the default). */
+    static const kiln_limits sink_limits;
+    const kiln_limits *lim = r->route ? &r->route->task_limits : &sink_limits;
+    if (kl_task_start(w->loop, &r->task, lim, invoke_task, r, &err) != KILN_OK)
+        http_error_response(&r->resp, 500, fname, err.msg);
     else if (!r->invoked) {
         /* It waits: park the connection until invoke_done resumes it. */
         const union MHD_ConnectionInfo *fi =
@@ -969,7 +996,7 @@ static enum MHD_Result finish(http_req *r, struct MHD_Connection *c, const char 
             kl_watch(w->loop, &r->hup);
         return MHD_YES;
     }
-    return respond(r, c, &r->resp, f->fn.name);
+    return respond(r, c, &r->resp, r->served_by ? r->served_by->fn.name : fname);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -993,7 +1020,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         if (!r->invoked)
             return MHD_YES;
-        return respond(r, c, &r->resp, r->fn->fn.name);
+        return respond(r, c, &r->resp,
+                       r->served_by ? r->served_by->fn.name : r->fn ? r->fn->fn.name : "-");
     case STAGE_BODY:
         if (*upload_data_size > 0) {
             size_t n = *upload_data_size;

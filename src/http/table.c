@@ -29,8 +29,8 @@ static void fn_free(http_fn *f)
 {
     if (f == NULL)
         return;
-    if (f->prepared && f->mod != NULL && f->mod->abi->release != NULL)
-        f->mod->abi->release(f->state);
+    if (f->prepared && f->abi != NULL && f->abi->release != NULL)
+        f->abi->release(f->state);
     kiln_instance_pre_free(f->pre);
     kiln_kv_grants_free(f->kv);
     kiln_free(f->owned_name);
@@ -39,11 +39,24 @@ static void fn_free(http_fn *f)
     kiln_free(f);
 }
 
+static void route_free(http_route *r)
+{
+    if (r == NULL)
+        return;
+    kiln_free(r->plugins);
+    kiln_free(r->pattern);
+    kiln_free(r);
+}
+
 static void table_free(http_table *t)
 {
     for (size_t i = 0; i < t->n_fns; i++)
         fn_free(t->fns[i]);
     kiln_free(t->fns);
+    for (size_t i = 0; i < t->n_routes; i++)
+        route_free(t->routes[i]);
+    kiln_free(t->routes);
+    kiln_free(t->sinks);
     for (size_t i = 0; i < t->n_mods; i++) {
         if (t->mods[i].mod != NULL)
             kiln_module_release(t->mods[i].mod);
@@ -247,8 +260,16 @@ static int push_fn(http_table *t, http_fn *f)
  * KILN_ECONFIG when the ABI refuses the configuration, or KILN_ENOMEM. With
  * `probe`, an ABI refusal is not logged and *out is NULL.
  */
+/* `plugin` (may be NULL): the function is a plugin of that kind, run through
+ * `abi` with export `export_name` (NULL = the function's own); its name stays
+ * the function's. */
+typedef struct plugin_use {
+    const kiln_abi_ops *abi;
+    const char *export_name;
+} plugin_use;
+
 static int make_fn(http_table *t, http_mod *m, const char *export_name, bool probe,
-                   http_fn **out, kiln_err *err)
+                   const plugin_use *plugin, http_fn **out, kiln_err *err)
 {
     *out = NULL;
     http_fn *f = kiln_calloc(1, sizeof(*f));
@@ -256,8 +277,18 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     f->fn = m->cf->fn;
     f->mod = m;
+    f->abi = m->abi;
     f->max_body_bytes = m->cf->max_body_bytes ? m->cf->max_body_bytes : t->server.max_body_bytes;
-    if (export_name != NULL) {
+    if (plugin != NULL) {
+        f->abi = plugin->abi;
+        if (plugin->export_name != NULL) {
+            if ((f->owned_export = kiln_strdup(plugin->export_name)) == NULL) {
+                fn_free(f);
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            }
+            f->fn.export_name = f->owned_export;
+        }
+    } else if (export_name != NULL) {
         size_t n = strlen(m->cf->fn.name) + strlen(export_name) + 2;
         f->owned_export = kiln_strdup(export_name);
         f->owned_name = kiln_malloc(n);
@@ -295,7 +326,7 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
     f->fn.host_state[KILN_STATE_HOST] = &f->host;
     rc = kiln_instance_pre_new(m->mod, m->linker, &f->pre, &e);
     if (rc == KILN_OK) {
-        rc = m->abi->prepare(&f->fn, m->mod, &f->state, &e);
+        rc = f->abi->prepare(&f->fn, m->mod, &f->state, &e);
         f->prepared = rc == KILN_OK;
     }
     if (rc != KILN_OK && probe) {
@@ -328,7 +359,7 @@ static int add_line(http_table *t, const char *methods, const char *host, const 
     char line[600];
     snprintf(line, sizeof(line), "kiln serve: route %s %s%s -> %s (%s)%s", methods,
              host ? host : "", path, f->fn.name,
-             f->upstream ? "upstream" : f->mod->abi ? f->mod->abi->name : "unknown ABI",
+             f->upstream ? "upstream" : f->abi ? f->abi->name : "unknown ABI",
              f->status == KILN_OK ? "" : " unavailable: 503");
     char **l = kiln_realloc(t->lines, (t->n_lines + 1) * sizeof(*l));
     if (l == NULL)
@@ -340,10 +371,46 @@ static int add_line(http_table *t, const char *methods, const char *host, const 
     return KILN_OK;
 }
 
+static int push_route(http_table *t, http_route *r)
+{
+    if (t->n_routes == t->cap_routes) {
+        size_t cap = t->cap_routes ? t->cap_routes * 2 : 16;
+        http_route **a = kiln_realloc(t->routes, cap * sizeof(*a));
+        if (a == NULL)
+            return KILN_ENOMEM;
+        t->routes = a;
+        t->cap_routes = cap;
+    }
+    t->routes[t->n_routes++] = r;
+    return KILN_OK;
+}
+
+/* A route target for backend `f` (no plugins yet), owned by the table. */
+static http_route *new_route(http_table *t, http_fn *f, const char *pattern, const char *host)
+{
+    http_route *r = kiln_calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    if ((r->pattern = kiln_strdup(pattern)) == NULL || push_route(t, r) != KILN_OK) {
+        route_free(r);
+        return NULL;
+    }
+    r->backend = f;
+    r->info.route = r->pattern;
+    r->info.route_host = host; /* host strings live in the configuration */
+    r->info.backend = f->upstream ? f->upstream : f->fn.name;
+    r->info.sink_status = 404;
+    r->task_limits = f->fn.limits;
+    return r;
+}
+
 static int add_host_route(http_table *t, const char *host, const char *path, http_fn *f,
                           kiln_err *err)
 {
-    int rc = http_router_add(t->router, path, host, NULL, 0, f, err);
+    http_route *rt = new_route(t, f, path, NULL);
+    if (rt == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int rc = http_router_add(t->router, path, host, NULL, 0, rt, err);
     if (rc == KILN_OK)
         rc = add_line(t, "*", host, path, f);
     return rc;
@@ -402,7 +469,7 @@ static int auto_routes(http_table *t, http_mod *m, const char *domain, kiln_err 
                          name, (int)(ex.name_len > 100 ? 100 : ex.name_len), ex.name);
                 continue;
             }
-            if ((rc = make_fn(t, m, ex.name, true, &f, err)) != KILN_OK)
+            if ((rc = make_fn(t, m, ex.name, true, NULL, &f, err)) != KILN_OK)
                 return rc;
             if (f == NULL)
                 continue;
@@ -423,7 +490,7 @@ static int auto_routes(http_table *t, http_mod *m, const char *domain, kiln_err 
     }
     if (found > 0)
         return KILN_OK;
-    if ((rc = make_fn(t, m, NULL, false, &f, err)) != KILN_OK)
+    if ((rc = make_fn(t, m, NULL, false, NULL, &f, err)) != KILN_OK)
         return rc;
     if ((rc = push_fn(t, f)) != KILN_OK) {
         fn_free(f);
@@ -489,15 +556,106 @@ static int upstream_fn(http_table *t, const cfg_route *r, http_fn **out, kiln_er
     return KILN_OK;
 }
 
+/* The module serving the function a plugin names. */
+static http_mod *plugin_mod(http_table *t, const cfg_config *c, const cfg_plugin *p)
+{
+    if (p->function != CFG_NO_FUNCTION && c == t->cfg)
+        return &t->mods[p->function];
+    /* By name: a sidecar naming another directory function, or a route kept
+     * from an earlier configuration. */
+    for (size_t i = 0; i < t->n_mods; i++)
+        if (strcmp(t->mods[i].cf->fn.name, p->function_name) == 0)
+            return &t->mods[i];
+    return NULL;
+}
+
+/*
+ * Make the function of one plugin: prepared with the plugin's export (the
+ * configured one, or the ABI's default for the kind). An Extism module
+ * whose ABI was detected, not configured, runs as an Otoroshi plugin.
+ */
+static int make_plugin(http_table *t, const cfg_config *c, const cfg_plugin *p, unsigned index,
+                       http_plugin *out, kiln_err *err)
+{
+    http_mod *m = plugin_mod(t, c, p);
+    const char *kind = kiln_stage_kind_name(p->kind);
+    if (m == NULL)
+        return kiln_err_set(err, KILN_ECONFIG, "%s:%d: plugin function '%s' is not defined",
+                            c->source, p->line, p->function_name);
+    plugin_use use = {m->abi, p->export_name};
+    if (use.abi != NULL && m->cf->fn.abi == NULL && strcmp(use.abi->name, "extism") == 0 &&
+        p->kind != KILN_STAGE_FILTER)
+        use.abi = kiln_abi_find("otoroshi");
+    if (use.abi != NULL) {
+        const char *def = use.abi->stage_export ? use.abi->stage_export(p->kind) : NULL;
+        if (def == NULL || use.abi->stage == NULL)
+            return kiln_err_set(err, KILN_ECONFIG, "%s:%d: function '%s' (%s ABI) cannot be a "
+                                "plugin of kind %s", c->source, p->line, m->cf->fn.name,
+                                use.abi->name, kind);
+        if (use.export_name == NULL && def[0] != '\0')
+            use.export_name = def;
+    }
+    http_fn *f;
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    int rc = make_fn(t, m, NULL, false, &use, &f, &e);
+    if (rc != KILN_OK)
+        return kiln_err_set(err, rc, "%s:%d: plugin '%s' (%s): %s", c->source, p->line,
+                            m->cf->fn.name, kind, e.msg);
+    if ((rc = push_fn(t, f)) != KILN_OK) {
+        fn_free(f);
+        return kiln_err_set(err, rc, "out of memory");
+    }
+    out->fn = f;
+    out->p.name = f->fn.name;
+    out->p.kind = p->kind;
+    out->p.config_json = p->config_json ? p->config_json : "{}";
+    out->p.vm_config = p->vm_config;
+    out->p.index = index;
+    return KILN_OK;
+}
+
 /* Add one configured route (from `c`, the configuration it is written in). */
 static int add_cfg_route(http_table *t, const cfg_config *c, const cfg_route *r, http_fn *f,
                          kiln_err *err)
 {
     kiln_err e;
     memset(&e, 0, sizeof(e));
-    int rc = http_router_add(t->router, r->path, r->host, r->methods, r->n_methods, f, &e);
+    http_route *rt = new_route(t, f, r->path, r->host);
+    if (rt == NULL || (r->n_plugins > 0 &&
+                       (rt->plugins = kiln_calloc(r->n_plugins, sizeof(*rt->plugins))) == NULL))
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    for (size_t k = 0; k < r->n_plugins; k++) {
+        int prc = make_plugin(t, c, &r->plugins[k], (unsigned)k, &rt->plugins[k], err);
+        if (prc != KILN_OK)
+            return prc;
+        rt->n_plugins++;
+        /* One fiber runs the whole chain: give it the largest stack asked for
+         * (0 is the 1 MiB default). */
+        uint32_t want = rt->plugins[k].fn->fn.limits.max_stack_bytes, have =
+                                                                      rt->task_limits.max_stack_bytes;
+        if ((want ? want : 1u << 20) > (have ? have : 1u << 20))
+            rt->task_limits.max_stack_bytes = want;
+        if (r->plugins[k].kind == KILN_STAGE_MATCHER)
+            rt->has_matchers = true;
+    }
+    int rc = http_router_add(t->router, r->path, r->host, r->methods, r->n_methods, rt, &e);
     if (rc != KILN_OK)
         return kiln_err_set(err, rc, "%s:%d: %s", c->source, r->line, e.msg);
+    for (size_t k = 0; k < rt->n_plugins; k++) {
+        char line[400];
+        snprintf(line, sizeof(line), "kiln serve:   plugin %zu: %s (%s, %s)%s", k + 1,
+                 rt->plugins[k].p.name, kiln_stage_kind_name(rt->plugins[k].p.kind),
+                 rt->plugins[k].fn->abi ? rt->plugins[k].fn->abi->name : "unknown ABI",
+                 rt->plugins[k].fn->status == KILN_OK ? "" : " unavailable: 503");
+        char **l = kiln_realloc(t->lines, (t->n_lines + 1) * sizeof(*l));
+        if (l == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        t->lines = l;
+        if ((l[t->n_lines] = kiln_strdup(line)) == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        t->n_lines++;
+    }
     char methods[200] = "*";
     size_t o = 0;
     for (size_t k = 0; k < r->n_methods && o < sizeof(methods); k++)
@@ -505,6 +663,26 @@ static int add_cfg_route(http_table *t, const cfg_config *c, const cfg_route *r,
                               r->methods[k]);
     rc = add_line(t, methods, r->host, r->path, f);
     return rc == KILN_OK ? KILN_OK : kiln_err_set(err, rc, "out of memory");
+}
+
+/* Is function i used as a plugin or sink and never as a backend? Such a
+ * function has no entry point of its own to prepare. */
+static bool plugin_only(const cfg_config *c, const http_mod *m, size_t i)
+{
+    bool plugin = false;
+    for (size_t j = 0; j < c->n_sinks; j++)
+        plugin = plugin || c->sinks[j].function == i;
+    for (size_t j = 0; j < c->n_routes; j++) {
+        if (c->routes[j].function == i && m->kept_cfg == NULL)
+            return false;
+        for (size_t k = 0; k < c->routes[j].n_plugins; k++)
+            plugin = plugin || c->routes[j].plugins[k].function == i;
+    }
+    if (m->kept_cfg != NULL)
+        for (size_t j = 0; j < m->kept_cfg->n_routes; j++)
+            if (m->kept_cfg->routes[j].function == m->kept_index)
+                return false;
+    return plugin;
 }
 
 static int config_routes(http_table *t, kiln_err *err)
@@ -518,7 +696,9 @@ static int config_routes(http_table *t, kiln_err *err)
     for (size_t i = 0; i < c->n_functions && rc == KILN_OK; i++) {
         if (t->mods[i].cf->auto_routes)
             continue; /* routed by auto_routes */
-        if ((rc = make_fn(t, &t->mods[i], NULL, false, &by_fn[i], err)) != KILN_OK)
+        if (plugin_only(c, &t->mods[i], i))
+            continue; /* prepared per use, with the plugin's export */
+        if ((rc = make_fn(t, &t->mods[i], NULL, false, NULL, &by_fn[i], err)) != KILN_OK)
             break;
         if ((rc = push_fn(t, by_fn[i])) != KILN_OK) {
             fn_free(by_fn[i]);
@@ -545,6 +725,15 @@ static int config_routes(http_table *t, kiln_err *err)
                 rc = add_cfg_route(t, m->kept_cfg, &m->kept_cfg->routes[k], by_fn[i], err);
     }
     kiln_free(by_fn);
+    /* Sinks answer requests no route matched. */
+    if (rc == KILN_OK && c->n_sinks > 0) {
+        t->sinks = kiln_calloc(c->n_sinks, sizeof(*t->sinks));
+        if (t->sinks == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < c->n_sinks && rc == KILN_OK; i++)
+            if ((rc = make_plugin(t, c, &c->sinks[i], 0, &t->sinks[i], err)) == KILN_OK)
+                t->n_sinks++;
+    }
     return rc;
 }
 

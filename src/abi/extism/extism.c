@@ -885,6 +885,15 @@ int xtm_handler_run(void *state, const kiln_instance_pre *pre, const uint8_t *in
     return xtm_run(h->f, pre, h->export_name, in, len, cb, cb_arg, err);
 }
 
+int xtm_handler_run_export(void *state, const kiln_instance_pre *pre, const char *export_name,
+                           const uint8_t *in, size_t len, xtm_output_fn cb, void *cb_arg,
+                           kiln_err *err)
+{
+    xtm_handler *h = state;
+    return xtm_run(h->f, pre, export_name ? export_name : h->export_name, in, len, cb, cb_arg,
+                   err);
+}
+
 void xtm_handler_release(void *state)
 {
     handler_free(state);

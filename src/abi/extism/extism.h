@@ -114,6 +114,11 @@ int xtm_handler_prepare(const kiln_function *fn, kiln_module *m, const char *def
                         void **state /* OUT */, kiln_err *err);
 int xtm_handler_run(void *state, const kiln_instance_pre *pre, const uint8_t *in, size_t len,
                     xtm_output_fn cb, void *cb_arg, kiln_err *err);
+/* The same, calling `export_name` instead of the prepared export (NULL = it):
+ * a plugin kind with two entry points (Otoroshi sinks). */
+int xtm_handler_run_export(void *state, const kiln_instance_pre *pre, const char *export_name,
+                           const uint8_t *in, size_t len, xtm_output_fn cb, void *cb_arg,
+                           kiln_err *err);
 void xtm_handler_release(void *state);
 
 /* Is export `name` callable as an Extism function (type () -> i32 or () -> ())?

@@ -149,13 +149,34 @@ static uint64_t hf_proxy_log_event(kiln_instance *inst, uint64_t off, uint64_t l
     return 0;
 }
 
-/* ---- request attributes --------------------------------------------------------- */
+/* ---- request attributes ---------------------------------------------------------
+ *
+ * Under `kiln serve` every request runs in a pipeline (handler.h): the
+ * attributes are the request's, shared by all its stages and kept as the
+ * JSON text the plugin wrote. Without one (`kiln call`) they live for the
+ * call only.
+ */
+
+static void attr_key(const uint8_t *k, uint64_t len, char key[256])
+{
+    size_t n = len < 255 ? (size_t)len : 255;
+    memcpy(key, k, n);
+    key[n] = '\0';
+}
 
 static uint64_t hf_proxy_get_attrs(kiln_instance *inst, uint64_t unused)
 {
     xtm_ctx *c = xtm_ctx_of(inst);
     (void)unused;
     oto_call *oc = call_state(c);
+    kiln_stage *st = kiln_stage_current();
+    if (st != NULL) {
+        char *s = oc ? kiln_stage_attrs_json(st, NULL) : NULL;
+        if (s == NULL)
+            fail_oom_host(inst, "proxy_get_attrs");
+        keep(oc, s);
+        return reply_kept(inst, oc);
+    }
     bool ok = oc != NULL && keep_json(oc, json_incref(oc->attrs));
     if (!ok)
         fail_oom_host(inst, "proxy_get_attrs");
@@ -168,6 +189,19 @@ static uint64_t hf_proxy_get_attr(kiln_instance *inst, uint64_t off, uint64_t le
     const uint8_t *k = arg_bytes(inst, c, off, len, "proxy_get_attr");
     oto_call *oc = call_state(c);
     bool ok = oc != NULL, found = false;
+    kiln_stage *st = kiln_stage_current();
+    if (ok && st != NULL) {
+        char key[256];
+        attr_key(k, len, key);
+        const char *v = kiln_stage_attr(st, key);
+        if (v == NULL)
+            return 0;
+        char *copy = strdup(v);
+        if (copy == NULL)
+            fail_oom_host(inst, "proxy_get_attr");
+        keep(oc, copy);
+        return reply_kept(inst, oc);
+    }
     if (ok) {
         char key[256];
         size_t n = len < sizeof(key) ? (size_t)len : sizeof(key) - 1;
@@ -189,10 +223,18 @@ static uint64_t hf_proxy_set_attr(kiln_instance *inst, uint64_t off, uint64_t le
     const uint8_t *b = arg_bytes(inst, c, off, len, "proxy_set_attr");
     oto_call *oc = call_state(c);
     uint64_t r = 0;
-    json_t *req = json_loadb((const char *)b, (size_t)len, 0, NULL);
+    json_t *req = json_raw_load((const char *)b, (size_t)len, NULL);
     json_t *k = json_object_get(req, "key"), *v = json_object_get(req, "value");
-    if (oc != NULL && json_is_string(k) && v != NULL)
+    kiln_stage *st = kiln_stage_current();
+    if (st != NULL && json_is_string(k) && v != NULL) {
+        /* The value exactly as written (numbers are not reformatted). */
+        const char *raw;
+        size_t rlen;
+        if (json_raw_member((const char *)b, (size_t)len, "value", &raw, &rlen) == 1)
+            r = kiln_stage_attr_set(st, json_string_value(k), raw, rlen) == KILN_OK;
+    } else if (oc != NULL && json_is_string(k) && v != NULL) {
         r = json_object_set(oc->attrs, json_string_value(k), v) == 0;
+    }
     json_decref(req);
     return r;
 }
@@ -204,10 +246,11 @@ static uint64_t hf_proxy_del_attr(kiln_instance *inst, uint64_t off, uint64_t le
     oto_call *oc = call_state(c);
     uint64_t r = 0;
     char key[256];
-    size_t n = len < sizeof(key) ? (size_t)len : sizeof(key) - 1;
-    memcpy(key, k, n);
-    key[n] = '\0';
-    if (oc != NULL)
+    attr_key(k, len, key);
+    kiln_stage *st = kiln_stage_current();
+    if (st != NULL)
+        r = kiln_stage_attr_del(st, key);
+    else if (oc != NULL)
         r = json_object_del(oc->attrs, key) == 0;
     return r;
 }
@@ -217,7 +260,10 @@ static uint64_t hf_proxy_clear_attrs(kiln_instance *inst, uint64_t unused)
     xtm_ctx *c = xtm_ctx_of(inst);
     (void)unused;
     oto_call *oc = call_state(c);
-    if (oc != NULL)
+    kiln_stage *st = kiln_stage_current();
+    if (st != NULL)
+        kiln_stage_attrs_clear(st);
+    else if (oc != NULL)
         json_object_clear(oc->attrs);
     return 0;
 }
@@ -801,58 +847,119 @@ static json_t *route_json(const kiln_function *fn, const char *host, json_t *bac
 
 static _Atomic unsigned long request_seq;
 
-char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *len)
+unsigned long oto_snowflake(char out[64])
 {
     unsigned long seq = atomic_fetch_add(&request_seq, 1) + 1;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    char snowflake[64];
-    snprintf(snowflake, sizeof(snowflake), "%lld%06lu", (long long)ts.tv_sec * 1000 +
-             ts.tv_nsec / 1000000, seq % 1000000);
+    snprintf(out, 64, "%lld%06lu", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+             seq % 1000000);
+    return seq;
+}
+
+const char *oto_request_host(const kiln_request *req)
+{
     const char *host = req_header(req, "host");
     if (host == NULL)
         host = req->host && *req->host ? req->host : "localhost";
-    const char *method = req->method ? req->method : "GET";
-    const char *uri = req->url ? req->url : "/";
-    const char *fname = fn->name ? fn->name : "function";
-    char url[4096];
-    snprintf(url, sizeof(url), "http://%s%s", host, uri);
+    return host;
+}
 
-    json_t *body = json_null();
-    if (req->body_len > 0) {
-        body = json_array();
-        for (size_t i = 0; body != NULL && i < req->body_len; i++)
-            json_array_append_new(body, json_integer((int8_t)req->body[i]));
-    }
+json_t *oto_request_doc(const kiln_request *req, unsigned long id)
+{
     json_t *params = kv_json(req->params, req->n_params);
-    json_t *raw = json_pack("{s:I, s:s, s:o, s:o, s:b, s:s, s:o, s:s, s:s, s:b, s:s, s:n, s:o}",
-                            "id", (json_int_t)(seq % 1000000000), "method", method, "headers",
-                            headers_json(req), "cookies", cookies_json(req, false), "tls", 0,
-                            "uri", uri, "query", query_json(req->query), "path",
-                            req->path ? req->path : "/", "version", "HTTP/1.1", "has_body",
-                            req->body_len > 0, "remote",
-                            req->remote_addr ? req->remote_addr : "", "client_cert_chain",
-                            "path_params", params);
-    json_t *plugin_req =
-        json_pack("{s:s, s:s, s:o, s:o, s:s, s:n, s:n, s:o}", "url", url, "method", method,
-                  "headers", headers_json(req), "query", query_json(req->query), "version",
-                  "HTTP/1.1", "client_cert_chain", "backend", "cookies",
-                  cookies_json(req, true));
+    const char *uri = req->url ? req->url : "/";
+    return json_pack("{s:I, s:s, s:o, s:o, s:b, s:s, s:o, s:s, s:s, s:b, s:s, s:n, s:o}", "id",
+                     (json_int_t)(id % 1000000000), "method", req->method ? req->method : "GET",
+                     "headers", headers_json(req), "cookies", cookies_json(req, false), "tls", 0,
+                     "uri", uri, "query", query_json(req->query), "path",
+                     req->path ? req->path : "/", "version", "HTTP/1.1", "has_body",
+                     req->body_len > 0, "remote", req->remote_addr ? req->remote_addr : "",
+                     "client_cert_chain", "path_params", params);
+}
+
+json_t *oto_plugin_request_doc(const kiln_request *req)
+{
+    char url[4096];
+    snprintf(url, sizeof(url), "http://%s%s", oto_request_host(req), req->url ? req->url : "/");
+    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:n, s:n, s:o}", "url", url, "method",
+                     req->method ? req->method : "GET", "headers", headers_json(req), "query",
+                     query_json(req->query), "version", "HTTP/1.1", "client_cert_chain",
+                     "backend", "cookies", cookies_json(req, true));
+}
+
+json_t *oto_backend_doc(const char *id, const char *host)
+{
+    return backend_json(id, host);
+}
+
+json_t *oto_route_doc(const char *name, const char *host, json_t *backend)
+{
+    kiln_function fn;
+    memset(&fn, 0, sizeof(fn));
+    fn.name = name;
+    return route_json(&fn, host, backend);
+}
+
+void oto_write_body_bytes(jw *w, const uint8_t *b, size_t n)
+{
+    if (n == 0) {
+        jw_null(w);
+        return;
+    }
+    jw_arr_open(w);
+    for (size_t i = 0; i < n; i++)
+        jw_int(w, (int8_t)b[i]);
+    jw_arr_close(w);
+}
+
+/* Every member of the jansson object `doc` into w, except that member `raw_key`
+ * (if any) is written from raw JSON text: values Kiln made go through
+ * jansson, values a guest wrote stay as written. */
+void oto_write_doc(jw *w, json_t *doc, const char *raw_key, const char *raw, size_t raw_len)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(doc, k, v) {
+        jw_key(w, k);
+        if (raw_key != NULL && strcmp(k, raw_key) == 0)
+            jw_raw(w, raw, raw_len);
+        else
+            jw_jansson(w, v);
+    }
+}
+
+char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *len)
+{
+    char snowflake[64];
+    unsigned long seq = oto_snowflake(snowflake);
+    const char *host = oto_request_host(req);
+    const char *fname = fn->name ? fn->name : "function";
     json_t *backend = backend_json(fname, host);
     json_t *route = backend ? route_json(fn, host, backend) : NULL;
-    json_t *doc = json_pack("{s:s, s:O, s:n, s:n, s:o, s:o, s:{}, s:{}, s:o, s:o, s:o}",
-                            "snowflake", snowflake, "backend", backend, "apikey", "user",
-                            "raw_request", raw, "config", kv_json(fn->config, fn->n_config),
-                            "global_config", "attrs", "route", route, "request_body_bytes",
-                            body, "request", plugin_req);
+    json_t *doc = json_pack("{s:s, s:O, s:n, s:n, s:o, s:o, s:{}, s:{}, s:o, s:o}", "snowflake",
+                            snowflake, "backend", backend, "apikey", "user", "raw_request",
+                            oto_request_doc(req, seq), "config",
+                            kv_json(fn->config, fn->n_config), "global_config", "attrs",
+                            "route", route, "request", oto_plugin_request_doc(req));
     json_decref(backend);
     if (doc == NULL)
         return NULL;
-    char *s = json_dumps(doc, JSON_COMPACT);
+    /* The attributes earlier stages of the pipeline set, exactly as written. */
+    kiln_stage *st = kiln_stage_current();
+    size_t alen = 0;
+    char *attrs = st ? kiln_stage_attrs_json(st, &alen) : NULL;
+    jw *w = jw_new();
+    if (w != NULL) {
+        jw_obj_open(w);
+        oto_write_doc(w, doc, attrs ? "attrs" : NULL, attrs, alen);
+        jw_key(w, "request_body_bytes");
+        oto_write_body_bytes(w, req->body, req->body_len);
+        jw_obj_close(w);
+    }
+    free(attrs);
     json_decref(doc);
-    if (s != NULL)
-        *len = strlen(s);
-    return s;
+    return w ? jw_finish(w, len) : NULL;
 }
 
 /* ---- output document (§4.1, §4.3) ------------------------------------------------------- */
@@ -1127,4 +1234,6 @@ const kiln_abi_ops kiln_abi_otoroshi = {
     .prepare = oto_prepare,
     .handle = oto_handle,
     .release = xtm_handler_release,
+    .stage_export = oto_stage_export,
+    .stage = oto_stage,
 };

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "base/json_raw.h"
 #include "kiln/handler.h"
 
 #define OTO_DEFAULT_EXPORT "call_backend"
@@ -35,6 +38,22 @@ int oto_error_response(kiln_response *resp, const char *msg);
  */
 char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *len /* OUT */);
 
+/* ---- pieces of the input documents (otoroshi.c), shared with oto_stage.c -- */
+
+/* A new request snowflake (text) and sequence number. */
+unsigned long oto_snowflake(char out[64]);
+/* The Host header, else req->host, else "localhost". */
+const char *oto_request_host(const kiln_request *req);
+/* requestToJson (§4.2); NgPluginHttpRequest; a Backend target; a Route. */
+json_t *oto_request_doc(const kiln_request *req, unsigned long id);
+json_t *oto_plugin_request_doc(const kiln_request *req);
+json_t *oto_backend_doc(const char *id, const char *host);
+json_t *oto_route_doc(const char *name, const char *host, json_t *backend);
+/* A body as Otoroshi's array of signed bytes, or null when empty. */
+void oto_write_body_bytes(jw *w, const uint8_t *b, size_t n);
+/* The members of `doc`, member raw_key (if not NULL) from raw JSON text. */
+void oto_write_doc(jw *w, json_t *doc, const char *raw_key, const char *raw, size_t raw_len);
+
 /*
  * The context document a plugin of `plugin->kind` receives in `phase`
  * (otoroshi-abi.md §4.4-4.7): the request as `st` has it now, the plugin's
@@ -44,5 +63,11 @@ char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *l
  */
 char *oto_stage_input(const kiln_function *fn, const kiln_plugin *plugin, kiln_stage_phase phase,
                       kiln_stage *st, size_t *len /* OUT */);
+
+/* The pipeline-stage ops of kiln_abi_otoroshi (oto_stage.c). */
+const char *oto_stage_export(kiln_stage_kind kind);
+int oto_stage(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+              const kiln_plugin *plugin, kiln_stage_phase phase, kiln_stage *st, int *verdict,
+              kiln_err *err);
 
 #endif

@@ -1,0 +1,281 @@
+/*
+ * pipeline.c - one request through a route's chain (handler.h, "pipeline
+ * stages"), on the request's fiber:
+ *
+ *   1. route matchers: all of the route's must take the request, else the
+ *      next candidate route (router precedence) is tried, then the sinks;
+ *   2. pre-route, then access validators, then request transformers and
+ *      proxy-wasm filters (request side), each group in configured order;
+ *      any of them may answer instead (deny, short-circuit, local reply);
+ *   3. the backend (a function or an upstream), on the request as edited;
+ *   4. the response side: proxy-wasm filters in reverse order (as Envoy
+ *      runs encoders), then response transformers in configured order (as
+ *      Otoroshi does) - these only when the backend answered;
+ *   5. stage_end for every plugin that kept a stream, in reverse order.
+ *
+ * A plugin that fails (trap, time limit, malformed output, unavailable)
+ * fails the request with an error naming it; the request never goes through
+ * a plugin that did not say so. Plugins and the backend share one kiln_stage
+ * (edited request, response, attributes), reachable from host functions as
+ * kiln_stage_current().
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "abi/guest_log.h"
+#include "base/alloc.h"
+#include "http/http_int.h"
+
+/* Routes tried after matchers said no, per request. */
+#define MAX_FALLTHROUGH 16
+
+/* Run one plugin for one phase. On failure the error answer is in the
+ * stage's response and the verdict is RESPOND. */
+static int run_plugin(const http_plugin *pl, kiln_stage_phase phase, kiln_stage *st,
+                      int *verdict)
+{
+    const http_fn *f = pl->fn;
+    kiln_response *resp = kiln_stage_response(st);
+    *verdict = KILN_STAGE_CONTINUE;
+    int rc = http_fn_refuse(f, resp);
+    if (rc != KILN_OK) {
+        *verdict = KILN_STAGE_RESPOND;
+        return rc;
+    }
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+    guest_log_budget b;
+    guest_log_begin(&b, f->fn.name, &f->fn.log);
+    kiln_stage_set_current(st);
+    rc = f->abi->stage(&f->fn, f->state, f->pre, &pl->p, phase, st, verdict, &err);
+    guest_log_end(&b);
+    if (rc != KILN_OK) {
+        *verdict = KILN_STAGE_RESPOND;
+        http_fail_response(f->fn.name, &f->fn.limits, kiln_stage_kind_name(pl->p.kind), rc, &err,
+                           resp);
+    }
+    return rc;
+}
+
+static int new_stage(const http_exchange *x, const http_route *rt, const http_fn *backend,
+                     kiln_stage **st)
+{
+    kiln_stage_info none = {.route = "", .backend = "", .sink_status = 404,
+                            .sink_message = "no route for this path"};
+    size_t max = backend ? backend->fn.max_output_bytes : 0;
+    int rc = kiln_stage_new(x->req, rt ? &rt->info : &none, max, st);
+    if (rc != KILN_OK)
+        http_error_response(x->resp, 500, NULL, "out of memory");
+    return rc;
+}
+
+/* Move the stage's response into the exchange's. */
+static void take_response(http_exchange *x, kiln_stage *st)
+{
+    kiln_response *from = kiln_stage_response(st);
+    kiln_response tmp = *x->resp;
+    *x->resp = *from;
+    *from = tmp;
+}
+
+static void end_streams(const http_route *rt, kiln_stage *st)
+{
+    for (size_t i = rt->n_plugins; i-- > 0;) {
+        const http_plugin *pl = &rt->plugins[i];
+        void **slot = kiln_stage_stream(st, pl->p.index);
+        if (*slot == NULL || pl->fn->abi == NULL || pl->fn->abi->stage_end == NULL)
+            continue;
+        kiln_stage_set_current(st);
+        pl->fn->abi->stage_end(&pl->fn->fn, pl->fn->state, &pl->p, st, *slot);
+        *slot = NULL;
+    }
+}
+
+/* No route took the request: the first sink that matches answers, else 404. */
+static int run_sinks(http_exchange *x)
+{
+    const http_table *t = x->table;
+    kiln_stage *st = NULL;
+    int rc = KILN_OK;
+    for (size_t i = 0; i < t->n_sinks && rc == KILN_OK; i++) {
+        const http_plugin *pl = &t->sinks[i];
+        if (st == NULL && (rc = new_stage(x, NULL, pl->fn, &st)) != KILN_OK)
+            return rc;
+        int verdict;
+        rc = run_plugin(pl, KILN_PHASE_MATCH, st, &verdict);
+        if (rc == KILN_OK && verdict == KILN_STAGE_NO_MATCH)
+            continue;
+        if (rc == KILN_OK)
+            rc = run_plugin(pl, KILN_PHASE_HANDLE, st, &verdict);
+        x->served_by = pl->fn;
+        take_response(x, st);
+        kiln_stage_set_current(NULL);
+        kiln_stage_free(st);
+        return rc;
+    }
+    kiln_stage_set_current(NULL);
+    kiln_stage_free(st);
+    if (rc == KILN_OK)
+        http_error_response(x->resp, 404, NULL, "no route for this path");
+    return rc;
+}
+
+/* Run the route's matchers on a fresh stage: *taken says whether they all
+ * take the request. On an error the answer is in x->resp. */
+static int run_matchers(http_exchange *x, kiln_stage **stp, bool *taken)
+{
+    http_route *rt = x->route;
+    *taken = true;
+    int rc = new_stage(x, rt, rt->backend, stp);
+    for (size_t i = 0; rc == KILN_OK && i < rt->n_plugins && *taken; i++) {
+        if (rt->plugins[i].p.kind != KILN_STAGE_MATCHER)
+            continue;
+        int verdict;
+        rc = run_plugin(&rt->plugins[i], KILN_PHASE_MATCH, *stp, &verdict);
+        if (rc != KILN_OK) {
+            x->served_by = rt->plugins[i].fn;
+            take_response(x, *stp);
+        } else if (verdict == KILN_STAGE_NO_MATCH) {
+            *taken = false;
+        }
+    }
+    return rc;
+}
+
+/* The next candidate route after `skip`; x->route NULL when none is left. */
+static void fall_through(http_exchange *x, void *const *skip, size_t n_skip)
+{
+    http_match next;
+    http_route_status s = n_skip < MAX_FALLTHROUGH
+                              ? http_router_match_skip(x->table->router, x->req->method, x->host,
+                                                       x->raw_path, x->raw_len, skip, n_skip,
+                                                       &next)
+                              : HTTP_ROUTE_NOT_FOUND;
+    if (s != HTTP_ROUTE_FOUND) {
+        if (n_skip < MAX_FALLTHROUGH)
+            http_match_fini(&next);
+        x->route = NULL;
+        return;
+    }
+    http_match_fini(x->match);
+    *x->match = next;
+    x->route = next.target;
+    x->req->params = x->match->params;
+    x->req->n_params = x->match->n_params;
+}
+
+static bool in_group(kiln_stage_kind k, int group)
+{
+    switch (group) {
+    case 0:
+        return k == KILN_STAGE_PRE_ROUTE;
+    case 1:
+        return k == KILN_STAGE_ACCESS;
+    default:
+        return k == KILN_STAGE_REQUEST || k == KILN_STAGE_FILTER;
+    }
+}
+
+int http_pipeline_run(http_exchange *x)
+{
+    void *skip[MAX_FALLTHROUGH];
+    size_t n_skip = 0;
+    kiln_stage *st = NULL;
+    int rc = KILN_OK;
+    x->served_by = x->route ? x->route->backend : NULL;
+
+    /* 1. Which route takes it. */
+    while (x->route != NULL && x->route->has_matchers) {
+        bool taken;
+        rc = run_matchers(x, &st, &taken);
+        if (rc != KILN_OK) {
+            kiln_stage_set_current(NULL);
+            end_streams(x->route, st);
+            kiln_stage_free(st);
+            return rc;
+        }
+        if (taken)
+            break;
+        kiln_stage_free(st);
+        st = NULL;
+        skip[n_skip++] = x->route;
+        fall_through(x, skip, n_skip);
+    }
+    http_route *rt = x->route;
+    if (rt == NULL) {
+        kiln_stage_set_current(NULL);
+        return run_sinks(x);
+    }
+    http_fn *backend = rt->backend;
+    x->served_by = backend;
+    if (x->req->body_len > backend->max_body_bytes) {
+        /* Checked upfront against the first candidate; a route taken after
+         * falling through may allow less. */
+        kiln_stage_free(st);
+        char msg[120];
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes", backend->max_body_bytes);
+        http_error_response(x->resp, 413, NULL, msg);
+        return KILN_ELIMIT;
+    }
+    if (st == NULL && (rc = new_stage(x, rt, backend, &st)) != KILN_OK)
+        return rc;
+
+    /* 2. The request side. */
+    int verdict = KILN_STAGE_CONTINUE;
+    size_t ran = 0; /* plugins whose request side ran: [0, ran) by index, filters only */
+    for (int g = 0; g < 3 && verdict == KILN_STAGE_CONTINUE; g++) {
+        for (size_t i = 0; i < rt->n_plugins && verdict == KILN_STAGE_CONTINUE; i++) {
+            const http_plugin *pl = &rt->plugins[i];
+            if (!in_group(pl->p.kind, g))
+                continue;
+            rc = run_plugin(pl, KILN_PHASE_REQUEST, st, &verdict);
+            if (pl->p.kind == KILN_STAGE_FILTER)
+                ran = i + 1;
+            if (verdict != KILN_STAGE_CONTINUE)
+                x->served_by = pl->fn;
+        }
+    }
+
+    /* 3. The backend. */
+    bool backend_ran = false;
+    if (verdict == KILN_STAGE_CONTINUE) {
+        kiln_stage_set_current(st);
+        rc = http_fn_invoke(backend, kiln_stage_request(st), kiln_stage_response(st));
+        backend_ran = true;
+    }
+
+    /* 4. The response side: filters that saw the request, in reverse, then
+     * response transformers. A failure replaces the response and stops. */
+    bool failed = false;
+    for (size_t i = ran; i-- > 0 && !failed;) {
+        const http_plugin *pl = &rt->plugins[i];
+        if (pl->p.kind != KILN_STAGE_FILTER)
+            continue;
+        int v;
+        int prc = run_plugin(pl, KILN_PHASE_RESPONSE, st, &v);
+        if (prc != KILN_OK) {
+            failed = true;
+            x->served_by = pl->fn;
+            rc = prc;
+        }
+    }
+    for (size_t i = 0; i < rt->n_plugins && backend_ran && !failed; i++) {
+        const http_plugin *pl = &rt->plugins[i];
+        if (pl->p.kind != KILN_STAGE_RESPONSE)
+            continue;
+        int v;
+        int prc = run_plugin(pl, KILN_PHASE_RESPONSE, st, &v);
+        if (prc != KILN_OK) {
+            failed = true;
+            x->served_by = pl->fn;
+            rc = prc;
+        }
+    }
+
+    /* 5. Done. */
+    end_streams(rt, st);
+    kiln_stage_set_current(NULL);
+    take_response(x, st);
+    kiln_stage_free(st);
+    return rc;
+}

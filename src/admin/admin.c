@@ -27,6 +27,7 @@
 #include "admin/admin_int.h"
 #include "admin/registry.h"
 #include "base/alloc.h"
+#include "base/metrics.h"
 
 #define ADMIN_MAX_CONNECTIONS 16
 #define ADMIN_MAX_SMALL_BODY ((size_t)1 << 20) /* bodies of requests other than PUT */
@@ -571,6 +572,24 @@ static enum MHD_Result method_not_allowed(struct MHD_Connection *c, const char *
     return ret;
 }
 
+/* GET /metrics: Kiln's metrics registry (base/metrics.h) as Prometheus text. */
+static enum MHD_Result h_metrics(struct MHD_Connection *c)
+{
+    size_t n = 0;
+    char *text = metrics_prometheus(&n);
+    if (text == NULL)
+        return reply_error(c, 500, "out of memory rendering the metrics");
+    struct MHD_Response *r = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_COPY);
+    kiln_free(text);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result dispatch(admin_server *a, struct MHD_Connection *c, const char *url,
                                 const char *method, admin_req *rq)
 {
@@ -579,6 +598,8 @@ static enum MHD_Result dispatch(admin_server *a, struct MHD_Connection *c, const
                            "are limited to %zu bytes", rq->limit, ADMIN_MAX_UPLOAD);
     if (strcmp(url, "/status") == 0)
         return strcmp(method, "GET") == 0 ? h_status(a, c) : method_not_allowed(c, "GET");
+    if (strcmp(url, "/metrics") == 0 || strcmp(url, "/v1/metrics") == 0)
+        return strcmp(method, "GET") == 0 ? h_metrics(c) : method_not_allowed(c, "GET");
     if (strcmp(url, "/functions") == 0 || strcmp(url, "/functions/") == 0)
         return strcmp(method, "GET") == 0 ? h_list(a, c) : method_not_allowed(c, "GET");
     if (strncmp(url, "/functions/", 11) == 0) {
@@ -607,7 +628,7 @@ static enum MHD_Result dispatch(admin_server *a, struct MHD_Connection *c, const
                                                : method_not_allowed(c, "POST");
     }
     return reply_error(c, 404, "no endpoint %s %s; the admin API has /functions, "
-                               "/functions/NAME, /functions/NAME/rollback, /status, /healthz "
+                               "/functions/NAME, /functions/NAME/rollback, /status, /metrics, /healthz "
                                "(README \"Deploying\")", method, url);
 }
 

@@ -9,8 +9,9 @@
  *      any of them may answer instead (deny, short-circuit, local reply);
  *   3. the backend (a function or an upstream), on the request as edited;
  *   4. the response side: proxy-wasm filters in reverse order (as Envoy
- *      runs encoders), then response transformers in configured order (as
- *      Otoroshi does) - these only when the backend answered;
+ *      runs encoders, also on local replies), then response transformers in
+ *      configured order (as Otoroshi does) - these only on an answer of the
+ *      backend, not on a denial or on Kiln's error for a failed backend;
  *   5. stage_end for every plugin that kept a stream, in reverse order.
  *
  * A plugin that fails (trap, time limit, malformed output, unavailable)
@@ -241,7 +242,9 @@ int http_pipeline_run(http_exchange *x)
     if (verdict == KILN_STAGE_CONTINUE) {
         kiln_stage_set_current(st);
         rc = http_fn_invoke(backend, kiln_stage_request(st), kiln_stage_response(st));
-        backend_ran = true;
+        /* Response transformers see the backend's answers, not Kiln's error
+         * answers for a backend that failed (trap, 502/504 upstream). */
+        backend_ran = rc == KILN_OK;
     }
 
     /* 4. The response side: filters that saw the request, in reverse, then

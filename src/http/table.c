@@ -642,6 +642,14 @@ static int add_cfg_route(http_table *t, const cfg_config *c, const cfg_route *r,
     int rc = http_router_add(t->router, r->path, r->host, r->methods, r->n_methods, rt, &e);
     if (rc != KILN_OK)
         return kiln_err_set(err, rc, "%s:%d: %s", c->source, r->line, e.msg);
+    char methods[200] = "*";
+    size_t o = 0;
+    for (size_t k = 0; k < r->n_methods && o < sizeof(methods); k++)
+        o += (size_t)snprintf(methods + o, sizeof(methods) - o, "%s%s", k ? "," : "",
+                              r->methods[k]);
+    rc = add_line(t, methods, r->host, r->path, f);
+    if (rc != KILN_OK)
+        return kiln_err_set(err, rc, "out of memory");
     for (size_t k = 0; k < rt->n_plugins; k++) {
         char line[400];
         snprintf(line, sizeof(line), "kiln serve:   plugin %zu: %s (%s, %s)%s", k + 1,
@@ -656,12 +664,6 @@ static int add_cfg_route(http_table *t, const cfg_config *c, const cfg_route *r,
             return kiln_err_set(err, KILN_ENOMEM, "out of memory");
         t->n_lines++;
     }
-    char methods[200] = "*";
-    size_t o = 0;
-    for (size_t k = 0; k < r->n_methods && o < sizeof(methods); k++)
-        o += (size_t)snprintf(methods + o, sizeof(methods) - o, "%s%s", k ? "," : "",
-                              r->methods[k]);
-    rc = add_line(t, methods, r->host, r->path, f);
     return rc == KILN_OK ? KILN_OK : kiln_err_set(err, rc, "out of memory");
 }
 
@@ -731,8 +733,20 @@ static int config_routes(http_table *t, kiln_err *err)
         if (t->sinks == NULL)
             return kiln_err_set(err, KILN_ENOMEM, "out of memory");
         for (size_t i = 0; i < c->n_sinks && rc == KILN_OK; i++)
-            if ((rc = make_plugin(t, c, &c->sinks[i], 0, &t->sinks[i], err)) == KILN_OK)
+            if ((rc = make_plugin(t, c, &c->sinks[i], 0, &t->sinks[i], err)) == KILN_OK) {
                 t->n_sinks++;
+                char line[300];
+                snprintf(line, sizeof(line), "kiln serve: sink %zu: %s (requests no route "
+                         "matched)", i + 1, t->sinks[i].p.name);
+                char **l = kiln_realloc(t->lines, (t->n_lines + 1) * sizeof(*l));
+                if (l == NULL || (l[t->n_lines] = kiln_strdup(line)) == NULL) {
+                    if (l != NULL)
+                        t->lines = l;
+                    return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                }
+                t->lines = l;
+                t->n_lines++;
+            }
     }
     return rc;
 }

@@ -400,6 +400,14 @@ static const yajl_callbacks forward = {
 static bool parse(const char *text, size_t len, const yajl_callbacks *cb, void *ctx,
                   yajl_handle *keep)
 {
+    /* yajl takes \v and \f for whitespace, which JSON does not (and the
+     * scanner below would not skip). Inside a string they are invalid raw
+     * control characters anyway, so any such byte makes the text invalid. */
+    if (memchr(text, '\v', len) != NULL || memchr(text, '\f', len) != NULL) {
+        if (keep != NULL)
+            *keep = NULL;
+        return false;
+    }
     yajl_handle h = yajl_alloc(cb, NULL, ctx);
     if (h == NULL)
         return false;

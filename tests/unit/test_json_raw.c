@@ -89,6 +89,8 @@ static void test_invalid_refused(void **state)
         "+1",       "NaN",        "Infinity",    "[1] // c",      "/* c */ 1",
         "{a:1}",    "'s'",        "\"\x01\"",    "\"\xff\"",      "\"\xc3\"",
         "[\"\\x\"]", "-",         "1e",          "{\"a\":1}]",
+        /* yajl would take \f and \v for whitespace; JSON does not. */
+        "[1,\f2]",  "\v1",       "{\"a\":\f1}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_raw_refused(bad[i], strlen(bad[i]));

@@ -72,6 +72,7 @@ for t in "$BUILD"/tests/unit/test_*; do
 done
 
 run_suite "guests/build" sh "$ROOT/tests/guests/build.sh" "$BUILD/guests"
+run_suite "guests_proxywasm/build" sh "$ROOT/tests/guests_proxywasm/build.sh" "$BUILD/guests_proxywasm"
 run_suite "guests_opa/build" sh "$ROOT/tests/guests_opa/build.sh" "$BUILD/guests_opa"
 for t in "$ROOT"/tests/integration/*.sh; do
     [ -f "$t" ] || continue

@@ -18,9 +18,11 @@ extern const kiln_abi_ops kiln_abi_cgi;
 extern const kiln_abi_ops kiln_abi_extism;
 extern const kiln_abi_ops kiln_abi_otoroshi;
 extern const kiln_abi_ops kiln_abi_opa;
+extern const kiln_abi_ops kiln_abi_proxywasm;
 
 static const kiln_abi_ops *const registry[] = {&kiln_abi_cgi, &kiln_abi_extism,
-                                               &kiln_abi_otoroshi, &kiln_abi_opa};
+                                               &kiln_abi_otoroshi, &kiln_abi_opa,
+                                               &kiln_abi_proxywasm};
 #define N_ABIS (sizeof(registry) / sizeof(registry[0]))
 
 /* One invocation: the guest's log lines count against fn's budget. */
@@ -44,9 +46,11 @@ BUDGETED(0)
 BUDGETED(1)
 BUDGETED(2)
 BUDGETED(3)
+BUDGETED(4)
 typedef int (*handle_fn)(const kiln_function *, void *, const kiln_instance_pre *,
                          const kiln_request *, kiln_response *, kiln_err *);
-static const handle_fn budgeted_handles[] = {handle_0, handle_1, handle_2, handle_3};
+static const handle_fn budgeted_handles[] = {handle_0, handle_1, handle_2, handle_3,
+                                              handle_4};
 _Static_assert(sizeof(budgeted_handles) / sizeof(budgeted_handles[0]) ==
                    sizeof(registry) / sizeof(registry[0]),
                "one BUDGETED(i) per registered ABI");

@@ -14,6 +14,7 @@ PORTFILE once listening.
   /big?n=N           N bytes of 'x'
   /slow?ms=N         answer after N ms
   /echo              method, selected request headers and the body
+  /auth?user=U       200 "welcome" for U = alice, else 403 (proxy-wasm http_call)
   /echoall           JSON {"method", "path" (with the query), "headers" (every
                      one, names lower-cased), "body"}
 """
@@ -91,6 +92,10 @@ class H(http.server.BaseHTTPRequestHandler):
                     lines.append("%s: %s" % (k.lower(), self.headers[k]))
             self.reply(200, "\n".join(lines) + "\n" + body.decode("latin-1"), "text/plain",
                        {"X-Upstream": "yes"})
+        elif u.path == "/auth":
+            # proxy-wasm http_call tests: alice is let in
+            ok = q.get("user", [""])[0] == "alice"
+            self.reply(200 if ok else 403, "welcome" if ok else "nope", "text/plain")
         elif u.path == "/echoall":
             self.reply(200, json.dumps({"method": self.command, "path": self.path,
                                         "headers": {k.lower(): v for k, v in self.headers.items()},

@@ -1,0 +1,191 @@
+#!/bin/sh
+# test_proxywasm.sh - proxy-wasm filters (issue 11) as route plugins over
+# real sockets: the C filter on the raw ABI (tests/guests_proxywasm/pw_test.c,
+# behaviour chosen by its plugin configuration) and the AssemblyScript one
+# (tests/as_proxywasm, solo-io proxy-runtime 0.1.8). Checked: request and
+# response header edits in front of a function and of an upstream, a local
+# reply that keeps the backend out, a buffered body rewrite, http_call auth
+# against the stand-in upstream (allowed, denied, unknown cluster), shared
+# data across requests and workers, a filter metric in the admin API's
+# /metrics, tick timers, a chain of two filters (response side reversed),
+# a trapping filter (500 naming it, the next request served by a new VM),
+# and a proxy-wasm module refused as a backend. Ends with "N passed, N failed".
+. "$(dirname "$0")/serve_lib"
+. "$(dirname "$0")/net_lib"
+
+PG=$KILN_BUILD/guests_proxywasm
+sh "$ROOT/tests/guests_proxywasm/build.sh" "$PG" >"$T/pbuild.log" 2>&1
+XG=$KILN_BUILD/guests_extism
+sh "$ROOT/tests/guests_extism/build.sh" "$XG" >"$T/xbuild.log" 2>&1
+for m in "$PG/pw_test.wasm" "$PG/as_filter.wasm" "$XG/pl_echo.wasm"; do
+    if [ ! -f "$m" ]; then
+        not_ok "the test filters build" "missing $m
+$(tail -n 15 "$T/pbuild.log")"
+        finish
+        exit 1
+    fi
+done
+ok "the test filters build (C and AssemblyScript)"
+if ! up_start; then
+    not_ok "upstream starts" "$(cat "$T/upstream.log")"
+    finish
+    exit 1
+fi
+
+D=$T/pw
+mkdir -p "$D"
+cp "$PG/pw_test.wasm" "$PG/as_filter.wasm" "$XG/pl_echo.wasm" "$D/"
+cat >"$D/kiln.yaml" <<YAML
+server: {threads: 2, max_connections_per_ip: 0}
+kv: {backend: memory}
+clusters: {auth: "$UP"}
+functions:
+  echo: {module: pl_echo.wasm, abi: otoroshi}
+  pw: {module: pw_test.wasm, abi: proxy-wasm}
+  pw_m: {module: pw_test.wasm, abi: proxy-wasm}
+  pw_t: {module: pw_test.wasm, abi: proxy-wasm}
+  pw_x: {module: pw_test.wasm, abi: proxy-wasm}
+  asf: {module: as_filter.wasm, abi: proxy-wasm}
+routes:
+  - {path: /fn/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: "headers,props", vm_configuration: {mode: test}}]}
+  - {path: /up/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: headers}]}
+  - {path: /plain/..., upstream: "$UP"}
+  - {path: /block/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: block}]}
+  - {path: /body/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: "body,respbody"}]}
+  - {path: /auth/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: auth}]}
+  - {path: /auth-bad/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: "auth,badcluster"}]}
+  - {path: /shared/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: shared}]}
+  - {path: /metric/..., function: echo, plugins: [{function: pw_m, kind: proxy-wasm, configuration: metric}]}
+  - {path: /tick/..., function: echo, plugins: [{function: pw_t, kind: proxy-wasm, configuration: tick}]}
+  - path: /chain/...
+    upstream: "$UP"
+    plugins:
+      - {function: pw, kind: proxy-wasm, configuration: "tag=A"}
+      - {function: asf, kind: proxy-wasm, configuration: as-in-chain}
+      - {function: pw, kind: proxy-wasm, configuration: "tag=B,headers"}
+  - {path: /as/..., upstream: "$UP", plugins: [{function: asf, kind: proxy-wasm, configuration: hello}]}
+  - {path: /as-auth/..., upstream: "$UP", plugins: [{function: asf, kind: proxy-wasm, configuration: auth}]}
+  - {path: /trap/..., function: echo, plugins: [{function: pw_x, kind: proxy-wasm, configuration: "trap,shared"}]}
+  - {path: /filter-as-backend, function: pw}
+YAML
+if ! serve_start pw --config "$D/kiln.yaml"; then
+    not_ok "server starts with proxy-wasm filters" "$(tail -n 20 "$LOG")"
+    finish
+    exit 1
+fi
+ok "server starts with proxy-wasm filters"
+ADMIN=$(sed -n 's/.*admin API on \(http:[^ ]*\).*/\1/p' "$LOG" | head -n 1)
+TOKEN=$(cat "$KILN_HOME/admin.token")
+
+# jv EXPR: Python expression over d = $BODY as JSON.
+jv() { printf '%s' "$BODY" | python3 -c 'import sys, json
+try:
+    d = json.loads(sys.stdin.read()); v = eval(sys.argv[1]); print(v if isinstance(v, str) else json.dumps(v))
+except Exception as e:
+    print("<error %r>" % e)' "$1"; }
+
+# ---- headers in front of a function --------------------------------------------------
+req -H "X-Pw-Replace: old" -H "X-Pw-Remove: 1" "$URL/fn/a?b=1"
+check_eq "function: 200 through the filter" 200 "$CODE"
+check_eq "function: added request header reaches the backend" 1 "$(jv 'd["headers"]["x-pw-added"]')"
+check_eq "function: replaced request header" new "$(jv 'd["headers"]["x-pw-replace"]')"
+check_eq "function: removed request header" None "$(jv 'str(d["headers"].get("x-pw-remove"))')"
+check_eq "function: property request.path" "/fn/a?b=1" "$(jv 'd["headers"]["x-pw-prop-path"]')"
+check_eq "function: property plugin_name" pw "$(jv 'd["headers"]["x-pw-prop-name"]')"
+check_eq "function: response header added" 1 "$(header X-Pw-Resp)"
+check_eq "function: :status readable in the response map" 200 "$(header X-Pw-Status)"
+
+# ---- headers in front of an upstream -----------------------------------------------------
+req -H "X-Pw-Replace: old" -H "X-Pw-Remove: 1" "$URL/up/echoall?q=2"
+check_eq "upstream: 200 through the filter" 200 "$CODE"
+check_eq "upstream: added header reaches the upstream" 1 "$(jv 'd["headers"]["x-pw-added"]')"
+check_eq "upstream: replaced header" new "$(jv 'd["headers"]["x-pw-replace"]')"
+check_eq "upstream: removed header" None "$(jv 'str(d["headers"].get("x-pw-remove"))')"
+check_eq "upstream: response header added" 1 "$(header X-Pw-Resp)"
+check_eq "upstream: the upstream's own header kept" yes "$(header X-Upstream)"
+
+# ---- local reply -------------------------------------------------------------------------
+up_reset
+expect "block: local reply with the filter's status and body" 403 "blocked by filter" \
+    -H "X-Block: 1" "$URL/block/x"
+check_eq "block: the filter's header" yes "$(header X-Pw-Blocked)"
+expect "block: without the header the backend answers" 200 "" "$URL/block/x"
+
+# ---- bodies --------------------------------------------------------------------------------
+req -X POST --data-binary "hello body" "$URL/body/echoall"
+check_eq "body: the response body rewritten, framed by Kiln" "!" "$(printf '%s' "$BODY" | tail -c 1)"
+BODY=${BODY%!}
+check_eq "body: the upstream got the rewritten (buffered) body" "HELLO BODY" "$(jv 'd["body"]')"
+
+# ---- http_call auth -------------------------------------------------------------------------
+req -H "X-User: alice" "$URL/auth/echoall"
+check_eq "auth allowed: 200 from the upstream" 200 "$CODE"
+check_eq "auth allowed: the callout's answer reached the request" "ok:welcome" "$(jv 'd["headers"]["x-auth"]')"
+req -H "X-User: mallory" "$URL/auth/echoall"
+check_eq "auth denied: the filter's 401" 401 "$CODE"
+check_eq "auth denied: the callout's status" 403 "$(header X-Auth-Status)"
+req -H "X-User: alice" "$URL/auth-bad/echoall"
+check_eq "auth with an unknown cluster: BAD_ARGUMENT, the filter answers 503" 503 "$CODE"
+req -H "X-User: alice" "$URL/as-auth/echoall"
+check_eq "AssemblyScript auth allowed" "200 ok" "$CODE $(jv 'd["headers"]["x-as-auth"]')"
+req -H "X-User: bob" "$URL/as-auth/echoall"
+check_eq "AssemblyScript auth denied" 401 "$CODE"
+
+# ---- shared data ------------------------------------------------------------------------------
+req "$URL/shared/1"
+c1=$(jv 'd["headers"]["x-pw-count"]')
+req "$URL/shared/2"
+c2=$(jv 'd["headers"]["x-pw-count"]')
+check_eq "shared data: the count goes up across requests" $((c1 + 1)) "$c2"
+check_contains "shared data: end callbacks ran log, done, delete" "$(jv 'd["headers"]["x-pw-events"]')" "log,done,delete"
+
+# ---- metrics ------------------------------------------------------------------------------------
+req "$URL/metric/1"
+req "$URL/metric/2"
+req -H "Authorization: Bearer $TOKEN" "$ADMIN/metrics"
+check_eq "metrics: /metrics answers" 200 "$CODE"
+check_contains "metrics: the filter's counter in Kiln's metrics" "$BODY" "pw_test_requests 2"
+req "$ADMIN/metrics"
+check_eq "metrics: token required" 401 "$CODE"
+
+# ---- ticks ------------------------------------------------------------------------------------------
+req "$URL/tick/1"
+sleep 0.5
+t=0
+for i in 1 2 3 4; do
+    req "$URL/tick/2"
+    v=$(jv 'd["headers"]["x-pw-ticks"]')
+    [ "$v" -gt "$t" ] 2>/dev/null && t=$v
+done
+check "ticks: proxy_on_tick fired on the worker's loop ($t)" [ "$t" -ge 5 ]
+
+# ---- chain -----------------------------------------------------------------------------------------
+req "$URL/chain/echoall"
+check_eq "chain: request side in order" "A,B" "$(jv 'd["headers"]["x-pw-chain"]')"
+check_eq "chain: the AssemblyScript filter in the middle" "as-in-chain" "$(jv 'd["headers"]["x-as-added"]')"
+check_eq "chain: response side reversed" "B,A" "$(header X-Pw-Chain)"
+check_eq "chain: the AssemblyScript filter's response header" 1 "$(header X-As-Resp)"
+
+# ---- AssemblyScript -------------------------------------------------------------------------------
+req -H "X-As-Block: 1" "$URL/as/x"
+check_eq "AssemblyScript: local reply" 403 "$CODE"
+
+# ---- failures ----------------------------------------------------------------------------------------
+req -H "X-Trap: 1" "$URL/trap/x"
+check_eq "trap: 500" 500 "$CODE"
+check_contains "trap: the answer names the filter" "$BODY" "pw_x"
+ok=0
+for i in 1 2 3 4; do
+    req "$URL/trap/y"
+    [ "$CODE" = 200 ] && ok=$((ok + 1))
+done
+check_eq "trap: later requests are served (VM recreated)" 4 "$ok"
+check "trap: logged" grep -q "proxy-wasm filter 'pw_x'" "$LOG"
+req "$URL/filter-as-backend"
+check_eq "a filter as a backend: refused" 500 "$CODE"
+check_contains "a filter as a backend: the message says what to do" "$BODY" \
+    "list it in a route's plugins with kind: proxy-wasm"
+
+serve_stop
+check_eq "server stops cleanly" 0 "$SRC"
+finish

@@ -20,12 +20,15 @@
 #include "base/alloc.h"
 
 static _Thread_local pw_vm *tl_vms;
+/* Set while the thread exits: its loop may be gone, so timers are left
+ * alone (they can never fire again). */
+static _Thread_local bool tl_exiting;
 static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 
 static void root_free(pw_root *r)
 {
-    if (r->loop != NULL && r->timer.slot != 0)
+    if (r->loop != NULL && r->timer.slot != 0 && !tl_exiting)
         kl_timer_stop(r->loop, &r->timer);
     while (r->calls != NULL) {
         pw_callout *c = r->calls;
@@ -40,9 +43,11 @@ static void root_free(pw_root *r)
 
 static void vm_free_instance(pw_vm *vm)
 {
-    for (pw_root *r = vm->roots; r != NULL; r = r->next)
-        if (r->loop != NULL && r->timer.slot != 0)
+    for (pw_root *r = vm->roots; r != NULL; r = r->next) {
+        if (r->loop != NULL && r->timer.slot != 0 && !tl_exiting)
             kl_timer_stop(r->loop, &r->timer);
+        r->loop = NULL;
+    }
     kiln_instance_free(vm->inst);
     vm->inst = NULL;
     kiln_wasi_free(vm->wasi);
@@ -97,6 +102,7 @@ void pw_vm_break(pw_vm *vm)
 static void tl_destructor(void *p)
 {
     (void)p;
+    tl_exiting = true;
     pw_vms_free_thread();
 }
 

@@ -4,7 +4,7 @@
 # BUILD/bench/results.md). Every number is compared with peers measured in
 # the same run; docs/internals/bench.md says what each section measures.
 #
-# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy]
+# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy] [pipeline]
 #        (no section names: all of them). `make bench` runs `sh bench/run.sh build`.
 # Environment: BENCH_RUNS (hyperfine runs for cpu, default 5),
 #              BENCH_ITER (instantiate iterations, default 20000).
@@ -16,12 +16,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS=${*:-instantiate cpu startup compile http kv io deploy}
+SECTIONS=${*:-instantiate cpu startup compile http kv io deploy pipeline}
 for s in $SECTIONS; do
     case $s in
-    instantiate | cpu | startup | compile | http | kv | io | deploy) ;;
+    instantiate | cpu | startup | compile | http | kv | io | deploy | pipeline) ;;
     *)
-        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy)" >&2
+        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy, pipeline)" >&2
         exit 2
         ;;
     esac
@@ -347,7 +347,7 @@ if has_section compile; then
     emit ""
 fi
 
-# ---- http, kv and io: their own scripts print their own sections -----------
+# ---- http, kv, io, deploy and pipeline: their own scripts print their own sections -----------
 if has_section http; then
     say "section http (bench/http/run.sh)"
     if sh bench/http/run.sh "$BUILD" >"$B/http-section.md"; then
@@ -381,6 +381,16 @@ if has_section deploy; then
         cat "$B/deploy-section.md" >>"$OUT"
     else
         emit "## Deploy: bench/deploy/run.sh failed (see its output above)"
+    fi
+    emit ""
+fi
+
+if has_section pipeline; then
+    say "section pipeline (bench/pipeline/run.sh)"
+    if sh bench/pipeline/run.sh "$BUILD" >"$B/pipeline-section.md"; then
+        cat "$B/pipeline-section.md" >>"$OUT"
+    else
+        emit "## Route pipelines: bench/pipeline/run.sh failed (see its output above)"
     fi
     emit ""
 fi

@@ -234,6 +234,8 @@ check_eq "access denies: JSON" "application/json" "$(header Content-Type)"
 req "$URL/secure/x"
 check_eq "access denies a request without the header" "401 admins only" "$CODE $(jv 'd["error"]')"
 not_reached "access denies" "$h0"
+req -X DELETE -H "X-Role: admin" "$URL/secure/x"
+check_eq "a method the route does not take: 405 before any plugin" 405 "$CODE"
 req -H "X-Role: guest" "$URL/secure-default"
 check_eq "access denies without error.status/message: 403, 'An error occurred'" \
     '403 {"error":"An error occurred","plugin":"guard"}' "$CODE $(jv d)"
@@ -378,10 +380,25 @@ req "$URL/chain"
 check_eq "chain: the access validator in the middle denies" \
     '403 {"error":"An error occurred","plugin":"guard"}' "$CODE $(jv d)"
 req "$URL/noattrs"
-check_eq "attrs never leak into the next request" '200 {} null null' \
-    "$CODE $(jv 'd["attrs"]') $(jv 'd["all"] if d["all"] != {} else None') $(jv 'd["score"]')"
+check_eq "attrs never leak into the next request: only its own, no score" \
+    '200 {"step2":[1,2,3],"via_step2":true} {"step2":[1,2,3],"via_step2":true} null' \
+    "$CODE $(jv 'd["attrs"]') $(jv 'd["all"]') $(jv 'd["score"]')"
 check_eq "attrs: the next request's backend saw only its own" '{"step2":[1,2,3],"via_step2":true}' \
     "$(jv 'json.loads(d["backend"])["attrs"]')"
+# Interleaved: 20 /chain and 20 /noattrs at once on 2 workers; no /noattrs
+# answer may carry what a /chain request set.
+cpids=""
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    curl -s -m 20 -H "X-Role: admin" "$URL/chain" >"$T/chain.$i" &
+    cpids="$cpids $!"
+    curl -s -m 20 "$URL/noattrs" >"$T/noattrs.$i" &
+    cpids="$cpids $!"
+done
+for p in $cpids; do wait "$p"; done
+leaked=$(grep -l 0.9678663636363636 "$T"/noattrs.* | wc -l)
+full=$(grep -l '"via_step2":true' "$T"/chain.* | wc -l)
+check_eq "attrs under concurrency: 20 chains complete, no other request sees their attrs" "20 0" \
+    "$full $leaked"
 req "$URL/cleared"
 check_eq "attrs: {clear: true} in an output clears them" '200 {}' "$CODE $(jv 'd["attrs"]')"
 

@@ -227,6 +227,62 @@ KILN_API void kiln_instance_set_limits(kiln_instance *inst, const kiln_limits *l
 KILN_API void *kiln_instance_export_object(kiln_instance *inst, const char *name,
                                            kiln_extern_kind kind);
 
+/* ---- snapshots: start every instance from an initialised image -------- */
+
+/*
+ * A snapshot is the state of an instance right after its initialisation:
+ * linear memories (only up to the last non-zero page), globals and the
+ * other per-instance scalars, and tables (function references kept as
+ * offsets into the module's artifact and into the instance, so an image
+ * does not depend on where anything is mapped). An instance made from it
+ * skips data segments, the start function and every initialisation export,
+ * and behaves exactly like the instance that was captured.
+ *
+ *   kiln_snapshot_begin   instantiate (running the start function) with
+ *                         every host import not in `allow` refused: calling
+ *                         one traps, naming it ("module.name" entries, or
+ *                         "module.*"). Host state an init creates through
+ *                         other calls cannot be reproduced, so it is never
+ *                         allowed to create any.
+ *   (the caller runs its initialisation exports on the instance)
+ *   kiln_snapshot_capture copy the state; fails, saying what, if the
+ *                         instance cannot be reproduced (imports a memory,
+ *                         table or global, links another instance, holds
+ *                         externrefs or foreign function references, was
+ *                         poisoned by a timeout).
+ *   kiln_instance_new_from_snapshot   a fresh instance from the image.
+ *
+ * Values a host call returned during init (clock, random, environment) are
+ * frozen into the image. The snapshot refers to `pre` (which must outlive
+ * it), is immutable and may be used by many threads at once. Memory slots
+ * are pooled per thread with affinity: a slot that last held the same
+ * image needs only the image copied back, no zeroing.
+ */
+typedef struct kiln_snapshot kiln_snapshot;
+KILN_API int kiln_snapshot_begin(const kiln_instance_pre *pre, const kiln_limits *limits,
+                                 void *const *state, const char *const *allow, size_t n_allow,
+                                 kiln_instance **out /* OUT */, kiln_err *err);
+KILN_API int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out /* OUT */,
+                                   kiln_err *err);
+/* begin + call each of `inits` (exports of type () -> (), in order; a
+ * missing one is an error) + capture + free, under `limits` (its timeout
+ * applies to each call). Errors name the export and say "snapshot". */
+KILN_API int kiln_snapshot_build(const kiln_instance_pre *pre, const kiln_limits *limits,
+                                 void *const *state, const char *const *inits, size_t n_inits,
+                                 const char *const *allow, size_t n_allow,
+                                 kiln_snapshot **out /* OUT */, kiln_err *err);
+KILN_API int kiln_instance_new_from_snapshot(const kiln_snapshot *s, const kiln_limits *limits,
+                                             void *const *state, kiln_instance **out /* OUT */,
+                                             kiln_err *err);
+KILN_API void kiln_snapshot_free(kiln_snapshot *s);
+typedef struct kiln_snapshot_info {
+    uint64_t image_bytes;  /* memory bytes stored (non-zero extents) */
+    uint64_t memory_bytes; /* memory size of the captured instance */
+    uint32_t n_memories, n_tables, table_elems;
+    uint32_t state_bytes;  /* globals and other scalars (the wasm2c struct) */
+} kiln_snapshot_info;
+KILN_API void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out /* OUT */);
+
 /* ---- fibers: invocations that wait without holding a thread ----------- */
 
 /*

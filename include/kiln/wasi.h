@@ -80,6 +80,11 @@ typedef struct kiln_wasi_config {
  * *n receives its length. Unsupported functions return ENOSYS to the guest.
  */
 KILN_API const kiln_hostfn *kiln_wasi_hostfns(size_t *n /* OUT */);
+/* The WASI calls a snapshot's initialisation may make (the `allow` list of
+ * kiln_snapshot_begin): reads of args, environment, preopen names, stdio
+ * kinds, clock and randomness, and fd_write (only stdout/stderr can be
+ * open). "module.name" strings, static. */
+KILN_API const char *const *kiln_wasi_snapshot_allow(size_t *n /* OUT */);
 
 /*
  * Create a context from `cfg`: copies argv and env, opens every preopen (the

@@ -18,6 +18,13 @@ int vmem_decommit(void *p, size_t size);
 /* Drop the pages' contents (they read back as zeros); keeps protection. */
 int vmem_discard(void *p, size_t size);
 size_t vmem_page_size(void);
+/* Which pages of [p, p+size) (page-aligned) are resident: vec[i] bit 0 for
+ * page i (mincore). 0 or -1. */
+int vmem_resident(void *p, size_t size, unsigned char *vec /* OUT */);
+/* Could an anonymous page that was written be out of memory (swapped)? While
+ * not, a page vmem_resident reports absent still reads as zeros. Checked
+ * against the system at most every 10 ms per thread. */
+int vmem_swap_possible(void);
 
 /* Lowest usable address of the calling thread's stack and its guard size. */
 int vmem_thread_stack(uintptr_t *lo /* OUT */, uintptr_t *hi /* OUT */, size_t *guard /* OUT */);

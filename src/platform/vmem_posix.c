@@ -5,6 +5,8 @@
 
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
 void *vmem_reserve(size_t size)
@@ -36,6 +38,29 @@ int vmem_decommit(void *p, size_t size)
 int vmem_discard(void *p, size_t size)
 {
     return size == 0 ? 0 : madvise(p, size, MADV_DONTNEED);
+}
+
+int vmem_resident(void *p, size_t size, unsigned char *vec)
+{
+    return size == 0 ? 0 : mincore(p, size, vec);
+}
+
+int vmem_swap_possible(void)
+{
+    /* sysinfo walks the swap areas: cache its answer briefly. Only a swapon
+     * and a swap-out of a written pool page inside the same 10 ms window
+     * could hide a page from mincore. */
+    static _Thread_local uint64_t checked_ns;
+    static _Thread_local int possible = 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (checked_ns == 0 || now - checked_ns > 10000000u) {
+        struct sysinfo si;
+        possible = sysinfo(&si) != 0 || si.totalswap != 0;
+        checked_ns = now;
+    }
+    return possible;
 }
 
 size_t vmem_page_size(void)

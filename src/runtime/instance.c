@@ -56,19 +56,19 @@ static bool imports_table(const kiln_descriptor *d)
     return false;
 }
 
-int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, void *const *state,
-                      kiln_instance **out, kiln_err *err)
+kiln_instance *rt_instance_alloc(const kiln_instance_pre *pre, const kiln_limits *limits,
+                                 void *const *state, kiln_err *err)
 {
-    *out = NULL;
     const kiln_descriptor *d = pre->m->d;
     size_t link_size = sizeof(kiln_link) + pre->n_slots * sizeof(kiln_slot);
     size_t mems_size = align16(pre->n_inst_mems * sizeof(wasm_rt_memory_t));
     size_t total = align16(sizeof(kiln_instance)) + align16(link_size) + mems_size +
                    d->instance_size;
     uint8_t *block = kiln_malloc(total);
-    if (block == NULL)
-        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory creating an instance",
-                            pre->m->name);
+    if (block == NULL) {
+        kiln_err_set(err, KILN_ENOMEM, "%s: out of memory creating an instance", pre->m->name);
+        return NULL;
+    }
     kiln_instance *inst = (kiln_instance *)block;
     memset(inst, 0, sizeof(*inst));
     inst->pre = pre;
@@ -91,6 +91,20 @@ int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, v
         if (pre->ctx_is_self[i])
             inst->link->slots[i].ctx = inst;
     }
+    return inst;
+}
+
+void rt_instance_discard(kiln_instance *inst)
+{
+    kiln_err e2;
+    rt_guarded(NULL, "free", do_free, inst, &e2);
+    rt_rec_free(inst);
+    kiln_free(inst);
+}
+
+int rt_instance_start(kiln_instance *inst, kiln_err *err)
+{
+    const kiln_descriptor *d = inst->d;
     int rc = rt_guarded(inst, "instantiate", do_instantiate, inst, err);
     if (rc != KILN_OK) {
         /* A failed instantiation may already have stored its functions in an
@@ -98,19 +112,27 @@ int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, v
          * effects). Such an instance must stay alive: it is kept, never
          * freed. Modules without imported tables (every FaaS handler) are
          * released normally. */
-        if (!imports_table(d)) {
-            kiln_err e2;
-            rt_guarded(NULL, "free", do_free, inst, &e2);
-            kiln_free(block);
-        }
+        if (!imports_table(d))
+            rt_instance_discard(inst);
         return rc;
     }
     inst->instantiated = true;
     inst->mem0 = d->memory0 ? d->memory0(inst->wasm) : NULL;
-    *out = inst;
     return KILN_OK;
 }
 
+int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits, void *const *state,
+                      kiln_instance **out, kiln_err *err)
+{
+    *out = NULL;
+    kiln_instance *inst = rt_instance_alloc(pre, limits, state, err);
+    if (inst == NULL)
+        return KILN_ENOMEM;
+    int rc = rt_instance_start(inst, err);
+    if (rc == KILN_OK)
+        *out = inst;
+    return rc;
+}
 void kiln_instance_free(kiln_instance *inst)
 {
     if (inst == NULL)
@@ -119,6 +141,7 @@ void kiln_instance_free(kiln_instance *inst)
     /* wasm2c's free only releases memories and tables; it cannot trap, but
      * it runs runtime code that expects a thread context. */
     rt_guarded(NULL, "free", do_free, inst, &e);
+    rt_rec_free(inst);
     kiln_free(inst);
 }
 

@@ -39,9 +39,14 @@
  * worker calls it when idle) gives the pages of all but a few back. */
 #define RT_POOL_DEFAULT 1024
 #define RT_POOL_HOT 256
-/* Memories whose committed size is at most this are zeroed with memset on
- * release; larger ones are discarded with madvise (cheaper per byte). */
-#define RT_MEMSET_LIMIT ((uint64_t)1 << 20)
+/* Resetting a pooled memory on release (rt_mem.c zero_touched; measured
+ * in docs/internals/snapshot.md §2): up to RT_MEMSET_ALL committed bytes
+ * are simply memset; above, only the resident pages (mincore) are, which
+ * costs what the instance touched instead of the memory's size. Pages are
+ * discarded (madvise; every page then costs a fault of ~1.4 µs when next
+ * touched) only when more than RT_ZERO_LIMIT bytes would be zeroed. */
+#define RT_MEMSET_ALL ((uint64_t)256 << 10)
+#define RT_ZERO_LIMIT ((uint64_t)64 << 20)
 #define RT_HOST_STACK_MARGIN ((uintptr_t)128 << 10)
 /* Guest stacks (rt_fiber.c): usable size = the function's stack limit +
  * RT_HOST_HEADROOM, below it RT_STACK_GUARD bytes that are never mapped. */
@@ -56,6 +61,11 @@
 typedef struct rt_mem_header {
     uint64_t committed; /* bytes currently read-write from data */
     bool resident;      /* pooled with its (zeroed) pages resident */
+    /* Slot affinity for snapshots (snapshot.c): the slot last held image
+     * `image_id`, whose first `image_extent` bytes are NOT zeroed while it is
+     * pooled; the next user either restores the same image over them or
+     * zeroes them first (rt_mem.c pool_take). 0 = the slot is all zero. */
+    uint64_t image_id, image_extent;
     int registry_index; /* slot in the process-wide reservation registry */
     struct rt_mem_header *next_free;
 } rt_mem_header;
@@ -183,6 +193,22 @@ struct kiln_instance_pre {
     rt_inst_mem *inst_mems;
 };
 
+/* Objects wasm2c allocated inside an instance's struct while it was being
+ * instantiated for a snapshot (snapshot.c): memories and tables, by offset
+ * in the struct, with their declared maximum. */
+#define RT_REC_MAX 64
+enum { RT_REC_MEMORY, RT_REC_FUNCREF, RT_REC_EXTERNREF };
+typedef struct rt_rec_obj {
+    uint8_t kind;
+    uint32_t offset, declared_max;
+} rt_rec_obj;
+typedef struct rt_recording {
+    rt_rec_obj objs[RT_REC_MAX];
+    uint32_t n;
+    const char *problem; /* why this instance cannot be captured, or NULL */
+    void *refusals;      /* per-import records of refused host calls */
+} rt_recording;
+
 struct kiln_instance {
     const kiln_instance_pre *pre;
     const kiln_descriptor *d;
@@ -195,7 +221,35 @@ struct kiln_instance {
     wasm_rt_memory_t *imported_mems; /* pre->n_inst_mems, owned by this instance */
     void *wasm; /* the wasm2c instance struct */
     kiln_link *link;
+    rt_recording *rec; /* set while instantiated by kiln_snapshot_begin */
 };
+
+/* instance.c: the instance block with its link filled from `pre` and a
+ * zeroed wasm2c struct (NULL and err set when out of memory); run wasm2c's
+ * instantiate on it (on failure the block is released); release a block
+ * that is not (or not fully) instantiated. */
+kiln_instance *rt_instance_alloc(const kiln_instance_pre *pre, const kiln_limits *limits,
+                                 void *const *state, kiln_err *err);
+int rt_instance_start(kiln_instance *inst, kiln_err *err);
+void rt_instance_discard(kiln_instance *inst);
+/* snapshot.c: free an instance's recording (NULL is ok). */
+void rt_rec_free(kiln_instance *inst);
+
+/* Note an object wasm2c allocates at `field` for the instance being
+ * instantiated, if it is recording (snapshot.c). */
+void rt_rec_note(kiln_instance *inst, int kind, const void *field, uint32_t declared_max);
+/* Are the n bytes at p all zero? */
+bool rt_mem_is_zero(const uint8_t *p, uint64_t n);
+/* End of the last non-zero 4 KiB page of [data, data+size) (page-aligned
+ * data): pages never touched are not read, so capturing a sparse memory
+ * does not make it resident. */
+uint64_t rt_mem_extent(uint8_t *data, uint64_t size);
+/* Allocate `mem` from this thread's pool with `pages` committed and the
+ * first `extent` bytes copied from `image` (an image with a process-unique
+ * `image_id`): a pooled slot that last held the same image is preferred and
+ * its copy is the only reset it needs. Traps like wasm_rt_allocate_memory. */
+void rt_mem_restore(wasm_rt_memory_t *mem, uint32_t pages, uint32_t declared_max,
+                    const uint8_t *image, uint64_t extent, uint64_t image_id);
 
 /* Run fn(arg) as guest code on this thread for `inst`: arms the trap landing
  * pad and the deadline. Returns KILN_OK or fills err (trap kind, message

@@ -4,9 +4,9 @@
  * Each linear memory is an 8 GiB + 64 KiB PROT_NONE reservation preceded by
  * a small read-write header page; exactly `size` bytes are accessible, so the
  * MMU does the bounds checks. Freed memories go back to a per-thread pool
- * (no lock, no mmap on the steady-state path) after being zeroed: memset for
- * small committed sizes, madvise for large ones, so a reused memory never
- * shows a previous instance's bytes. Limits come from the instance that is
+ * (no lock, no mmap on the steady-state path) after being zeroed: memset of
+ * small memories, of only the resident (touched) pages of larger ones, so a
+ * reused memory never shows a previous instance's bytes. Limits come from the instance that is
  * being instantiated on this thread (kiln_limits).
  */
 #include <stdarg.h>
@@ -62,6 +62,8 @@ static rt_mem_header *reserve_new(void)
     }
     rt_mem_header *h = (rt_mem_header *)base;
     h->committed = 0;
+    h->image_id = 0;
+    h->image_extent = 0;
     h->next_free = NULL;
     h->registry_index = -1;
     pthread_mutex_lock(&registry_lock);
@@ -113,7 +115,37 @@ static uint32_t quota_pages(uint32_t declared_max)
     return (uint32_t)max;
 }
 
-void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t max_pages)
+/* Take a slot from the thread's pool: one that last held image `image_id`
+ * if such is among the first few (0: any). A slot holding another image's
+ * bytes has them zeroed here, so what callers get is all zero except,
+ * for a matching image, its first image_extent bytes. */
+#define RT_AFFINITY_SCAN 8
+static rt_mem_header *pool_take(rt_thread *t, uint64_t image_id)
+{
+    rt_mem_header **pp = &t->pool;
+    if (image_id != 0) {
+        rt_mem_header **q = &t->pool;
+        for (int i = 0; *q != NULL && i < RT_AFFINITY_SCAN; i++, q = &(*q)->next_free)
+            if ((*q)->image_id == image_id) {
+                pp = q;
+                break;
+            }
+    }
+    rt_mem_header *h = *pp;
+    if (h == NULL)
+        return NULL;
+    *pp = h->next_free;
+    t->pool_len--;
+    if (h->image_id != 0 && h->image_id != image_id) {
+        memset(header_data(h), 0, h->image_extent < h->committed ? h->image_extent : h->committed);
+        h->image_id = 0;
+        h->image_extent = 0;
+    }
+    return h;
+}
+
+static void mem_alloc(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t max_pages,
+                      const uint8_t *image, uint64_t extent, uint64_t image_id)
 {
     rt_thread *t = rt_self();
     uint32_t limit = quota_pages(max_pages);
@@ -124,10 +156,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
                     "%u pages; raise the function's memory limit",
                     initial_pages, (unsigned long long)initial_pages * 64, limit);
     rt_host_begin(t);
-    rt_mem_header *h = t->pool;
+    rt_mem_header *h = pool_take(t, image_id);
     if (h != NULL) {
-        t->pool = h->next_free;
-        t->pool_len--;
         t->pool_hits++;
     } else {
         t->pool_misses++;
@@ -136,8 +166,9 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
     uint64_t need = (uint64_t)initial_pages * RT_PAGE;
     int rc = -1;
     if (h != NULL) {
-        /* Pooled memories are zero up to `committed`; adjust protection to
-         * exactly the initial size so out-of-bounds accesses still fault. */
+        /* Pooled memories are zero up to `committed` (but for a matching
+         * image's extent); adjust protection to exactly the initial size so
+         * out-of-bounds accesses still fault. */
         if (h->committed < need)
             rc = vmem_commit(header_data(h) + h->committed, need - h->committed);
         else if (h->committed > need)
@@ -151,6 +182,12 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
         release_reservation(h);
         h = NULL;
     }
+    if (h != NULL && image_id != 0) {
+        /* extent <= need: the image was captured from `initial_pages`. */
+        memcpy(header_data(h), image, extent);
+        h->image_id = image_id;
+        h->image_extent = extent;
+    }
     rt_host_close(t);
     if (h == NULL)
         rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "cannot reserve address space for a linear memory");
@@ -159,6 +196,20 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
     mem->max_pages = limit;
     mem->size = (uint32_t)need;
     rt_host_deliver(t); /* a deadline that fired meanwhile */
+}
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t max_pages)
+{
+    kiln_instance *inst = rt_current();
+    if (inst != NULL && inst->rec != NULL)
+        rt_rec_note(inst, RT_REC_MEMORY, mem, max_pages);
+    mem_alloc(mem, initial_pages, max_pages, NULL, 0, 0);
+}
+
+void rt_mem_restore(wasm_rt_memory_t *mem, uint32_t pages, uint32_t declared_max,
+                    const uint8_t *image, uint64_t extent, uint64_t image_id)
+{
+    mem_alloc(mem, pages, declared_max, image, extent, image_id);
 }
 
 uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
@@ -188,6 +239,105 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
     return old;
 }
 
+/*
+ * Zero what the last user of a slot may have written in [from, committed):
+ * the resident pages only. A pooled slot is all zeros, and a page that was
+ * never touched since is not resident (or maps the shared zero page), so
+ * memset work follows what the instances that held the slot touched, not
+ * the memory's size: a 16 MiB memory whose requests use 200 KiB costs 200
+ * KiB. Pages zeroed here stay resident, so a slot settles on the union of
+ * what its users touch. With swap configured a written page may be absent
+ * from memory yet not zero: then everything is zeroed, as before. Returns
+ * the bytes zeroed, or UINT64_MAX when that would exceed `limit` (nothing
+ * zeroed: the caller discards instead).
+ */
+bool rt_mem_is_zero(const uint8_t *p, uint64_t n)
+{
+    /* Word-wise with an early exit per 256 bytes: a dirty page usually
+     * shows it in its first bytes. */
+    const uint64_t *w = (const uint64_t *)(const void *)p;
+    for (uint64_t i = 0; i < n / 8; i += 32) {
+        uint64_t acc = 0;
+        uint64_t lim = n / 8 - i < 32 ? n / 8 - i : 32;
+        for (uint64_t k = 0; k < lim; k++)
+            acc |= w[i + k];
+        if (acc != 0)
+            return false;
+    }
+    for (uint64_t i = n & ~(uint64_t)7; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+#define mem_is_zero rt_mem_is_zero
+
+static uint64_t zero_touched(rt_mem_header *h, uint64_t from, uint64_t limit)
+{
+    uint8_t *d = header_data(h);
+    uint64_t end = h->committed;
+    if (from >= end)
+        return 0;
+    if (end - from <= RT_MEMSET_ALL || vmem_swap_possible()) {
+        if (end - from > limit)
+            return UINT64_MAX;
+        memset(d + from, 0, end - from);
+        return end - from;
+    }
+    enum { CHUNK = 512 };
+    const uint64_t pg = 4096;
+    unsigned char vec[CHUNK];
+    uint64_t zeroed = 0;
+    for (uint64_t base = from & ~(pg - 1); base < end; base += CHUNK * pg) {
+        uint64_t len = end - base < CHUNK * pg ? end - base : CHUNK * pg;
+        uint64_t n = (len + pg - 1) / pg;
+        if (vmem_resident(d + base, len, vec) != 0)
+            memset(vec, 1, sizeof(vec)); /* cannot tell: treat all as touched */
+        for (uint64_t i = 0; i < n; i++) {
+            if (!(vec[i] & 1))
+                continue;
+            uint64_t lo = base + i * pg, hi = lo + pg;
+            if (lo < from)
+                lo = from;
+            if (hi > end)
+                hi = end;
+            /* A resident page may be clean (zeroed for an earlier user and
+             * not touched since) or map the shared zero page (only read):
+             * reading it is cheaper than writing, and writing the zero
+             * page would cost a copy-on-write fault. */
+            if (mem_is_zero(d + lo, hi - lo))
+                continue;
+            /* Over the limit: stop; the caller discards the whole range
+             * (which zeroes it too), so what was done is merely wasted. */
+            if (zeroed + (hi - lo) > limit)
+                return UINT64_MAX;
+            memset(d + lo, 0, hi - lo);
+            zeroed += hi - lo;
+        }
+    }
+    return zeroed;
+}
+
+uint64_t rt_mem_extent(uint8_t *data, uint64_t size)
+{
+    enum { CHUNK = 512 };
+    const uint64_t pg = 4096;
+    unsigned char vec[CHUNK];
+    uint64_t end = (size + pg - 1) & ~(pg - 1);
+    while (end > 0) {
+        uint64_t n = end / pg < CHUNK ? end / pg : CHUNK, base = end - n * pg;
+        bool swap = vmem_swap_possible();
+        if (swap || vmem_resident(data + base, n * pg, vec) != 0)
+            memset(vec, 1, sizeof(vec));
+        for (uint64_t i = n; i-- > 0;) {
+            uint64_t lo = base + i * pg, hi = lo + pg < size ? lo + pg : size;
+            if ((vec[i] & 1) && !mem_is_zero(data + lo, hi - lo))
+                return hi;
+        }
+        end = base;
+    }
+    return 0;
+}
+
 void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 {
     if (mem->data == NULL)
@@ -199,11 +349,19 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
     bool pooled = false;
     if (t->pool_len < rt_pool_limit()) {
         int rc = 0;
-        h->resident = h->committed <= RT_MEMSET_LIMIT && t->pool_len < RT_POOL_HOT;
-        if (h->resident)
-            memset(header_data(h), 0, h->committed);
-        else
+        h->resident = false;
+        /* A slot restored from a snapshot keeps the image's bytes: the next
+         * user restores the same image over them or zeroes them first. */
+        uint64_t keep = h->image_id != 0 ? h->image_extent : 0;
+        if (keep > h->committed)
+            keep = h->committed;
+        if (t->pool_len < RT_POOL_HOT)
+            h->resident = zero_touched(h, keep, RT_ZERO_LIMIT) != UINT64_MAX;
+        if (!h->resident) {
             rc = vmem_discard(header_data(h), h->committed);
+            h->image_id = 0;
+            h->image_extent = 0;
+        }
         if (rc == 0) {
             h->next_free = t->pool;
             t->pool = h;
@@ -231,8 +389,11 @@ void kiln_rt_trim_pools(unsigned keep)
     rt_thread *t = rt_self();
     unsigned i = 0;
     for (rt_mem_header *h = t->pool; h != NULL; h = h->next_free, i++)
-        if (i >= keep && h->resident && vmem_discard(header_data(h), h->committed) == 0)
+        if (i >= keep && h->resident && vmem_discard(header_data(h), h->committed) == 0) {
             h->resident = false;
+            h->image_id = 0;
+            h->image_extent = 0;
+        }
     rt_fiber_trim(t, keep);
 }
 
@@ -290,6 +451,9 @@ static bool table_charge(uint64_t add, size_t elem_size, uint64_t *budget /* OUT
                                          uint32_t max_elements)                                   \
     {                                                                                              \
         uint64_t budget;                                                                           \
+        kiln_instance *rinst = rt_current();                                                       \
+        if (rinst != NULL && rinst->rec != NULL)                                                   \
+            rt_rec_note(rinst, RT_REC_##kind, table, max_elements);                               \
         memset(table, 0, sizeof(*table));                                                          \
         if (!table_charge(elements, sizeof(elem_t), &budget))                                      \
             rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY,                                                   \
@@ -342,6 +506,8 @@ static bool table_charge(uint64_t add, size_t elem_size, uint64_t *budget /* OUT
         return old;                                                                                \
     }
 
+#define RT_REC_funcref RT_REC_FUNCREF
+#define RT_REC_externref RT_REC_EXTERNREF
 DEFINE_TABLE(funcref, wasm_rt_funcref_t)
 DEFINE_TABLE(externref, wasm_rt_externref_t)
 

@@ -745,3 +745,26 @@ const kiln_hostfn *kiln_wasi_hostfns(size_t *n)
     *n = sizeof(wasi_table) / sizeof(wasi_table[0]);
     return wasi_table;
 }
+
+/*
+ * What a snapshot's initialisation may call (kiln_snapshot_begin): calls
+ * whose answers a fresh context of the same configuration gives again
+ * (arguments, environment, preopen names, stdio kinds), clock and random
+ * reads (their values are frozen into the image), and writes, which can
+ * only reach stdout/stderr because opening anything is refused. Everything
+ * that creates or changes descriptors, reads input or waits is refused.
+ */
+static const char *const wasi_snapshot_allow[] = {
+    "wasi_snapshot_preview1.args_get",        "wasi_snapshot_preview1.args_sizes_get",
+    "wasi_snapshot_preview1.environ_get",     "wasi_snapshot_preview1.environ_sizes_get",
+    "wasi_snapshot_preview1.clock_res_get",   "wasi_snapshot_preview1.clock_time_get",
+    "wasi_snapshot_preview1.random_get",      "wasi_snapshot_preview1.fd_write",
+    "wasi_snapshot_preview1.fd_fdstat_get",   "wasi_snapshot_preview1.fd_prestat_get",
+    "wasi_snapshot_preview1.fd_prestat_dir_name", "wasi_snapshot_preview1.sched_yield",
+};
+
+const char *const *kiln_wasi_snapshot_allow(size_t *n)
+{
+    *n = sizeof(wasi_snapshot_allow) / sizeof(wasi_snapshot_allow[0]);
+    return wasi_snapshot_allow;
+}

@@ -1,0 +1,401 @@
+/*
+ * test_snapshot.c - snapshot images (runtime.h "snapshots") and the reset of
+ * pooled memories: an instance from a snapshot answers exactly like the
+ * initialised instance it was captured from; no instance ever sees another's
+ * writes (same thread, other thread, after memory.grow, image slots and
+ * plain slots alike); init that traps, times out or calls a host function
+ * outside the allow-list is refused with a message saying so.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kiln/abi.h"
+#include "support/wat.h"
+
+static uint32_t host_twice(kiln_instance *inst, uint32_t x)
+{
+    (void)inst;
+    return 2 * x;
+}
+
+static int forbidden_calls;
+static void host_forbidden(kiln_instance *inst)
+{
+    (void)inst;
+    forbidden_calls++;
+}
+
+static const kiln_hostfn host_fns[] = {
+    {"host", "twice", "i>i", (void (*)(void))host_twice},
+    {"host", "forbidden", ">", (void (*)(void))host_forbidden},
+};
+
+/*
+ * An "expensive" init (fills 4,000 bytes, grows memory, sets globals and a
+ * table slot, calls an allowed host function) and handlers that read it.
+ * Memory: 2 pages, data "abc" at 16; init grows to 3 pages and writes a
+ * marker into the new page.
+ */
+static const char *guest_wat =
+    "(module (import \"host\" \"twice\" (func $twice (param i32) (result i32)))\n"
+    " (import \"host\" \"forbidden\" (func $forbidden))\n"
+    " (memory 2 100)\n"
+    " (global $counter (mut i32) (i32.const 0))\n"
+    " (global $ready (mut i32) (i32.const 0))\n"
+    " (global $big (mut i64) (i64.const 0))\n"
+    " (table 4 funcref) (elem (i32.const 0) $inc $twice)\n"
+    " (elem declare func $triple)\n"
+    " (data (i32.const 16) \"abc\")\n"
+    " (type $ti (func (param i32) (result i32)))\n"
+    " (func $inc (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))\n"
+    " (func $triple (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))\n"
+    " (func $start (global.set $counter (i32.const 5)))\n"
+    " (start $start)\n"
+    " (func (export \"init\") (local $i i32)\n"
+    "  (loop $l (i32.store (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2)))\n"
+    "             (i32.mul (local.get $i) (i32.const 3)))\n"
+    "   (local.set $i (i32.add (local.get $i) (i32.const 1)))\n"
+    "   (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))\n"
+    "  (drop (memory.grow (i32.const 1)))\n"
+    "  (i32.store (i32.const 131076) (i32.const 77))\n"
+    "  (table.set 0 (i32.const 2) (ref.func $triple))\n"
+    "  (global.set $ready (call $twice (i32.const 21)))\n"
+    "  (global.set $big (i64.const 0x123456789abc))\n"
+    "  (global.set $counter (i32.add (global.get $counter) (i32.const 1))))\n"
+    " (func (export \"init_forbidden\") (call $forbidden))\n"
+    " (func (export \"init_trap\") unreachable)\n"
+    " (func (export \"init_spin\") (loop (br 0)))\n"
+    /* sum: everything init produced, in one number */
+    " (func (export \"sum\") (result i32) (local $i i32) (local $s i32)\n"
+    "  (loop $l (local.set $s (i32.add (local.get $s)\n"
+    "             (i32.load (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2))))))\n"
+    "   (local.set $i (i32.add (local.get $i) (i32.const 1)))\n"
+    "   (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))\n"
+    "  (i32.add (local.get $s) (i32.add (i32.mul (global.get $counter) (i32.const 1000000))\n"
+    "   (i32.add (i32.mul (global.get $ready) (i32.const 10000000))\n"
+    "    (i32.add (i32.load (i32.const 131076)) (i32.add (i32.load8_u (i32.const 17))\n"
+    "     (i32.add (i32.wrap_i64 (global.get $big)) (i32.mul (memory.size) (i32.const 100000000)))))))))\n"
+    " (func (export \"calls\") (param i32) (result i32)\n"
+    "  (i32.add (call_indirect (type $ti) (local.get 0) (i32.const 0))\n"
+    "   (i32.add (call_indirect (type $ti) (local.get 0) (i32.const 1))\n"
+    "    (call_indirect (type $ti) (local.get 0) (i32.const 2)))))\n"
+    /* scribble: 0xAB over all memory, then grow by 2 pages and scribble them;
+     * also change every global */
+    " (func (export \"scribble\") (local $i i32)\n"
+    "  (drop (memory.grow (i32.const 2)))\n"
+    "  (memory.fill (i32.const 0) (i32.const 0xAB) (i32.mul (memory.size) (i32.const 65536)))\n"
+    "  (global.set $counter (i32.const -1)) (global.set $ready (i32.const -1))\n"
+    "  (global.set $big (i64.const -1)))\n"
+    /* nonzero(from): bytes != 0 from `from` to the end of memory */
+    " (func (export \"nonzero\") (param $a i32) (result i32) (local $n i32) (local $end i32)\n"
+    "  (local.set $end (i32.mul (memory.size) (i32.const 65536)))\n"
+    "  (block $done (loop $l (br_if $done (i32.ge_u (local.get $a) (local.get $end)))\n"
+    "   (if (i32.load8_u (local.get $a)) (then (local.set $n (i32.add (local.get $n) (i32.const 1)))))\n"
+    "   (local.set $a (i32.add (local.get $a) (i32.const 1))) (br $l)))\n"
+    "  (local.get $n))\n"
+    " (func (export \"grow\") (param i32) (result i32) (memory.grow (local.get 0)))\n"
+    " (func (export \"size\") (result i32) (memory.size)))\n";
+
+typedef struct fixture {
+    kiln_linker *l;
+    kiln_module *m;
+    kiln_instance_pre *pre;
+} fixture;
+
+static void fixture_init(fixture *f)
+{
+    kiln_rt_reinstall_signals(); /* cmocka installs its own per test */
+    kiln_err err;
+    assert_int_equal(kiln_linker_new(&f->l), KILN_OK);
+    assert_int_equal(kiln_linker_define_host(f->l, host_fns, 2), KILN_OK);
+    f->m = test_load_wat(guest_wat, f->l);
+    assert_non_null(f->m);
+    assert_int_equal(kiln_instance_pre_new(f->m, f->l, &f->pre, &err), KILN_OK);
+}
+
+static void fixture_fini(fixture *f)
+{
+    kiln_instance_pre_free(f->pre);
+    kiln_module_release(f->m);
+    kiln_linker_free(f->l);
+}
+
+static const char *const allow_twice[] = {"host.twice"};
+
+static kiln_snapshot *build(fixture *f)
+{
+    kiln_err err;
+    kiln_snapshot *s = NULL;
+    const char *inits[] = {"init"};
+    kiln_limits lim = {.timeout_ms = 5000};
+    int rc = kiln_snapshot_build(f->pre, &lim, NULL, inits, 1, allow_twice, 1, &s, &err);
+    if (rc != KILN_OK)
+        fail_msg("snapshot: %s", err.msg);
+    return s;
+}
+
+static uint32_t call_i(kiln_instance *inst, const char *name, uint32_t arg)
+{
+    kiln_err err;
+    kiln_value a = {.i32 = arg}, r = {0};
+    int rc = kiln_instance_call(inst, name, NULL, &a, &r, &err);
+    if (rc != KILN_OK)
+        fail_msg("%s: %s", name, err.msg);
+    return r.i32;
+}
+
+static void call_v(kiln_instance *inst, const char *name)
+{
+    kiln_err err;
+    int rc = kiln_instance_call(inst, name, NULL, NULL, NULL, &err);
+    if (rc != KILN_OK)
+        fail_msg("%s: %s", name, err.msg);
+}
+
+/* The answers of an initialised instance, by the slow path. */
+static void expected(fixture *f, uint32_t *sum, uint32_t *calls)
+{
+    kiln_err err;
+    kiln_instance *inst;
+    assert_int_equal(kiln_instance_new(f->pre, NULL, NULL, &inst, &err), KILN_OK);
+    call_v(inst, "init");
+    *sum = call_i(inst, "sum", 0);
+    *calls = call_i(inst, "calls", 10);
+    kiln_instance_free(inst);
+}
+
+static void test_same_answers(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    uint32_t sum, calls;
+    expected(&f, &sum, &calls);
+    assert_int_equal(calls, 11 + 20 + 30); /* inc, host twice, triple (set by init) */
+    kiln_snapshot *s = build(&f);
+    kiln_snapshot_info info;
+    kiln_snapshot_info_get(s, &info);
+    assert_int_equal(info.n_memories, 1);
+    assert_int_equal(info.memory_bytes, 3 * 65536);
+    assert_int_equal(info.n_tables, 1);
+    assert_int_equal(info.table_elems, 4);
+    /* Only up to the last non-zero page is stored: the marker in page 3. */
+    assert_true(info.image_bytes == 131072 + 4096);
+    for (int i = 0; i < 50; i++) {
+        kiln_err err;
+        kiln_instance *inst;
+        assert_int_equal(kiln_instance_new_from_snapshot(s, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "sum", 0), sum);
+        assert_int_equal(call_i(inst, "calls", 10), calls);
+        assert_int_equal(call_i(inst, "size", 0), 3);
+        /* Nothing but the image: bytes past the marker are zero. */
+        assert_int_equal(call_i(inst, "nonzero", 131080), 0);
+        kiln_instance_free(inst);
+    }
+    kiln_snapshot_free(s);
+    fixture_fini(&f);
+}
+
+/* One request scribbles over everything, grows and changes every global;
+ * the next (same image slot) must start exactly from the image. */
+static void scribble_then_check(fixture *f, kiln_snapshot *s, uint32_t sum)
+{
+    kiln_err err;
+    kiln_instance *inst;
+    for (int round = 0; round < 20; round++) {
+        assert_int_equal(kiln_instance_new_from_snapshot(s, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "sum", 0), sum);
+        call_v(inst, "scribble");
+        assert_int_equal(call_i(inst, "size", 0), 5);
+        kiln_instance_free(inst);
+        assert_int_equal(kiln_instance_new_from_snapshot(s, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "size", 0), 3);
+        assert_int_equal(call_i(inst, "sum", 0), sum);
+        assert_int_equal(call_i(inst, "nonzero", 131080), 0);
+        /* Growing again shows zero pages, not the scribble. */
+        assert_int_equal(call_i(inst, "grow", 2), 3);
+        assert_int_equal(call_i(inst, "nonzero", 131080), 0);
+        kiln_instance_free(inst);
+        /* A plain instance of the module after an image slot: only its data. */
+        assert_int_equal(kiln_instance_new(f->pre, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "nonzero", 32), 0);
+        assert_int_equal(call_i(inst, "nonzero", 0), 3);
+        kiln_instance_free(inst);
+    }
+}
+
+static void test_isolation_same_thread(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    uint32_t sum, calls;
+    expected(&f, &sum, &calls);
+    kiln_snapshot *s = build(&f);
+    scribble_then_check(&f, s, sum);
+    kiln_snapshot_free(s);
+    fixture_fini(&f);
+}
+
+typedef struct thread_arg {
+    fixture *f;
+    kiln_snapshot *s;
+    uint32_t sum;
+} thread_arg;
+
+static void *thread_body(void *p)
+{
+    thread_arg *a = p;
+    scribble_then_check(a->f, a->s, a->sum);
+    kiln_rt_thread_cleanup();
+    return NULL;
+}
+
+static void test_isolation_other_threads(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    uint32_t sum, calls;
+    expected(&f, &sum, &calls);
+    kiln_snapshot *s = build(&f);
+    thread_arg a = {&f, s, sum};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, thread_body, &a), 0);
+    scribble_then_check(&f, s, sum); /* and this thread at the same time */
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    kiln_snapshot_free(s);
+    fixture_fini(&f);
+}
+
+static void test_init_refused(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    kiln_err err;
+    kiln_snapshot *s = NULL;
+    kiln_limits lim = {.timeout_ms = 50};
+    /* A host call outside the allow-list: refused, named, never run. */
+    const char *bad[] = {"init_forbidden"};
+    forbidden_calls = 0;
+    assert_int_equal(kiln_snapshot_build(f.pre, &lim, NULL, bad, 1, allow_twice, 1, &s, &err),
+                     KILN_ETRAP);
+    assert_null(s);
+    assert_int_equal(forbidden_calls, 0);
+    assert_non_null(strstr(err.msg, "host.forbidden"));
+    assert_non_null(strstr(err.msg, "snapshot"));
+    assert_non_null(strstr(err.msg, "init_forbidden"));
+    /* Nothing allowed: even the allowed-elsewhere call is refused. */
+    const char *init[] = {"init"};
+    assert_int_equal(kiln_snapshot_build(f.pre, &lim, NULL, init, 1, NULL, 0, &s, &err), KILN_ETRAP);
+    assert_non_null(strstr(err.msg, "host.twice"));
+    /* "module.*" allows a whole module. */
+    const char *const star[] = {"host.*"};
+    assert_int_equal(kiln_snapshot_build(f.pre, &lim, NULL, bad, 1, star, 1, &s, &err), KILN_OK);
+    assert_int_equal(forbidden_calls, 1);
+    kiln_snapshot_free(s);
+    /* A trap in init. */
+    const char *trap[] = {"init_trap"};
+    assert_int_equal(kiln_snapshot_build(f.pre, &lim, NULL, trap, 1, NULL, 0, &s, &err), KILN_ETRAP);
+    assert_non_null(strstr(err.msg, "init_trap"));
+    assert_non_null(strstr(err.msg, "unreachable"));
+    /* A timeout in init. */
+    const char *spin[] = {"init_spin"};
+    assert_int_equal(kiln_snapshot_build(f.pre, &lim, NULL, spin, 1, NULL, 0, &s, &err), KILN_ETRAP);
+    assert_int_equal(err.trap, KILN_TRAP_TIMEOUT);
+    assert_non_null(strstr(err.msg, "init_spin"));
+    /* A missing init export. */
+    const char *none[] = {"nope"};
+    assert_int_equal(kiln_snapshot_build(f.pre, &lim, NULL, none, 1, NULL, 0, &s, &err),
+                     KILN_ENOEXPORT);
+    assert_non_null(strstr(err.msg, "nope"));
+    fixture_fini(&f);
+}
+
+static void test_unsupported_imports_refused(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals();
+    kiln_linker *l;
+    kiln_err err;
+    assert_int_equal(kiln_linker_new(&l), KILN_OK);
+    assert_int_equal(kiln_linker_define_memory(l, "env", "memory"), KILN_OK);
+    kiln_module *m = test_load_wat("(module (import \"env\" \"memory\" (memory 1)))", l);
+    assert_non_null(m);
+    kiln_instance_pre *pre;
+    assert_int_equal(kiln_instance_pre_new(m, l, &pre, &err), KILN_OK);
+    kiln_snapshot *s = NULL;
+    assert_int_equal(kiln_snapshot_build(pre, NULL, NULL, NULL, 0, NULL, 0, &s, &err), KILN_EINVAL);
+    assert_non_null(strstr(err.msg, "env.memory"));
+    assert_non_null(strstr(err.msg, "a memory"));
+    kiln_instance_pre_free(pre);
+    kiln_module_release(m);
+    kiln_linker_free(l);
+}
+
+/* Plain pooled memories larger than the memset-everything size are reset
+ * page by page (resident pages only): scattered writes, a grow, reads that
+ * map the zero page; the next instance must see zeros everywhere. */
+static void test_plain_pool_reset(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals();
+    kiln_module *m = test_load_wat(
+        "(module (memory 40 200)\n"
+        " (func (export \"poke\") (param $step i32) (local $a i32)\n"
+        "  (loop $l (i32.store8 (local.get $a) (i32.const 0x5a))\n"
+        "   (local.set $a (i32.add (local.get $a) (local.get $step)))\n"
+        "   (br_if $l (i32.lt_u (local.get $a) (i32.mul (memory.size) (i32.const 65536))))))\n"
+        " (func (export \"grow\") (param i32) (result i32) (memory.grow (local.get 0)))\n"
+        " (func (export \"nonzero\") (result i32) (local $a i32) (local $n i32)\n"
+        "  (loop $l (if (i32.load8_u (local.get $a)) (then (local.set $n (i32.add (local.get $n) (i32.const 1)))))\n"
+        "   (local.set $a (i32.add (local.get $a) (i32.const 1)))\n"
+        "   (br_if $l (i32.lt_u (local.get $a) (i32.mul (memory.size) (i32.const 65536)))))\n"
+        "  (local.get $n)))\n", NULL);
+    assert_non_null(m);
+    kiln_linker *l;
+    kiln_instance_pre *pre;
+    kiln_err err;
+    assert_int_equal(kiln_linker_new(&l), KILN_OK);
+    assert_int_equal(kiln_instance_pre_new(m, l, &pre, &err), KILN_OK);
+    uint32_t steps[] = {4096 * 7 + 3, 65536 * 3 + 11, 1, 4096 * 33 + 100};
+    for (int round = 0; round < 8; round++) {
+        kiln_instance *inst;
+        assert_int_equal(kiln_instance_new(pre, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "nonzero", 0), 0);
+        if (round % 2 == 1)
+            assert_int_equal(call_i(inst, "grow", 5), 40);
+        call_i(inst, "poke", steps[round % 4]);
+        kiln_instance_free(inst);
+        assert_int_equal(kiln_instance_new(pre, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "nonzero", 0), 0);
+        assert_int_equal(call_i(inst, "grow", 5), 40);
+        assert_int_equal(call_i(inst, "nonzero", 0), 0);
+        kiln_instance_free(inst);
+    }
+    kiln_instance_pre_free(pre);
+    kiln_module_release(m);
+    kiln_linker_free(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_answers),
+        cmocka_unit_test(test_isolation_same_thread),
+        cmocka_unit_test(test_isolation_other_threads),
+        cmocka_unit_test(test_init_refused),
+        cmocka_unit_test(test_unsupported_imports_refused),
+        cmocka_unit_test(test_plain_pool_reset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -430,17 +430,69 @@ bool jw_raw(jw *w, const char *json, size_t len)
     return !w->err;
 }
 
+/* Walks the tree straight into the writer: no text in between (context
+ * documents are written for every plugin call; serialising with jansson and
+ * re-parsing with yajl cost more than the guest's own work). Reals are
+ * written as jansson would (%.17g): only Kiln-made values come this way. */
+static void jansson_walk(jw *w, const json_t *v, int depth)
+{
+    if (w->err)
+        return;
+    if (v == NULL || depth > 64) {
+        w->err = true;
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *m;
+        jw_obj_open(w);
+        json_object_foreach((json_t *)v, k, m) {
+            jw_key(w, k);
+            jansson_walk(w, m, depth + 1);
+        }
+        jw_obj_close(w);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *m;
+        jw_arr_open(w);
+        json_array_foreach((json_t *)v, i, m)
+            jansson_walk(w, m, depth + 1);
+        jw_arr_close(w);
+        break;
+    }
+    case JSON_STRING:
+        jw_strn(w, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        jw_int(w, (long long)json_integer_value(v));
+        break;
+    case JSON_REAL: {
+        char buf[40];
+        int n = snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+        /* Not finite: no JSON number spells it. */
+        if (n <= 0 || strpbrk(buf, "in") != NULL)
+            w->err = true;
+        else
+            jw_number(w, buf, (size_t)n);
+        break;
+    }
+    case JSON_TRUE:
+    case JSON_FALSE:
+        jw_bool(w, json_is_true(v));
+        break;
+    default:
+        jw_null(w);
+    }
+}
+
 void jw_jansson(jw *w, const json_t *v)
 {
     if (w == NULL || w->err)
         return;
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    if (s == NULL) {
-        w->err = true;
-        return;
-    }
-    jw_raw(w, s, strlen(s));
-    free(s);
+    jansson_walk(w, v, 0);
 }
 
 char *jw_finish(jw *w, size_t *len)

@@ -165,72 +165,10 @@ typedef struct out_doc {
     json_t *o;        /* parsed (numbers beyond int64 as reals) */
 } out_doc;
 
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-            return false;
-    return true;
-}
-
-/* The body of an answer (§4.1): *data (kiln_malloc'd) or NULL when the
- * document gives none. */
+/* The body of an answer (§4.1), or NULL when the document gives none. */
 static int doc_body(const out_doc *d, uint8_t **data, size_t *len, kiln_err *err)
 {
-    *data = NULL;
-    *len = 0;
-    json_t *v = json_object_get(d->o, "body_str");
-    if (v == NULL)
-        v = json_object_get(d->o, "body");
-    if (json_is_string(v) && !blank(json_string_value(v))) {
-        *len = json_string_length(v);
-        *data = kiln_malloc(*len ? *len : 1);
-        if (*data == NULL)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        memcpy(*data, json_string_value(v), *len);
-        return KILN_OK;
-    }
-    v = json_object_get(d->o, "body_json");
-    if (v != NULL && !json_is_null(v)) {
-        /* Exactly as written: numbers are not reformatted. */
-        const char *raw;
-        size_t rlen;
-        if (json_raw_member(d->text, d->len, "body_json", &raw, &rlen) != 1)
-            return kiln_err_set(err, KILN_EBADOUTPUT, "the plugin's body_json is not valid JSON");
-        *data = kiln_malloc(rlen ? rlen : 1);
-        if (*data == NULL)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        memcpy(*data, raw, rlen);
-        *len = rlen;
-        return KILN_OK;
-    }
-    v = json_object_get(d->o, "body_base64");
-    if (json_is_string(v) && !blank(json_string_value(v))) {
-        if (xtm_base64_decode(json_string_value(v), json_string_length(v), data, len) != KILN_OK)
-            return kiln_err_set(err, KILN_EBADOUTPUT,
-                                "the plugin's body_base64 is not valid base64");
-        return KILN_OK;
-    }
-    v = json_object_get(d->o, "body_bytes");
-    if (json_is_array(v) && json_array_size(v) > 0) {
-        size_t n = json_array_size(v);
-        uint8_t *b = kiln_malloc(n);
-        if (b == NULL)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++) {
-            json_t *e = json_array_get(v, i);
-            if (!json_is_integer(e) || json_integer_value(e) < -128 ||
-                json_integer_value(e) > 127) {
-                kiln_free(b);
-                return kiln_err_set(err, KILN_EBADOUTPUT, "the plugin's body_bytes[%zu] is not "
-                                    "a signed byte (-128..127)", i);
-            }
-            b[i] = (uint8_t)(int8_t)json_integer_value(e);
-        }
-        *data = b;
-        *len = n;
-    }
-    return KILN_OK;
+    return oto_output_body(d->text, d->len, d->o, data, len, err);
 }
 
 /* `headers` of the document as a header list; *n = SIZE_MAX if absent. */

@@ -1013,8 +1013,8 @@ static char *raw_member(const char *doc, size_t doc_len, const char *outer, cons
 
 /* The body per §4.1; *data is kiln_malloc'd or NULL (empty). `doc` is the
  * output document's text, o the same parsed. */
-static int output_body(const char *doc, size_t doc_len, json_t *o, uint8_t **data, size_t *len,
-                       kiln_err *err)
+int oto_output_body(const char *doc, size_t doc_len, json_t *o, uint8_t **data, size_t *len,
+                    kiln_err *err)
 {
     *data = NULL;
     *len = 0;
@@ -1121,7 +1121,7 @@ int oto_output_to_response(const uint8_t *out, size_t len, kiln_response *resp, 
     uint8_t *body = NULL;
     size_t body_len = 0;
     if (rc == KILN_OK)
-        rc = output_body(doc, len, o, &body, &body_len, err);
+        rc = oto_output_body(doc, len, o, &body, &body_len, err);
     if (rc == KILN_OK) {
         kiln_response_reset(resp);
         resp->status = status;

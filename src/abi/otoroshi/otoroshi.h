@@ -64,6 +64,12 @@ void oto_write_doc(jw *w, json_t *doc, const char *raw_key, const char *raw, siz
 char *oto_stage_input(const kiln_function *fn, const kiln_plugin *plugin, kiln_stage_phase phase,
                       kiln_stage *st, size_t *len /* OUT */);
 
+/* The body of an output document (§4.1: body_str/body, body_json as written,
+ * body_base64, body_bytes): *data (kiln_malloc'd) or NULL when it gives none.
+ * `doc` is the document's text, `o` the same parsed. */
+int oto_output_body(const char *doc, size_t doc_len, json_t *o, uint8_t **data, size_t *len,
+                    kiln_err *err);
+
 /* The pipeline-stage ops of kiln_abi_otoroshi (oto_stage.c). */
 const char *oto_stage_export(kiln_stage_kind kind);
 int oto_stage(const kiln_function *fn, void *state, const kiln_instance_pre *pre,

@@ -104,6 +104,8 @@ struct http_server {
     atomic_bool draining;
     const http_options *opts;
     cfg_server started;    /* settings the daemon was started with */
+    char started_listen[256]; /* started.listen points here, not into a table's
+                                 configuration, which a reload frees */
     unsigned port;
     pthread_mutex_t conns_lock;
     http_conn *conns;      /* every open connection (on_connection) */
@@ -1659,6 +1661,8 @@ int http_serve(const http_options *o, kiln_err *err)
         return 1;
     }
     s.started = t->server;
+    snprintf(s.started_listen, sizeof(s.started_listen), "%s", t->server.listen);
+    s.started.listen = s.started_listen;
     struct sockaddr_storage ss;
     if (parse_listen(t->server.listen, &ss, err) != KILN_OK) {
         http_table_release(t);

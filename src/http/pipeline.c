@@ -177,6 +177,19 @@ static bool in_group(kiln_stage_kind k, int group)
     }
 }
 
+/* One plugin's response side; true (and *rc set) if it failed: its error
+ * replaced the response. */
+static bool response_side(http_exchange *x, const http_plugin *pl, kiln_stage *st, int *rc)
+{
+    int verdict;
+    int prc = run_plugin(pl, KILN_PHASE_RESPONSE, st, &verdict);
+    if (prc == KILN_OK)
+        return false;
+    x->served_by = pl->fn;
+    *rc = prc;
+    return true;
+}
+
 int http_pipeline_run(http_exchange *x)
 {
     void *skip[MAX_FALLTHROUGH];
@@ -250,30 +263,12 @@ int http_pipeline_run(http_exchange *x)
     /* 4. The response side: filters that saw the request, in reverse, then
      * response transformers. A failure replaces the response and stops. */
     bool failed = false;
-    for (size_t i = ran; i-- > 0 && !failed;) {
-        const http_plugin *pl = &rt->plugins[i];
-        if (pl->p.kind != KILN_STAGE_FILTER)
-            continue;
-        int v;
-        int prc = run_plugin(pl, KILN_PHASE_RESPONSE, st, &v);
-        if (prc != KILN_OK) {
-            failed = true;
-            x->served_by = pl->fn;
-            rc = prc;
-        }
-    }
-    for (size_t i = 0; i < rt->n_plugins && backend_ran && !failed; i++) {
-        const http_plugin *pl = &rt->plugins[i];
-        if (pl->p.kind != KILN_STAGE_RESPONSE)
-            continue;
-        int v;
-        int prc = run_plugin(pl, KILN_PHASE_RESPONSE, st, &v);
-        if (prc != KILN_OK) {
-            failed = true;
-            x->served_by = pl->fn;
-            rc = prc;
-        }
-    }
+    for (size_t i = ran; i-- > 0 && !failed;)
+        if (rt->plugins[i].p.kind == KILN_STAGE_FILTER)
+            failed = response_side(x, &rt->plugins[i], st, &rc);
+    for (size_t i = 0; i < rt->n_plugins && backend_ran && !failed; i++)
+        if (rt->plugins[i].p.kind == KILN_STAGE_RESPONSE)
+            failed = response_side(x, &rt->plugins[i], st, &rc);
 
     /* 5. Done. */
     end_streams(rt, st);

@@ -229,41 +229,66 @@ static int doc_status(const out_doc *d, int def, int *status, kiln_err *err)
     return KILN_OK;
 }
 
+/* The status, headers and body an output document gives. */
+typedef struct doc_reply {
+    int status;
+    kiln_kv *h;
+    size_t nh; /* SIZE_MAX: no `headers` member */
+    uint8_t *body; /* NULL: no body member */
+    size_t blen;
+} doc_reply;
+
+static void reply_free(doc_reply *r)
+{
+    free_headers(r->h, r->nh);
+    kiln_free(r->body);
+}
+
+/* Read it: status `def` when absent. */
+static int reply_read(const out_doc *d, int def, doc_reply *r, kiln_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    r->nh = SIZE_MAX;
+    int rc = doc_status(d, def, &r->status, err);
+    if (rc == KILN_OK)
+        rc = doc_headers(d, &r->h, &r->nh, err);
+    if (rc == KILN_OK)
+        rc = doc_body(d, &r->body, &r->blen, err);
+    return rc;
+}
+
+/* err for a failed kiln_response_* call while writing r's body. */
+static int reply_failed(int rc, const doc_reply *r, const kiln_response *resp, kiln_err *err)
+{
+    if (rc == KILN_ELIMIT)
+        return kiln_err_set(err, rc, "the plugin's %zu-byte body exceeds the response limit of "
+                            "%zu bytes", r->blen, resp->max_body);
+    return kiln_err_set(err, rc, "out of memory building the response");
+}
+
 /* Fill resp from an answer document (error: true outputs, sinks, pre-route):
  * status (default `def`), headers (default Content-Type `ctype`), body. */
 static int doc_answer(const out_doc *d, int def, const char *ctype, kiln_response *resp,
                       kiln_err *err)
 {
-    int status;
-    int rc = doc_status(d, def, &status, err);
-    kiln_kv *h = NULL;
-    size_t nh = SIZE_MAX;
-    uint8_t *body = NULL;
-    size_t blen = 0;
-    if (rc == KILN_OK)
-        rc = doc_headers(d, &h, &nh, err);
-    if (rc == KILN_OK)
-        rc = doc_body(d, &body, &blen, err);
+    doc_reply r;
+    int rc = reply_read(d, def, &r, err);
     if (rc == KILN_OK) {
         kiln_response_reset(resp);
-        resp->status = status;
+        resp->status = r.status;
         bool has_ct = false;
-        for (size_t i = 0; nh != SIZE_MAX && i < nh && rc == KILN_OK; i++) {
-            has_ct = has_ct || strcasecmp(h[i].name, "content-type") == 0;
-            rc = kiln_response_add_header(resp, h[i].name, h[i].value);
+        for (size_t i = 0; r.nh != SIZE_MAX && i < r.nh && rc == KILN_OK; i++) {
+            has_ct = has_ct || strcasecmp(r.h[i].name, "content-type") == 0;
+            rc = kiln_response_add_header(resp, r.h[i].name, r.h[i].value);
         }
         if (rc == KILN_OK && !has_ct && ctype != NULL)
             rc = kiln_response_add_header(resp, "Content-Type", ctype);
         if (rc == KILN_OK)
-            rc = kiln_response_append(resp, body, blen);
-        if (rc == KILN_ELIMIT)
-            kiln_err_set(err, rc, "the plugin's %zu-byte body exceeds the response limit of %zu "
-                         "bytes", blen, resp->max_body);
-        else if (rc != KILN_OK)
-            kiln_err_set(err, rc, "out of memory building the response");
+            rc = kiln_response_append(resp, r.body, r.blen);
+        if (rc != KILN_OK)
+            reply_failed(rc, &r, resp, err);
     }
-    free_headers(h, nh);
-    kiln_free(body);
+    reply_free(&r);
     return rc;
 }
 
@@ -344,45 +369,28 @@ static int apply_request(const out_doc *d, kiln_stage *st, kiln_err *err)
 /* The response transformer's edits (§4.6). */
 static int apply_response(const out_doc *d, kiln_response *resp, kiln_err *err)
 {
-    int status;
-    int rc = doc_status(d, 200, &status, err);
-    kiln_kv *h = NULL;
-    size_t nh = SIZE_MAX;
-    uint8_t *body = NULL;
-    size_t blen = 0;
-    if (rc == KILN_OK)
-        rc = doc_headers(d, &h, &nh, err);
-    if (rc == KILN_OK)
-        rc = doc_body(d, &body, &blen, err);
+    doc_reply r;
+    int rc = reply_read(d, 200, &r, err);
     if (rc == KILN_OK) {
-        resp->status = status;
-        if (nh != SIZE_MAX) {
+        resp->status = r.status;
+        if (r.nh != SIZE_MAX) {
             /* Replace the header map; keep the body. */
-            uint8_t *keep = resp->body;
-            size_t keep_len = resp->body_len;
-            resp->body_len = 0;
             for (size_t i = 0; i < resp->n_headers; i++) {
                 kiln_free((void *)resp->headers[i].name);
                 kiln_free((void *)resp->headers[i].value);
             }
             resp->n_headers = 0;
-            resp->body = keep;
-            resp->body_len = keep_len;
-            for (size_t i = 0; i < nh && rc == KILN_OK; i++)
-                rc = kiln_response_add_header(resp, h[i].name, h[i].value);
+            for (size_t i = 0; i < r.nh && rc == KILN_OK; i++)
+                rc = kiln_response_add_header(resp, r.h[i].name, r.h[i].value);
         }
-        if (rc == KILN_OK && body != NULL) {
+        if (rc == KILN_OK && r.body != NULL) {
             resp->body_len = 0;
-            rc = kiln_response_append(resp, body, blen);
+            rc = kiln_response_append(resp, r.body, r.blen);
         }
-        if (rc == KILN_ELIMIT)
-            kiln_err_set(err, rc, "the plugin's %zu-byte body exceeds the response limit of %zu "
-                         "bytes", blen, resp->max_body);
-        else if (rc != KILN_OK)
-            kiln_err_set(err, rc, "out of memory building the response");
+        if (rc != KILN_OK)
+            reply_failed(rc, &r, resp, err);
     }
-    free_headers(h, nh);
-    kiln_free(body);
+    reply_free(&r);
     return rc;
 }
 

@@ -612,6 +612,7 @@ static int parse_server(walk *w, const node *m)
                                        "max_buffered_body_bytes",
                                        "max_in_flight",
                                        "quiet",
+                                       "server_timing",
                                        NULL};
     cfg_server *s = &w->c->server;
     if (m->kind != N_MAP)
@@ -664,6 +665,8 @@ static int parse_server(walk *w, const node *m)
                 s->max_buffered_body_bytes = (size_t)u;
         } else if (strcmp(k, "quiet") == 0) {
             rc = want_bool(w, v, what, &s->quiet);
+        } else if (strcmp(k, "server_timing") == 0) {
+            rc = want_bool(w, v, what, &s->server_timing);
         }
     }
     return rc;
@@ -1316,6 +1319,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                                        "max_stack",
                                        "max_table_elems",
                                        "reuse",
+                                       "snapshot",
                                        "request_json",
                                        "max_body_bytes",
                                        "max_output_bytes",
@@ -1412,6 +1416,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                 f->fn.limits.max_table_elems = (uint32_t)u;
         } else if (strcmp(k, "reuse") == 0) {
             rc = want_bool(w, v, kw, &f->fn.reuse);
+        } else if (strcmp(k, "snapshot") == 0) {
+            rc = want_bool(w, v, kw, &f->fn.snapshot);
         } else if (strcmp(k, "request_json") == 0) {
             rc = want_bool(w, v, kw, &f->fn.request_json);
         } else if (strcmp(k, "max_body_bytes") == 0) {

@@ -50,6 +50,7 @@ typedef struct cfg_server {
     size_t min_body_rate;          /* body bytes/s after a header_timeout grace; 0 = none */
     size_t max_buffered_body_bytes; /* request bodies held at once, server-wide; beyond: 503 */
     bool quiet;                    /* no access log */
+    bool server_timing;            /* Server-Timing header: each stage's duration */
 } cfg_server;
 
 typedef struct cfg_function {

@@ -22,6 +22,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "abi/guest_log.h"
 #include "base/alloc.h"
@@ -30,10 +31,53 @@
 /* Routes tried after matchers said no, per request. */
 #define MAX_FALLTHROUGH 16
 
+/* server.server_timing: each stage's duration for the Server-Timing header
+ * (W3C), e.g. `access;desc="guard";dur=0.081, backend;desc="api";dur=0.412`.
+ * Off by default: it tells clients which plugins a route runs. */
+typedef struct stage_timing {
+    bool on;
+    uint64_t t0;
+    size_t len;
+    char buf[1024];
+} stage_timing;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void timing_start(stage_timing *tm)
+{
+    if (tm->on)
+        tm->t0 = mono_ns();
+}
+
+/* One entry: `what` is a token, `name` a function name (letters, digits,
+ * '_', '-', '.', '/' and ' ' in upstream names: quoted). */
+static void timing_stop(stage_timing *tm, const char *what, const char *name)
+{
+    if (!tm->on || tm->len >= sizeof(tm->buf))
+        return;
+    double ms = (double)(mono_ns() - tm->t0) / 1e6;
+    char safe[200];
+    size_t n = 0;
+    for (const char *p = name; *p && n < sizeof(safe) - 1; p++)
+        safe[n++] = *p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ? '_' : *p;
+    safe[n] = '\0';
+    int w = snprintf(tm->buf + tm->len, sizeof(tm->buf) - tm->len, "%s%s;desc=\"%s\";dur=%.3f",
+                     tm->len ? ", " : "", what, safe, ms);
+    if (w > 0 && (size_t)w < sizeof(tm->buf) - tm->len)
+        tm->len += (size_t)w;
+    else
+        tm->buf[tm->len] = '\0'; /* drop an entry that does not fit whole */
+}
+
 /* Run one plugin for one phase. On failure the error answer is in the
  * stage's response and the verdict is RESPOND. */
 static int run_plugin(const http_plugin *pl, kiln_stage_phase phase, kiln_stage *st,
-                      int *verdict)
+                      int *verdict, stage_timing *tm)
 {
     const http_fn *f = pl->fn;
     kiln_response *resp = kiln_stage_response(st);
@@ -48,7 +92,12 @@ static int run_plugin(const http_plugin *pl, kiln_stage_phase phase, kiln_stage 
     guest_log_budget b;
     guest_log_begin(&b, f->fn.name, &f->fn.log);
     kiln_stage_set_current(st);
+    timing_start(tm);
     rc = f->abi->stage(&f->fn, f->state, f->pre, &pl->p, phase, st, verdict, &err);
+    timing_stop(tm, phase == KILN_PHASE_RESPONSE && pl->p.kind == KILN_STAGE_FILTER
+                        ? "proxy-wasm-response"
+                        : kiln_stage_kind_name(pl->p.kind),
+                f->fn.name);
     guest_log_end(&b);
     if (rc != KILN_OK) {
         *verdict = KILN_STAGE_RESPOND;
@@ -93,7 +142,7 @@ static void end_streams(const http_route *rt, kiln_stage *st)
 }
 
 /* No route took the request: the first sink that matches answers, else 404. */
-static int run_sinks(http_exchange *x)
+static int run_sinks(http_exchange *x, stage_timing *tm)
 {
     const http_table *t = x->table;
     kiln_stage *st = NULL;
@@ -103,11 +152,11 @@ static int run_sinks(http_exchange *x)
         if (st == NULL && (rc = new_stage(x, NULL, pl->fn, &st)) != KILN_OK)
             return rc;
         int verdict;
-        rc = run_plugin(pl, KILN_PHASE_MATCH, st, &verdict);
+        rc = run_plugin(pl, KILN_PHASE_MATCH, st, &verdict, tm);
         if (rc == KILN_OK && verdict == KILN_STAGE_NO_MATCH)
             continue;
         if (rc == KILN_OK)
-            rc = run_plugin(pl, KILN_PHASE_HANDLE, st, &verdict);
+            rc = run_plugin(pl, KILN_PHASE_HANDLE, st, &verdict, tm);
         x->served_by = pl->fn;
         take_response(x, st);
         kiln_stage_set_current(NULL);
@@ -123,7 +172,7 @@ static int run_sinks(http_exchange *x)
 
 /* Run the route's matchers on a fresh stage: *taken says whether they all
  * take the request. On an error the answer is in x->resp. */
-static int run_matchers(http_exchange *x, kiln_stage **stp, bool *taken)
+static int run_matchers(http_exchange *x, kiln_stage **stp, bool *taken, stage_timing *tm)
 {
     http_route *rt = x->route;
     *taken = true;
@@ -132,7 +181,7 @@ static int run_matchers(http_exchange *x, kiln_stage **stp, bool *taken)
         if (rt->plugins[i].p.kind != KILN_STAGE_MATCHER)
             continue;
         int verdict;
-        rc = run_plugin(&rt->plugins[i], KILN_PHASE_MATCH, *stp, &verdict);
+        rc = run_plugin(&rt->plugins[i], KILN_PHASE_MATCH, *stp, &verdict, tm);
         if (rc != KILN_OK) {
             x->served_by = rt->plugins[i].fn;
             take_response(x, *stp);
@@ -177,12 +226,19 @@ static bool in_group(kiln_stage_kind k, int group)
     }
 }
 
+static void timing_header(http_exchange *x, const stage_timing *tm)
+{
+    if (tm->on && tm->len > 0)
+        kiln_response_add_header(x->resp, "Server-Timing", tm->buf);
+}
+
 /* One plugin's response side; true (and *rc set) if it failed: its error
  * replaced the response. */
-static bool response_side(http_exchange *x, const http_plugin *pl, kiln_stage *st, int *rc)
+static bool response_side(http_exchange *x, const http_plugin *pl, kiln_stage *st, int *rc,
+                          stage_timing *tm)
 {
     int verdict;
-    int prc = run_plugin(pl, KILN_PHASE_RESPONSE, st, &verdict);
+    int prc = run_plugin(pl, KILN_PHASE_RESPONSE, st, &verdict, tm);
     if (prc == KILN_OK)
         return false;
     x->served_by = pl->fn;
@@ -197,11 +253,15 @@ int http_pipeline_run(http_exchange *x)
     kiln_stage *st = NULL;
     int rc = KILN_OK;
     x->served_by = x->route ? x->route->backend : NULL;
+    stage_timing tm;
+    tm.on = x->table->server.server_timing;
+    tm.len = 0;
+    tm.buf[0] = '\0';
 
     /* 1. Which route takes it. */
     while (x->route != NULL && x->route->has_matchers) {
         bool taken;
-        rc = run_matchers(x, &st, &taken);
+        rc = run_matchers(x, &st, &taken, &tm);
         if (rc != KILN_OK) {
             kiln_stage_set_current(NULL);
             end_streams(x->route, st);
@@ -218,7 +278,9 @@ int http_pipeline_run(http_exchange *x)
     http_route *rt = x->route;
     if (rt == NULL) {
         kiln_stage_set_current(NULL);
-        return run_sinks(x);
+        rc = run_sinks(x, &tm);
+        timing_header(x, &tm);
+        return rc;
     }
     http_fn *backend = rt->backend;
     x->served_by = backend;
@@ -242,7 +304,7 @@ int http_pipeline_run(http_exchange *x)
             const http_plugin *pl = &rt->plugins[i];
             if (!in_group(pl->p.kind, g))
                 continue;
-            rc = run_plugin(pl, KILN_PHASE_REQUEST, st, &verdict);
+            rc = run_plugin(pl, KILN_PHASE_REQUEST, st, &verdict, &tm);
             if (pl->p.kind == KILN_STAGE_FILTER)
                 ran = i + 1;
             if (verdict != KILN_STAGE_CONTINUE)
@@ -254,7 +316,9 @@ int http_pipeline_run(http_exchange *x)
     bool backend_ran = false;
     if (verdict == KILN_STAGE_CONTINUE) {
         kiln_stage_set_current(st);
+        timing_start(&tm);
         rc = http_fn_invoke(backend, kiln_stage_request(st), kiln_stage_response(st));
+        timing_stop(&tm, "backend", backend->fn.name);
         /* Response transformers see the backend's answers, not Kiln's error
          * answers for a backend that failed (trap, 502/504 upstream). */
         backend_ran = rc == KILN_OK;
@@ -265,15 +329,16 @@ int http_pipeline_run(http_exchange *x)
     bool failed = false;
     for (size_t i = ran; i-- > 0 && !failed;)
         if (rt->plugins[i].p.kind == KILN_STAGE_FILTER)
-            failed = response_side(x, &rt->plugins[i], st, &rc);
+            failed = response_side(x, &rt->plugins[i], st, &rc, &tm);
     for (size_t i = 0; i < rt->n_plugins && backend_ran && !failed; i++)
         if (rt->plugins[i].p.kind == KILN_STAGE_RESPONSE)
-            failed = response_side(x, &rt->plugins[i], st, &rc);
+            failed = response_side(x, &rt->plugins[i], st, &rc, &tm);
 
     /* 5. Done. */
     end_streams(rt, st);
     kiln_stage_set_current(NULL);
     take_response(x, st);
     kiln_stage_free(st);
+    timing_header(x, &tm);
     return rc;
 }

@@ -9,7 +9,8 @@
 # carries the policy's status and message, a policy that aborts fails the
 # request (500 naming it) without reaching the backend, a policy needing
 # builtins Kiln lacks is refused at start-up, and an OPA module as a backend
-# answers its result set. Ends with "N passed, N failed".
+# answers its result set. With server.server_timing, responses carry a
+# Server-Timing entry per stage. Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 
 GO=$KILN_BUILD/guests_opa
@@ -27,7 +28,7 @@ D=$T/opa
 mkdir -p "$D"
 cp "$GO/policy.wasm" "$GO/policy_ctx.wasm" "$GO/policy_hostile.wasm" "$GX/pl_echo.wasm" "$D/"
 cat >"$D/kiln.yaml" <<'YAML'
-server: {threads: 2}
+server: {threads: 2, server_timing: true}
 functions:
   echo: {module: pl_echo.wasm, abi: otoroshi}
   policy: {module: policy.wasm, abi: opa}
@@ -85,6 +86,9 @@ check_eq "ABI 1.1 policy: no role denied" 403 "$(code "$URL/ctx/x")"
 check_eq "entrypoint by name: the decision's status" 401 "$(code "$URL/decision/x")"
 check_contains "... and its message" "$(cat "$T/body")" "admin role or public GET required"
 check_eq "entrypoint by name: allowed" 200 "$(code "$URL/decision/x" -H "x-role: admin")"
+st=$(curl -s -o /dev/null -D - -H "x-role: admin" "$URL/decision/x" | tr -d '\r' | sed -n 's/^[Ss]erver-[Tt]iming: //p')
+check_contains "server_timing: the access stage is timed, naming its function" "$st" 'access;desc="policy";dur='
+check_contains "server_timing: ... and the backend" "$st" 'backend;desc="echo";dur='
 h2=$(hits)
 check_eq "a policy that aborts: 500" 500 "$(code "$URL/abort" -H "x-role: admin")"
 check_contains "... naming the plugin function" "$(cat "$T/body")" '"function":"hostile"'

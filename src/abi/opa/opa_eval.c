@@ -358,7 +358,7 @@ int opa_evaluate(const opa_policy *p, const kiln_instance_pre *pre, const kiln_l
     int rc = ev_start(&e, p, pre, limits, host_state, err);
     if (rc != KILN_OK)
         return rc;
-    uint32_t data, heap, out = 0, ok = 0;
+    uint32_t data = 0, heap = 0, out = 0, ok = 0;
     /* data is {} (Kiln has no data documents), loaded first as the SDKs do. */
     rc = ev_load_json(&e, "{}", 2, &data, err);
     if (rc == KILN_OK && p->fast_path) {

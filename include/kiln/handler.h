@@ -101,6 +101,7 @@ typedef struct kiln_function {
     size_t n_dirs;
     kiln_limits limits;
     bool reuse;              /* keep one instance per worker thread */
+    bool snapshot;           /* start every instance from an image taken after init */
     bool request_json;       /* Extism: input is a JSON description of the request */
     size_t max_var_bytes;
     size_t max_http_response_bytes;
@@ -234,6 +235,12 @@ typedef struct kiln_abi_ops {
     int (*handle)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
                   const kiln_request *req, kiln_response *resp, kiln_err *err);
     void (*release)(void *state);
+    /* Optional (fn->snapshot): run the function's initialisation once on
+     * `pre` and keep the image every later instance starts from (runtime.h
+     * "snapshots"). Called after prepare, at deploy time; a failure makes
+     * the function unavailable with err's message. NULL: the ABI cannot. */
+    int (*snapshot)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                    kiln_err *err);
 
     /* ---- as a pipeline plugin (all NULL: the ABI only serves backends) ---- */
     /* The export a plugin of `kind` calls when the configuration names none;

@@ -329,6 +329,17 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
         rc = f->abi->prepare(&f->fn, m->mod, &f->state, &e);
         f->prepared = rc == KILN_OK;
     }
+    bool snap_failed = false;
+    if (rc == KILN_OK && f->fn.snapshot) {
+        /* Deploy time: the image every request starts from (snapshot.md). */
+        if (f->abi->snapshot == NULL) {
+            rc = kiln_err_set(&e, KILN_ECONFIG, "function '%s': 'snapshot' is not supported by "
+                              "the %s ABI yet; remove it", f->fn.name, f->abi->name);
+        } else {
+            rc = f->abi->snapshot(&f->fn, f->state, f->pre, &e);
+            snap_failed = rc != KILN_OK;
+        }
+    }
     if (rc != KILN_OK && probe) {
         fn_free(f);
         return KILN_OK;
@@ -344,8 +355,9 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
     }
     if (rc != KILN_OK) {
         f->status = rc;
-        f->reason = rc == KILN_EIMPORT ? "the module imports functions its ABI does not provide"
-                                       : "the module cannot be served by its ABI";
+        f->reason = snap_failed ? "its snapshot initialisation failed"
+                    : rc == KILN_EIMPORT ? "the module imports functions its ABI does not provide"
+                                         : "the module cannot be served by its ABI";
         http_log("kiln serve: function '%s' is unavailable (its routes answer 503): %s",
                  f->fn.name, e.msg);
     }

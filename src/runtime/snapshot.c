@@ -92,10 +92,9 @@ static void refuse_call(void *ctx)
     const rt_refusal *r = ctx;
     if (r != NULL && r->magic == REFUSAL_MAGIC)
         kiln_host_trap(NULL, KILN_TRAP_HOST,
-                       "snapshot: the initialisation called %.*s.%.*s, whose effect a snapshot "
-                       "cannot reproduce (only calls that read the environment, the clock or "
-                       "randomness, or write to stdout/stderr, are allowed); turn snapshot off "
-                       "for this function or move that call out of the initialisation",
+                       "snapshot: init called %.*s.%.*s, whose effect a snapshot cannot "
+                       "reproduce (init may only read args, environment, clock, randomness "
+                       "and write stdout/stderr)",
                        (int)r->im->module_len, r->im->module, (int)r->im->name_len, r->im->name);
     kiln_host_trap(NULL, KILN_TRAP_HOST,
                    "snapshot: the initialisation called a host function whose effect a snapshot "

@@ -109,6 +109,7 @@ static const char full_yaml[] =
     "    config: {key: value, n: 3}\n"
     "    allowed_hosts: ['*.example.com']\n"
     "    reuse: true\n"
+    "    snapshot: true\n"
     "    request_json: true\n"
     "    max_var_bytes: 0\n"
     "    max_http_response_bytes: 1MiB\n"
@@ -137,7 +138,7 @@ static const char full_json[] =
     "\"post\"]}]},\n"
     "    \"api\": {\"module\": \"api.wasm\", \"export\": \"handle\",\n"
     "            \"config\": {\"key\": \"value\", \"n\": \"3\"},\n"
-    "            \"allowed_hosts\": [\"*.example.com\"], \"reuse\": true, \"request_json\": true,\n"
+    "            \"allowed_hosts\": [\"*.example.com\"], \"reuse\": true, \"snapshot\": true, \"request_json\": true,\n"
     "            \"max_var_bytes\": 0, \"max_http_response_bytes\": \"1MiB\"}\n"
     "  },\n"
     "  \"routes\": [{\"path\": \"/api/*\", \"function\": \"api\", \"host\": \"api.example.com\",\n"
@@ -183,6 +184,7 @@ static void check_full(const cfg_config *c)
     assert_int_equal(h->max_body_bytes, 1000);
     assert_int_equal(h->fn.max_output_bytes, 1 << 20);
     assert_false(h->fn.reuse);
+    assert_false(h->fn.snapshot);
     assert_false(h->auto_routes);
     assert_string_equal(a->fn.name, "api");
     assert_null(a->fn.abi);
@@ -193,6 +195,7 @@ static void check_full(const cfg_config *c)
     assert_int_equal(a->fn.n_allowed_hosts, 1);
     assert_string_equal(a->fn.allowed_hosts[0], "*.example.com");
     assert_true(a->fn.reuse);
+    assert_true(a->fn.snapshot);
     assert_true(a->fn.request_json);
     assert_int_equal(a->fn.max_var_bytes, 0);
     assert_int_equal(a->fn.max_http_response_bytes, 1 << 20);
@@ -227,7 +230,7 @@ static void test_full_yaml(void **state)
     if (rc != KILN_OK)
         fail_msg("%s", err.msg);
     check_full(c);
-    assert_int_equal(c->routes[2].line, 40);
+    assert_int_equal(c->routes[2].line, 41);
     assert_int_equal(c->functions[1].line, 30);
     cfg_free(c);
 }
@@ -334,6 +337,8 @@ static void test_errors(void **state)
                  "abi 'cobol' is unknown", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, reuse: maybe}\n",
                  "'reuse' must be true or false", NULL);
+    expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, snapshot: 1}\n",
+                 "'snapshot' must be true or false", NULL);
     expect_error("k.yaml", "server: {threads: 0}\nfunctions: {}\n", "k.yaml:1: server.threads",
                  "from 1 to 1024");
     /* Hostile-client limits. */

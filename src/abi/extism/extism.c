@@ -313,10 +313,10 @@ static int guest_init(xtm_plugin *p, const char **what, kiln_err *err)
     return rc;
 }
 
-static int instantiate(xtm_plugin *p, const char **what, kiln_err *err)
+/* The WASI context and state slots of a new instance of p. */
+static int plugin_state(xtm_plugin *p, void **state, kiln_err *err)
 {
     const xtm_options *o = &p->fn->o;
-    *what = "instantiate";
     if (o->wasi) {
         kiln_wasi_config wc;
         memset(&wc, 0, sizeof(wc));
@@ -333,16 +333,32 @@ static int instantiate(xtm_plugin *p, const char **what, kiln_err *err)
         if (rc != KILN_OK)
             return rc;
     }
-    void *state[KILN_STATE_SLOTS] = {0};
     for (int i = 0; o->host_state != NULL && i < KILN_STATE_SLOTS; i++)
         state[i] = o->host_state[i];
     state[KILN_STATE_EXTISM] = &p->ctx;
     state[KILN_STATE_WASI] = p->wasi;
     state[KILN_STATE_HTTP] = &p->http;
+    return KILN_OK;
+}
+
+static int instantiate(xtm_plugin *p, const char **what, kiln_err *err)
+{
+    const xtm_options *o = &p->fn->o;
+    *what = "instantiate";
+    void *state[KILN_STATE_SLOTS] = {0};
+    int rc = plugin_state(p, state, err);
+    if (rc != KILN_OK)
+        return rc;
     kiln_limits l = o->limits;
     long long left = remaining(&p->ctx);
     l.timeout_ms = left < 0 ? 0 : (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left);
-    int rc = kiln_instance_new(p->pre, &l, state, &p->inst, err);
+    const xtm_fn *f = p->fn;
+    if (f->snap != NULL && f->snap_pre == p->pre) {
+        /* Initialised already: no data segments, no init (snapshot.md). */
+        *what = "instantiate from snapshot";
+        return kiln_instance_new_from_snapshot(f->snap, &l, state, &p->inst, err);
+    }
+    rc = kiln_instance_new(p->pre, &l, state, &p->inst, err);
     if (rc == KILN_OK) {
         rc = guest_init(p, what, err);
         if (rc != KILN_OK)
@@ -560,6 +576,7 @@ void xtm_fn_free(xtm_fn *f)
         kiln_free(f->vars[i].val);
     }
     kiln_free(f->vars);
+    kiln_snapshot_free(f->snap);
     pthread_mutex_destroy(&f->vars_lock);
     pthread_mutex_destroy(&f->pool_lock);
     kiln_free(f);
@@ -568,6 +585,49 @@ void xtm_fn_free(xtm_fn *f)
 const xtm_options *xtm_fn_options(const xtm_fn *f)
 {
     return &f->o;
+}
+
+int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, kiln_err *err)
+{
+    const char *name = f->o.name ? f->o.name : "plugin";
+    xtm_plugin *p = plugin_new(f, pre);
+    if (p == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", name);
+    void *state[KILN_STATE_SLOTS] = {0};
+    int rc = plugin_state(p, state, err);
+    kiln_limits l = f->o.limits;
+    if (l.timeout_ms < XTM_SNAPSHOT_INIT_MS)
+        l.timeout_ms = XTM_SNAPSHOT_INIT_MS;
+    p->ctx.deadline_ns = xtm_now_ns() + (uint64_t)l.timeout_ms * 1000000u;
+    /* Only WASI calls a fresh context answers alike; every Extism call
+     * (alloc, config, vars, HTTP, log) keeps state in the host. */
+    size_t na = 0;
+    const char *const *allow = kiln_wasi_snapshot_allow(&na);
+    const char *what = "instantiate";
+    if (rc == KILN_OK)
+        rc = kiln_snapshot_begin(pre, &l, state, allow, na, &p->inst, err);
+    if (rc == KILN_OK)
+        rc = guest_init(p, &what, err);
+    const kiln_module *m = kiln_instance_pre_module(pre);
+    if (rc == KILN_OK && has_export(m, "wizer.initialize", ">")) {
+        /* Wizer's contract: run once when the image is made, never again. */
+        what = "wizer.initialize";
+        rc = kiln_instance_call(p->inst, "wizer.initialize", ">", NULL, NULL, err);
+    }
+    kiln_snapshot *snap = NULL;
+    if (rc == KILN_OK) {
+        what = "capture";
+        rc = kiln_snapshot_capture(p->inst, &snap, err);
+    }
+    flush_wasi_output(p); /* init's stdout/stderr: logged, not kept */
+    plugin_free(p);
+    if (rc != KILN_OK)
+        return kiln_err_prefix(err, "%s: snapshot (%s) failed; the function cannot start from a "
+                               "snapshot (set snapshot: false, or fix its initialisation)",
+                               name, what);
+    f->snap = snap;
+    f->snap_pre = pre;
+    return KILN_OK;
 }
 
 static xtm_plugin *pool_take(xtm_fn *f, const kiln_instance_pre *pre)
@@ -710,6 +770,7 @@ static int handler_new(const kiln_function *fn, kiln_module *m, const char *defa
                                                              : XTM_DEFAULT_MAX_HTTP_RESPONSE;
     o.log_level = XTM_LOG_INFO;
     o.reuse = fn->reuse;
+    o.snapshot = fn->snapshot;
     o.nonzero_rc_ok = otoroshi;
     o.discard_on_error = otoroshi;
     o.host_state = fn->host_state;
@@ -865,6 +926,7 @@ const kiln_abi_ops kiln_abi_extism = {
     .prepare = extism_prepare,
     .handle = extism_handle,
     .release = extism_release,
+    .snapshot = xtm_handler_snapshot,
 };
 
 /* ---- shared with the Otoroshi ABI ---------------------------------------------------- */
@@ -897,4 +959,12 @@ int xtm_handler_run_export(void *state, const kiln_instance_pre *pre, const char
 void xtm_handler_release(void *state)
 {
     handler_free(state);
+}
+
+int xtm_handler_snapshot(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                         kiln_err *err)
+{
+    (void)fn;
+    xtm_handler *h = state;
+    return xtm_fn_snapshot(h->f, pre, err);
 }

@@ -70,6 +70,7 @@ typedef struct xtm_options {
     const char *const *env; /* WASI environment, "KEY=VALUE" */
     size_t n_env;
     bool reuse;            /* keep idle instances between calls (per-function pool) */
+    bool snapshot;         /* instances start from the image xtm_fn_snapshot took */
     bool nonzero_rc_ok;    /* Otoroshi: rc != 0 without an Extism error is success */
     bool discard_on_error; /* Otoroshi: never re-use an instance after a failed call */
     void *const *host_state; /* KILN_STATE_SLOTS per-function host contexts
@@ -79,11 +80,24 @@ typedef struct xtm_options {
 typedef struct xtm_fn xtm_fn;
 typedef struct xtm_ctx xtm_ctx;
 
+/* Time limit of a snapshot's initialisation (deploy time), unless the
+ * function's own limit is longer. */
+#define XTM_SNAPSHOT_INIT_MS 10000
+
 /* Create the per-function state. KILN_OK or KILN_ENOMEM. */
 int xtm_fn_new(const xtm_options *o, xtm_fn **out /* OUT */, kiln_err *err);
 /* Free the state and every pooled instance. No call may be in flight. */
 void xtm_fn_free(xtm_fn *f);
 const xtm_options *xtm_fn_options(const xtm_fn *f);
+/*
+ * Take the function's snapshot on `pre` (options.snapshot): instantiate, run
+ * the guest-runtime init (as a fresh call would) and `wizer.initialize` if
+ * exported, with only kiln_wasi_snapshot_allow's WASI calls allowed (no
+ * Extism host call: their state lives in the host), under the function's
+ * limits and at least XTM_SNAPSHOT_INIT_MS; keep the image for every later
+ * instance of `pre`. Call once, before any xtm_run. Errors say "snapshot".
+ */
+int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, kiln_err *err);
 
 /* Receives the output of a successful call (valid only during the callback).
  * Its return status becomes xtm_run's. */
@@ -120,6 +134,9 @@ int xtm_handler_run_export(void *state, const kiln_instance_pre *pre, const char
                            const uint8_t *in, size_t len, xtm_output_fn cb, void *cb_arg,
                            kiln_err *err);
 void xtm_handler_release(void *state);
+/* kiln_abi_ops.snapshot for both ABIs: xtm_fn_snapshot on the state. */
+int xtm_handler_snapshot(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                         kiln_err *err);
 
 /* Is export `name` callable as an Extism function (type () -> i32 or () -> ())?
  * If not, err says why ("Function not found: <name>", listing candidates). */

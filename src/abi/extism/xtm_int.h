@@ -56,6 +56,10 @@ struct xtm_fn {
     pthread_mutex_t pool_lock;
     xtm_plugin *idle[XTM_POOL_MAX];
     size_t n_idle;
+    /* Set once by xtm_fn_snapshot before the function serves, then read
+     * only: instances of `snap_pre` start from `snap`. */
+    kiln_snapshot *snap;
+    const kiln_instance_pre *snap_pre;
 };
 
 uint64_t xtm_now_ns(void);

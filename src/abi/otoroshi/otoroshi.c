@@ -1234,6 +1234,7 @@ const kiln_abi_ops kiln_abi_otoroshi = {
     .prepare = oto_prepare,
     .handle = oto_handle,
     .release = xtm_handler_release,
+    .snapshot = xtm_handler_snapshot,
     .stage_export = oto_stage_export,
     .stage = oto_stage,
 };

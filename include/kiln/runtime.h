@@ -327,6 +327,29 @@ KILN_API void **kiln_fiber_local(unsigned slot);
 /* The running invocation's deadline (CLOCK_MONOTONIC ns), 0 = none. */
 KILN_API uint64_t kiln_host_deadline_ns(void);
 
+/* ---- interrupts: cancel guest code from another thread ---------------- */
+
+/*
+ * A kiln_interrupt stops guest code on another thread. The thread about to
+ * run guest code arms it (kiln_interrupt_arm) and disarms it afterwards;
+ * kiln_interrupt_fire, from any thread, then unwinds whatever guest code the
+ * armed thread runs as a timeout trap (KILN_ETRAP, err->trap =
+ * KILN_TRAP_TIMEOUT, message "... (cancelled by the host)", the instance
+ * poisoned): at once in guest code, when the host call returns inside one.
+ * A fired handle stays fired until disarmed: every later guarded entry on
+ * that thread fails before it starts. Firing a disarmed handle does nothing
+ * and returns false (there is nothing to cancel). arm re-arms (clears
+ * `fired`). A handle is armed by one thread at a time; free it disarmed.
+ */
+typedef struct kiln_interrupt kiln_interrupt;
+KILN_API int kiln_interrupt_new(kiln_interrupt **out /* OUT */);
+KILN_API void kiln_interrupt_free(kiln_interrupt *h);
+KILN_API void kiln_interrupt_arm(kiln_interrupt *h);
+KILN_API void kiln_interrupt_disarm(kiln_interrupt *h);
+KILN_API bool kiln_interrupt_fire(kiln_interrupt *h);
+/* Was the handle fired since it was last armed? */
+KILN_API bool kiln_interrupt_fired_get(const kiln_interrupt *h);
+
 /* ---- runtime-wide ----------------------------------------------------- */
 
 /* Runtime statistics, for tests and benchmarks. */

@@ -111,6 +111,8 @@ typedef struct rt_thread {
     /* guest stack pool (rt_fiber.c) */
     rt_fiber *fibers;
     unsigned n_fibers;
+    /* the interrupt handle armed by this thread (rt_interrupt.c), or NULL */
+    struct kiln_interrupt *_Atomic interrupt;
     /* watchdog registry */
     pthread_t tid;
     struct rt_thread *next, *prev;
@@ -129,6 +131,10 @@ static inline rt_thread *rt_self(void)
 }
 
 uint64_t rt_now_ns(void);
+/* The signal that unwinds a thread whose deadline passed. */
+#define RT_SIG_TIMEOUT (SIGRTMIN + 1)
+/* Has the interrupt armed on thread t been fired (rt_interrupt.c)? */
+bool rt_interrupt_fired(rt_thread *t);
 /* Ensure the watchdog thread runs (started on the first deadline). */
 void rt_watchdog_start(void);
 

@@ -19,7 +19,6 @@
 _Thread_local rt_thread rt_tls __attribute__((tls_model("initial-exec")));
 
 #define RT_ALTSTACK_SIZE ((size_t)64 << 10)
-#define RT_SIG_TIMEOUT (SIGRTMIN + 1)
 #define RT_EXC_MAX ((uint32_t)64 << 10)
 
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
@@ -258,6 +257,10 @@ static int guarded_body(rt_exec *x, void *p)
         }
         x->in_host = 0;
         x->in_guest = 1;
+        /* Cancelled before this entry began (between two calls of one
+         * invocation): the fired handle stays fired until disarmed. */
+        if (!nested && rt_interrupt_fired(t))
+            siglongjmp(jb, KILN_TRAP_TIMEOUT);
         g->fn(g->arg);
     }
     x->in_guest = outer_in_guest;
@@ -287,7 +290,10 @@ static int guarded_body(rt_exec *x, void *p)
     }
     if (code == KILN_TRAP_TIMEOUT && inst)
         inst->poisoned = true;
-    if (x->trap_msg[0])
+    if (code == KILN_TRAP_TIMEOUT && rt_interrupt_fired(t))
+        kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s (cancelled by the host)", mod, what,
+                     trap_text(code));
+    else if (x->trap_msg[0])
         kiln_err_set(err, KILN_ETRAP, "%s: %s: trap: %s (%s)", mod, what, trap_text(code),
                      x->trap_msg);
     else if (code == KILN_TRAP_TIMEOUT)

@@ -38,11 +38,11 @@ KCFLAGS  := -std=c11 -D_GNU_SOURCE -fvisibility=hidden -fno-strict-aliasing -Iin
 LDEXPORT := -Wl,--export-dynamic-symbol=wasm_rt_*
 # libcurl and libmicrohttpd are not linked: src/platform/netlibs.c loads them
 # on first use (a cached `kiln run` needs neither; docs/internals/snapshot.md §5).
-LIBS     := -lyaml -lcrypto -ljansson -lyajl -lsqlite3 -lm -lpthread -ldl -lrt
+LIBS     := -lyaml -lcrypto -ljansson -lyajl -lsqlite3 -lffi -lm -lpthread -ldl -lrt
 
 LIB_SRC  := $(wildcard src/base/*.c src/platform/*.c src/runtime/*.c src/aot/*.c src/http/*.c \
                        src/config/*.c src/store/*.c src/net/*.c src/loop/*.c src/admin/*.c \
-                       src/abi/*.c src/abi/*/*.c)
+                       src/abi/*.c src/abi/*/*.c src/embed/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)

@@ -1,0 +1,386 @@
+/*
+ * test_embed.c - the Extism C API (include/kiln/extism.h, src/embed) from a
+ * host program's side, on guests of tests/guests_extism (built here with
+ * its build.sh): plugins from bytes, from a manifest and from a compiled
+ * plugin; call, output and error; function_exists; config updates; host
+ * functions with user data, destructors, namespaces and every value type;
+ * extism_current_plugin_memory*; cancel from another thread; reset; vars
+ * from the host; logging to a file and to the drain.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kiln/extism.h"
+#include "kiln/extism_kiln.h"
+
+static char guests[800];
+
+static uint8_t *slurp(const char *name, size_t *len)
+{
+    char path[900];
+    snprintf(path, sizeof(path), "%s/%s", guests, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static ExtismPlugin *load(const char *name, const ExtismFunction **fns, size_t n, bool wasi)
+{
+    size_t len;
+    uint8_t *wasm = slurp(name, &len);
+    char *err = NULL;
+    ExtismPlugin *p = extism_plugin_new(wasm, len, fns, n, wasi, &err);
+    if (p == NULL)
+        fail_msg("%s: %s", name, err ? err : "?");
+    free(wasm);
+    return p;
+}
+
+static void assert_output(ExtismPlugin *p, const char *want)
+{
+    size_t n = (size_t)extism_plugin_output_length(p);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(extism_plugin_output_data(p), want, n);
+}
+
+static void test_bytes_call_output_error(void **state)
+{
+    (void)state;
+    ExtismPlugin *p = load("greet.wasm", NULL, 0, false);
+    assert_int_equal(extism_plugin_call(p, "greet", (const uint8_t *)"Kiln", 4), EXTISM_SUCCESS);
+    assert_output(p, "Hello, Kiln!");
+    assert_null(extism_plugin_error(p));
+    assert_true(extism_plugin_function_exists(p, "greet"));
+    assert_false(extism_plugin_function_exists(p, "nope"));
+    /* a missing function: -1 and Extism's message */
+    assert_int_equal(extism_plugin_call(p, "nope", NULL, 0), -1);
+    assert_non_null(strstr(extism_plugin_error(p), "Function not found: nope"));
+    assert_int_equal(extism_plugin_output_length(p), 0);
+    /* the plugin still works afterwards */
+    assert_int_equal(extism_plugin_call(p, "greet", (const uint8_t *)"again", 5), 0);
+    assert_output(p, "Hello, again!");
+    assert_non_null(extism_plugin_id(p));
+    extism_plugin_free(p);
+
+    /* a guest error: its own text, and its return code */
+    p = load("fail.wasm", NULL, 0, false);
+    assert_int_equal(extism_plugin_call(p, "fail", NULL, 0), 1);
+    assert_string_equal(extism_plugin_error(p), "something went wrong");
+    kiln_err e;
+    assert_int_equal(kiln_extism_plugin_status(p, &e), KILN_EGUEST);
+    assert_non_null(strstr(e.msg, "fail returned 1: something went wrong"));
+    extism_plugin_free(p);
+
+    /* not a module: NULL and a message to free */
+    char *err = NULL;
+    assert_null(extism_plugin_new((const uint8_t *)"nonsense", 8, NULL, 0, false, &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "Unable to compile Extism plugin"));
+    extism_plugin_new_error_free(err);
+    assert_non_null(strstr(extism_version(), "kiln"));
+}
+
+static void test_manifest_and_config(void **state)
+{
+    (void)state;
+    char m[1200];
+    snprintf(m, sizeof(m),
+             "{\"wasm\": [{\"path\": \"%s/config.wasm\"}], \"config\": {\"greeting\": \"hi\"}}",
+             guests);
+    char *err = NULL;
+    ExtismPlugin *p = extism_plugin_new((const uint8_t *)m, strlen(m), NULL, 0, false, &err);
+    if (p == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(extism_plugin_call(p, "greeting", NULL, 0), 0);
+    assert_output(p, "hi");
+    const char *upd = "{\"greeting\": \"updated\"}";
+    assert_true(extism_plugin_config(p, (const uint8_t *)upd, strlen(upd)));
+    assert_int_equal(extism_plugin_call(p, "greeting", NULL, 0), 0);
+    assert_output(p, "updated");
+    const char *del = "{\"greeting\": null}";
+    assert_true(extism_plugin_config(p, (const uint8_t *)del, strlen(del)));
+    assert_int_equal(extism_plugin_call(p, "greeting", NULL, 0), 0);
+    assert_output(p, "(none)");
+    assert_false(extism_plugin_config(p, (const uint8_t *)"[1]", 3));
+    assert_false(extism_plugin_config(p, (const uint8_t *)"{\"a\": 1}", 8));
+    extism_plugin_free(p);
+
+    /* manifest errors come back through errmsg */
+    const char *bad = "{\"wasm\": [], \"colour\": 1}";
+    assert_null(extism_plugin_new((const uint8_t *)bad, strlen(bad), NULL, 0, false, &err));
+    assert_non_null(strstr(err, "colour"));
+    extism_plugin_new_error_free(err);
+}
+
+static void test_compiled_shared(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *wasm = slurp("vars.wasm", &len);
+    char *err = NULL;
+    ExtismCompiledPlugin *c = extism_compiled_plugin_new(wasm, len, NULL, 0, false, &err);
+    free(wasm);
+    assert_non_null(c);
+    ExtismPlugin *a = extism_plugin_new_from_compiled(c, &err);
+    ExtismPlugin *b = extism_plugin_new_from_compiled(c, &err);
+    extism_compiled_plugin_free(c); /* plugins keep what they need */
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(extism_plugin_call(a, "count", NULL, 0), 0);
+    assert_output(a, "3");
+    /* vars are per plugin */
+    assert_int_equal(extism_plugin_call(b, "count", NULL, 0), 0);
+    assert_output(b, "1");
+    /* vars from the host */
+    assert_true(kiln_extism_plugin_var_set(b, "counter", (const uint8_t *)"41", 2));
+    assert_int_equal(extism_plugin_call(b, "count", NULL, 0), 0);
+    assert_output(b, "42");
+    size_t vl;
+    uint8_t *v = kiln_extism_plugin_var_get(b, "counter", &vl);
+    assert_non_null(v);
+    assert_int_equal(vl, 2);
+    assert_memory_equal(v, "42", 2);
+    free(v);
+    assert_null(kiln_extism_plugin_var_get(b, "absent", &vl));
+    /* reset forgets the output, keeps the plugin usable */
+    assert_true(extism_plugin_reset(a));
+    assert_int_equal(extism_plugin_output_length(a), 0);
+    assert_int_equal(extism_plugin_call(a, "count", NULL, 0), 0);
+    assert_output(a, "4");
+    extism_plugin_free(a);
+    extism_plugin_free(b);
+}
+
+/* ---- host functions ------------------------------------------------------------------ */
+
+typedef struct counter {
+    int calls;
+    int freed;
+    void *seen_ctx;
+} counter;
+
+static void free_counter(void *p)
+{
+    ((counter *)p)->freed++;
+}
+
+/* hello_world(i64 block) -> i64 block: upper-cases the input into a new block. */
+static void hello_world(ExtismCurrentPlugin *cp, const ExtismVal *in, ExtismSize n_in,
+                        ExtismVal *out, ExtismSize n_out, void *data)
+{
+    counter *c = data;
+    c->calls++;
+    c->seen_ctx = extism_current_plugin_host_context(cp);
+    assert_int_equal(n_in, 1);
+    assert_int_equal(n_out, 1);
+    assert_int_equal(in[0].t, I64);
+    ExtismMemoryHandle h = (ExtismMemoryHandle)in[0].v.i64;
+    ExtismSize len = extism_current_plugin_memory_length(cp, h);
+    char buf[256];
+    assert_true(len < sizeof(buf));
+    memcpy(buf, extism_current_plugin_memory(cp) + h, len);
+    ExtismMemoryHandle o = extism_current_plugin_memory_alloc(cp, len + 1);
+    assert_int_not_equal(o, 0);
+    uint8_t *mem = extism_current_plugin_memory(cp); /* may have moved */
+    for (ExtismSize i = 0; i < len; i++)
+        mem[o + i] = (uint8_t)(buf[i] >= 'a' && buf[i] <= 'z' ? buf[i] - 32 : buf[i]);
+    mem[o + len] = '!';
+    ExtismMemoryHandle tmp = extism_current_plugin_memory_alloc(cp, 8);
+    assert_int_equal(extism_current_plugin_memory_length(cp, tmp), 8);
+    extism_current_plugin_memory_free(cp, tmp);
+    assert_int_equal(extism_current_plugin_memory_length(cp, tmp), 0);
+    out[0].t = I64;
+    out[0].v.i64 = (int64_t)o;
+}
+
+static void mix(ExtismCurrentPlugin *cp, const ExtismVal *in, ExtismSize n_in, ExtismVal *out,
+                ExtismSize n_out, void *data)
+{
+    (void)cp, (void)data;
+    assert_int_equal(n_in, 4);
+    assert_int_equal(in[0].v.i32, -3);
+    assert_true(in[1].v.i64 == 5000000000LL);
+    assert_true(in[2].v.f32 == 1.5f);
+    assert_true(in[3].v.f64 == 0.25);
+    out[0].v.f64 = in[0].v.i32 + (double)in[1].v.i64 + in[2].v.f32 + in[3].v.f64;
+    (void)n_out;
+}
+
+static void test_host_functions(void **state)
+{
+    (void)state;
+    counter c = {0, 0, NULL};
+    ExtismValType i64 = PTR;
+    ExtismFunction *hw =
+        extism_function_new("hello_world", &i64, 1, &i64, 1, hello_world, &c, free_counter);
+    ExtismValType mt[4] = {I32, I64, F32, F64}, rt = F64;
+    ExtismFunction *mx = extism_function_new("mix", mt, 4, &rt, 1, mix, NULL, NULL);
+    extism_function_set_namespace(mx, "calc");
+    const ExtismFunction *fns[2] = {hw, mx};
+    ExtismPlugin *p = load("hostfn.wasm", fns, 2, false);
+    /* a function belongs to one plugin */
+    size_t len;
+    uint8_t *wasm = slurp("hostfn.wasm", &len);
+    char *err = NULL;
+    assert_null(extism_plugin_new(wasm, len, fns, 2, false, &err));
+    assert_non_null(strstr(err, "multiple different Plugins"));
+    extism_plugin_new_error_free(err);
+    free(wasm);
+    /* the caller may free its handles at once; the plugin keeps the function */
+    extism_function_free(hw);
+    extism_function_free(mx);
+    assert_int_equal(c.freed, 0);
+
+    int ctx_marker;
+    assert_int_equal(extism_plugin_call_with_host_context(p, "shout", (const uint8_t *)"hey", 3,
+                                                          &ctx_marker),
+                     0);
+    assert_output(p, "HEY!");
+    assert_ptr_equal(c.seen_ctx, &ctx_marker);
+    assert_int_equal(extism_plugin_call(p, "shout", (const uint8_t *)"abc", 3), 0);
+    assert_output(p, "ABC!");
+    assert_null(c.seen_ctx);
+    assert_int_equal(c.calls, 2);
+    assert_int_equal(extism_plugin_call(p, "mixed", NULL, 0), 0);
+    assert_output(p, "4999999998"); /* -3 + 5e9 + 1.5 + 0.25, truncated */
+    extism_plugin_free(p);
+    assert_int_equal(c.freed, 1); /* the destructor ran once, on free */
+
+    /* a missing host function: the import is named */
+    p = NULL;
+    wasm = slurp("hostfn.wasm", &len);
+    assert_null(extism_plugin_new(wasm, len, NULL, 0, false, &err));
+    assert_non_null(strstr(err, "extism:host/user.hello_world"));
+    extism_plugin_new_error_free(err);
+    /* an unsupported type is refused, the function stays the caller's */
+    counter c2 = {0, 0, NULL};
+    ExtismValType v128 = V128;
+    ExtismFunction *bad =
+        extism_function_new("hello_world", &v128, 1, &i64, 1, hello_world, &c2, free_counter);
+    const ExtismFunction *bfns[1] = {bad};
+    assert_null(extism_plugin_new(wasm, len, bfns, 1, false, &err));
+    assert_non_null(strstr(err, "V128"));
+    extism_plugin_new_error_free(err);
+    free(wasm);
+    assert_int_equal(c2.freed, 0);
+    extism_function_free(bad);
+    assert_int_equal(c2.freed, 1); /* never registered: freed with its handle */
+}
+
+/* ---- cancel, logging ------------------------------------------------------------------ */
+
+static void *canceller(void *arg)
+{
+    const ExtismCancelHandle *h = arg;
+    struct timespec ts = {0, 200 * 1000000};
+    nanosleep(&ts, NULL);
+    extism_plugin_cancel(h);
+    return NULL;
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    ExtismPlugin *p = load("loop.wasm", NULL, 0, false);
+    const ExtismCancelHandle *h = extism_plugin_cancel_handle(p);
+    assert_non_null(h);
+    assert_true(extism_plugin_cancel(h)); /* nothing running: no effect on later calls */
+    pthread_t th;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pthread_create(&th, NULL, canceller, (void *)h);
+    assert_int_equal(extism_plugin_call(p, "loop", NULL, 0), -1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_join(th, NULL);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(s >= 0.15 && s < 5);
+    assert_non_null(strstr(extism_plugin_error(p), "cancelled"));
+    assert_int_equal(kiln_extism_plugin_status(p, NULL), KILN_ECANCELED);
+    /* a cancelled plugin can be called again (on a fresh instance) */
+    assert_true(extism_plugin_function_exists(p, "loop"));
+    extism_plugin_free(p);
+    p = load("greet.wasm", NULL, 0, false);
+    assert_int_equal(extism_plugin_call(p, "greet", (const uint8_t *)"x", 1), 0);
+    assert_output(p, "Hello, x!");
+    extism_plugin_free(p);
+}
+
+static int drained;
+static void drain(const char *line, ExtismSize n)
+{
+    if (strstr(line, "an info line") != NULL && n == strlen(line))
+        drained++;
+}
+
+static void test_log(void **state)
+{
+    (void)state;
+    char path[900];
+    snprintf(path, sizeof(path), "%s/embed-log-%d.txt", guests, (int)getpid());
+    unlink(path);
+    assert_false(extism_log_file(path, "loud"));
+    assert_true(extism_log_file(path, "info"));
+    ExtismPlugin *p = load("fail.wasm", NULL, 0, false);
+    assert_int_equal(extism_plugin_call(p, "log", NULL, 0), 0);
+    extism_plugin_free(p);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    unlink(path);
+    assert_non_null(strstr(buf, " INFO plugin: an info line"));
+    assert_non_null(strstr(buf, "an info line"));
+    assert_null(strstr(buf, "a debug line")); /* below the level */
+
+    assert_true(extism_log_custom("debug"));
+    p = load("fail.wasm", NULL, 0, false);
+    assert_int_equal(extism_plugin_call(p, "log", NULL, 0), 0);
+    extism_plugin_free(p);
+    drained = 0;
+    extism_log_drain(drain);
+    assert_int_equal(drained, 1);
+    extism_log_drain(drain); /* drained lines are gone */
+    assert_int_equal(drained, 1);
+    assert_true(extism_log_file("stderr", "error"));
+}
+
+int main(void)
+{
+    const char *build = getenv("KILN_BUILD") ? getenv("KILN_BUILD") : "build";
+    const char *root = getenv("KILN_ROOT") ? getenv("KILN_ROOT") : ".";
+    snprintf(guests, sizeof(guests), "%s/guests_extism", build);
+    char cmd[2000];
+    snprintf(cmd, sizeof(cmd), "sh %s/tests/guests_extism/build.sh %s >/dev/null", root, guests);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot build the Extism test guests: %s\n", cmd);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bytes_call_output_error),
+        cmocka_unit_test(test_manifest_and_config),
+        cmocka_unit_test(test_compiled_shared),
+        cmocka_unit_test(test_host_functions),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_log),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

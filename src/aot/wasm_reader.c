@@ -934,9 +934,13 @@ static int rd_header(rd *r)
     static const uint8_t magic[4] = {0x00, 0x61, 0x73, 0x6D};
     if (r->len < 8 || memcmp(r->buf, magic, 4) != 0)
         return fail(r, KILN_EMODULE, 0, "missing \\0asm magic (not a WebAssembly binary)");
-    if (r->buf[4] == 0x0D && r->buf[5] == 0x00 && r->buf[6] == 0x01 && r->buf[7] == 0x00)
+    /* Components (layer 1) are read by src/component; this reader only sees
+     * one when a component is used where a core module is required. */
+    if (r->buf[6] == 0x01 && r->buf[7] == 0x00)
         return fail(r, KILN_EUNSUPPORTED, 4,
-                    "unsupported feature component model (this is a component, not a core module)");
+                    "unsupported feature component model (this is a component, not a core "
+                    "module: `kiln inspect` shows its WIT world and `kiln call` calls its "
+                    "exports)");
     if (r->buf[4] != 1 || r->buf[5] != 0 || r->buf[6] != 0 || r->buf[7] != 0)
         return fail(r, KILN_EMODULE, 4, "unknown binary version %02x %02x %02x %02x (expected 1)",
                     r->buf[4], r->buf[5], r->buf[6], r->buf[7]);

@@ -1,11 +1,14 @@
 /*
  * cmd_inspect.c - `kiln inspect`: decode a .wasm with the AOT reader and show
  * its imports, exports, memories, tables, start function and likely host ABI,
- * as text or JSON. It never compiles or runs anything.
+ * as text or JSON. A component (layer 1) is decoded by src/component instead
+ * and shown as its WIT world plus the core modules it embeds. It never
+ * compiles or runs anything.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,8 @@
 #include "aot/wasm_reader.h"
 #include "base/alloc.h"
 #include "cli/cli.h"
+#include "component/cm.h"
+#include "component/cm_wit.h"
 
 /* Inspecting is cheap, but a file this size is surely not a module. */
 #define INSPECT_MAX_BYTES (1024LL * 1024 * 1024)
@@ -25,12 +30,14 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: kiln inspect [--json] module.wasm\n"
+    fprintf(f, "usage: kiln inspect [--json] module.wasm|component.wasm\n"
                "\n"
                "Show a module's imports (module.name and type), exports with signatures,\n"
                "memories (pages of 64 KiB), tables, start function and the host ABI it\n"
                "appears to target: wasi-command, wasi-reactor, extism-plugin, proxy-wasm,\n"
                "otoroshi or core. Names are shown with non-printable bytes as \\xHH.\n"
+               "For a component: its WIT world (imports and exports with their types), the\n"
+               "core modules it embeds (size, sha256) and how each export is lifted.\n"
                "\n"
                "options:\n"
                "  --json     print one JSON object instead of text\n"
@@ -314,6 +321,139 @@ static int print_json(const char *path, size_t size, const kiln_wasm_info *info,
     return 0;
 }
 
+/* sha256 of n bytes as 64 hex digits; "?" if the digest fails. */
+static void sha256_hex(const uint8_t *p, size_t n, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        snprintf(out, 65, "?");
+        return;
+    }
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* How a component export reaches guest code: "core export 'handle' of core
+ * instance 0 (module 0), memory, realloc, post-return, utf8". */
+static void describe_lift(const cm_component *c, const cm_extern *e, char *dst, size_t size)
+{
+    const cm_func *fn = c->space[CM_SORT_FUNC][e->index];
+    if (fn->how != CM_FUNC_LIFT) {
+        snprintf(dst, size, "%s", fn->how == CM_FUNC_IMPORT ? "re-exported import" : "alias");
+        return;
+    }
+    const cm_core_func *cf = c->space[CM_SORT_CORE_FUNC][fn->core_func];
+    char where[256] = "a canonical built-in";
+    if (cf->how == CM_CORE_ALIAS) {
+        const cm_core_instance *ci = c->space[CM_SORT_CORE_INSTANCE][cf->instance];
+        if (ci->instantiate)
+            snprintf(where, sizeof(where), "core export '%.100s' of core instance %u (module %u)",
+                     cf->name, (unsigned)cf->instance, (unsigned)ci->module);
+        else
+            snprintf(where, sizeof(where), "core export '%.100s' of core instance %u", cf->name,
+                     (unsigned)cf->instance);
+    }
+    static const char *const enc[] = {"utf8", "utf16", "latin1+utf16"};
+    snprintf(dst, size, "%s%s%s%s, %s%s", where, fn->opts.has_memory ? ", memory" : "",
+             fn->opts.has_realloc ? ", realloc" : "",
+             fn->opts.has_post_return ? ", post-return" : "", enc[fn->opts.encoding],
+             fn->opts.async ? ", async" : "");
+}
+
+static int inspect_component(const char *path, const uint8_t *buf, size_t size, bool json)
+{
+    cm_component *c;
+    kiln_err err = {0};
+    if (cm_parse(buf, size, &c, &err) != KILN_OK) {
+        cli_error("inspect", "%s: %s", path, err.msg);
+        return 1;
+    }
+    char *wit = NULL;
+    size_t wit_len = 0;
+    FILE *mf = open_memstream(&wit, &wit_len);
+    if (mf == NULL) {
+        cm_free(c);
+        cli_error("inspect", "out of memory");
+        return 1;
+    }
+    cm_wit_world(c, mf);
+    fclose(mf);
+    int rc = 0;
+    if (!json) {
+        printf("component: %s (%zu bytes)\n", path, size);
+        fputs(wit, stdout);
+        printf("core modules (%u):\n", (unsigned)c->n_modules);
+    }
+    json_t *root = json ? json_object() : NULL, *mods = json ? json_array() : NULL;
+    json_t *lifts = json ? json_array() : NULL;
+    for (uint32_t i = 0; i < c->n_modules; i++) {
+        const cm_module *m = c->modules[i];
+        char hex[65];
+        sha256_hex(buf + m->offset, m->len, hex);
+        kiln_wasm_info info;
+        kiln_err merr = {0};
+        bool ok = kiln_wasm_parse(buf + m->offset, m->len, &info, &merr) == KILN_OK;
+        if (json) {
+            json_t *o = json_object();
+            put(o, "size", json_integer((json_int_t)m->len));
+            put(o, "sha256", json_string(hex));
+            if (ok) {
+                put(o, "imports", json_integer(info.n_imports));
+                put(o, "exports", json_integer(info.n_exports));
+            } else {
+                put(o, "error", json_string(merr.msg));
+            }
+            json_array_append_new(mods, o);
+        } else if (ok) {
+            printf("  module %u: %zu bytes, sha256 %s, %u imports, %u exports\n", (unsigned)i,
+                   m->len, hex, (unsigned)info.n_imports, (unsigned)info.n_exports);
+        } else {
+            printf("  module %u: %zu bytes, sha256 %s, not readable: %s\n", (unsigned)i, m->len,
+                   hex, merr.msg);
+        }
+        if (ok)
+            kiln_wasm_info_free(&info);
+    }
+    if (!json)
+        printf("lifted exports:\n");
+    for (uint32_t i = 0; i < c->n_exports; i++) {
+        const cm_extern *e = &c->exports[i];
+        if (e->sort != CM_SORT_FUNC)
+            continue;
+        char how[512];
+        describe_lift(c, e, how, sizeof(how));
+        if (json) {
+            json_t *o = json_object();
+            put(o, "name", json_string(e->name));
+            put(o, "lift", json_string(how));
+            json_array_append_new(lifts, o);
+        } else {
+            printf("  %s <- %s\n", e->name, how);
+        }
+    }
+    if (json) {
+        put(root, "file", json_string(path));
+        put(root, "size", json_integer((json_int_t)size));
+        put(root, "kind", json_string("component"));
+        put(root, "wit", json_stringn(wit, wit_len));
+        put(root, "core_modules", mods);
+        put(root, "exports", lifts);
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        json_decref(root);
+        if (text == NULL) {
+            cli_error("inspect", "out of memory formatting JSON");
+            rc = 1;
+        } else {
+            printf("%s\n", text);
+            free(text);
+        }
+    }
+    free(wit); /* open_memstream's buffer is libc's */
+    cm_free(c);
+    return rc;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     bool json = false, options_done = false;
@@ -349,6 +489,15 @@ int cmd_inspect(int argc, char **argv)
     size_t size;
     if (read_module(path, &buf, &size) != 0)
         return 1;
+    if (cm_is_component(buf, size)) {
+        int crc = inspect_component(path, buf, size, json);
+        kiln_free(buf);
+        if (fflush(stdout) != 0) {
+            cli_error("inspect", "cannot write output: %s", strerror(errno));
+            crc = 1;
+        }
+        return crc;
+    }
     kiln_wasm_info info;
     kiln_err err = {0};
     if (kiln_wasm_parse(buf, size, &info, &err) != KILN_OK) {

@@ -156,7 +156,7 @@ else
 fi
 check "access log: 404 has no function" grep -Eq '^GET /nothing 404 [0-9]+us -$' "$LOG"
 kill -0 "$SPID" 2>/dev/null && ok "server survived every error" || not_ok "server survived every error"
-out=$("$KILN" serve --listen "$HOSTPORT" "$D" 2>&1)
+out=$("$KILN" serve --admin-listen off --listen "$HOSTPORT" "$D" 2>&1)
 check_eq "address in use: exit 1" 1 $?
 check_contains "address in use: message" "$out" "cannot listen on $HOSTPORT"
 serve_stop
@@ -169,10 +169,10 @@ check_eq "usage: no directory is exit 2" 2 $?
 check_contains "usage: message" "$out" "nothing to serve"
 out=$("$KILN" serve --bogus "$D" 2>&1)
 check_eq "usage: unknown option is exit 2" 2 $?
-out=$("$KILN" serve --listen 127.0.0.1:99999 "$D" 2>&1)
+out=$("$KILN" serve --admin-listen off --listen 127.0.0.1:99999 "$D" 2>&1)
 check_eq "bad --listen port: exit 1" 1 $?
 check_contains "bad --listen port: message" "$out" "bad port"
-out=$("$KILN" serve "$T/no-such-dir" 2>&1)
+out=$("$KILN" serve --admin-listen off "$T/no-such-dir" 2>&1)
 check_eq "missing directory: exit 1" 1 $?
 check_contains "missing directory: message" "$out" "cannot read the directory"
 out=$("$KILN" serve --help)

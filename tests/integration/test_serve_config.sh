@@ -212,7 +212,7 @@ fi
 # bad_config NAME TEXT NEEDLE: kiln serve must exit 1 and say NEEDLE.
 bad_config() {
     printf '%s' "$2" >"$D/bad.yaml"
-    out=$(timeout 60 "$KILN" serve --listen 127.0.0.1:0 --config "$D/bad.yaml" 2>&1)
+    out=$(timeout 60 "$KILN" serve --admin-listen off --listen 127.0.0.1:0 --config "$D/bad.yaml" 2>&1)
     rc=$?
     if [ $rc -eq 1 ] && printf '%s' "$out" | grep -qF -- "$3"; then
         ok "config error: $1"
@@ -276,7 +276,7 @@ else
     not_ok "examples/serve guests build"
 fi
 
-out=$("$KILN" serve --config "$D/missing.yaml" 2>&1)
+out=$("$KILN" serve --admin-listen off --config "$D/missing.yaml" 2>&1)
 check_eq "config error: missing file is exit 1" 1 $?
 check_contains "config error: missing file message" "$out" "cannot open the configuration"
 finish

@@ -125,7 +125,7 @@ fi
 # --- configuration errors ---------------------------------------------------------------------
 bad() {
     printf '%s' "$2" >"$D/bad.yaml"
-    out=$(timeout 60 "$KILN" serve --listen 127.0.0.1:0 --config "$D/bad.yaml" 2>&1)
+    out=$(timeout 60 "$KILN" serve --admin-listen off --listen 127.0.0.1:0 --config "$D/bad.yaml" 2>&1)
     rc=$?
     if [ $rc -eq 1 ] && printf '%s' "$out" | grep -qF -- "$3"; then ok "config error: $1"
     else not_ok "config error: $1" "exit $rc: $out"; fi

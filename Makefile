@@ -48,8 +48,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
-.PHONY: all deps run test tests bench clean examples fuzz fuzz-long storm
-all: $(BUILD)/kiln
+.PHONY: all deps run test tests bench clean examples fuzz fuzz-long storm lib install
+all: $(BUILD)/kiln $(BUILD)/libkiln.so
 
 deps:
 	@sh scripts/install-deps.sh
@@ -70,6 +70,33 @@ $(BUILD)/libkiln.a: $(LIB_OBJ)
 
 $(BUILD)/kiln: $(CLI_OBJ) $(BUILD)/libkiln.a
 	$(CC) $(LDSAN) $(LDEXPORT) -o $@ $(CLI_OBJ) $(BUILD)/libkiln.a $(LIBS)
+
+# The shared library (docs/internals/embed.md): the library's objects built
+# -fPIC in their own directory. It exports only what the version script names:
+# the Extism C API (extism_*, kiln_extism_*) and the wasm_rt_* entries that
+# compiled artifacts, dlopen'ed inside the host program, resolve against.
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -fPIC -MMD -MP -c $< -o $@
+$(BUILD)/pic/src/aot/descriptor_gen.o $(BUILD)/pic/src/aot/toolchain.o: $(BUILD)/gen/descriptor_h.inc
+$(BUILD)/libkiln.so: $(PIC_OBJ) src/embed/libkiln.map
+	$(CC) -shared $(LDSAN) -Wl,--version-script=src/embed/libkiln.map -Wl,-soname,libkiln.so \
+	    -o $@ $(PIC_OBJ) $(LIBS)
+lib: $(BUILD)/libkiln.so
+
+# make install PREFIX=DIR: <extism.h> (Extism's header name), the Kiln
+# headers under include/kiln/, lib/libkiln.so and lib/pkgconfig/kiln.pc, so
+# that `cc prog.c $(pkg-config --cflags --libs kiln)` builds an Extism host.
+PREFIX   ?= /usr/local
+KILN_VER := $(shell sed -n 's/^\#define KILN_VERSION "\(.*\)"/\1/p' include/kiln/kiln.h)
+install: $(BUILD)/libkiln.so
+	install -d $(DESTDIR)$(PREFIX)/include/kiln $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/kiln/extism.h $(DESTDIR)$(PREFIX)/include/extism.h
+	install -m 644 include/kiln/*.h $(DESTDIR)$(PREFIX)/include/kiln/
+	install -m 755 $(BUILD)/libkiln.so $(DESTDIR)$(PREFIX)/lib/libkiln.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(KILN_VER)|' src/embed/kiln.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kiln.pc
 
 # Test programs: every tests/unit/test_*.c is one cmocka binary; tests/tools/*.c
 # are harnesses (spec runner, stress test). All link the static library.
@@ -152,5 +179,5 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(DEPS) $(FUZZ_LIB_OBJ:.o=.d)
+-include $(DEPS) $(FUZZ_LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d)
 $(BUILD)/obj/src/aot/toolchain.o: $(BUILD)/gen/descriptor_h.inc

@@ -283,10 +283,12 @@ static uint64_t zero_touched(rt_mem_header *h, uint64_t from, uint64_t limit)
         memset(d + from, 0, end - from);
         return end - from;
     }
-    enum { CHUNK = 512 };
+    enum { CHUNK = 512, RUNS = 16 };
     const uint64_t pg = 4096;
     unsigned char vec[CHUNK];
-    uint64_t zeroed = 0;
+    uint64_t zeroed = 0, clean = 0, runs[2 * RUNS];
+    unsigned nr = 0;
+    bool overflow = false;
     for (uint64_t base = from & ~(pg - 1); base < end; base += CHUNK * pg) {
         uint64_t len = end - base < CHUNK * pg ? end - base : CHUNK * pg;
         uint64_t n = (len + pg - 1) / pg;
@@ -304,8 +306,21 @@ static uint64_t zero_touched(rt_mem_header *h, uint64_t from, uint64_t limit)
              * not touched since) or map the shared zero page (only read):
              * reading it is cheaper than writing, and writing the zero
              * page would cost a copy-on-write fault. */
-            if (mem_is_zero(d + lo, hi - lo))
+            if (mem_is_zero(d + lo, hi - lo)) {
+                clean += hi - lo;
+                if (lo % pg == 0 && hi - lo == pg) {
+                    if (nr > 0 && runs[2 * nr - 1] == lo)
+                        runs[2 * nr - 1] = hi;
+                    else if (nr < RUNS) {
+                        runs[2 * nr] = lo;
+                        runs[2 * nr + 1] = hi;
+                        nr++;
+                    } else {
+                        overflow = true;
+                    }
+                }
                 continue;
+            }
             /* Over the limit: stop; the caller discards the whole range
              * (which zeroes it too), so what was done is merely wasted. */
             if (zeroed + (hi - lo) > limit)
@@ -314,6 +329,13 @@ static uint64_t zero_touched(rt_mem_header *h, uint64_t from, uint64_t limit)
             zeroed += hi - lo;
         }
     }
+    /* Clean resident pages are read on every release: when a slot served a
+     * bigger user before and its present user touches far less, give the
+     * clean ones back so mincore skips them from now on (a slot shared by
+     * two functions then costs what each touches, not their union). */
+    if (!overflow && clean > RT_MEMSET_ALL && clean > 4 * zeroed)
+        for (unsigned k = 0; k < nr; k++)
+            vmem_discard(d + runs[2 * k], runs[2 * k + 1] - runs[2 * k]);
     return zeroed;
 }
 

@@ -3,7 +3,7 @@
 # Idempotent: only calls apt-get when a package is missing.
 set -e
 PKGS="gcc make clang lld tcc wabt wasi-libc libclang-rt-14-dev-wasm32 libclang-rt-14-dev libcmocka-dev libssl-dev
-libjansson-dev libyajl-dev libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev sqlite3 wrk hyperfine nodejs npm"
+libjansson-dev libyajl-dev libffi-dev libmicrohttpd-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev sqlite3 wrk hyperfine nodejs npm"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

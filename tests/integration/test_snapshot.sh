@@ -5,7 +5,9 @@
 # initialised state (isolation over many requests and both workers); an
 # initialisation that makes an Extism host call
 # makes the function unavailable (503) with a message naming the call, while
-# the same module without snapshot serves; the WASI-CGI ABI refuses the key.
+# the same module without snapshot serves; a reload after the configuration
+# (the environment init reads) or the module changed rebuilds the image; the
+# WASI-CGI ABI refuses the key.
 # Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 
@@ -27,12 +29,14 @@ functions:
     abi: extism
     export: run
     routes: [/snap]
+    env: {SNAP_TAG: one}
     snapshot: true
   fresh:
     module: mods/snap_init.wasm
     abi: extism
     export: run
     routes: [/fresh]
+    env: {SNAP_TAG: one}
   bad:
     module: mods/snap_bad.wasm
     abi: extism
@@ -73,6 +77,27 @@ n_ok=$(printf '%s' "$cnt" | grep -o "inits=1 calls=1" | wc -l)
 check_eq "snapshot: 40 parallel requests all see the initialised state" 40 "$n_ok"
 expect "bad: 503" 503 "" "$URL/bad"
 expect "badplain: the same module without snapshot serves" 200 "ok" "$URL/badplain"
+check_contains "snapshot: init saw the configured environment" "$FRESH" "tag=one"
+# A configuration change (what init reads) rebuilds the image on reload.
+# reload_wait: SIGHUP and wait for one more "reloaded in" line (tier swaps log
+# reloads too, so count them).
+reload_wait() {
+    before=$(grep -c "reloaded in" "$LOG")
+    kill -HUP "$SPID"
+    i=0
+    while [ $i -lt 300 ] && [ "$(grep -c "reloaded in" "$LOG")" -le "$before" ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+sed -i 's/SNAP_TAG: one/SNAP_TAG: two/' "$D/kiln.yaml"
+reload_wait
+expect "reload: the image is rebuilt with the new configuration" 200 "inits=1 calls=1 tag=two" \
+    "$URL/snap"
+# A new module (same path, different code) rebuilds it too.
+cp "$XG/snap_bad.wasm" "$D/mods/snap_init.wasm"
+reload_wait
+expect "reload: a changed module's init is run again (now refused: 503)" 503 "" "$URL/snap"
 serve_stop
 
 # The CGI ABI has no snapshot yet: the key is refused with the file and line.

@@ -18,6 +18,10 @@ stale() {
 start() {
     name=$1
     shift
+    # Truncate here, not only in the child: the loop below could otherwise
+    # read a previous run's log (its port, its "final tier") before the
+    # child has opened the file.
+    : >"$B/$name.log"
     "$@" >"$B/$name.log" 2>&1 &
     pid=$!
     PIDS="$PIDS $pid"

@@ -4,7 +4,7 @@
 # BUILD/bench/results.md). Every number is compared with peers measured in
 # the same run; docs/internals/bench.md says what each section measures.
 #
-# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy] [pipeline] [snapshot]
+# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy] [pipeline] [proxywasm] [snapshot]
 #        (no section names: all of them). `make bench` runs `sh bench/run.sh build`.
 # Environment: BENCH_RUNS (hyperfine runs for cpu, default 5),
 #              BENCH_ITER (instantiate iterations, default 20000).
@@ -16,12 +16,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS=${*:-instantiate cpu startup compile http kv io deploy pipeline snapshot}
+SECTIONS=${*:-instantiate cpu startup compile http kv io deploy pipeline proxywasm snapshot}
 for s in $SECTIONS; do
     case $s in
-    instantiate | cpu | startup | compile | http | kv | io | deploy | pipeline | snapshot) ;;
+    instantiate | cpu | startup | compile | http | kv | io | deploy | pipeline | proxywasm | snapshot) ;;
     *)
-        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy, pipeline, snapshot)" >&2
+        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy, pipeline, proxywasm, snapshot)" >&2
         exit 2
         ;;
     esac
@@ -347,7 +347,7 @@ if has_section compile; then
     emit ""
 fi
 
-# ---- http, kv, io, deploy and pipeline: their own scripts print their own sections -----------
+# ---- http, kv, io, deploy, pipeline and proxywasm: their own scripts print their own sections -----------
 if has_section http; then
     say "section http (bench/http/run.sh)"
     if sh bench/http/run.sh "$BUILD" >"$B/http-section.md"; then
@@ -400,6 +400,15 @@ if has_section snapshot; then
         cat "$B/snapshot-section.md" >>"$OUT"
     else
         emit "## Snapshot: bench/snapshot/run.sh failed (see its output above)"
+    fi
+    emit ""
+fi
+if has_section proxywasm; then
+    say "section proxywasm (bench/proxywasm/run.sh)"
+    if sh bench/proxywasm/run.sh "$BUILD" >"$B/proxywasm-section.md"; then
+        cat "$B/proxywasm-section.md" >>"$OUT"
+    else
+        emit "## Proxy-wasm filters: bench/proxywasm/run.sh failed (see its output above)"
     fi
     emit ""
 fi

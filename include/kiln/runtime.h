@@ -315,6 +315,10 @@ KILN_API bool kiln_fiber_suspend(void);
  * kiln_host_checkpoint unwinds the guest. */
 KILN_API void kiln_fiber_cancel(kiln_fiber *fiber);
 KILN_API bool kiln_fiber_cancelled(void);
+/* Forget a cancellation of the current fiber (returns whether there was
+ * one): for clean-up calls into an instance that outlives the request, such
+ * as a proxy-wasm VM's on_done, which must not be unwound half-way. */
+KILN_API bool kiln_fiber_clear_cancel(void);
 /* Per-invocation variables: a slot of the current fiber (each fiber starts
  * with NULLs), or of the thread when not on a fiber. Host code that keeps
  * "the current request's X" uses these rather than _Thread_local, which

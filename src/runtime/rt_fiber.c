@@ -314,6 +314,16 @@ bool kiln_fiber_cancelled(void)
     return x != NULL && ((rt_fiber *)x)->cancelled;
 }
 
+bool kiln_fiber_clear_cancel(void)
+{
+    rt_exec *x = rt_self()->x;
+    if (x == NULL)
+        return false;
+    bool was = ((rt_fiber *)x)->cancelled;
+    ((rt_fiber *)x)->cancelled = false;
+    return was;
+}
+
 void **kiln_fiber_local(unsigned slot)
 {
     static _Thread_local void *thread_locals[KILN_FIBER_LOCALS];

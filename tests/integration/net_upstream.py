@@ -14,7 +14,8 @@ PORTFILE once listening.
   /big?n=N           N bytes of 'x'
   /slow?ms=N         answer after N ms
   /echo              method, selected request headers and the body
-  /auth?user=U       200 "welcome" for U = alice, else 403 (proxy-wasm http_call)
+  /auth?user=U[&ms=N] 200 "welcome" for U = alice, else 403 (proxy-wasm http_call),
+                     after N ms if given
   /echoall           JSON {"method", "path" (with the query), "headers" (every
                      one, names lower-cased), "body"}
 """
@@ -93,7 +94,9 @@ class H(http.server.BaseHTTPRequestHandler):
             self.reply(200, "\n".join(lines) + "\n" + body.decode("latin-1"), "text/plain",
                        {"X-Upstream": "yes"})
         elif u.path == "/auth":
-            # proxy-wasm http_call tests: alice is let in
+            # proxy-wasm http_call tests: alice is let in (after ms=N ms, if given)
+            if "ms" in q:
+                time.sleep(int(q["ms"][0]) / 1000.0)
             ok = q.get("user", [""])[0] == "alice"
             self.reply(200 if ok else 403, "welcome" if ok else "nope", "text/plain")
         elif u.path == "/echoall":

@@ -124,6 +124,22 @@ check_eq "auth allowed: the callout's answer reached the request" "ok:welcome" "
 req -H "X-User: mallory" "$URL/auth/echoall"
 check_eq "auth denied: the filter's 401" 401 "$CODE"
 check_eq "auth denied: the callout's status" 403 "$(header X-Auth-Status)"
+# Clients that give up while their callout is in flight must not break the
+# worker's VM for the requests paused next to them (Envoy drops the callout
+# of a reset stream; Kiln must not enter the shared VM from a cancelled one).
+pids=""
+for i in 1 2 3 4 5 6; do
+    curl -s -o /dev/null -m 0.1 -H "X-User: alice&ms=500" "$URL/auth/echoall" &
+    pids="$pids $!"
+    curl -s -o "$T/patient.$i" -w '%{http_code}\n' -m 10 -H "X-User: alice&ms=500" \
+        "$URL/auth/echoall" >"$T/patient.code.$i" &
+    pids="$pids $!"
+done
+for p in $pids; do wait "$p"; done
+check_eq "impatient clients during callouts: every patient one still gets 200" \
+    "200 200 200 200 200 200" "$(cat "$T"/patient.code.* | tr '\n' ' ' | sed 's/ $//')"
+req -H "X-User: alice" "$URL/auth/echoall"
+check_eq "... and the filter keeps working afterwards" 200 "$CODE"
 req -H "X-User: alice" "$URL/auth-bad/echoall"
 check_eq "auth with an unknown cluster: BAD_ARGUMENT, the filter answers 503" 503 "$CODE"
 req -H "X-User: alice" "$URL/as-auth/echoall"

@@ -378,6 +378,9 @@ static void pw_stage_end(const kiln_function *fn, void *state, const kiln_plugin
     if (s == NULL)
         return;
     pw_vm *vm = s->vm;
+    /* The stream's last callbacks run even if its client went away: they
+     * are the filter's clean-up, in a VM other streams share. */
+    kiln_fiber_clear_cancel();
     if (!vm->broken) {
         guest_log_budget b;
         guest_log_begin(&b, fn->name, &fn->log);

@@ -184,6 +184,21 @@ int pw_callouts_run(pw_vm *vm, pw_stream *s, pw_callout **list, kiln_err *err)
         net_response resp;
         memset(&resp, 0, sizeof(resp));
         int frc = perform(vm, c, &resp);
+        if (s != NULL && kiln_fiber_cancelled()) {
+            /* The client went away while the callout ran: as Envoy, drop
+             * the stream's callouts without their callbacks. Entering the
+             * shared VM now would unwind it at its first host call and
+             * break it for every other stream of this worker. */
+            net_response_fini(&resp);
+            pw_callout_free(c);
+            while (*list != NULL) {
+                c = *list;
+                *list = c->next;
+                pw_callout_free(c);
+            }
+            return kiln_err_set(err, KILN_ECANCELED, "the client went away while the filter "
+                                "waited for its http_call");
+        }
         pw_call_resp cr = {NULL, 0, NULL, 0};
         kiln_kv *h = NULL;
         if (frc == KILN_OK) {

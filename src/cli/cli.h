@@ -11,6 +11,8 @@ int cmd_run(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_call(int argc, char **argv);
+/* cmd_call_component.c: `kiln call` on a component, else cmd_call. */
+int cmd_call_dispatch(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_kv(int argc, char **argv);
 int cmd_deploy(int argc, char **argv); /* cmd_deploy.c: deploy, ls, rm, rollback */

@@ -74,6 +74,59 @@ out=$("$KILN" inspect "$T/values.wasm" 2>&1)
 check_contains "value section is unsupported, said so" "$out" \
     "value definitions at offset 8; Kiln does not implement this part"
 
+# ---- kiln call: the Canonical ABI through AOT-compiled core modules ------------
+# call_is NAME EXPECTED ARGS...: stdout of `kiln call ARGS` is EXPECTED and it exits 0.
+call_is() {
+    n=$1 want=$2
+    shift 2
+    got=$("$KILN" call "$@" 2>&1)
+    rc=$?
+    [ "$rc" -ne 0 ] && got="exit $rc: $got"
+    check_eq "$n" "$want" "$got"
+}
+P="$OUT/prims.wasm"
+call_is "call add" 42 "$P" add --input-json '[2, 40]'
+ALL='{"b":true,"s8v":-128,"u8v":255,"s16v":-2,"u16v":65535,"s32v":-2147483648,"u32v":4294967295,"s64v":-9223372036854775808,"u64v":"18446744073709551615","f32v":1.5,"f64v":"nan","c":"😀","s":"héllo"}'
+call_is "call echo: every primitive, 14 flat params, result in memory" "$ALL" "$P" echo --input-json "[$ALL]"
+call_is "call option some" 42 "$P" maybe-double --input-json '[21]'
+call_is "call option none" null "$P" maybe-double --input-json '[null]'
+call_is "call flags" '["write"]' "$P" toggle --input-json '[["read","exec"]]'
+call_is "call tuple" '["seven",7]' "$P" swap --input-json '[[7, "seven"]]'
+call_is "call list<string> with post-return" '["the","quick","brown","fox"]' "$P" words \
+    --input-json '["  the quick  brown fox "]'
+F="$OUT/faas.wasm"
+EV='"event-timestamp":{"seconds":1700000000,"nanoseconds":5},"event-version":"1","source":"kv"'
+call_is "faas: ok" '{"ok":null}' "$F" handle \
+    --input-json "[{\"event-type\":\"object-added\",$EV,\"key\":\"k\",\"payload\":[1,2]}]"
+call_is "faas: unsupported(event-type)" '{"error":{"unsupported":"scheduled"}}' "$F" handle \
+    --input-json "[{\"event-type\":\"scheduled\",$EV,\"key\":\"k\",\"payload\":[]}]"
+call_is "faas: invalid(string)" '{"error":{"invalid":"empty key"}}' "$F" handle \
+    --input-json "[{\"event-type\":\"message\",$EV,\"key\":\"\",\"payload\":[]}]"
+call_is "faas: failed(string)" '{"error":{"failed":"no"}}' "$F" handle \
+    --input-json "[{\"event-type\":\"message\",$EV,\"key\":\"k\",\"payload\":[33,110,111]}]"
+# Bad input: exit 1 with the JSON path.
+out=$("$KILN" call "$F" handle --input-json '[{"event-type":"nope"}]' 2>&1)
+check_eq "bad enum label exits 1" 1 $?
+check_contains "bad enum label named by path" "$out" 'input $[0].event-type: not one of the enum'
+out=$("$KILN" call "$P" add --input-json '[1, 2147483648]' 2>&1)
+check_contains "s32 out of range refused" "$out" 'input $[1]: integer out of range (expected s32)'
+out=$("$KILN" call "$P" add --input-json '[1]' 2>&1)
+check_contains "argument count checked" "$out" "takes 2 arguments, --input-json has 1"
+out=$("$KILN" call "$P" nope 2>&1)
+check_contains "unknown export" "$out" "has no exported function 'nope'"
+# Guests breaking the Canonical ABI: clean traps (exit 134) naming the rule.
+TR="$OUT/traps.wasm"
+for case in "bad-enum|enum discriminant 9 out of range" "bad-char|char 0xd800 is not a Unicode scalar" \
+    "bad-string|is not valid UTF-8" "out-of-bounds|out of bounds (memory is" \
+    "misaligned|is not aligned to 4"; do
+    e=${case%%|*}
+    out=$("$KILN" call "$TR" "$e" 2>&1)
+    rc=$?
+    check_eq "trap $e exits 134" 134 "$rc"
+    check_contains "trap $e message" "$out" "canonical ABI: "
+    check_contains "trap $e rule" "$out" "${case#*|}"
+done
+
 # Compiling a component as a core module still refuses, pointing at inspect.
 out=$("$KILN" compile "$OUT/prims.wasm" 2>&1)
 rc=$?

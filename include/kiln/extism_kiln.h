@@ -49,6 +49,11 @@ typedef struct kiln_extism_options {
      * importing Otoroshi's follows Otoroshi's rule that a non-zero return
      * code without an error is not a failure. */
     bool otoroshi;
+    /* OUT (may be NULL): the Kiln status and message of a failed compile,
+     * without errmsg's "Unable to compile Extism plugin: " prefix
+     * (KILN_EIMPORT: an import is missing; KILN_ECONFIG: directories without
+     * WASI; KILN_EINVAL, KILN_EMODULE, ... for the manifest and the module). */
+    kiln_err *err;
 } kiln_extism_options;
 
 /* extism_compiled_plugin_new with options (NULL = none). */
@@ -71,5 +76,12 @@ EXTISM_API bool kiln_extism_plugin_var_set(ExtismPlugin *plugin, const char *key
                                            const uint8_t *value, size_t len);
 EXTISM_API uint8_t *kiln_extism_plugin_var_get(ExtismPlugin *plugin, const char *key,
                                                size_t *len /* OUT */);
+
+/* Visit the plugin's vars in store order (under the var lock: fn must not
+ * call back into the plugin). */
+typedef void (*kiln_extism_var_fn)(void *user, const char *key, size_t key_len,
+                                   const uint8_t *value, size_t len);
+EXTISM_API void kiln_extism_plugin_vars_each(ExtismPlugin *plugin, kiln_extism_var_fn fn,
+                                             void *user);
 
 #endif

@@ -4,6 +4,12 @@
  * link the Extism host functions (and WASI with --wasi), pass the input,
  * print the output bytes.
  *
+ * Built on the public embedding API only (kiln/extism.h and
+ * kiln/extism_kiln.h): the same door as a program linking libkiln, so the
+ * CLI and the library cannot drift apart. kiln_extism_compiled_new takes
+ * the manifest and the command line's additions; each call goes through
+ * extism_plugin_call on one plugin, so --loop calls share an instance.
+ *
  * Exit status (as `kiln run`): 0 success; 1 when the plugin reports an error
  * (error_set, a non-zero return code, a refused host call) or the module
  * cannot be compiled, linked or instantiated; 124 on timeout; 134 on a trap
@@ -16,19 +22,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "abi/extism/extism.h"
-#include "base/alloc.h"
-#include "abi/kiln/kiln_host.h"
-#include "cli/cli.h"
-#include "kiln/aot.h"
-#include "kiln/handler.h"
-#include "kiln/kiln.h"
-#include "kiln/runtime.h"
-#include "kiln/wasi.h"
+#include <strings.h>
 
-/* Named directly (not through the registry's weak references) so that the
- * linker pulls the ABI out of libkiln.a. */
-extern const kiln_abi_ops kiln_abi_otoroshi;
+#include "base/alloc.h"
+#include "cli/cli.h"
+#include "kiln/extism.h"
+#include "kiln/extism_kiln.h"
+#include "kiln/kiln.h"
+#include "kiln/wasi.h"
 
 #define CALL_EXIT_ERROR 1
 #define CALL_EXIT_USAGE 2
@@ -51,6 +52,11 @@ static void usage(FILE *f)
             "  --input-file FILE      read the input from FILE ('-' = stdin)\n"
             "  -                      read the input from stdin\n"
             "  --config KEY=VALUE     a config entry for config_get (repeatable)\n"
+            "  --var KEY=VALUE        preset a var for var_get before the first call\n"
+            "                         (repeatable)\n"
+            "  --show-vars            after the calls, print the plugin's vars on stderr,\n"
+            "                         one 'var KEY=VALUE' line each (bytes outside\n"
+            "                         printable ASCII as \\xNN)\n"
             "  --allow-host GLOB      let http_request reach hosts matching GLOB (repeatable;\n"
             "                         nothing is allowed by default)\n"
             "  --wasi                 link WASI (wasi_snapshot_preview1); guest stdout and\n"
@@ -71,14 +77,22 @@ static void usage(FILE *f)
             "trap; 2 on usage errors.\n");
 }
 
+typedef struct call_var {
+    char *name;
+    const char *value;
+} call_var;
+
 typedef struct call_opts {
     const char *module;
     const char *function;
     const char *input;
     size_t input_len;
     const char *input_file;
-    kiln_kv *config;
+    const char **config; /* "KEY=VALUE" */
     size_t n_config;
+    call_var *vars;
+    size_t n_vars;
+    bool show_vars;
     const char **hosts;
     size_t n_hosts;
     kiln_wasi_preopen *dirs;
@@ -88,18 +102,43 @@ typedef struct call_opts {
     long long max_memory; /* -1 = unset */
     long long max_stack;  /* 0 = default */
     const char *manifest;
-    int log_level;
+    const char *log_level; /* NULL = off */
     long long loops;
 } call_opts;
+
+/* The level names the library takes (kiln_extism_options.log_level). */
+static bool valid_log_level(const char *s)
+{
+    static const char *const names[] = {"trace", "debug", "info", "warn", "warning",
+                                        "error", "off",   "none"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Split "KEY=VALUE" (KEY non-empty) into a call_var whose name is a copy. */
+static bool split_kv(const char *v, call_var *kv)
+{
+    const char *eq = strchr(v, '=');
+    if (eq == NULL || eq == v)
+        return false;
+    char *name = kiln_xmalloc((size_t)(eq - v) + 1);
+    memcpy(name, v, (size_t)(eq - v));
+    name[eq - v] = '\0';
+    kv->name = name;
+    kv->value = eq + 1;
+    return true;
+}
 
 /* Parse options; returns -1 to continue, else an exit status. */
 static int parse(int argc, char **argv, call_opts *o)
 {
     o->config = kiln_xcalloc((size_t)argc, sizeof(*o->config));
+    o->vars = kiln_xcalloc((size_t)argc, sizeof(*o->vars));
     o->hosts = kiln_xcalloc((size_t)argc, sizeof(*o->hosts));
     o->dirs = kiln_xcalloc((size_t)argc, sizeof(*o->dirs));
     o->timeout_ms = o->max_memory = -1;
-    o->log_level = XTM_LOG_OFF;
     o->loops = 1;
     const char *pos[2];
     int npos = 0;
@@ -134,10 +173,14 @@ static int parse(int argc, char **argv, call_opts *o)
             o->wasi = true;
             continue;
         }
+        if (strcmp(a, "--show-vars") == 0) {
+            o->show_vars = true;
+            continue;
+        }
         static const char *const with_value[] = {
             "--input",      "-i",       "--input-file", "--config",   "--allow-host",
             "--dir-ro",     "--dir",    "--timeout",    "--max-memory", "--manifest",
-            "--log-level",  "--loop",   "--max-stack",
+            "--log-level",  "--loop",   "--max-stack",  "--var",
         };
         size_t k, nk = sizeof(with_value) / sizeof(with_value[0]);
         v = NULL;
@@ -166,10 +209,13 @@ static int parse(int argc, char **argv, call_opts *o)
                 cli_error("call", "--config '%s': expected KEY=VALUE", v);
                 return CALL_EXIT_USAGE;
             }
-            o->config[o->n_config].name = kiln_xmalloc((size_t)(eq - v) + 1);
-            memcpy((char *)o->config[o->n_config].name, v, (size_t)(eq - v));
-            ((char *)o->config[o->n_config].name)[eq - v] = '\0';
-            o->config[o->n_config++].value = eq + 1;
+            o->config[o->n_config++] = v;
+        } else if (strcmp(name, "--var") == 0) {
+            if (!split_kv(v, &o->vars[o->n_vars])) {
+                cli_error("call", "--var '%s': expected KEY=VALUE", v);
+                return CALL_EXIT_USAGE;
+            }
+            o->n_vars++;
         } else if (strcmp(name, "--allow-host") == 0) {
             o->hosts[o->n_hosts++] = v;
         } else if (strcmp(name, "--dir") == 0 || strcmp(name, "--dir-ro") == 0) {
@@ -203,8 +249,8 @@ static int parse(int argc, char **argv, call_opts *o)
         } else if (strcmp(name, "--manifest") == 0) {
             o->manifest = v;
         } else if (strcmp(name, "--log-level") == 0) {
-            o->log_level = xtm_log_level_parse(v);
-            if (o->log_level < 0) {
+            o->log_level = v;
+            if (!valid_log_level(v)) {
                 cli_error("call", "--log-level '%s': expected trace, debug, info, warn, error "
                                   "or off",
                           v);
@@ -304,14 +350,6 @@ static int report(int rc, const kiln_err *err)
     return CALL_EXIT_ERROR;
 }
 
-static int print_output(void *arg, const uint8_t *out, size_t len, int32_t rc32, kiln_err *err)
-{
-    (void)arg, (void)rc32;
-    if (len > 0 && fwrite(out, 1, len, stdout) != len)
-        return kiln_err_set(err, KILN_EIO, "cannot write the output: %s", strerror(errno));
-    return KILN_OK;
-}
-
 /* Directory part of a path, for resolving manifest-relative module paths. */
 static char *dir_of(const char *path)
 {
@@ -319,6 +357,78 @@ static char *dir_of(const char *path)
     if (s == NULL)
         return kiln_strdup(".");
     return kiln_strndup(path, s == path ? 1 : (size_t)(s - path));
+}
+
+/* --show-vars: one "var KEY=VALUE" line per var on stderr. */
+static void put_escaped(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+            fputc(p[i], stderr);
+        else
+            fprintf(stderr, "\\x%02x", p[i]);
+    }
+}
+
+static void print_var(void *user, const char *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    (void)user;
+    fputs("var ", stderr);
+    put_escaped((const uint8_t *)key, klen);
+    fputc('=', stderr);
+    put_escaped(val, vlen);
+    fputc('\n', stderr);
+}
+
+/* Compile the plugin through the library; prints why on failure and sets
+ * *status. */
+static ExtismCompiledPlugin *load(const call_opts *o, const uint8_t *wasm, size_t wasm_len,
+                                  const uint8_t *manifest, size_t manifest_len, int *status)
+{
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+    char *dir = o->manifest ? dir_of(o->manifest) : NULL;
+    kiln_extism_options ko;
+    memset(&ko, 0, sizeof(ko));
+    ko.name = o->module ? base_name(o->module) : NULL;
+    ko.base_dir = dir;
+    ko.module = wasm;
+    ko.module_len = wasm_len;
+    ko.config = o->config;
+    ko.n_config = o->n_config;
+    ko.allowed_hosts = o->hosts;
+    ko.n_allowed_hosts = o->n_hosts;
+    ko.dirs = o->dirs;
+    ko.n_dirs = o->n_dirs;
+    ko.max_memory_bytes = o->max_memory > 0 ? (uint64_t)o->max_memory : 0;
+    ko.max_stack_bytes = (uint32_t)o->max_stack;
+    ko.timeout_ms = o->timeout_ms > 0 ? (uint32_t)o->timeout_ms : 0;
+    ko.log_level = o->log_level ? o->log_level : "off";
+    ko.log_stderr = true;
+    /* Otoroshi's table, a superset of Extism's, so Otoroshi plugins run too,
+     * and Kiln's own module (answering "not available" without a server). */
+    ko.otoroshi = true;
+    ko.err = &err;
+    ExtismCompiledPlugin *c =
+        kiln_extism_compiled_new(manifest ? manifest : NULL, manifest ? manifest_len : 0, NULL,
+                                 0, o->wasi, &ko, NULL);
+    kiln_free(dir);
+    if (c != NULL)
+        return c;
+    const char *msg = err.msg[0] ? err.msg : kiln_strerror(err.code);
+    *status = CALL_EXIT_ERROR;
+    if (err.code == KILN_ECONFIG && strstr(msg, "need WASI") != NULL) {
+        cli_error("call", "directories (--dir or allowed_paths) need WASI: pass --wasi");
+        *status = CALL_EXIT_USAGE;
+    } else if (o->manifest != NULL && (err.code == KILN_EINVAL || err.code == KILN_ENOENT)) {
+        cli_error("call", "%s: %s", o->manifest, msg);
+    } else if (err.code == KILN_EIMPORT && !o->wasi &&
+               strstr(msg, "wasi_snapshot_preview1") != NULL) {
+        fprintf(stderr, "kiln call: %s\nkiln call: the plugin needs WASI: pass --wasi\n", msg);
+    } else {
+        fprintf(stderr, "kiln call: %s\n", msg);
+    }
+    return NULL;
 }
 
 int cmd_call(int argc, char **argv)
@@ -331,39 +441,16 @@ int cmd_call(int argc, char **argv)
     status = CALL_EXIT_ERROR;
     signal(SIGPIPE, SIG_IGN);
 
-    kiln_err err;
-    memset(&err, 0, sizeof(err));
-    xtm_manifest man;
-    memset(&man, 0, sizeof(man));
-    man.max_pages = man.max_http_response_bytes = man.max_var_bytes = man.timeout_ms = -1;
-    kiln_linker *linker = NULL;
-    kiln_module *mod = NULL;
-    kiln_instance_pre *pre = NULL;
-    xtm_fn *fn = NULL;
-    uint8_t *input = NULL, *wasm = NULL;
-    size_t input_len = 0, wasm_len = 0;
-    kiln_kv *config = NULL;
-    const char **hosts = NULL;
-    kiln_wasi_preopen *dirs = NULL;
-    int rc;
+    ExtismCompiledPlugin *compiled = NULL;
+    ExtismPlugin *plugin = NULL;
+    uint8_t *input = NULL, *wasm = NULL, *manifest = NULL;
+    size_t input_len = 0, wasm_len = 0, manifest_len = 0;
 
-    if (o.manifest != NULL) {
-        uint8_t *text;
-        size_t tlen;
-        if (read_all(o.manifest, &text, &tlen, (size_t)64 << 20) != 0)
-            goto out;
-        char *dir = dir_of(o.manifest);
-        rc = xtm_manifest_parse((const char *)text, tlen, dir, &man, &err);
-        kiln_free(dir);
-        kiln_free(text);
-        if (rc != KILN_OK) {
-            cli_error("call", "%s: %s", o.manifest, err.msg);
-            goto out;
-        }
-    }
-    const char *module = o.module ? o.module : man.wasm_path;
-    const char *name = module ? base_name(module) : "manifest-data.wasm";
-
+    if (o.manifest != NULL &&
+        read_all(o.manifest, &manifest, &manifest_len, (size_t)64 << 20) != 0)
+        goto out;
+    if (o.module != NULL && read_all(o.module, &wasm, &wasm_len, (size_t)1 << 30) != 0)
+        goto out;
     if (o.input_file != NULL) {
         if (read_all(o.input_file, &input, &input_len, CALL_MAX_INPUT) != 0)
             goto out;
@@ -373,150 +460,52 @@ int cmd_call(int argc, char **argv)
         input_len = o.input_len;
     }
 
-    /* Link: Otoroshi's table, a superset of Extism's, so Otoroshi plugins
-     * run too; plus WASI on request. */
-    size_t nfns;
-    const kiln_hostfn *fns = kiln_abi_otoroshi.hostfns(&nfns);
-    rc = kiln_linker_new(&linker);
-    if (rc == KILN_OK)
-        rc = kiln_linker_define_host(linker, fns, nfns);
-    if (rc == KILN_OK && o.wasi) {
-        const kiln_hostfn *wfns = kiln_wasi_hostfns(&nfns);
-        rc = kiln_linker_define_host(linker, wfns, nfns);
-    }
-    /* Kiln's own host module: without a server there is no store or HTTP
-     * policy, so its calls answer KILN_HOST_EUNAVAILABLE instead of the
-     * module failing to link. */
-    if (rc == KILN_OK)
-        rc = kiln_host_define(linker);
-    if (rc != KILN_OK) {
-        cli_error("call", "cannot set up the linker: %s", kiln_strerror(rc));
+    compiled = load(&o, wasm, wasm_len, manifest, manifest_len, &status);
+    if (compiled == NULL)
+        goto out;
+    char *errmsg = NULL;
+    plugin = extism_plugin_new_from_compiled(compiled, &errmsg);
+    if (plugin == NULL) {
+        fprintf(stderr, "kiln call: %s\n", errmsg ? errmsg : "cannot create the plugin");
+        extism_plugin_new_error_free(errmsg);
         goto out;
     }
-
-    kiln_aot_options aopts;
-    memset(&aopts, 0, sizeof(aopts));
-    aopts.opt_level = -1;
-    aopts.imports = linker;
-    bool need_bytes = o.module == NULL ? man.wasm_data != NULL || man.wasm_hash != NULL
-                                       : man.wasm_hash != NULL;
-    if (need_bytes && module != NULL) {
-        if (read_all(module, &wasm, &wasm_len, (size_t)1 << 30) != 0)
+    for (size_t i = 0; i < o.n_vars; i++) {
+        if (!kiln_extism_plugin_var_set(plugin, o.vars[i].name, (const uint8_t *)o.vars[i].value,
+                                        strlen(o.vars[i].value))) {
+            cli_error("call", "--var %s: Variable store is full (memory.max_var_bytes)",
+                      o.vars[i].name);
             goto out;
-    } else if (need_bytes) {
-        wasm = man.wasm_data;
-        wasm_len = man.wasm_len;
-        man.wasm_data = NULL;
-    }
-    if (man.wasm_hash != NULL && xtm_check_hash(wasm, wasm_len, man.wasm_hash, &err) != KILN_OK) {
-        cli_error("call", "%s: %s", name, err.msg);
-        goto out;
-    }
-    if (wasm != NULL) {
-        kiln_aot_result res;
-        rc = kiln_aot_compile(wasm, wasm_len, name, &aopts, &res, &err);
-        if (rc == KILN_OK)
-            rc = kiln_module_load(res.so_path, name, &mod, &err);
-    } else {
-        rc = kiln_aot_load_file(module, &aopts, &mod, &err);
-    }
-    if (rc != KILN_OK) {
-        if (rc == KILN_EIMPORT && !o.wasi && strstr(err.msg, "wasi_snapshot_preview1") != NULL)
-            fprintf(stderr, "kiln call: %s\nkiln call: the plugin needs WASI: pass --wasi\n",
-                    err.msg);
-        else
-            fprintf(stderr, "kiln call: %s\n", err.msg[0] ? err.msg : kiln_strerror(rc));
-        goto out;
-    }
-    rc = xtm_check_export(mod, o.function, &err);
-    if (rc != KILN_OK) {
-        fprintf(stderr, "kiln call: %s: %s\n", name, err.msg);
-        goto out;
-    }
-    rc = kiln_instance_pre_new(mod, linker, &pre, &err);
-    if (rc != KILN_OK) {
-        fprintf(stderr, "kiln call: %s\n", err.msg);
-        goto out;
+        }
     }
 
-    /* Command-line entries come first: config_get and the host list take the
-     * first match, so they override the manifest. */
-    config = kiln_xcalloc(o.n_config + man.n_config + 1, sizeof(*config));
-    size_t nc = 0;
-    for (size_t i = 0; i < o.n_config; i++)
-        config[nc++] = o.config[i];
-    for (size_t i = 0; i < man.n_config; i++)
-        config[nc++] = man.config[i];
-    hosts = kiln_xcalloc(o.n_hosts + man.n_allowed_hosts + 1, sizeof(*hosts));
-    size_t nh = 0;
-    for (size_t i = 0; i < o.n_hosts; i++)
-        hosts[nh++] = o.hosts[i];
-    for (size_t i = 0; i < man.n_allowed_hosts; i++)
-        hosts[nh++] = man.allowed_hosts[i];
-    dirs = kiln_xcalloc(o.n_dirs + man.n_allowed_paths + 1, sizeof(*dirs));
-    size_t nd = 0;
-    for (size_t i = 0; i < man.n_allowed_paths; i++)
-        dirs[nd++] = man.allowed_paths[i];
-    for (size_t i = 0; i < o.n_dirs; i++)
-        dirs[nd++] = o.dirs[i];
-    if (nd > 0 && !o.wasi) {
-        cli_error("call", "directories (--dir or allowed_paths) need WASI: pass --wasi");
-        status = CALL_EXIT_USAGE;
-        goto out;
+    int rc = KILN_OK;
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+    for (long long i = 0; rc == KILN_OK && i < o.loops; i++) {
+        extism_plugin_call(plugin, o.function, input, input_len);
+        rc = kiln_extism_plugin_status(plugin, &err);
+        if (rc != KILN_OK)
+            break;
+        size_t len = (size_t)extism_plugin_output_length(plugin);
+        if (len > 0 && fwrite(extism_plugin_output_data(plugin), 1, len, stdout) != len)
+            rc = kiln_err_set(&err, KILN_EIO, "cannot write the output: %s", strerror(errno));
     }
-
-    xtm_options xo;
-    memset(&xo, 0, sizeof(xo));
-    xo.name = name;
-    xo.config = config;
-    xo.n_config = nc;
-    xo.allowed_hosts = hosts;
-    xo.n_allowed_hosts = nh;
-    if (o.max_memory > 0)
-        xo.limits.max_memory_bytes = (uint64_t)o.max_memory;
-    else if (man.max_pages >= 0)
-        xo.limits.max_memory_bytes = (uint64_t)man.max_pages * 65536u;
-    xo.limits.max_stack_bytes = (uint32_t)o.max_stack;
-    if (o.timeout_ms > 0)
-        xo.limits.timeout_ms = (uint32_t)o.timeout_ms;
-    else if (man.timeout_ms > 0)
-        xo.limits.timeout_ms = man.timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)man.timeout_ms;
-    xo.max_var_bytes = man.max_var_bytes >= 0 ? (uint64_t)man.max_var_bytes
-                                              : XTM_DEFAULT_MAX_VAR_BYTES;
-    xo.max_http_response_bytes = man.max_http_response_bytes >= 0
-                                     ? (uint64_t)man.max_http_response_bytes
-                                     : XTM_DEFAULT_MAX_HTTP_RESPONSE;
-    xo.log_level = o.log_level;
-    xo.wasi = o.wasi;
-    xo.preopens = dirs;
-    xo.n_preopens = nd;
-    xo.reuse = true; /* --loop calls share one instance, as in Extism */
-    /* Otoroshi plugins follow Otoroshi's rule: a non-zero return code without
-     * an Extism error is not a failure. */
-    xo.nonzero_rc_ok = kiln_abi_otoroshi.detect(mod) > 0;
-    rc = xtm_fn_new(&xo, &fn, &err);
-    for (long long i = 0; rc == KILN_OK && i < o.loops; i++)
-        rc = xtm_run(fn, pre, o.function, input, input_len, print_output, NULL, &err);
     fflush(stdout);
     status = rc == KILN_OK ? 0 : report(rc, &err);
+    if (o.show_vars)
+        kiln_extism_plugin_vars_each(plugin, print_var, NULL);
 
 out:
-    xtm_fn_free(fn);
-    kiln_free(config);
-    kiln_free(hosts);
-    kiln_free(dirs);
+    extism_plugin_free(plugin);
+    extism_compiled_plugin_free(compiled);
     kiln_free(input);
     kiln_free(wasm);
-    if (pre != NULL)
-        kiln_instance_pre_free(pre);
-    if (mod != NULL)
-        kiln_module_release(mod);
-    if (linker != NULL)
-        kiln_linker_free(linker);
-    xtm_manifest_fini(&man);
+    kiln_free(manifest);
 out_opts:
-    for (size_t i = 0; i < o.n_config; i++)
-        kiln_free((void *)o.config[i].name);
+    for (size_t i = 0; i < o.n_vars; i++)
+        kiln_free(o.vars[i].name);
+    kiln_free(o.vars);
     kiln_free(o.config);
     kiln_free(o.hosts);
     kiln_free(o.dirs);

@@ -305,7 +305,10 @@ static ExtismCompiledPlugin *compile(const uint8_t *wasm, size_t wasm_size,
         rc = kiln_err_set(err, KILN_EMODULE, "the data is neither a WebAssembly binary nor an "
                           "Extism manifest (JSON); Kiln does not take the text format");
     }
-    const char *name = o->name ? o->name : man.wasm_path ? base_name(man.wasm_path) : "plugin";
+    const char *name = o->name            ? o->name
+                       : man.wasm_path    ? base_name(man.wasm_path)
+                       : man.wasm_data    ? "manifest-data.wasm"
+                                          : "plugin";
     if (rc == KILN_OK && (c->name = kiln_strdup(name)) == NULL)
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
     if (rc == KILN_OK)
@@ -351,6 +354,11 @@ EXTISM_API ExtismCompiledPlugin *kiln_extism_compiled_new(const uint8_t *wasm, E
         n_functions = 0;
     ExtismCompiledPlugin *c = compile(wasm, (size_t)wasm_size, functions, (size_t)n_functions,
                                       with_wasi, opts, &err);
+    if (opts != NULL && opts->err != NULL) {
+        if (c != NULL)
+            memset(&err, 0, sizeof(err));
+        *opts->err = err;
+    }
     if (c == NULL)
         em_errmsg(errmsg, "Unable to compile Extism plugin: %s",
                   err.msg[0] ? err.msg : kiln_strerror(err.code));

@@ -408,3 +408,23 @@ EXTISM_API uint8_t *kiln_extism_plugin_var_get(ExtismPlugin *p, const char *key,
     kiln_free(v);
     return out;
 }
+
+struct var_visit {
+    kiln_extism_var_fn fn;
+    void *user;
+};
+
+static void visit_var(void *user, const uint8_t *key, size_t klen, const uint8_t *val,
+                      size_t vlen)
+{
+    struct var_visit *v = user;
+    v->fn(v->user, (const char *)key, klen, val, vlen);
+}
+
+EXTISM_API void kiln_extism_plugin_vars_each(ExtismPlugin *p, kiln_extism_var_fn fn, void *user)
+{
+    if (p == NULL || fn == NULL)
+        return;
+    struct var_visit v = {fn, user};
+    xtm_fn_var_each(p->fn, visit_var, &v);
+}

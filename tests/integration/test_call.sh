@@ -78,6 +78,16 @@ check_eq "vars: instance globals persist across calls (--loop)" "123" "$OUT"
 kcall "$G/vars.wasm" too_big
 check_eq "vars: over max_var_bytes: exit 1" 1 "$RC"
 check_contains "vars: over max_var_bytes: message" "$ERR" "Variable store is full"
+kcall "$G/vars.wasm" count --var counter=41
+check_eq "vars: --var presets a var" "42" "$OUT"
+check_eq "vars: no vars printed without --show-vars" "" "$ERR"
+kcall "$G/vars.wasm" count --var counter=41 --loop 2 --show-vars
+check_eq "vars: --show-vars keeps stdout the output" "4243" "$OUT"
+check_eq "vars: --show-vars prints the vars after the calls" "var counter=43" "$ERR"
+kcall "$G/vars.wasm" count --var 'counter=9' --var 'bin=a\b' --show-vars
+check_contains "vars: --show-vars escapes bytes" "$ERR" 'var bin=a\x5cb'
+kcall "$G/vars.wasm" count --var novalue
+check_eq "vars: bad --var: exit 2" 2 "$RC"
 cat >"$T/novars.json" <<EOF
 {"wasm": [{"path": "$G/vars.wasm"}], "memory": {"max_var_bytes": 0}}
 EOF

@@ -64,3 +64,14 @@ int xtm_fn_var_get(xtm_fn *f, const uint8_t *key, size_t klen, uint8_t **val, si
     pthread_mutex_unlock(&f->vars_lock);
     return rc;
 }
+
+void xtm_fn_var_each(xtm_fn *f,
+                     void (*fn)(void *user, const uint8_t *key, size_t klen, const uint8_t *val,
+                                size_t vlen),
+                     void *user)
+{
+    pthread_mutex_lock(&f->vars_lock);
+    for (size_t i = 0; i < f->n_vars; i++)
+        fn(user, f->vars[i].key, f->vars[i].klen, f->vars[i].val, f->vars[i].vlen);
+    pthread_mutex_unlock(&f->vars_lock);
+}

@@ -33,5 +33,10 @@ void xtm_fn_set_config(xtm_fn *f, const kiln_kv *config, size_t n);
 int xtm_fn_var_set(xtm_fn *f, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 int xtm_fn_var_get(xtm_fn *f, const uint8_t *key, size_t klen, uint8_t **val /* OUT */,
                    size_t *vlen /* OUT */);
+/* Visit every var (under the var lock). */
+void xtm_fn_var_each(xtm_fn *f,
+                     void (*fn)(void *user, const uint8_t *key, size_t klen, const uint8_t *val,
+                                size_t vlen),
+                     void *user);
 
 #endif

@@ -190,8 +190,11 @@ static int resolve(ExtismCompiledPlugin *c, const xtm_manifest *man, const kiln_
     }
     if (o->max_memory_bytes > 0)
         c->limits.max_memory_bytes = o->max_memory_bytes;
-    else if (man->max_pages >= 0)
-        c->limits.max_memory_bytes = (uint64_t)man->max_pages * 65536u;
+    else if (man->max_pages >= 0) {
+        /* Extism's rule: growth past the initial size (extism.h). */
+        c->max_pages_set = true;
+        c->max_pages = man->max_pages > UINT32_MAX ? UINT32_MAX : (uint32_t)man->max_pages;
+    }
     c->limits.max_stack_bytes = o->max_stack_bytes;
     if (o->timeout_ms > 0)
         c->limits.timeout_ms = o->timeout_ms;

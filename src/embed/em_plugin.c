@@ -83,6 +83,8 @@ EXTISM_API ExtismPlugin *extism_plugin_new_from_compiled(const ExtismCompiledPlu
     o->allowed_hosts = (const char *const *)c->hosts;
     o->n_allowed_hosts = c->n_hosts;
     o->limits = c->limits;
+    o->max_pages_set = c->max_pages_set;
+    o->max_pages = c->max_pages;
     o->max_var_bytes = c->max_var_bytes;
     o->max_http_response_bytes = c->max_http_response_bytes;
     o->log_level = c->log_level >= 0 ? c->log_level : em_log_level();

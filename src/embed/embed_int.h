@@ -73,6 +73,8 @@ struct ExtismCompiledPlugin {
     kiln_wasi_preopen *dirs; /* owned strings */
     size_t n_dirs;
     kiln_limits limits;
+    bool max_pages_set; /* manifest memory.max_pages (xtm_options.max_pages) */
+    uint32_t max_pages;
     uint64_t max_var_bytes, max_http_response_bytes;
     int log_level; /* XTM_LOG_*, or -1: the global level when a plugin is made */
     bool log_stderr;

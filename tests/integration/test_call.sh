@@ -352,6 +352,42 @@ EOF
 kcall --manifest "$T/tiny.json" greet
 check_eq "manifest: max_pages below the module's initial memory: exit 134" 134 "$RC"
 
+# memory.max_pages as Extism's runtime applies it: growth past the initial
+# size counts (the budget is reset after instantiation), an initial size over
+# it is "oom". mem_pages.wasm starts at 17 pages.
+cat >"$T/m17.json" <<EOF
+{"wasm": [{"path": "$G/mem_pages.wasm"}], "memory": {"max_pages": 17, "max_var_bytes": 200}}
+EOF
+kcall --manifest "$T/m17.json" pages
+check_eq "max_pages 17: a 17-page module instantiates" "17" "$OUT"
+kcall --manifest "$T/m17.json" grow --input 17
+check_eq "max_pages 17: a 17-page module grows by 17 pages" "34" "$OUT"
+kcall --manifest "$T/m17.json" grow --input 18
+check_eq "max_pages 17: growing by 18 pages fails (exit 1)" 1 "$RC"
+check_contains "max_pages 17: memory.grow refused" "$ERR" "memory.grow failed"
+kcall --manifest "$T/m17.json" grow --input 10 --loop 2
+check_eq "max_pages 17: the budget spans calls on one instance" "27" "$OUT"
+check_eq "max_pages 17: the second 10-page growth fails" 1 "$RC"
+sed 's/"max_pages": 17/"max_pages": 16/' "$T/m17.json" >"$T/m16.json"
+kcall --manifest "$T/m16.json" pages
+check_eq "max_pages 16 under a 17-page module: exit 134" 134 "$RC"
+check_contains "max_pages 16 under a 17-page module: Extism's oom" "$ERR" ": oom ("
+# vars at the store's limit (max_var_bytes 200; each entry costs key + value
+# + 48): "a" of 101 bytes (150) plus "b"="1" (50) is exactly 200 - accepted,
+# as Extism's limit is exclusive; replacing "b" counts the old value too.
+a101=$(head -c 101 /dev/zero | tr '\0' x)
+kcall --manifest "$T/m17.json" add --var "a=$a101" --show-vars
+check_eq "vars: a var_set that reaches the limit exactly is accepted" "added" "$OUT"
+check_contains "vars: at the limit: both vars kept" "$ERR" "var b=1"
+kcall --manifest "$T/m17.json" add --var "a=$a101" --loop 2
+check_eq "vars: past the limit: exit 1" 1 "$RC"
+check_contains "vars: past the limit: Extism's message" "$ERR" "add: Variable store is full"
+kcall --manifest "$T/m17.json" fill --input "$a101$a101"
+check_contains "vars: one value over the limit: Extism's message" "$ERR" "Variable store is full"
+kcall --manifest "$T/m17.json" add --var "a=$a101$a101"
+check_eq "vars: a --var over the limit: exit 1" 1 "$RC"
+check_contains "vars: a --var over the limit: message" "$ERR" "Variable store is full"
+
 # --- command line ---------------------------------------------------------------------------------------
 kcall --help
 check_eq "--help: exit 0" 0 "$RC"

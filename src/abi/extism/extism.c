@@ -246,7 +246,8 @@ static xtm_plugin *plugin_new(xtm_fn *f, const kiln_instance_pre *pre)
     p->pre = pre;
     p->ctx.fn = f;
     p->ctx.o = &f->o;
-    xtm_mem_init(&p->ctx.mem, f->o.limits.max_memory_bytes);
+    xtm_mem_init(&p->ctx.mem, f->o.max_pages_set ? (uint64_t)f->o.max_pages * 65536u
+                                                 : f->o.limits.max_memory_bytes);
     p->http.policy.allow = f->o.allowed_hosts;
     p->http.policy.n_allow = f->o.n_allowed_hosts;
     p->http.policy.max_response_bytes = f->o.max_http_response_bytes;
@@ -341,6 +342,33 @@ static int plugin_state(xtm_plugin *p, void **state, kiln_err *err)
     return KILN_OK;
 }
 
+/*
+ * memory.max_pages as Extism's runtime applies it: its limiter holds a
+ * budget of max_pages pages that instantiation draws on and that is then
+ * reset, so only growth past the initial size counts, and an initial size
+ * over the budget fails with "oom". The cap of the fresh instance's memory
+ * is lowered to its size + max_pages (memory.grow returns -1 beyond it).
+ */
+static int apply_max_pages(xtm_plugin *p, kiln_err *err)
+{
+    const xtm_options *o = &p->fn->o;
+    wasm_rt_memory_t *mem = o->max_pages_set ? kiln_instance_memory(p->inst) : NULL;
+    if (mem == NULL)
+        return KILN_OK;
+    if (mem->pages > o->max_pages) {
+        kiln_err_set(err, KILN_ETRAP,
+                     "%s: oom (the module starts with %u pages of linear memory; the manifest's "
+                     "memory.max_pages is %u); raise memory.max_pages",
+                     o->name, (unsigned)mem->pages, (unsigned)o->max_pages);
+        err->trap = KILN_TRAP_OUT_OF_MEMORY;
+        return KILN_ETRAP;
+    }
+    uint64_t cap = (uint64_t)mem->pages + o->max_pages;
+    if (cap < mem->max_pages)
+        mem->max_pages = (uint32_t)cap;
+    return KILN_OK;
+}
+
 static int instantiate(xtm_plugin *p, const char **what, kiln_err *err)
 {
     const xtm_options *o = &p->fn->o;
@@ -356,9 +384,16 @@ static int instantiate(xtm_plugin *p, const char **what, kiln_err *err)
     if (f->snap != NULL && f->snap_pre == p->pre) {
         /* Initialised already: no data segments, no init (snapshot.md). */
         *what = "instantiate from snapshot";
-        return kiln_instance_new_from_snapshot(f->snap, &l, state, &p->inst, err);
+        rc = kiln_instance_new_from_snapshot(f->snap, &l, state, &p->inst, err);
+        if (rc == KILN_OK && (rc = apply_max_pages(p, err)) != KILN_OK)
+            p->discard = true;
+        return rc;
     }
+    /* With max_pages, the runtime's own cap is the declared maximum (or
+     * limits.max_memory_bytes); apply_max_pages sets the real one. */
     rc = kiln_instance_new(p->pre, &l, state, &p->inst, err);
+    if (rc == KILN_OK && (rc = apply_max_pages(p, err)) != KILN_OK)
+        p->discard = true;
     if (rc == KILN_OK) {
         rc = guest_init(p, what, err);
         if (rc != KILN_OK)

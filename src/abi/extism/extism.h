@@ -75,6 +75,13 @@ typedef struct xtm_options {
     bool discard_on_error; /* Otoroshi: never re-use an instance after a failed call */
     void *const *host_state; /* KILN_STATE_SLOTS per-function host contexts
                                 (kiln_function.host_state); NULL = none */
+    /* Manifest memory.max_pages, Extism's rule (docs/internals/extism.md):
+     * linear memory may grow max_pages pages past its size at instantiation
+     * (never past its declared maximum or limits.max_memory_bytes), a module
+     * starting above max_pages fails the call with "oom", and Extism memory
+     * is capped at max_pages pages instead of limits.max_memory_bytes. */
+    bool max_pages_set;
+    uint32_t max_pages;
 } xtm_options;
 
 typedef struct xtm_fn xtm_fn;

@@ -128,6 +128,64 @@ static void test_manifest_and_config(void **state)
     extism_plugin_new_error_free(err);
 }
 
+static void count_var(void *user, const char *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    char *seen = user;
+    size_t n = strlen(seen);
+    snprintf(seen + n, 200 - n, "%.*s=%.*s;", (int)klen, key, (int)vlen, (const char *)val);
+}
+
+/* memory.max_pages (Extism's growth rule), vars at the store's limit, the
+ * options' err and the vars visitor (what `kiln call` uses). */
+static void test_manifest_limits_and_vars(void **state)
+{
+    (void)state;
+    char m[1200], seen[200] = "";
+    const char *fmt = "{\"wasm\": [{\"path\": \"%s/mem_pages.wasm\"}], \"memory\": "
+                      "{\"max_pages\": %d, \"max_var_bytes\": 200}}";
+    snprintf(m, sizeof(m), fmt, guests, 17);
+    char *err = NULL;
+    ExtismPlugin *p = extism_plugin_new((const uint8_t *)m, strlen(m), NULL, 0, false, &err);
+    if (p == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(extism_plugin_call(p, "grow", (const uint8_t *)"17", 2), 0);
+    assert_output(p, "34");
+    assert_int_not_equal(extism_plugin_call(p, "grow", (const uint8_t *)"1", 1), 0);
+    /* vars: 101-byte "a" (150) + "b"="1" (50) is exactly the limit */
+    uint8_t a[101];
+    memset(a, 'x', sizeof(a));
+    assert_true(kiln_extism_plugin_var_set(p, "a", a, sizeof(a)));
+    assert_int_equal(extism_plugin_call(p, "add", NULL, 0), 0);
+    kiln_extism_plugin_vars_each(p, count_var, seen);
+    assert_non_null(strstr(seen, "b=1;"));
+    assert_int_not_equal(extism_plugin_call(p, "add", NULL, 0), 0);
+    assert_non_null(strstr(extism_plugin_error(p), "Variable store is full"));
+    assert_false(kiln_extism_plugin_var_set(p, "c", a, sizeof(a)));
+    extism_plugin_free(p);
+
+    /* an initial size over max_pages: the call fails with "oom" */
+    snprintf(m, sizeof(m), fmt, guests, 16);
+    p = extism_plugin_new((const uint8_t *)m, strlen(m), NULL, 0, false, &err);
+    assert_non_null(p);
+    assert_int_equal(extism_plugin_call(p, "pages", NULL, 0), -1);
+    assert_non_null(strstr(extism_plugin_error(p), "oom"));
+    kiln_err st;
+    assert_int_equal(kiln_extism_plugin_status(p, &st), KILN_ETRAP);
+    assert_int_equal(st.trap, KILN_TRAP_OUT_OF_MEMORY);
+    extism_plugin_free(p);
+
+    /* kiln_extism_options.err: the Kiln status without the errmsg prefix */
+    kiln_err ce;
+    kiln_extism_options ko;
+    memset(&ko, 0, sizeof(ko));
+    ko.err = &ce;
+    const char *bad = "{\"wasm\": [], \"colour\": 1}";
+    assert_null(kiln_extism_compiled_new((const uint8_t *)bad, strlen(bad), NULL, 0, false, &ko,
+                                         NULL));
+    assert_int_not_equal(ce.code, KILN_OK);
+    assert_null(strstr(ce.msg, "Unable to compile"));
+}
+
 static void test_compiled_shared(void **state)
 {
     (void)state;
@@ -380,6 +438,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytes_call_output_error),
         cmocka_unit_test(test_manifest_and_config),
+        cmocka_unit_test(test_manifest_limits_and_vars),
         cmocka_unit_test(test_compiled_shared),
         cmocka_unit_test(test_host_functions),
         cmocka_unit_test(test_cancel),

@@ -304,7 +304,19 @@ void jw_int(jw *w, long long v)
 {
     if (!value_ok(w))
         return;
-    check(w, yajl_gen_integer(w->g, v));
+    /* Digits by hand, written as a raw number: yajl_gen_integer goes through
+     * sprintf, which dominated documents carrying bodies as byte arrays
+     * (Otoroshi's request_body_bytes: one integer per byte). */
+    char buf[24];
+    char *p = buf + sizeof(buf);
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    check(w, yajl_gen_number(w->g, p, (size_t)(buf + sizeof(buf) - p)));
     value_done(w);
 }
 

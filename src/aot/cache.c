@@ -9,8 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "base/sha256.h"
 #include "platform/fs.h"
 #include "platform/proc.h"
 
@@ -27,53 +26,44 @@ int aot_errno_status(int e, int otherwise)
 
 /* Each field is a tag byte, its length as 8 little-endian bytes, then the
  * bytes, so no two different inputs hash the same stream. */
-static int key_field(EVP_MD_CTX *ctx, uint8_t tag, const void *data, size_t len)
+static void key_field(kiln_sha256 *ctx, uint8_t tag, const void *data, size_t len)
 {
     uint8_t hdr[9];
     hdr[0] = tag;
     for (int i = 0; i < 8; i++)
         hdr[1 + i] = (uint8_t)((uint64_t)len >> (8 * i));
-    if (EVP_DigestUpdate(ctx, hdr, sizeof(hdr)) != 1)
-        return -1;
-    return len == 0 || EVP_DigestUpdate(ctx, data, len) == 1 ? 0 : -1;
+    kiln_sha256_update(ctx, hdr, sizeof(hdr));
+    if (len > 0)
+        kiln_sha256_update(ctx, data, len);
 }
 
-static int key_str(EVP_MD_CTX *ctx, uint8_t tag, const char *s)
+static void key_str(kiln_sha256 *ctx, uint8_t tag, const char *s)
 {
-    return key_field(ctx, tag, s ? s : "", s ? strlen(s) : 0);
+    key_field(ctx, tag, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* SHA-256 is Kiln's own (base/sha256.c): OpenSSL's EVP initialisation was
+ * most of a cached `kiln run` (docs/internals/snapshot.md §5). Same digest. */
 int aot_cache_key(const aot_key_input *in, char out[AOT_KEY_HEX + 1], kiln_err *err)
 {
-    out[0] = '\0';
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx == NULL)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory computing the cache key");
+    (void)err;
+    kiln_sha256 ctx;
     char num[32];
-    int bad = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1;
-    bad = bad || key_str(ctx, 'K', "kiln-aot-key-1");
-    bad = bad || key_field(ctx, 'W', in->wasm, in->wasm_len);
-    bad = bad || key_str(ctx, 'T', in->wabt_version);
-    bad = bad || key_str(ctx, 'C', in->cc_identity);
+    uint8_t md[32];
+    kiln_sha256_init(&ctx);
+    key_str(&ctx, 'K', "kiln-aot-key-1");
+    key_field(&ctx, 'W', in->wasm, in->wasm_len);
+    key_str(&ctx, 'T', in->wabt_version);
+    key_str(&ctx, 'C', in->cc_identity);
     snprintf(num, sizeof(num), "%d", in->opt_level);
-    bad = bad || key_str(ctx, 'O', num);
+    key_str(&ctx, 'O', num);
     for (size_t i = 0; i < in->n_flags; i++)
-        bad = bad || key_str(ctx, 'F', in->flags[i]);
+        key_str(&ctx, 'F', in->flags[i]);
     snprintf(num, sizeof(num), "%u", in->abi_version);
-    bad = bad || key_str(ctx, 'A', num);
-    bad = bad || key_field(ctx, 'D', in->descriptor_h, in->descriptor_h_len);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    bad = bad || EVP_DigestFinal_ex(ctx, md, &md_len) != 1 || md_len != 32;
-    EVP_MD_CTX_free(ctx);
-    if (bad)
-        return kiln_err_set(err, KILN_ENOMEM, "SHA-256 failed computing the cache key");
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[AOT_KEY_HEX] = '\0';
+    key_str(&ctx, 'A', num);
+    key_field(&ctx, 'D', in->descriptor_h, in->descriptor_h_len);
+    kiln_sha256_final(&ctx, md);
+    kiln_sha256_to_hex(md, out);
     return KILN_OK;
 }
 

@@ -22,8 +22,11 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "aot/cache.h"
 #include "aot/toolchain.h"
+#include "base/sha256.h"
 #include "platform/fs.h"
 #include "platform/proc.h"
 #include "support/wat.h"
@@ -697,10 +700,52 @@ static void test_first_lines(void **state)
     assert_int_equal(strlen(out), sizeof(out) - 1);
 }
 
+/* Kiln's SHA-256 (the cache key's hash since libcrypto left `kiln run`):
+ * FIPS 180-4 vectors, and OpenSSL's digest at every length around the block
+ * and padding boundaries, split into every chunking, with the SHA extensions
+ * and without. */
+extern int kiln_sha256_allow_ni;
+static void test_sha256_matches_openssl(void **state)
+{
+    (void)state;
+    char hex[65];
+    kiln_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    kiln_sha256_hex("", 0, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    static uint8_t buf[3000];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 131 + (i >> 7));
+    for (int ni = 0; ni <= 1; ni++) {
+        kiln_sha256_allow_ni = ni;
+        for (size_t len = 0; len < sizeof(buf); len += len < 300 ? 1 : 97) {
+            unsigned char ref[EVP_MAX_MD_SIZE];
+            unsigned int rl = 0;
+            assert_int_equal(EVP_Digest(buf, len, ref, &rl, EVP_sha256(), NULL), 1);
+            char want[65];
+            kiln_sha256_to_hex(ref, want);
+            kiln_sha256_hex(buf, len, hex);
+            assert_string_equal(hex, want);
+            for (size_t chunk = 1; chunk <= 130; chunk += chunk < 8 ? 1 : 61) {
+                kiln_sha256 c;
+                uint8_t md[32];
+                kiln_sha256_init(&c);
+                for (size_t o = 0; o < len; o += chunk)
+                    kiln_sha256_update(&c, buf + o, len - o < chunk ? len - o : chunk);
+                kiln_sha256_final(&c, md);
+                kiln_sha256_to_hex(md, hex);
+                assert_string_equal(hex, want);
+            }
+        }
+    }
+    kiln_sha256_allow_ni = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_inputs),
+        cmocka_unit_test(test_sha256_matches_openssl),
         cmocka_unit_test(test_first_lines),
         cmocka_unit_test(test_enospc_mapping),
         cmocka_unit_test(test_proc_capture_env_fds),

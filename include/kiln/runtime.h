@@ -144,6 +144,13 @@ KILN_API int kiln_linker_define_host(kiln_linker *l, const kiln_hostfn *fns, siz
  * instance must outlive every instance linked against it. */
 KILN_API int kiln_linker_define_instance(kiln_linker *l, const char *module_name,
                                          kiln_instance *inst);
+/* Make one export of `inst` (by name and kind) importable as module.name
+ * (renamed: a component's inline core instances do this). KILN_ENOENT when
+ * the instance has no such export. The instance must outlive every
+ * instance linked against it. */
+KILN_API int kiln_linker_define_instance_export(kiln_linker *l, const char *module,
+                                                const char *name, kiln_instance *inst,
+                                                const char *export_name, kiln_extern_kind kind);
 /* Define a raw memory (wasm_rt_memory_t*), table (wasm_rt_funcref_table_t*),
  * global (pointer to its value; type is the value letter, mutable prefixed
  * with "mut ") or tag (const u32 * value) under module.name. */

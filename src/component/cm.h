@@ -113,6 +113,8 @@ typedef struct cm_func {
     const cm_type *type;  /* CM_FUNC */
     uint32_t core_func;   /* lift: the lifted core function */
     cm_opts opts;         /* lift */
+    uint32_t instance;    /* alias: the component instance it is an export of */
+    const char *name;     /* import: the import's name; alias: the export's name */
 } cm_func;
 
 /* A core function (index space CM_SORT_CORE_FUNC). */

@@ -221,7 +221,9 @@ uint32_t cm_flatten(const cm_type *t, char *out, uint32_t max)
 int cm_check_supported(const cm_type *t, kiln_err *err)
 {
     switch (t->kind) {
-    case CM_OWN: case CM_BORROW: case CM_FUTURE: case CM_STREAM: case CM_ERROR_CONTEXT:
+    case CM_OWN: case CM_BORROW:
+        return KILN_OK; /* through cx->handle; refused there when it is NULL */
+    case CM_FUTURE: case CM_STREAM: case CM_ERROR_CONTEXT:
     case CM_FIXED_LIST:
         return kiln_err_set(err, KILN_EUNSUPPORTED,
                             "canonical ABI: values of type %s are not implemented yet",
@@ -250,6 +252,20 @@ int cm_check_supported(const cm_type *t, kiln_err *err)
                    : kiln_err_set(err, KILN_EUNSUPPORTED, "canonical ABI: %s is not a value type",
                                   cm_kind_name(t->kind));
     }
+}
+
+/* A resource handle crossing the boundary: lifting turns the guest's handle
+ * into the host's representation, lowering the reverse (cx->handle). */
+static int handle_cross(cm_cx *cx, const cm_type *t, bool lift, uint32_t in, uint64_t *out)
+{
+    if (cx->handle == NULL)
+        return kiln_err_set(cx->err, KILN_EUNSUPPORTED,
+                            "canonical ABI: %s handles are not supported in this call",
+                            cm_kind_name(t->kind));
+    uint32_t o = 0;
+    int rc = cx->handle(cx, t, lift, in, &o);
+    *out = o;
+    return rc;
 }
 
 /* ---- memory ------------------------------------------------------------------ */
@@ -639,6 +655,10 @@ int cm_load(cm_cx *cx, uint64_t ptr, const cm_type *t, cm_val *out)
         return t->kind == CM_STRING ? load_string_range(cx, p, (uint32_t)n, out)
                                     : load_list_range(cx, p, (uint32_t)n, t->elem, out);
     }
+    case CM_OWN:
+    case CM_BORROW:
+        rc = load_int(cx, ptr, 4, &u);
+        return rc == KILN_OK ? handle_cross(cx, t, true, (uint32_t)u, &out->u) : rc;
     case CM_RECORD:
     case CM_TUPLE: {
         out->agg.n = t->n;
@@ -761,6 +781,14 @@ int cm_store(cm_cx *cx, const cm_val *v, const cm_type *t, uint64_t ptr)
         if (rc == KILN_OK)
             rc = store_int(cx, ptr, 4, p);
         return rc == KILN_OK ? store_int(cx, ptr + 4, 4, v->agg.n) : rc;
+    }
+    case CM_OWN:
+    case CM_BORROW: {
+        uint64_t h;
+        rc = check_range(cx, ptr, 4, "store");
+        if (rc == KILN_OK)
+            rc = handle_cross(cx, t, false, (uint32_t)v->u, &h);
+        return rc == KILN_OK ? store_int(cx, ptr, 4, h) : rc;
     }
     case CM_RECORD:
     case CM_TUPLE: {
@@ -903,6 +931,10 @@ int cm_lift_flat(cm_cx *cx, const cm_flat *in, uint32_t n, uint32_t *pos, const 
         return t->kind == CM_STRING ? load_string_range(cx, x.i32, len.i32, out)
                                     : load_list_range(cx, x.i32, len.i32, t->elem, out);
     }
+    case CM_OWN:
+    case CM_BORROW:
+        rc = next_flat(cx, in, n, pos, 'i', &x);
+        return rc == KILN_OK ? handle_cross(cx, t, true, x.i32, &out->u) : rc;
     case CM_RECORD:
     case CM_TUPLE:
         out->agg.n = t->n;
@@ -1025,6 +1057,13 @@ int cm_lower_flat(cm_cx *cx, const cm_val *v, const cm_type *t, cm_flat *out, ui
             rc = put_flat(cx, out, max, pos, 'i', x);
         return rc == KILN_OK ? put_flat(cx, out, max, pos, 'i', len) : rc;
     }
+    case CM_OWN:
+    case CM_BORROW: {
+        uint64_t h;
+        rc = handle_cross(cx, t, false, (uint32_t)v->u, &h);
+        x.i32 = (uint32_t)h;
+        return rc == KILN_OK ? put_flat(cx, out, max, pos, 'i', x) : rc;
+    }
     case CM_RECORD:
     case CM_TUPLE:
         if (v->agg.n != t->n)
@@ -1144,4 +1183,53 @@ int cm_lift_results(cm_cx *cx, const cm_type *ft, const cm_flat *res, uint32_t n
     if (rc == KILN_OK)
         rc = check_range(cx, p, cm_size(ft->elem), "result");
     return rc == KILN_OK ? cm_load(cx, p, ft->elem, out) : rc;
+}
+
+/* ---- the lowered import's side (canon lower) ------------------------------- */
+
+int cm_lift_params(cm_cx *cx, const cm_type *ft, const cm_flat *in, uint32_t n, cm_val *out)
+{
+    uint32_t pos = 0;
+    if (params_flat_count(ft) <= CM_MAX_FLAT_PARAMS) {
+        for (uint32_t i = 0; i < ft->n; i++) {
+            int rc = cm_lift_flat(cx, in, n, &pos, ft->f[i].type, &out[i]);
+            if (rc != KILN_OK)
+                return rc;
+        }
+        return KILN_OK;
+    }
+    /* Spilled: one i32, the address of the parameters as a tuple. */
+    if (n < 1 || in[0].t != 'i')
+        return bad(cx, "spilled parameters must be passed as one i32 address");
+    cm_type tuple = {.kind = CM_TUPLE, .n = ft->n, .f = ft->f};
+    uint32_t p = in[0].v.i32;
+    int rc = check_align(cx, p, cm_alignment(&tuple), "parameters");
+    if (rc == KILN_OK)
+        rc = check_range(cx, p, cm_size(&tuple), "parameters");
+    cm_val tv;
+    if (rc == KILN_OK)
+        rc = cm_load(cx, p, &tuple, &tv);
+    for (uint32_t i = 0; rc == KILN_OK && i < ft->n; i++)
+        out[i] = tv.agg.v[i];
+    return rc;
+}
+
+uint32_t cm_params_flat_count(const cm_type *ft)
+{
+    uint32_t n = params_flat_count(ft);
+    return n > CM_MAX_FLAT_PARAMS ? 1 : n;
+}
+
+int cm_lower_results(cm_cx *cx, const cm_type *ft, const cm_val *v, uint32_t retptr,
+                     cm_flat *out, uint32_t *n_out)
+{
+    *n_out = 0;
+    if (ft->elem == NULL)
+        return KILN_OK;
+    if (!cm_results_spill(ft))
+        return cm_lower_flat(cx, v, ft->elem, out, CM_MAX_FLAT_RESULTS, n_out);
+    int rc = check_align(cx, retptr, cm_alignment(ft->elem), "result");
+    if (rc == KILN_OK)
+        rc = check_range(cx, retptr, cm_size(ft->elem), "result");
+    return rc == KILN_OK ? cm_store(cx, v, ft->elem, retptr) : rc;
 }

@@ -17,8 +17,8 @@
  * or UTF-16, a char that is not a Unicode scalar value, out-of-range
  * discriminants, a realloc result that is misaligned or out of bounds, a
  * string or list too long) returns KILN_ETRAP with a message, never undefined
- * behaviour. Resource handles (own/borrow), futures, streams and
- * error-context are refused with KILN_EUNSUPPORTED.
+ * behaviour. Resource handles (own/borrow) go through cx->handle; futures,
+ * streams and error-context are refused with KILN_EUNSUPPORTED.
  *
  * Ownership. Lifted values (strings, lists, payloads) are allocated in
  * `cx->arena` and live until the caller frees that arena. Lowering never
@@ -80,6 +80,12 @@ struct cm_cx {
     uint64_t mem_len;
     cm_encoding encoding;
     cm_realloc_fn realloc;   /* NULL: lowering strings/lists/spills traps */
+    /* Resource handles (own/borrow of resource type t->elem): lifting
+     * (lift true) maps the guest's handle `in` to the host's representation,
+     * lowering maps a representation to a new guest handle. NULL: handles
+     * are KILN_EUNSUPPORTED. A cm_val of an own/borrow holds the
+     * representation in `u`. */
+    int (*handle)(cm_cx *cx, const cm_type *t, bool lift, uint32_t in, uint32_t *out);
     void *ud;                /* for realloc */
     cm_arena *arena;         /* lifted values */
     kiln_err *err;
@@ -124,5 +130,18 @@ int cm_lift_results(cm_cx *cx, const cm_type *ft, const cm_flat *res, uint32_t n
 
 /* Whether ft's results come back through memory (more than one flat value). */
 bool cm_results_spill(const cm_type *ft);
+
+/*
+ * The lowered import's side (`canon lower`): lift the core arguments the
+ * guest passed (`in`, n of them: the flat parameters, or one i32 address of
+ * the spilled tuple) into `out` (one per parameter of ft), and lower the
+ * host's result `v` into `out` (one flat value) or, when the results spill,
+ * store it at `retptr` (the guest's extra last argument).
+ */
+int cm_lift_params(cm_cx *cx, const cm_type *ft, const cm_flat *in, uint32_t n, cm_val *out);
+int cm_lower_results(cm_cx *cx, const cm_type *ft, const cm_val *v, uint32_t retptr,
+                     cm_flat *out, uint32_t *n_out);
+/* Core parameters of ft as an import (spilled: 1), not counting a retptr. */
+uint32_t cm_params_flat_count(const cm_type *ft);
 
 #endif

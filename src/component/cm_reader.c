@@ -31,6 +31,7 @@ typedef struct scope {
     cm_component *c;
     const struct scope *outer;
     uint32_t depth;
+    bool decl; /* a component or instance type declarator, not a component */
 } scope;
 
 static int fail(rd *r, int code, size_t at, const char *fmt, ...) KILN_PRINTF(4, 5);
@@ -912,7 +913,7 @@ static int rd_decls(rd *r, const scope *sc, cm_type *t, bool component)
     cm_component *own = alloc(r, sizeof(*own));
     if (own == NULL)
         return oom(r);
-    scope inner = {.c = own, .outer = sc, .depth = sc->depth + 1};
+    scope inner = {.c = own, .outer = sc, .depth = sc->depth + 1, .decl = true};
     uint32_t n, cap_i = 0, cap_e = 0;
     int rc = rd_count(r, &n, "declarations");
     for (uint32_t i = 0; i < n && rc == KILN_OK; i++) {
@@ -1000,7 +1001,14 @@ static int rd_alias(rd *r, const scope *sc, bool in_decl)
         if (e == NULL || e->sort != s)
             return fail(r, KILN_EMODULE, at, "instance %u has no %s export '%s'", (unsigned)i,
                         sort_names[s], name);
-        return push_extern(r, c, s, e->type);
+        rc = push_extern(r, c, s, e->type);
+        if (rc == KILN_OK && s == CM_SORT_FUNC) {
+            cm_func *f = c->space[s][c->n_space[s] - 1];
+            f->how = CM_FUNC_ALIAS;
+            f->instance = i;
+            f->name = name;
+        }
+        return rc;
     }
     case 0x01: { /* export of a core instance */
         if (in_decl)
@@ -1049,8 +1057,11 @@ static int rd_alias(rd *r, const scope *sc, bool in_decl)
             s != CM_SORT_COMPONENT)
             return fail(r, KILN_EMODULE, at, "outer alias of a %s", sort_names[s]);
         const scope *o = sc;
-        for (uint32_t k = 0; k < ct && o != NULL; k++)
+        bool crosses_component = false; /* leaves a component, not only declarators */
+        for (uint32_t k = 0; k < ct && o != NULL; k++) {
+            crosses_component |= !o->decl;
             o = o->outer;
+        }
         if (o == NULL)
             return fail(r, KILN_EMODULE, at, "outer alias %u levels out, past the root",
                         (unsigned)ct);
@@ -1058,7 +1069,10 @@ static int rd_alias(rd *r, const scope *sc, bool in_decl)
         if (rc != KILN_OK)
             return rc;
         const void *p = o->c->space[s][i];
-        if (s == CM_SORT_TYPE && ((const cm_type *)p)->kind == CM_RESOURCE && ct > 0)
+        /* Resource types may be aliased out of enclosing type declarators
+         * (an instance type naming the resources of its interface does),
+         * never across a component boundary. */
+        if (s == CM_SORT_TYPE && ((const cm_type *)p)->kind == CM_RESOURCE && crosses_component)
             return fail(r, KILN_EMODULE, at, "outer alias of a resource type");
         return push(r, c, s, (void *)p);
     }
@@ -1430,6 +1444,8 @@ static int rd_sections(rd *r, scope *sc)
                                     c->n_space[s]);
                 if (rc == KILN_OK)
                     rc = push_extern(r, c, s, t);
+                if (rc == KILN_OK && s == CM_SORT_FUNC)
+                    ((cm_func *)c->space[s][c->n_space[s] - 1])->name = name;
             }
             break;
         case 11:

@@ -125,6 +125,29 @@ int kiln_linker_define_instance(kiln_linker *l, const char *module_name, kiln_in
     return KILN_OK;
 }
 
+int kiln_linker_define_instance_export(kiln_linker *l, const char *module, const char *name,
+                                       kiln_instance *inst, const char *export_name,
+                                       kiln_extern_kind kind)
+{
+    int idx = kiln_module_find_export(inst->pre->m, export_name, kind);
+    if (idx < 0)
+        return KILN_ENOENT;
+    const kiln_desc_export *ex = &inst->d->exports[idx];
+    lk_def *def;
+    int rc = add_def(l, module, strlen(module), name, strlen(name), kind, ex->type, &def);
+    if (rc != KILN_OK)
+        return rc;
+    def->inst = inst;
+    def->export_index = (uint32_t)idx;
+    if (kind == KILN_EXTERN_FUNC) {
+        def->fn = ex->func;
+        def->ctx = inst->wasm;
+    } else {
+        def->ctx = ex->object(inst->wasm);
+    }
+    return KILN_OK;
+}
+
 int kiln_linker_define_extern(kiln_linker *l, const char *module, const char *name,
                               kiln_extern_kind kind, const char *type, void *ptr)
 {

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "component/cm_canon.h"
+#include "component/cm_inst.h"
 
 /* ---- guest memory and realloc ------------------------------------------- */
 
@@ -647,13 +648,64 @@ static void test_results(void **state)
 static void test_unsupported(void **state)
 {
     cm_type res = {.kind = CM_RESOURCE};
-    cm_type own = {.kind = CM_OWN, .elem = &res};
-    cm_type lst = {.kind = CM_LIST, .elem = &own};
+    cm_type stream = {.kind = CM_STREAM, .elem = &res};
+    cm_type lst = {.kind = CM_LIST, .elem = &stream};
     kiln_err e = {0};
     assert_int_equal(cm_check_supported(&lst, &e), KILN_EUNSUPPORTED);
-    assert_non_null(strstr(e.msg, "own"));
+    assert_non_null(strstr(e.msg, "stream"));
     assert_int_equal(cm_check_supported(&t_all, &e), KILN_OK);
     assert_int_equal(cm_check_supported(&t_res, &e), KILN_OK);
+    /* own/borrow are supported through cx->handle; without one they are refused. */
+    cm_type own = {.kind = CM_OWN, .elem = &res};
+    assert_int_equal(cm_check_supported(&own, &e), KILN_OK);
+    cm_cx cx = {.err = &e};
+    cm_val v = {.kind = CM_OWN, .u = 7};
+    cm_flat out[1];
+    uint32_t pos = 0;
+    assert_int_equal(cm_lower_flat(&cx, &v, &own, out, 1, &pos), KILN_EUNSUPPORTED);
+}
+
+/* The handle table: resource.new/rep/drop and every trap. */
+static void test_resource_handles(void **state)
+{
+    cm_type r1 = {.kind = CM_RESOURCE, .id = 1, .name = "stream"};
+    cm_type r1_alias = {.kind = CM_RESOURCE, .id = 1, .name = "stream"};
+    cm_type r2 = {.kind = CM_RESOURCE, .id = 2, .name = "pollable"};
+    cm_handles t = {0};
+    kiln_err e = {0};
+    uint32_t h1, h2, h3;
+    cm_handle *p;
+    cm_handle out;
+    assert_int_equal(cm_handles_add(&t, &r1, 42, true, &h1, &e), KILN_OK);
+    assert_int_equal(h1, 1); /* handle 0 is never valid */
+    assert_int_equal(cm_handles_add(&t, &r2, 43, false, &h2, &e), KILN_OK);
+    assert_int_equal(cm_handles_get(&t, h1, &r1_alias, &p, &e), KILN_OK); /* same id */
+    assert_int_equal(p->rep, 42);
+    /* wrong type */
+    assert_int_equal(cm_handles_get(&t, h1, &r2, &p, &e), KILN_ETRAP);
+    assert_non_null(strstr(e.msg, "not a pollable"));
+    /* handle 0 and unknown handles */
+    assert_int_equal(cm_handles_get(&t, 0, &r1, &p, &e), KILN_ETRAP);
+    assert_int_equal(cm_handles_get(&t, 99, &r1, &p, &e), KILN_ETRAP);
+    /* drop while lent out */
+    assert_int_equal(cm_handles_get(&t, h1, &r1, &p, &e), KILN_OK);
+    p->lends = 1;
+    assert_int_equal(cm_handles_remove(&t, h1, &r1, &out, &e), KILN_ETRAP);
+    assert_non_null(strstr(e.msg, "borrow"));
+    p->lends = 0;
+    assert_int_equal(cm_handles_remove(&t, h1, &r1, &out, &e), KILN_OK);
+    assert_int_equal(out.rep, 42);
+    assert_true(out.own);
+    /* use after drop, double drop */
+    assert_int_equal(cm_handles_get(&t, h1, &r1, &p, &e), KILN_ETRAP);
+    assert_non_null(strstr(e.msg, "not live"));
+    assert_int_equal(cm_handles_remove(&t, h1, &r1, &out, &e), KILN_ETRAP);
+    /* the slot is reused */
+    assert_int_equal(cm_handles_add(&t, &r1, 44, true, &h3, &e), KILN_OK);
+    assert_int_equal(h3, h1);
+    assert_int_equal(cm_handles_remove(&t, h2, &r2, &out, &e), KILN_OK);
+    assert_false(out.own);
+    cm_handles_free(&t);
 }
 
 int main(void)
@@ -674,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_params_flat_and_spilled),
         cmocka_unit_test(test_results),
         cmocka_unit_test(test_unsupported),
+        cmocka_unit_test(test_resource_handles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

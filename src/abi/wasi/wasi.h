@@ -286,6 +286,14 @@ static inline uint64_t wasi_ld64(const void *p)
 }
 
 /* Store a u32/u64 result at guest address ptr; WASI_EFAULT if out of bounds. */
+/* Host-side byte streams over fd's kind (host fd, capture buffer, stdin
+ * buffer, null), shared with WASI 0.2's streams (src/component/cm_wasi.c).
+ * Write: all of len unless the capture cap or an error stops it (*done
+ * says how much); read: at most len, 0 at end of stream. */
+wasi_errno wasi_stream_write(kiln_instance *inst, kiln_wasi *w, uint32_t fd, const void *buf,
+                             size_t len, size_t *done);
+wasi_errno wasi_stream_read(kiln_instance *inst, kiln_wasi *w, uint32_t fd, void *buf, size_t len,
+                            size_t *done);
 wasi_errno wasi_put32(kiln_instance *inst, uint32_t ptr, uint32_t v);
 wasi_errno wasi_put64(kiln_instance *inst, uint32_t ptr, uint64_t v);
 

@@ -657,3 +657,71 @@ uint32_t wasi_fd_renumber(kiln_instance *inst, uint32_t from, uint32_t to)
     a->host_fd = -1;
     return WASI_ESUCCESS;
 }
+
+/* ---- byte streams for WASI 0.2 (src/component/cm_wasi.c) ------------------ */
+
+wasi_errno wasi_stream_write(kiln_instance *inst, kiln_wasi *w, uint32_t fd, const void *buf,
+                             size_t len, size_t *done)
+{
+    wasi_fd *f;
+    *done = 0;
+    wasi_errno e = fd_lookup(w, fd, WASI_RIGHT_FD_WRITE, &f);
+    if (e != WASI_ESUCCESS)
+        return e;
+    switch (f->kind) {
+    case WASI_FD_HOST:
+        while (*done < len) {
+            wait_ready(inst, f, POLLOUT);
+            ssize_t r = write(f->host_fd, (const char *)buf + *done, len - *done);
+            if (r < 0)
+                return *done ? WASI_ESUCCESS : wasi_errno_from_host(errno);
+            *done += (size_t)r;
+        }
+        return WASI_ESUCCESS;
+    case WASI_FD_OUT_BUF: {
+        long r = wasi_outbuf_write(&w->out[f->outbuf], buf, len);
+        if (r < 0)
+            return (wasi_errno)-r;
+        *done = (size_t)r;
+        return WASI_ESUCCESS;
+    }
+    case WASI_FD_NULL:
+        *done = len;
+        return WASI_ESUCCESS;
+    default:
+        return WASI_EBADF;
+    }
+}
+
+wasi_errno wasi_stream_read(kiln_instance *inst, kiln_wasi *w, uint32_t fd, void *buf, size_t len,
+                            size_t *done)
+{
+    wasi_fd *f;
+    *done = 0;
+    wasi_errno e = fd_lookup(w, fd, WASI_RIGHT_FD_READ, &f);
+    if (e != WASI_ESUCCESS)
+        return e;
+    switch (f->kind) {
+    case WASI_FD_HOST: {
+        wait_ready(inst, f, POLLIN);
+        ssize_t r = read(f->host_fd, buf, len);
+        if (r < 0)
+            return wasi_errno_from_host(errno);
+        *done = (size_t)r;
+        return WASI_ESUCCESS;
+    }
+    case WASI_FD_IN_BUF: {
+        size_t c = w->in_len - w->in_pos;
+        if (c > len)
+            c = len;
+        memcpy(buf, w->in_data + w->in_pos, c);
+        w->in_pos += c;
+        *done = c;
+        return WASI_ESUCCESS;
+    }
+    case WASI_FD_NULL:
+        return WASI_ESUCCESS;
+    default:
+        return WASI_EBADF;
+    }
+}

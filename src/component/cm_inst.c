@@ -1,0 +1,707 @@
+/*
+ * cm_inst.c - instantiate a component's core-instance graph, link `canon
+ * lower`ed imports to the host registry through libffi closures, keep the
+ * resource handle table, call lifted exports. Contract in cm_inst.h.
+ */
+#include <ffi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "component/cm_inst.h"
+#include "component/cm_int.h"
+#include "kiln/abi.h"
+#include "kiln/aot.h"
+
+#define MAX_CORE_PARAMS (CM_MAX_FLAT_PARAMS + 1) /* + the retptr */
+
+/* A core function the runtime provides: a lowered import or a resource built-in. */
+typedef struct cm_lowered {
+    cm_inst *ci;
+    const cm_core_func *cf;
+    const cm_type *ft;          /* lower: the component function's type */
+    const cm_host_fn *hf;       /* lower */
+    void *ud;
+    uint32_t n_in;              /* core parameters */
+    char sig[MAX_CORE_PARAMS + 4];
+    char ret;                   /* 0: none */
+    ffi_cif cif;
+    ffi_type *args[MAX_CORE_PARAMS + 1];
+    ffi_closure *closure;
+    void *code;
+    kiln_hostfn hostfn;         /* the linker entry, names filled per use */
+} cm_lowered;
+
+struct cm_inst {
+    const cm_component *c;
+    const uint8_t *buf;
+    const char *display;
+    kiln_limits limits;
+    const cm_host *host;
+    void *state[KILN_STATE_SLOTS];
+    uint32_t n_core;
+    kiln_instance **core;
+    kiln_module **mods;
+    kiln_instance_pre **pres;
+    kiln_linker **linkers;
+    cm_lowered **lowered;      /* per core func index, made on first use */
+    cm_handles handles;
+    int exit_code;
+    kiln_instance *caller; /* during a host call: the calling core instance */
+    cm_arena *call_arena;  /* during a host call: where results are allocated */
+    void **hostfns; /* kiln_hostfn entries the linkers point to */
+    uint32_t n_hostfns;
+};
+
+/* ---- the registry --------------------------------------------------------- */
+
+int cm_host_add(cm_host *h, const cm_host_fn *fns, size_t n, void *ud)
+{
+    if (h->n == CM_HOST_MAX_TABLES)
+        return KILN_ELIMIT;
+    h->t[h->n].fns = fns;
+    h->t[h->n].n = n;
+    h->t[h->n].ud = ud;
+    h->n++;
+    return KILN_OK;
+}
+
+static bool iface_matches(const char *want, const char *have)
+{
+    if (want == NULL || have == NULL)
+        return want == have;
+    if (strchr(want, '@') != NULL)
+        return strcmp(want, have) == 0;
+    size_t n = strlen(want);
+    return strncmp(want, have, n) == 0 && (have[n] == '\0' || have[n] == '@');
+}
+
+const cm_host_fn *cm_host_find(const cm_host *h, const char *iface, const char *name, void **ud)
+{
+    for (size_t i = h ? h->n : 0; i-- > 0;)
+        for (size_t j = 0; j < h->t[i].n; j++) {
+            const cm_host_fn *f = &h->t[i].fns[j];
+            if (iface_matches(f->iface, iface) &&
+                (strcmp(f->name, name) == 0 || strcmp(f->name, "*") == 0)) {
+                *ud = h->t[i].ud;
+                return f;
+            }
+        }
+    return NULL;
+}
+
+/* ---- handles -------------------------------------------------------------- */
+
+static bool same_resource(const cm_type *a, const cm_type *b)
+{
+    return a == b || (a != NULL && b != NULL && a->kind == CM_RESOURCE &&
+                      b->kind == CM_RESOURCE && a->id == b->id);
+}
+
+static const char *rname(const cm_type *rt)
+{
+    return rt && rt->name ? rt->name : "resource";
+}
+
+int cm_handles_add(cm_handles *t, const cm_type *rt, uint32_t rep, bool own, uint32_t *out,
+                   kiln_err *err)
+{
+    uint32_t i = t->free_head;
+    if (i != 0) {
+        t->free_head = t->h[i].rep; /* free slots chain through rep */
+    } else {
+        if (t->n == 0)
+            t->n = 1; /* handle 0 is never valid */
+        if (t->n >= CM_MAX_HANDLES)
+            return kiln_err_set(err, KILN_ETRAP, "canonical ABI: more than %d live resource "
+                                "handles", CM_MAX_HANDLES);
+        if (t->n >= t->cap) {
+            uint32_t cap = t->cap ? t->cap * 2 : 16;
+            cm_handle *h = kiln_realloc(t->h, cap * sizeof(*h));
+            if (h == NULL)
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory for resource handles");
+            t->h = h;
+            t->cap = cap;
+        }
+        i = t->n++;
+    }
+    t->h[i] = (cm_handle){.rt = rt, .rep = rep, .own = own};
+    *out = i;
+    return KILN_OK;
+}
+
+int cm_handles_get(cm_handles *t, uint32_t h, const cm_type *rt, cm_handle **out, kiln_err *err)
+{
+    if (h == 0 || h >= t->n || t->h[h].rt == NULL)
+        return kiln_err_set(err, KILN_ETRAP, "canonical ABI: %s handle %u is not live (never "
+                            "created, or already dropped)", rname(rt), (unsigned)h);
+    if (rt != NULL && !same_resource(t->h[h].rt, rt))
+        return kiln_err_set(err, KILN_ETRAP, "canonical ABI: handle %u is a %s, not a %s",
+                            (unsigned)h, rname(t->h[h].rt), rname(rt));
+    *out = &t->h[h];
+    return KILN_OK;
+}
+
+int cm_handles_remove(cm_handles *t, uint32_t h, const cm_type *rt, cm_handle *out, kiln_err *err)
+{
+    cm_handle *e;
+    int rc = cm_handles_get(t, h, rt, &e, err);
+    if (rc != KILN_OK)
+        return rc;
+    if (e->own && e->lends > 0)
+        return kiln_err_set(err, KILN_ETRAP, "canonical ABI: %s handle %u is dropped while "
+                            "%u borrow%s of it are live", rname(rt), (unsigned)h,
+                            (unsigned)e->lends, e->lends > 1 ? "s" : "");
+    *out = *e;
+    e->rt = NULL;
+    e->rep = t->free_head;
+    t->free_head = h;
+    return KILN_OK;
+}
+
+void cm_handles_free(cm_handles *t)
+{
+    kiln_free(t->h);
+    memset(t, 0, sizeof(*t));
+}
+
+/* cm_cx.handle: lifting takes the guest's handle (own: out of its table),
+ * lowering gives the guest a new one. */
+static int cx_handle(cm_cx *cx, const cm_type *t, bool lift, uint32_t in, uint32_t *out)
+{
+    cm_inst *ci = ((void **)cx->ud)[0];
+    const cm_type *rt = t->elem;
+    if (lift) {
+        if (t->kind == CM_OWN) {
+            cm_handle e;
+            int rc = cm_handles_remove(&ci->handles, in, rt, &e, cx->err);
+            if (rc == KILN_OK && !e.own)
+                rc = kiln_err_set(cx->err, KILN_ETRAP, "canonical ABI: a borrowed %s handle "
+                                  "passed where ownership is required", rname(rt));
+            *out = e.rep;
+            return rc;
+        }
+        cm_handle *e;
+        int rc = cm_handles_get(&ci->handles, in, rt, &e, cx->err);
+        if (rc == KILN_OK)
+            *out = e->rep;
+        return rc;
+    }
+    return cm_handles_add(&ci->handles, rt, in, t->kind == CM_OWN, out, cx->err);
+}
+
+/* ---- guest memory and realloc for a lift or lower ------------------------- */
+
+typedef struct opts_cx {
+    cm_inst *ci; /* first: cx_handle reads it */
+    kiln_instance *realloc_inst;
+    const char *realloc_name;
+    wasm_rt_memory_t *memory;
+} opts_cx;
+
+static void refresh(cm_cx *cx)
+{
+    opts_cx *o = cx->ud;
+    cx->mem = o->memory ? o->memory->data : NULL;
+    cx->mem_len = o->memory ? o->memory->size : 0;
+}
+
+static int opts_realloc(cm_cx *cx, uint32_t old_ptr, uint32_t old_size, uint32_t align,
+                        uint32_t new_size, uint32_t *out)
+{
+    opts_cx *o = cx->ud;
+    if (o->realloc_name == NULL)
+        return kiln_err_set(cx->err, KILN_ETRAP, "canonical ABI: no realloc for this call");
+    kiln_value args[4] = {{.i32 = old_ptr}, {.i32 = old_size}, {.i32 = align}, {.i32 = new_size}};
+    kiln_value res[1];
+    int rc = kiln_instance_call(o->realloc_inst, o->realloc_name, "iiii>i", args, res, cx->err);
+    if (rc != KILN_OK)
+        return rc;
+    refresh(cx);
+    *out = res[0].i32;
+    return KILN_OK;
+}
+
+static int core_alias(cm_inst *ci, uint32_t core_func, kiln_instance **inst, const char **name,
+                      kiln_err *err)
+{
+    const cm_core_func *f = ci->c->space[CM_SORT_CORE_FUNC][core_func];
+    if (f->how != CM_CORE_ALIAS || f->instance >= ci->n_core || ci->core[f->instance] == NULL)
+        return kiln_err_set(err, KILN_EUNSUPPORTED, "core function %u is not an export of an "
+                            "instantiated core module", (unsigned)core_func);
+    *inst = ci->core[f->instance];
+    *name = f->name;
+    return KILN_OK;
+}
+
+static int opts_setup(cm_inst *ci, const cm_opts *opts, opts_cx *o, cm_cx *cx, cm_arena *arena,
+                      kiln_err *err)
+{
+    memset(o, 0, sizeof(*o));
+    o->ci = ci;
+    if (opts->has_memory) {
+        const cm_core_item *it = ci->c->space[CM_SORT_CORE_MEMORY][opts->memory];
+        kiln_instance *mi = it->instance < ci->n_core ? ci->core[it->instance] : NULL;
+        o->memory = mi ? kiln_instance_export_object(mi, it->name, KILN_EXTERN_MEMORY) : NULL;
+        if (o->memory == NULL)
+            return kiln_err_set(err, KILN_EUNSUPPORTED, "memory '%s' of core instance %u is "
+                                "not available", it->name, (unsigned)it->instance);
+    }
+    if (opts->has_realloc) {
+        int rc = core_alias(ci, opts->realloc, &o->realloc_inst, &o->realloc_name, err);
+        if (rc != KILN_OK)
+            return rc;
+    }
+    *cx = (cm_cx){.encoding = opts->encoding, .realloc = opts_realloc, .ud = o,
+                  .handle = cx_handle, .arena = arena, .err = err};
+    refresh(cx);
+    return KILN_OK;
+}
+
+/* ---- lowered imports and resource built-ins -------------------------------- */
+
+static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    cm_lowered *l = user;
+    cm_inst *ci = l->ci;
+    kiln_instance *caller = *(kiln_instance **)args[0];
+    cm_flat in[MAX_CORE_PARAMS];
+    for (uint32_t i = 0; i < l->n_in; i++) {
+        in[i].t = l->sig[i];
+        switch (l->sig[i]) {
+        case 'i': in[i].v.i32 = *(uint32_t *)args[i + 1]; break;
+        case 'j': in[i].v.i64 = *(uint64_t *)args[i + 1]; break;
+        case 'f': in[i].v.f32 = *(float *)args[i + 1]; break;
+        default: in[i].v.f64 = *(double *)args[i + 1]; break;
+        }
+    }
+    kiln_err err = {0};
+    int rc = KILN_OK;
+    cm_flat out = {0};
+    uint32_t n_out = 0;
+    const cm_core_func *cf = l->cf;
+    if (cf->how == CM_CORE_RESOURCE_NEW) {
+        uint32_t h = 0;
+        rc = cm_handles_add(&ci->handles, cf->resource, in[0].v.i32, true, &h, &err);
+        out = (cm_flat){.t = 'i', .v.i32 = h};
+        n_out = 1;
+    } else if (cf->how == CM_CORE_RESOURCE_REP) {
+        cm_handle *e;
+        rc = cm_handles_get(&ci->handles, in[0].v.i32, cf->resource, &e, &err);
+        out = (cm_flat){.t = 'i', .v.i32 = rc == KILN_OK ? e->rep : 0};
+        n_out = 1;
+    } else if (cf->how == CM_CORE_RESOURCE_DROP) {
+        cm_handle e;
+        rc = cm_handles_remove(&ci->handles, in[0].v.i32, cf->resource, &e, &err);
+        /* Host resources need no destructor here (WASI's are static);
+         * guest destructors are not called yet (docs/internals/component.md). */
+    } else {
+        cm_arena *arena = cm_arena_new();
+        cm_val *vals = arena ? cm_arena_alloc(arena, (l->ft->n + 1) * sizeof(cm_val)) : NULL;
+        opts_cx o;
+        cm_cx cx;
+        cm_val result = {0};
+        if (vals == NULL)
+            rc = kiln_err_set(&err, KILN_ENOMEM, "out of memory");
+        if (rc == KILN_OK)
+            rc = opts_setup(ci, &cf->opts, &o, &cx, arena, &err);
+        uint32_t np = cm_params_flat_count(l->ft);
+        if (rc == KILN_OK)
+            rc = cm_lift_params(&cx, l->ft, in, np, vals);
+        if (rc == KILN_OK) {
+            kiln_instance *outer_caller = ci->caller;
+            cm_arena *outer_arena = ci->call_arena;
+            ci->caller = caller;
+            ci->call_arena = arena;
+            rc = l->hf->fn(ci, l->ud, l->ft, vals, &result, &err);
+            ci->caller = outer_caller;
+            ci->call_arena = outer_arena;
+            if (rc == KILN_EEXIT) {
+                cm_arena_free(arena);
+                kiln_host_exit(caller, ci->exit_code);
+            }
+        }
+        if (rc == KILN_OK) {
+            refresh(&cx);
+            rc = cm_lower_results(&cx, l->ft, &result, np < l->n_in ? in[np].v.i32 : 0, &out,
+                                  &n_out);
+        }
+        cm_arena_free(arena);
+    }
+    if (rc != KILN_OK)
+        kiln_host_trap(caller, KILN_TRAP_HOST, "%s", err.msg[0] ? err.msg : kiln_strerror(rc));
+    if (l->ret == 0)
+        return;
+    switch (l->ret) {
+    case 'i': *(ffi_arg *)ret = (ffi_arg)out.v.i32; break;
+    case 'j': *(uint64_t *)ret = out.v.i64; break;
+    case 'f': *(float *)ret = out.v.f32; break;
+    default: *(double *)ret = out.v.f64; break;
+    }
+    (void)cif;
+}
+
+static ffi_type *ffi_of(char t)
+{
+    return t == 'i' ? &ffi_type_uint32 : t == 'j' ? &ffi_type_uint64 : t == 'f' ? &ffi_type_float
+                                                                           : &ffi_type_double;
+}
+
+/* The component import behind component function `fi`: its interface (NULL
+ * for a direct import) and name. */
+static int import_of(const cm_component *c, uint32_t fi, const char **iface, const char **name)
+{
+    const cm_func *f = c->space[CM_SORT_FUNC][fi];
+    if (f->how == CM_FUNC_IMPORT) {
+        *iface = NULL;
+        *name = f->name;
+        return f->name ? KILN_OK : KILN_ENOENT;
+    }
+    if (f->how != CM_FUNC_ALIAS)
+        return KILN_ENOENT;
+    for (uint32_t i = 0; i < c->n_imports; i++)
+        if (c->imports[i].sort == CM_SORT_INSTANCE && c->imports[i].index == f->instance) {
+            *iface = c->imports[i].name;
+            *name = f->name;
+            return KILN_OK;
+        }
+    return KILN_ENOENT;
+}
+
+static int make_lowered(cm_inst *ci, uint32_t idx, cm_lowered **out, kiln_err *err)
+{
+    if (ci->lowered[idx] != NULL) {
+        *out = ci->lowered[idx];
+        return KILN_OK;
+    }
+    const cm_core_func *cf = ci->c->space[CM_SORT_CORE_FUNC][idx];
+    cm_lowered *l = kiln_calloc(1, sizeof(*l));
+    if (l == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    ci->lowered[idx] = l;
+    l->ci = ci;
+    l->cf = cf;
+    uint32_t k = 0;
+    if (cf->how == CM_CORE_LOWER) {
+        const cm_func *f = ci->c->space[CM_SORT_FUNC][cf->func];
+        const char *iface = NULL, *name = NULL;
+        l->ft = f->type;
+        if (cf->opts.async)
+            return kiln_err_set(err, KILN_EUNSUPPORTED, "async lowers are not implemented");
+        if (import_of(ci->c, cf->func, &iface, &name) != KILN_OK)
+            return kiln_err_set(err, KILN_EUNSUPPORTED, "a lowered function that is not an "
+                                "import of the component (component-to-component calls are "
+                                "not implemented)");
+        l->hf = cm_host_find(ci->host, iface, name, &l->ud);
+        if (l->hf == NULL)
+            return kiln_err_set(err, KILN_EIMPORT, "import %s%s%s is not provided by Kiln",
+                                iface ? iface : "", iface ? "#" : "", name);
+        if (cm_check_supported(l->ft, err) != KILN_OK)
+            return kiln_err_set(err, KILN_EUNSUPPORTED, "import %s%s%s: %s", iface ? iface : "",
+                                iface ? "#" : "", name, err->msg);
+        /* parameters: flat, or one i32 (the tuple's address) when spilled */
+        char flat[CM_MAX_FLAT_PARAMS + 1];
+        uint32_t np = 0;
+        bool spill = false;
+        for (uint32_t i = 0; i < l->ft->n && !spill; i++) {
+            char tmp[CM_MAX_FLAT + 1];
+            uint32_t n = cm_flatten(l->ft->f[i].type, tmp, CM_MAX_FLAT);
+            if (n > CM_MAX_FLAT || np + n > CM_MAX_FLAT_PARAMS)
+                spill = true;
+            else
+                memcpy(flat + np, tmp, n), np += n;
+        }
+        if (spill)
+            flat[0] = 'i', np = 1;
+        for (uint32_t i = 0; i < np; i++)
+            l->sig[k++] = flat[i];
+        if (cm_results_spill(l->ft)) {
+            l->sig[k++] = 'i';
+        } else if (l->ft->elem != NULL) {
+            char rf[CM_MAX_FLAT + 1];
+            cm_flatten(l->ft->elem, rf, CM_MAX_FLAT);
+            l->ret = rf[0];
+        }
+    } else {
+        l->sig[k++] = 'i';
+        if (cf->how != CM_CORE_RESOURCE_DROP)
+            l->ret = 'i';
+    }
+    l->n_in = k;
+    l->args[0] = &ffi_type_pointer;
+    for (uint32_t i = 0; i < k; i++)
+        l->args[i + 1] = ffi_of(l->sig[i]);
+    l->sig[k] = '>';
+    if (l->ret)
+        l->sig[k + 1] = l->ret;
+    ffi_type *rt = l->ret ? ffi_of(l->ret) : &ffi_type_void;
+    if (ffi_prep_cif(&l->cif, FFI_DEFAULT_ABI, k + 1, rt, l->args) != FFI_OK ||
+        (l->closure = ffi_closure_alloc(sizeof(ffi_closure), &l->code)) == NULL ||
+        ffi_prep_closure_loc(l->closure, &l->cif, lowered_dispatch, l, l->code) != FFI_OK)
+        return kiln_err_set(err, KILN_ENOMEM, "cannot build a native entry for signature %s",
+                            l->sig);
+    l->hostfn.type = l->sig;
+    l->hostfn.fn = (void (*)(void))l->code;
+    *out = l;
+    return KILN_OK;
+}
+
+/* ---- instantiation ---------------------------------------------------------- */
+
+static int define_item(cm_inst *ci, kiln_linker *lk, const char *module, const cm_core_arg *a,
+                       kiln_err *err)
+{
+    const cm_component *c = ci->c;
+    static const kiln_extern_kind kinds[] = {
+        [CM_SORT_CORE_FUNC] = KILN_EXTERN_FUNC, [CM_SORT_CORE_TABLE] = KILN_EXTERN_TABLE,
+        [CM_SORT_CORE_MEMORY] = KILN_EXTERN_MEMORY, [CM_SORT_CORE_GLOBAL] = KILN_EXTERN_GLOBAL};
+    kiln_instance *src = NULL;
+    const char *src_name = NULL;
+    if (a->sort == CM_SORT_CORE_FUNC) {
+        const cm_core_func *f = c->space[CM_SORT_CORE_FUNC][a->index];
+        if (f->how != CM_CORE_ALIAS) {
+            cm_lowered *l = NULL;
+            int rc = make_lowered(ci, a->index, &l, err);
+            if (rc != KILN_OK)
+                return rc;
+            /* One table entry per (module, name) use; it must outlive the
+             * linker, so the instance keeps it. */
+            kiln_hostfn *h = kiln_malloc(sizeof(*h));
+            void **v = h ? kiln_realloc(ci->hostfns, (ci->n_hostfns + 1) * sizeof(*v)) : NULL;
+            if (v == NULL) {
+                kiln_free(h);
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            }
+            ci->hostfns = v;
+            ci->hostfns[ci->n_hostfns++] = h;
+            *h = l->hostfn;
+            h->module = module;
+            h->name = a->name;
+            return kiln_linker_define_host(lk, h, 1);
+        }
+        if (f->instance < ci->n_core)
+            src = ci->core[f->instance];
+        src_name = f->name;
+    } else if (a->sort == CM_SORT_CORE_TABLE || a->sort == CM_SORT_CORE_MEMORY ||
+               a->sort == CM_SORT_CORE_GLOBAL) {
+        const cm_core_item *it = c->space[a->sort][a->index];
+        if (it->instance < ci->n_core)
+            src = ci->core[it->instance];
+        src_name = it->name;
+    } else {
+        return kiln_err_set(err, KILN_EUNSUPPORTED, "inline core export '%s' of a %s", a->name,
+                            cm_sort_name(a->sort));
+    }
+    if (src == NULL)
+        return kiln_err_set(err, KILN_EUNSUPPORTED, "core export '%s' comes from an instance "
+                            "that is not instantiated", src_name);
+    int rc = kiln_linker_define_instance_export(lk, module, a->name, src, src_name,
+                                                kinds[a->sort]);
+    if (rc != KILN_OK)
+        return kiln_err_set(err, rc, "core instance has no %s export '%s'",
+                            cm_sort_name(a->sort), src_name);
+    return KILN_OK;
+}
+
+static int instantiate(cm_inst *ci, uint32_t i, kiln_err *err)
+{
+    const cm_component *c = ci->c;
+    const cm_core_instance *inst = c->space[CM_SORT_CORE_INSTANCE][i];
+    if (!inst->instantiate)
+        return KILN_OK; /* a bag of inline exports: resolved where it is used */
+    const cm_module *m = c->space[CM_SORT_CORE_MODULE][inst->module];
+    if (m == NULL)
+        return kiln_err_set(err, KILN_EUNSUPPORTED, "core instance %u instantiates an imported "
+                            "core module; only embedded modules are supported", (unsigned)i);
+    char display[300];
+    snprintf(display, sizeof(display), "%.200s#module%u", ci->display, (unsigned)inst->module);
+    kiln_aot_result res;
+    int rc = kiln_aot_compile(ci->buf + m->offset, m->len, display, NULL, &res, err);
+    if (rc == KILN_OK)
+        rc = kiln_module_load(res.so_path, display, &ci->mods[i], err);
+    if (rc == KILN_OK && kiln_linker_new(&ci->linkers[i]) != KILN_OK)
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    for (uint32_t a = 0; rc == KILN_OK && a < inst->n; a++) {
+        const cm_core_arg *arg = &inst->args[a];
+        const cm_core_instance *src = c->space[CM_SORT_CORE_INSTANCE][arg->index];
+        if (src->instantiate) {
+            if (ci->core[arg->index] == NULL)
+                rc = kiln_err_set(err, KILN_EUNSUPPORTED, "argument '%s' of core instance %u "
+                                  "is not instantiated", arg->name, (unsigned)i);
+            else
+                rc = kiln_linker_define_instance(ci->linkers[i], arg->name, ci->core[arg->index]);
+            continue;
+        }
+        for (uint32_t e = 0; rc == KILN_OK && e < src->n; e++)
+            rc = define_item(ci, ci->linkers[i], arg->name, &src->args[e], err);
+    }
+    if (rc == KILN_OK)
+        rc = kiln_instance_pre_new(ci->mods[i], ci->linkers[i], &ci->pres[i], err);
+    if (rc == KILN_OK)
+        rc = kiln_instance_new(ci->pres[i], &ci->limits, ci->state, &ci->core[i], err);
+    if (rc != KILN_OK && err->msg[0] == '\0')
+        kiln_err_set(err, rc, "core instance %u: %s", (unsigned)i, kiln_strerror(rc));
+    return rc;
+}
+
+int cm_inst_new(const cm_component *c, const uint8_t *buf, const char *display,
+                const kiln_limits *limits, const cm_host *host, void *const *state,
+                cm_inst **out, kiln_err *err)
+{
+    *out = NULL;
+    cm_inst *ci = kiln_calloc(1, sizeof(*ci));
+    if (ci == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    ci->c = c;
+    ci->buf = buf;
+    ci->display = display;
+    if (limits)
+        ci->limits = *limits;
+    ci->host = host;
+    if (state)
+        memcpy(ci->state, state, sizeof(ci->state));
+    ci->n_core = c->n_space[CM_SORT_CORE_INSTANCE];
+    uint32_t nf = c->n_space[CM_SORT_CORE_FUNC];
+    ci->core = kiln_calloc(ci->n_core + 1, sizeof(*ci->core));
+    ci->mods = kiln_calloc(ci->n_core + 1, sizeof(*ci->mods));
+    ci->pres = kiln_calloc(ci->n_core + 1, sizeof(*ci->pres));
+    ci->linkers = kiln_calloc(ci->n_core + 1, sizeof(*ci->linkers));
+    ci->lowered = kiln_calloc(nf + 1, sizeof(*ci->lowered));
+    if (!ci->core || !ci->mods || !ci->pres || !ci->linkers || !ci->lowered) {
+        cm_inst_free(ci);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < ci->n_core; i++) {
+        int rc = instantiate(ci, i, err);
+        if (rc != KILN_OK) {
+            cm_inst_free(ci);
+            return rc;
+        }
+    }
+    *out = ci;
+    return KILN_OK;
+}
+
+void cm_inst_free(cm_inst *ci)
+{
+    if (ci == NULL)
+        return;
+    /* Later instances link against earlier ones: free in reverse. */
+    for (uint32_t i = ci->n_core; i-- > 0;) {
+        if (ci->core)
+            kiln_instance_free(ci->core[i]);
+        if (ci->pres)
+            kiln_instance_pre_free(ci->pres[i]);
+        if (ci->linkers)
+            kiln_linker_free(ci->linkers[i]);
+        if (ci->mods && ci->mods[i])
+            kiln_module_release(ci->mods[i]);
+    }
+    uint32_t nf = ci->c->n_space[CM_SORT_CORE_FUNC];
+    for (uint32_t i = 0; ci->lowered && i < nf; i++)
+        if (ci->lowered[i]) {
+            if (ci->lowered[i]->closure)
+                ffi_closure_free(ci->lowered[i]->closure);
+            kiln_free(ci->lowered[i]);
+        }
+    for (uint32_t i = 0; i < ci->n_hostfns; i++)
+        kiln_free(ci->hostfns[i]);
+    kiln_free(ci->hostfns);
+    kiln_free(ci->core);
+    kiln_free(ci->mods);
+    kiln_free(ci->pres);
+    kiln_free(ci->linkers);
+    kiln_free(ci->lowered);
+    cm_handles_free(&ci->handles);
+    kiln_free(ci);
+}
+
+kiln_instance *cm_inst_core(cm_inst *ci, uint32_t i)
+{
+    return i < ci->n_core ? ci->core[i] : NULL;
+}
+
+int cm_inst_exit_code(const cm_inst *ci)
+{
+    return ci->exit_code;
+}
+
+void cm_inst_set_exit(cm_inst *ci, int code)
+{
+    ci->exit_code = code;
+}
+
+/* ---- calling a lifted export ---------------------------------------------- */
+
+int cm_inst_call(cm_inst *ci, const cm_func *fn, const cm_val *args, cm_arena *arena,
+                 cm_val *result, kiln_err *err)
+{
+    const cm_type *ft = fn->type;
+    if (fn->how != CM_FUNC_LIFT || fn->opts.async)
+        return kiln_err_set(err, KILN_EUNSUPPORTED, "only synchronous lifted functions can be "
+                            "called");
+    kiln_instance *inst;
+    const char *name;
+    int rc = core_alias(ci, fn->core_func, &inst, &name, err);
+    opts_cx o;
+    cm_cx cx;
+    if (rc == KILN_OK)
+        rc = opts_setup(ci, &fn->opts, &o, &cx, arena, err);
+    cm_flat flat[CM_MAX_FLAT_PARAMS];
+    uint32_t nflat = 0;
+    if (rc == KILN_OK)
+        rc = cm_lower_params(&cx, ft, args, flat, &nflat);
+    if (rc != KILN_OK)
+        return rc;
+    char sig[CM_MAX_FLAT_PARAMS + 4];
+    kiln_value cargs[CM_MAX_FLAT_PARAMS], cres[1];
+    size_t k = 0;
+    for (uint32_t i = 0; i < nflat; i++) {
+        sig[k++] = flat[i].t;
+        cargs[i] = flat[i].v;
+    }
+    sig[k++] = '>';
+    uint32_t nres = 0;
+    char rt = 0;
+    if (ft->elem != NULL) {
+        char rf[CM_MAX_FLAT + 1];
+        rt = cm_results_spill(ft) ? 'i' : (cm_flatten(ft->elem, rf, CM_MAX_FLAT), rf[0]);
+        sig[k++] = rt;
+        nres = 1;
+    }
+    sig[k] = '\0';
+    rc = kiln_instance_call(inst, name, sig, cargs, cres, err);
+    if (rc == KILN_EEXIT || (rc == KILN_ETRAP && err->trap == KILN_TRAP_EXIT)) {
+        ci->exit_code = err->exit_code;
+        return KILN_EEXIT;
+    }
+    cm_flat fres = {.t = rt, .v = cres[0]};
+    if (rc == KILN_OK) {
+        refresh(&cx);
+        rc = cm_lift_results(&cx, ft, &fres, nres, result);
+    }
+    if (rc == KILN_OK && fn->opts.has_post_return) {
+        kiln_instance *pi;
+        const char *pname;
+        rc = core_alias(ci, fn->opts.post_return, &pi, &pname, err);
+        char psig[4] = {0};
+        if (nres)
+            psig[0] = rt, psig[1] = '>';
+        else
+            psig[0] = '>';
+        if (rc == KILN_OK)
+            rc = kiln_instance_call(pi, pname, psig, nres ? cres : NULL, NULL, err);
+    }
+    return rc;
+}
+
+kiln_instance *cm_inst_caller(cm_inst *ci)
+{
+    return ci->caller;
+}
+
+cm_arena *cm_inst_arena(cm_inst *ci)
+{
+    return ci->call_arena;
+}

@@ -55,6 +55,12 @@ void em_compiled_release(ExtismCompiledPlugin *c)
         kiln_module_release(c->mod);
     if (c->linker != NULL)
         kiln_linker_free(c->linker);
+    for (size_t i = 0; i < c->n_deps; i++) {
+        kiln_free(c->deps[i].name);
+        if (c->deps[i].mod != NULL)
+            kiln_module_release(c->deps[i].mod);
+    }
+    kiln_free(c->deps);
     for (size_t i = 0; i < c->n_fns; i++)
         em_fn_release(c->fns[i]);
     kiln_free(c->fns);
@@ -214,25 +220,36 @@ static int resolve(ExtismCompiledPlugin *c, const xtm_manifest *man, const kiln_
     return KILN_OK;
 }
 
+int em_base_linker(const ExtismCompiledPlugin *c, kiln_linker **out, kiln_err *err)
+{
+    size_t nh;
+    const kiln_hostfn *fns = c->otoroshi ? kiln_abi_otoroshi.hostfns(&nh) : xtm_hostfns(&nh);
+    kiln_linker *l = NULL;
+    int rc = kiln_linker_new(&l);
+    if (rc == KILN_OK)
+        rc = kiln_linker_define_host(l, fns, nh);
+    if (rc == KILN_OK && c->wasi) {
+        const kiln_hostfn *w = kiln_wasi_hostfns(&nh);
+        rc = kiln_linker_define_host(l, w, nh);
+    }
+    if (rc == KILN_OK && c->otoroshi)
+        rc = kiln_host_define(l);
+    if (rc == KILN_OK && c->n_fns > 0)
+        rc = kiln_linker_define_host(l, c->user_table, c->n_fns);
+    if (rc != KILN_OK) {
+        kiln_linker_free(l);
+        return kiln_err_set(err, rc, "cannot set up the linker: %s", kiln_strerror(rc));
+    }
+    *out = l;
+    return KILN_OK;
+}
+
 /* The linker: Extism's host functions (or Otoroshi's superset and Kiln's
  * own module), WASI when asked, then the user's, which shadow any earlier
  * definition of the same name. */
 static int link(ExtismCompiledPlugin *c, const ExtismFunction **functions, size_t n,
-                const kiln_extism_options *o, kiln_err *err)
+                kiln_err *err)
 {
-    size_t nh;
-    const kiln_hostfn *fns = o->otoroshi ? kiln_abi_otoroshi.hostfns(&nh) : xtm_hostfns(&nh);
-    int rc = kiln_linker_new(&c->linker);
-    if (rc == KILN_OK)
-        rc = kiln_linker_define_host(c->linker, fns, nh);
-    if (rc == KILN_OK && c->wasi) {
-        const kiln_hostfn *w = kiln_wasi_hostfns(&nh);
-        rc = kiln_linker_define_host(c->linker, w, nh);
-    }
-    if (rc == KILN_OK && o->otoroshi)
-        rc = kiln_host_define(c->linker);
-    if (rc != KILN_OK)
-        return kiln_err_set(err, rc, "cannot set up the linker: %s", kiln_strerror(rc));
     c->fns = kiln_calloc(n + 1, sizeof(*c->fns));
     c->user_table = kiln_calloc(n + 1, sizeof(*c->user_table));
     if (c->fns == NULL || c->user_table == NULL)
@@ -247,7 +264,7 @@ static int link(ExtismCompiledPlugin *c, const ExtismFunction **functions, size_
     /* Take every function only once all are known to be usable: a failed
      * plugin_new leaves the caller's functions as they were. */
     for (size_t i = 0; i < n; i++) {
-        rc = em_fn_bind(functions[i]->fn, err);
+        int rc = em_fn_bind(functions[i]->fn, err);
         if (rc != KILN_OK)
             return rc;
     }
@@ -258,8 +275,55 @@ static int link(ExtismCompiledPlugin *c, const ExtismFunction **functions, size_
         c->fns[c->n_fns++] = f;
         c->user_table[i] = (kiln_hostfn){f->ns, f->name, f->sig, f->code};
     }
-    rc = kiln_linker_define_host(c->linker, c->user_table, n);
-    return rc == KILN_OK ? KILN_OK : kiln_err_set(err, rc, "out of memory");
+    return em_base_linker(c, &c->linker, err);
+}
+
+/* Compile and load one module through the artifact cache. With linked
+ * modules the import check comes later (em_link_check): the linker does
+ * not know the other modules' exports yet. */
+static int load_module(const ExtismCompiledPlugin *c, const uint8_t *bytes, size_t len,
+                       const char *name, bool check_imports, kiln_module **out, kiln_err *err)
+{
+    kiln_aot_options aopts;
+    memset(&aopts, 0, sizeof(aopts));
+    aopts.opt_level = -1;
+    aopts.imports = check_imports ? c->linker : NULL;
+    kiln_aot_result res;
+    int rc = kiln_aot_compile(bytes, len, name, &aopts, &res, err);
+    if (rc == KILN_OK)
+        rc = kiln_module_load(res.so_path, name, out, err);
+    return rc;
+}
+
+/* The manifest's other modules: read, hash-checked, compiled and loaded. */
+static int load_deps(ExtismCompiledPlugin *c, const xtm_manifest *man, kiln_err *err)
+{
+    c->deps = kiln_calloc(man->n_modules, sizeof(*c->deps));
+    if (c->deps == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < man->n_modules; i++) {
+        const xtm_manifest_module *w = &man->modules[i];
+        em_dep *d = &c->deps[c->n_deps];
+        if ((d->name = kiln_strdup(w->name)) == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        c->n_deps++;
+        uint8_t *owned = NULL;
+        const uint8_t *bytes = w->data;
+        size_t len = w->len;
+        int rc = KILN_OK;
+        if (bytes == NULL) {
+            rc = read_file(w->path, &owned, &len, err);
+            bytes = owned;
+        }
+        if (rc == KILN_OK && w->hash != NULL)
+            rc = xtm_check_hash(bytes, len, w->hash, err);
+        if (rc == KILN_OK)
+            rc = load_module(c, bytes, len, w->name, false, &d->mod, err);
+        kiln_free(owned);
+        if (rc != KILN_OK)
+            return kiln_err_prefix(err, "module %s: ", w->name);
+    }
+    return KILN_OK;
 }
 
 static ExtismCompiledPlugin *compile(const uint8_t *wasm, size_t wasm_size,
@@ -284,6 +348,7 @@ static ExtismCompiledPlugin *compile(const uint8_t *wasm, size_t wasm_size,
     }
     c->refs = 1;
     c->wasi = with_wasi;
+    c->otoroshi = o->otoroshi;
 
     if (wasm_size >= 4 && memcmp(wasm, "\0asm", 4) == 0) {
         /* a module */
@@ -319,18 +384,14 @@ static ExtismCompiledPlugin *compile(const uint8_t *wasm, size_t wasm_size,
     if (rc == KILN_OK && c->n_dirs > 0 && !with_wasi)
         rc = kiln_err_set(err, KILN_ECONFIG, "directories (allowed_paths) need WASI");
     if (rc == KILN_OK)
-        rc = link(c, functions, n_functions, o, err);
-    if (rc == KILN_OK) {
-        kiln_aot_options aopts;
-        memset(&aopts, 0, sizeof(aopts));
-        aopts.opt_level = -1;
-        aopts.imports = c->linker;
-        kiln_aot_result res;
-        rc = kiln_aot_compile(bytes, len, c->name, &aopts, &res, err);
-        if (rc == KILN_OK)
-            rc = kiln_module_load(res.so_path, c->name, &c->mod, err);
-    }
+        rc = link(c, functions, n_functions, err);
+    if (rc == KILN_OK && man.n_modules > 0)
+        rc = load_deps(c, &man, err);
     if (rc == KILN_OK)
+        rc = load_module(c, bytes, len, c->name, c->n_deps == 0, &c->mod, err);
+    if (rc == KILN_OK && c->n_deps > 0)
+        rc = em_link_check(c, man.wasm_name, err);
+    else if (rc == KILN_OK)
         rc = kiln_instance_pre_new(c->mod, c->linker, &c->pre, err);
     if (rc == KILN_OK)
         c->nonzero_rc_ok = o->otoroshi && kiln_abi_otoroshi.detect(c->mod) > 0;

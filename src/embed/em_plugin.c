@@ -97,6 +97,11 @@ EXTISM_API ExtismPlugin *extism_plugin_new_from_compiled(const ExtismCompiledPlu
     o->n_preopens = c->n_dirs;
     o->reuse = true; /* one instance, kept across calls */
     o->nonzero_rc_ok = c->nonzero_rc_ok;
+    if (c->n_deps > 0) {
+        o->link_instantiate = em_link_instantiate;
+        o->link_free = em_link_free;
+        o->link_user = c;
+    }
     p->host_state[KILN_STATE_USER] = p;
     o->host_state = p->host_state;
     kiln_err err;

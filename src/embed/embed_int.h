@@ -55,6 +55,13 @@ void em_fn_release(em_fn *f);
  * (a type Kiln's host functions cannot take) / KILN_ENOMEM with err set. */
 int em_fn_bind(em_fn *f, kiln_err *err);
 
+/* A module of a manifest linked into the main one by name (em_link.c). */
+typedef struct em_dep {
+    char *name;
+    kiln_module *mod;
+    bool reactor_init; /* exports _initialize: called once per instance */
+} em_dep;
+
 /* Module, linker and the resolved options (manifest + kiln_extism_options)
  * shared by the plugins of one compile. Immutable once built. */
 struct ExtismCompiledPlugin {
@@ -80,7 +87,28 @@ struct ExtismCompiledPlugin {
     bool log_stderr;
     bool wasi;
     bool nonzero_rc_ok; /* Otoroshi plugins */
+    bool otoroshi;      /* linked with Otoroshi's host functions and Kiln's module */
+    /* Linked modules: the dependencies in instantiation order (each after
+     * those it imports from). When n_deps > 0, `pre` only served the import
+     * check (it holds placeholders); instances come from em_link_instantiate. */
+    em_dep *deps;
+    size_t n_deps;
 };
+
+/* The linker of c without the dependencies (Extism's host functions, WASI,
+ * the user's functions): what the main module and the dependencies resolve
+ * against. */
+int em_base_linker(const ExtismCompiledPlugin *c, kiln_linker **out /* OUT */, kiln_err *err);
+
+/* em_link.c: check the dependencies of c (loaded into c->deps, main in
+ * c->mod, named main_name): no circular imports ("circular imports between
+ * modules: a -> b -> a"), no WASI commands; order c->deps for instantiation and build
+ * c->pre against placeholders of their exports (the full import check). */
+int em_link_check(ExtismCompiledPlugin *c, const char *main_name, kiln_err *err);
+/* xtm_options.link_instantiate / link_free for plugins of c (user = c). */
+int em_link_instantiate(void *user, const kiln_limits *limits, void *const *state,
+                        kiln_instance **out, void **link, kiln_err *err);
+void em_link_free(void *user, void *link);
 
 ExtismCompiledPlugin *em_compiled_retain(const ExtismCompiledPlugin *c);
 void em_compiled_release(ExtismCompiledPlugin *c);

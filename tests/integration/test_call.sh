@@ -334,6 +334,44 @@ cat >"$T/data.json" <<EOF
 EOF
 kcall --manifest "$T/data.json" greeting
 check_eq "manifest: base64 data module" "from data" "$OUT"
+# linked modules (Extism's several `wasm` entries): link_main imports
+# lib.upper and lib.count; the one named "main", or the last, is the plugin.
+cat >"$T/link.json" <<EOF
+{"wasm": [{"path": "$G/link_lib.wasm", "name": "lib"}, {"path": "$G/link_main.wasm", "name": "main"}]}
+EOF
+kcall --manifest "$T/link.json" shout --input hello
+check_eq "linked modules: main calls lib's exports" "HELLO #1" "$OUT"
+kcall --manifest "$T/link.json" shout --input ab --loop 2
+check_eq "linked modules: lib's instance persists with main's" "AB #1AB #2" "$OUT"
+cat >"$T/link_first.json" <<EOF
+{"wasm": [{"path": "$G/link_main.wasm", "name": "main"}, {"path": "$G/link_lib.wasm", "name": "lib"}]}
+EOF
+kcall --manifest "$T/link_first.json" shout --input x
+check_eq "linked modules: main first, named main" "X #1" "$OUT"
+cat >"$T/link_last.json" <<EOF
+{"wasm": [{"path": "$G/link_lib.wasm", "name": "lib"}, {"path": "$G/link_main.wasm", "name": "app"}]}
+EOF
+kcall --manifest "$T/link_last.json" shout --input y
+check_eq "linked modules: no main: the last module is the plugin" "Y #1" "$OUT"
+cat >"$T/link_dup.json" <<EOF
+{"wasm": [{"path": "$G/link_lib.wasm"}, {"path": "$G/link_main.wasm"}]}
+EOF
+kcall --manifest "$T/link_dup.json" shout
+check_contains "linked modules: two unnamed modules are both main" "$ERR" \
+    "Duplicate module name found in Extism manifest: main"
+cat >"$T/link_missing.json" <<EOF
+{"wasm": [{"path": "$G/greet.wasm", "name": "other"}, {"path": "$G/link_main.wasm"}]}
+EOF
+kcall --manifest "$T/link_missing.json" shout
+check_eq "linked modules: missing dependency: exit 1" 1 "$RC"
+check_contains "linked modules: missing dependency: named" "$ERR" "lib.upper"
+cat >"$T/link_cycle.json" <<EOF
+{"wasm": [{"path": "$G/link_cyc_a.wasm", "name": "a"}, {"path": "$G/link_cyc_b.wasm", "name": "b"}]}
+EOF
+kcall --manifest "$T/link_cycle.json" run
+check_eq "linked modules: circular imports: exit 1" 1 "$RC"
+check_contains "linked modules: circular imports: the cycle named" "$ERR" \
+    "circular imports between modules: b -> a -> b"
 echo '{"wasm": [{"path": "config.wasm"}], "colour": "blue"}' >"$T/unknown.json"
 kcall --manifest "$T/unknown.json" greeting
 check_eq "manifest: unknown field: exit 1" 1 "$RC"

@@ -5,7 +5,7 @@
  * plugin; call, output and error; function_exists; config updates; host
  * functions with user data, destructors, namespaces and every value type;
  * extism_current_plugin_memory*; cancel from another thread; reset; vars
- * from the host; logging to a file and to the drain.
+ * from the host; logging to a file and to the drain; linked modules.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -424,6 +424,55 @@ static void test_log(void **state)
     assert_true(extism_log_file("stderr", "error"));
 }
 
+/* Several modules in one manifest, linked by name: every plugin made from
+ * the compiled plugin gets fresh dependency instances, kept with its main
+ * instance across calls; circular imports are refused naming the cycle. */
+static void test_linked_modules(void **state)
+{
+    (void)state;
+    char m[2000];
+    snprintf(m, sizeof(m),
+             "{\"wasm\": [{\"path\": \"%s/link_lib.wasm\", \"name\": \"lib\"}, "
+             "{\"path\": \"%s/link_main.wasm\", \"name\": \"main\"}]}",
+             guests, guests);
+    char *err = NULL;
+    ExtismCompiledPlugin *c =
+        extism_compiled_plugin_new((const uint8_t *)m, strlen(m), NULL, 0, false, &err);
+    if (c == NULL)
+        fail_msg("%s", err);
+    ExtismPlugin *p1 = extism_plugin_new_from_compiled(c, &err);
+    ExtismPlugin *p2 = extism_plugin_new_from_compiled(c, &err);
+    assert_non_null(p1);
+    assert_non_null(p2);
+    assert_true(extism_plugin_function_exists(p1, "shout"));
+    assert_false(extism_plugin_function_exists(p1, "upper")); /* lib's, not the plugin's */
+    assert_int_equal(extism_plugin_call(p1, "shout", (const uint8_t *)"abc", 3), 0);
+    assert_output(p1, "ABC #1");
+    assert_int_equal(extism_plugin_call(p1, "shout", (const uint8_t *)"d", 1), 0);
+    assert_output(p1, "D #2");
+    assert_int_equal(extism_plugin_call(p2, "shout", (const uint8_t *)"e", 1), 0);
+    assert_output(p2, "E #1");
+    extism_plugin_free(p1);
+    extism_plugin_free(p2);
+    extism_compiled_plugin_free(c);
+
+    snprintf(m, sizeof(m),
+             "{\"wasm\": [{\"path\": \"%s/link_cyc_a.wasm\", \"name\": \"a\"}, "
+             "{\"path\": \"%s/link_cyc_b.wasm\", \"name\": \"b\"}]}",
+             guests, guests);
+    assert_null(extism_plugin_new((const uint8_t *)m, strlen(m), NULL, 0, false, &err));
+    assert_non_null(strstr(err, "circular imports between modules: b -> a -> b"));
+    extism_plugin_new_error_free(err);
+
+    snprintf(m, sizeof(m),
+             "{\"wasm\": [{\"path\": \"%s/link_lib.wasm\", \"name\": \"x\"}, "
+             "{\"path\": \"%s/link_main.wasm\", \"name\": \"x\"}]}",
+             guests, guests);
+    assert_null(extism_plugin_new((const uint8_t *)m, strlen(m), NULL, 0, false, &err));
+    assert_non_null(strstr(err, "Duplicate module name found in Extism manifest: x"));
+    extism_plugin_new_error_free(err);
+}
+
 int main(void)
 {
     const char *build = getenv("KILN_BUILD") ? getenv("KILN_BUILD") : "build";
@@ -443,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_host_functions),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_log),
+        cmocka_unit_test(test_linked_modules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

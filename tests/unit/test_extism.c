@@ -225,8 +225,29 @@ static void test_manifest_errors(void **state)
     assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\", \"paht\": 1}]}", &m, &err),
                      KILN_ECONFIG);
     assert_non_null(strstr(err.msg, "`paht`"));
+    /* several modules: both unnamed are both "main" */
     assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}, {\"path\": \"b\"}]}", &m, &err),
-                     KILN_EUNSUPPORTED);
+                     KILN_ECONFIG);
+    assert_string_equal(err.msg, "Duplicate module name found in Extism manifest: main");
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"/a\", \"name\": \"main\"}, "
+                                    "{\"path\": \"/b\", \"name\": \"lib\"}]}",
+                                    &m, &err),
+                     KILN_OK);
+    assert_string_equal(m.wasm_path, "/a");
+    assert_string_equal(m.wasm_name, "main");
+    assert_int_equal(m.n_modules, 1);
+    assert_string_equal(m.modules[0].name, "lib");
+    assert_string_equal(m.modules[0].path, "/b");
+    xtm_manifest_fini(&m);
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"/a\", \"name\": \"x\"}, "
+                                    "{\"path\": \"/b\", \"name\": \"y\"}]}",
+                                    &m, &err),
+                     KILN_OK);
+    assert_string_equal(m.wasm_name, "y"); /* no "main": the last one */
+    assert_string_equal(m.modules[0].name, "x");
+    xtm_manifest_fini(&m);
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\", \"name\": 3}]}", &m, &err),
+                     KILN_ECONFIG);
     assert_int_equal(parse_manifest("{\"wasm\": [{\"url\": \"https://x/a.wasm\"}]}", &m, &err),
                      KILN_EUNSUPPORTED);
     assert_int_equal(

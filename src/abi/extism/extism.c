@@ -231,6 +231,7 @@ struct xtm_plugin {
     xtm_fn *fn;
     const kiln_instance_pre *pre;
     kiln_instance *inst;
+    void *link; /* options.link_instantiate's, released after inst */
     kiln_wasi *wasi;
     xtm_ctx ctx;
     net_ctx http; /* KILN_STATE_HTTP: the "kiln" module's http_* (src/net) */
@@ -258,6 +259,9 @@ static void plugin_drop_instance(xtm_plugin *p)
 {
     kiln_instance_free(p->inst);
     p->inst = NULL;
+    if (p->link != NULL)
+        p->fn->o.link_free(p->fn->o.link_user, p->link);
+    p->link = NULL;
     kiln_wasi_free(p->wasi);
     p->wasi = NULL;
 }
@@ -391,7 +395,10 @@ static int instantiate(xtm_plugin *p, const char **what, kiln_err *err)
     }
     /* With max_pages, the runtime's own cap is the declared maximum (or
      * limits.max_memory_bytes); apply_max_pages sets the real one. */
-    rc = kiln_instance_new(p->pre, &l, state, &p->inst, err);
+    if (o->link_instantiate != NULL)
+        rc = o->link_instantiate(o->link_user, &l, state, &p->inst, &p->link, err);
+    else
+        rc = kiln_instance_new(p->pre, &l, state, &p->inst, err);
     if (rc == KILN_OK && (rc = apply_max_pages(p, err)) != KILN_OK)
         p->discard = true;
     if (rc == KILN_OK) {

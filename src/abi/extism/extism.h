@@ -82,6 +82,18 @@ typedef struct xtm_options {
      * is capped at max_pages pages instead of limits.max_memory_bytes. */
     bool max_pages_set;
     uint32_t max_pages;
+    /* Linked modules (a manifest with several): a new instance of the main
+     * module is made by this hook instead of kiln_instance_new(pre). It gets
+     * the instance's state slots (so the dependencies share its Extism
+     * memory, WASI and HTTP contexts) and limits, instantiates the
+     * dependencies, links and instantiates the main module, and returns it
+     * with an opaque `link` that link_free releases after the main instance
+     * is freed. Not combined with snapshots. NULL = kiln_instance_new. */
+    int (*link_instantiate)(void *user, const kiln_limits *limits, void *const *state,
+                            kiln_instance **out /* OUT */, void **link /* OUT */,
+                            kiln_err *err);
+    void (*link_free)(void *user, void *link);
+    void *link_user;
 } xtm_options;
 
 typedef struct xtm_fn xtm_fn;
@@ -196,11 +208,26 @@ int xtm_base64_decode(const char *s, size_t len, uint8_t **out /* OUT */, size_t
 
 /* ---- manifest (xtm_manifest.c) --------------------------------------------- */
 
+/* One module of a manifest's `wasm` list. */
+typedef struct xtm_manifest_module {
+    char *name;      /* `name`, default "main" */
+    char *path;      /* `path`, resolved (see docs); or NULL when data */
+    uint8_t *data;   /* `data` decoded; or NULL */
+    size_t len;
+    char *hash;      /* expected sha256, lower-case hex, or NULL */
+} xtm_manifest_module;
+
 typedef struct xtm_manifest {
-    char *wasm_path;     /* wasm[0].path, resolved (see docs); or NULL when data */
-    uint8_t *wasm_data;  /* wasm[0].data decoded; or NULL */
+    /* The main module (the plugin): the one named "main", else the last. */
+    char *wasm_path;     /* its path, resolved (see docs); or NULL when data */
+    uint8_t *wasm_data;  /* its data decoded; or NULL */
     size_t wasm_len;
     char *wasm_hash;     /* expected sha256, lower-case hex, or NULL */
+    char *wasm_name;     /* its name ("main" unless the last module is named otherwise) */
+    /* The other modules, in manifest order: linked by name into every
+     * instance of the main module (extism.md, "Linked modules"). */
+    xtm_manifest_module *modules;
+    size_t n_modules;
     kiln_kv *config;     /* kiln_malloc'd names and values */
     size_t n_config;
     char **allowed_hosts;
@@ -214,7 +241,10 @@ typedef struct xtm_manifest {
 } xtm_manifest;
 
 /*
- * Parse an Extism manifest (JSON). Relative wasm paths are tried as given,
+ * Parse an Extism manifest (JSON). Several `wasm` entries: names default to
+ * "main"; duplicates are refused ("Duplicate module name found in Extism
+ * manifest: <name>"); the one named "main", or the last, is the plugin.
+ * Relative wasm paths are tried as given,
  * then against `base_dir` (the manifest's directory; may be NULL). Unknown
  * fields are rejected, as Extism does. KILN_OK or KILN_ECONFIG / KILN_ENOMEM
  * with a message naming the field. Free with xtm_manifest_fini.

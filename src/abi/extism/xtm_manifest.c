@@ -1,7 +1,7 @@
 /*
  * xtm_manifest.c - the Extism manifest (extism-abi.md §9.1) as `kiln call
- * --manifest` reads it: one wasm module (path or base64 data, optional
- * sha256), memory limits, config, allowed_hosts, allowed_paths, timeout_ms.
+ * --manifest` and the library read it: wasm modules (path or base64 data,
+ * optional sha256 and name; several are linked by name), memory limits, config, allowed_hosts, allowed_paths, timeout_ms.
  * Unknown fields are rejected, as the Rust runtime does.
  */
 #include <jansson.h>
@@ -14,11 +14,17 @@
 #include "abi/extism/extism.h"
 #include "base/alloc.h"
 
+static void module_fini(xtm_manifest_module *w);
+
 void xtm_manifest_fini(xtm_manifest *m)
 {
     kiln_free(m->wasm_path);
     kiln_free(m->wasm_data);
     kiln_free(m->wasm_hash);
+    kiln_free(m->wasm_name);
+    for (size_t i = 0; i < m->n_modules; i++)
+        module_fini(&m->modules[i]);
+    kiln_free(m->modules);
     for (size_t i = 0; i < m->n_config; i++) {
         kiln_free((void *)m->config[i].name);
         kiln_free((void *)m->config[i].value);
@@ -93,53 +99,113 @@ static char *resolve_path(const char *path, const char *base_dir)
     return p;
 }
 
-static int parse_wasm(json_t *arr, const char *base_dir, xtm_manifest *m, kiln_err *err)
+static void module_fini(xtm_manifest_module *w)
+{
+    kiln_free(w->name);
+    kiln_free(w->path);
+    kiln_free(w->data);
+    kiln_free(w->hash);
+    memset(w, 0, sizeof(*w));
+}
+
+/* One entry of `wasm` into *out. */
+static int parse_module(json_t *w, size_t i, const char *base_dir, xtm_manifest_module *out,
+                        kiln_err *err)
 {
     static const char *const wasm_keys[] = {"path", "data", "url", "name", "hash",
                                             "headers", "method", NULL};
-    if (!json_is_array(arr) || json_array_size(arr) == 0)
-        return kiln_err_set(err, KILN_ECONFIG, "No wasm files specified in Extism manifest");
-    if (json_array_size(arr) > 1)
-        return kiln_err_set(err, KILN_EUNSUPPORTED,
-                            "manifest: %zu wasm modules given; Kiln links one module per "
-                            "plugin (see docs/internals/extism.md)",
-                            json_array_size(arr));
-    json_t *w = json_array_get(arr, 0);
+    char where[32];
+    snprintf(where, sizeof(where), "wasm[%zu]", i);
     if (!json_is_object(w))
-        return kiln_err_set(err, KILN_ECONFIG, "manifest: wasm[0] must be an object");
-    int rc = only_known(w, "wasm[0]", wasm_keys, err);
+        return kiln_err_set(err, KILN_ECONFIG, "manifest: %s must be an object", where);
+    int rc = only_known(w, where, wasm_keys, err);
     if (rc != KILN_OK)
         return rc;
     json_t *path = json_object_get(w, "path"), *data = json_object_get(w, "data");
     json_t *url = json_object_get(w, "url"), *hash = json_object_get(w, "hash");
+    json_t *name = json_object_get(w, "name");
     int sources = (path != NULL) + (data != NULL) + (url != NULL);
     if (sources != 1)
         return kiln_err_set(err, KILN_ECONFIG,
-                            "manifest: wasm[0] needs exactly one of `path`, `data` or `url`");
+                            "manifest: %s needs exactly one of `path`, `data` or `url`", where);
     if (url != NULL)
         return kiln_err_set(err, KILN_EUNSUPPORTED,
-                            "manifest: wasm[0].url is not supported; download the module and "
-                            "give its `path`");
+                            "manifest: %s.url is not supported; download the module and "
+                            "give its `path`", where);
+    if (name != NULL && !json_is_null(name) &&
+        (!json_is_string(name) || json_string_length(name) == 0))
+        return kiln_err_set(err, KILN_ECONFIG, "manifest: %s.name must be a non-empty string",
+                            where);
+    out->name = kiln_strdup(name != NULL && json_is_string(name) ? json_string_value(name)
+                                                                 : "main");
+    if (out->name == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "manifest: out of memory");
     if (hash != NULL && !json_is_null(hash)) {
         if (!json_is_string(hash))
-            return kiln_err_set(err, KILN_ECONFIG, "manifest: wasm[0].hash must be a string");
-        m->wasm_hash = kiln_strdup(json_string_value(hash));
-        if (m->wasm_hash == NULL)
+            return kiln_err_set(err, KILN_ECONFIG, "manifest: %s.hash must be a string", where);
+        out->hash = kiln_strdup(json_string_value(hash));
+        if (out->hash == NULL)
             return kiln_err_set(err, KILN_ENOMEM, "manifest: out of memory");
     }
     if (path != NULL) {
         if (!json_is_string(path) || json_string_length(path) == 0)
-            return kiln_err_set(err, KILN_ECONFIG, "manifest: wasm[0].path must be a string");
-        m->wasm_path = resolve_path(json_string_value(path), base_dir);
-        return m->wasm_path ? KILN_OK : kiln_err_set(err, KILN_ENOMEM, "manifest: out of memory");
+            return kiln_err_set(err, KILN_ECONFIG, "manifest: %s.path must be a string", where);
+        out->path = resolve_path(json_string_value(path), base_dir);
+        return out->path ? KILN_OK : kiln_err_set(err, KILN_ENOMEM, "manifest: out of memory");
     }
     if (!json_is_string(data))
         return kiln_err_set(err, KILN_EUNSUPPORTED,
-                            "manifest: wasm[0].data must be a base64 string (in-process "
-                            "{ptr, len} data is for embedders)");
-    if (xtm_base64_decode(json_string_value(data), json_string_length(data), &m->wasm_data,
-                          &m->wasm_len) != KILN_OK)
-        return kiln_err_set(err, KILN_ECONFIG, "manifest: wasm[0].data is not valid base64");
+                            "manifest: %s.data must be a base64 string (in-process "
+                            "{ptr, len} data is for embedders)", where);
+    if (xtm_base64_decode(json_string_value(data), json_string_length(data), &out->data,
+                          &out->len) != KILN_OK)
+        return kiln_err_set(err, KILN_ECONFIG, "manifest: %s.data is not valid base64", where);
+    return KILN_OK;
+}
+
+/* Extism's rules (extism-abi.md §5.3): names default to "main", duplicates
+ * are refused, the module named "main" (or the last) is the plugin and the
+ * others are linked into it by name. */
+static int parse_wasm(json_t *arr, const char *base_dir, xtm_manifest *m, kiln_err *err)
+{
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return kiln_err_set(err, KILN_ECONFIG, "No wasm files specified in Extism manifest");
+    size_t n = json_array_size(arr);
+    xtm_manifest_module *all = kiln_calloc(n, sizeof(*all));
+    if (all == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "manifest: out of memory");
+    int rc = KILN_OK;
+    size_t main_i = n - 1;
+    for (size_t i = 0; i < n && rc == KILN_OK; i++) {
+        rc = parse_module(json_array_get(arr, i), i, base_dir, &all[i], err);
+        for (size_t j = 0; j < i && rc == KILN_OK; j++)
+            if (strcmp(all[j].name, all[i].name) == 0)
+                rc = kiln_err_set(err, KILN_ECONFIG,
+                                  "Duplicate module name found in Extism manifest: %s",
+                                  all[i].name);
+        if (rc == KILN_OK && strcmp(all[i].name, "main") == 0)
+            main_i = i;
+    }
+    if (rc == KILN_OK && n > 1) {
+        m->modules = kiln_calloc(n - 1, sizeof(*m->modules));
+        if (m->modules == NULL)
+            rc = kiln_err_set(err, KILN_ENOMEM, "manifest: out of memory");
+    }
+    if (rc != KILN_OK) {
+        for (size_t i = 0; i < n; i++)
+            module_fini(&all[i]);
+        kiln_free(all);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (i != main_i)
+            m->modules[m->n_modules++] = all[i];
+    m->wasm_name = all[main_i].name;
+    m->wasm_path = all[main_i].path;
+    m->wasm_data = all[main_i].data;
+    m->wasm_len = all[main_i].len;
+    m->wasm_hash = all[main_i].hash;
+    kiln_free(all);
     return KILN_OK;
 }
 

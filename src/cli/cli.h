@@ -13,6 +13,16 @@ int cmd_inspect(int argc, char **argv);
 int cmd_call(int argc, char **argv);
 /* cmd_call_component.c: `kiln call` on a component, else cmd_call. */
 int cmd_call_dispatch(int argc, char **argv);
+/* cmd_call_component.c: does `path` start with a component's preamble? */
+bool cli_file_is_component(const char *path);
+struct kiln_wasi;
+struct kiln_limits;
+struct kiln_err;
+/* cmd_call_component.c: run a wasi:cli/command component's wasi:cli/run
+ * export with WASI 0.2 over `wasi`. KILN_OK (exit status 0), KILN_EEXIT
+ * with err->trap KILN_TRAP_EXIT and err->exit_code, or an error. */
+int cli_run_component(const char *path, struct kiln_wasi *wasi, const struct kiln_limits *limits,
+                      struct kiln_err *err);
 int cmd_serve(int argc, char **argv);
 int cmd_kv(int argc, char **argv);
 int cmd_deploy(int argc, char **argv); /* cmd_deploy.c: deploy, ls, rm, rollback */

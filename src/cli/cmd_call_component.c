@@ -27,48 +27,29 @@
 #include "cli/cli.h"
 #include "component/cm.h"
 #include "component/cm_canon.h"
+#include "component/cm_inst.h"
+#include "component/cm_int.h"
 #include "component/cm_json.h"
+#include "component/cm_wasi.h"
 #include "kiln/abi.h"
 #include "kiln/aot.h"
 #include "kiln/runtime.h"
+#include "kiln/wasi.h"
 
 #define EXIT_TRAP 134
 
-typedef struct call_cx {
-    kiln_instance *inst;
-    const char *realloc_name;
-    wasm_rt_memory_t *memory;
-} call_cx;
-
-static void refresh(cm_cx *cx)
+/* kiln:cli/log#log(message: string): one line on stderr, for components
+ * called from the command line (and a host import the tests exercise). */
+static int cli_log(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *args, cm_val *result,
+                   kiln_err *err)
 {
-    call_cx *c = cx->ud;
-    cx->mem = c->memory->data;
-    cx->mem_len = c->memory->size;
-}
-
-static int guest_realloc(cm_cx *cx, uint32_t old_ptr, uint32_t old_size, uint32_t align,
-                         uint32_t new_size, uint32_t *out)
-{
-    call_cx *c = cx->ud;
-    if (c->realloc_name == NULL)
-        return kiln_err_set(cx->err, KILN_ETRAP, "canonical ABI: the export has no realloc");
-    kiln_value args[4] = {{.i32 = old_ptr}, {.i32 = old_size}, {.i32 = align}, {.i32 = new_size}};
-    kiln_value res[1];
-    int rc = kiln_instance_call(c->inst, c->realloc_name, "iiii>i", args, res, cx->err);
-    if (rc != KILN_OK)
-        return rc;
-    refresh(cx); /* realloc may have grown memory */
-    *out = res[0].i32;
+    if (ft->n != 1 || args[0].kind != CM_STRING || ft->elem != NULL)
+        return kiln_err_set(err, KILN_EINVAL, "kiln:cli/log#log must be func(message: string)");
+    fprintf(stderr, "%.*s\n", (int)args[0].str.len, args[0].str.p);
     return KILN_OK;
 }
 
-/* The core export name behind core func `i`, if it aliases core instance `ci`. */
-static const char *core_export(const cm_component *c, uint32_t i, uint32_t ci)
-{
-    const cm_core_func *f = c->space[CM_SORT_CORE_FUNC][i];
-    return f->how == CM_CORE_ALIAS && f->instance == ci ? f->name : NULL;
-}
+static const cm_host_fn cli_log_fns[] = {{"kiln:cli/log", "log", cli_log}};
 
 static int fail(const char *fmt, ...) KILN_PRINTF(1, 2);
 
@@ -97,10 +78,8 @@ static int call_component(const char *path, const uint8_t *buf, size_t size,
     if (cm_parse(buf, size, &c, &err) != KILN_OK)
         return fail("%s: %s", path, err.msg);
     int status = 1;
-    kiln_module *mod = NULL;
-    kiln_linker *linker = NULL;
-    kiln_instance_pre *pre = NULL;
-    kiln_instance *inst = NULL;
+    cm_inst *ci = NULL;
+    kiln_wasi *wasi = NULL;
     cm_arena *arena = NULL;
     json_t *input = NULL;
 
@@ -125,41 +104,6 @@ static int call_component(const char *path, const uint8_t *buf, size_t size,
                                                             : err.msg);
         goto out;
     }
-    const cm_core_func *cf = c->space[CM_SORT_CORE_FUNC][fn->core_func];
-    const cm_core_instance *ci =
-        cf->how == CM_CORE_ALIAS ? c->space[CM_SORT_CORE_INSTANCE][cf->instance] : NULL;
-    const cm_module *m =
-        ci != NULL && ci->instantiate ? c->space[CM_SORT_CORE_MODULE][ci->module] : NULL;
-    if (m == NULL || ci->n != 0) {
-        fail("export '%s' is lifted from a core module that needs imports or is not embedded; "
-             "this first slice runs only core modules without imports",
-             export_name);
-        goto out;
-    }
-    call_cx cc = {0};
-    if (fn->opts.has_realloc &&
-        (cc.realloc_name = core_export(c, fn->opts.realloc, cf->instance)) == NULL) {
-        fail("export '%s': its realloc is not an export of the same core instance", export_name);
-        goto out;
-    }
-    const char *post = NULL;
-    if (fn->opts.has_post_return &&
-        (post = core_export(c, fn->opts.post_return, cf->instance)) == NULL) {
-        fail("export '%s': its post-return is not an export of the same core instance",
-             export_name);
-        goto out;
-    }
-    const char *mem_name = NULL;
-    if (fn->opts.has_memory) {
-        const cm_core_item *it = c->space[CM_SORT_CORE_MEMORY][fn->opts.memory];
-        if (it->instance != cf->instance) {
-            fail("export '%s': its memory is not an export of the same core instance",
-                 export_name);
-            goto out;
-        }
-        mem_name = it->name;
-    }
-
     /* Arguments. */
     json_error_t jerr;
     input = json_loads(input_json ? input_json : "[]", JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
@@ -189,83 +133,35 @@ static int call_component(const char *path, const uint8_t *buf, size_t size,
         }
     }
 
-    /* The core module: compiled through the artifact cache, instantiated. */
-    char display[256];
-    snprintf(display, sizeof(display), "%.200s#module%u", path, (unsigned)ci->module);
-    kiln_aot_result res;
-    int rc = kiln_aot_compile(buf + m->offset, m->len, display, NULL, &res, &err);
+    /* The component's core instances, fresh for this call. WASI 0.2 goes to
+     * a context whose stdout is this process's stderr (stdout carries the
+     * JSON result), next to Kiln's kiln:cli/log. */
+    kiln_wasi_config wcfg = {0};
+    wcfg.stdio[1].kind = KILN_WASI_STDIO_FD;
+    wcfg.stdio[1].fd = 2;
+    int rc = kiln_wasi_new(&wcfg, &wasi, &err);
+    cm_host host = {0};
     if (rc == KILN_OK)
-        rc = kiln_module_load(res.so_path, display, &mod, &err);
+        rc = cm_wasi_add(&host, wasi);
     if (rc == KILN_OK)
-        rc = kiln_linker_new(&linker);
+        rc = cm_host_add(&host, cli_log_fns, 1, NULL);
+    void *state[KILN_STATE_SLOTS] = {0};
+    state[KILN_STATE_WASI] = wasi;
     if (rc == KILN_OK)
-        rc = kiln_instance_pre_new(mod, linker, &pre, &err);
-    if (rc == KILN_OK)
-        rc = kiln_instance_new(pre, limits, NULL, &inst, &err);
-    if (rc != KILN_OK) {
-        status = exit_for(rc);
-        fail("%s", err.msg[0] ? err.msg : kiln_strerror(rc));
-        goto out;
-    }
-    cc.inst = inst;
-    if (mem_name != NULL &&
-        (cc.memory = kiln_instance_export_object(inst, mem_name, KILN_EXTERN_MEMORY)) == NULL) {
-        fail("the core module does not export memory '%s'", mem_name);
-        goto out;
-    }
-    static wasm_rt_memory_t no_memory;
-    if (cc.memory == NULL)
-        cc.memory = &no_memory;
-    cm_cx cx = {.encoding = fn->opts.encoding, .realloc = guest_realloc, .ud = &cc,
-                .arena = arena, .err = &err};
-    refresh(&cx);
-
-    /* lower, call, lift, post-return */
-    cm_flat flat[CM_MAX_FLAT_PARAMS];
-    uint32_t nflat = 0;
-    rc = cm_lower_params(&cx, ft, args, flat, &nflat);
-    char sig[CM_MAX_FLAT_PARAMS + 4];
-    kiln_value cargs[CM_MAX_FLAT_PARAMS], cres[1];
-    size_t k = 0;
-    for (uint32_t i = 0; i < nflat; i++) {
-        sig[k++] = flat[i].t;
-        cargs[i] = flat[i].v;
-    }
-    sig[k++] = '>';
-    uint32_t nres = 0;
-    char rt = 0;
-    if (ft->elem != NULL) {
-        char rf[CM_MAX_FLAT + 1];
-        rt = cm_results_spill(ft) ? 'i' : (cm_flatten(ft->elem, rf, CM_MAX_FLAT), rf[0]);
-        sig[k++] = rt;
-        nres = 1;
-    }
-    sig[k] = '\0';
-    if (rc == KILN_OK)
-        rc = kiln_instance_call(inst, cf->name, sig, cargs, cres, &err);
+        rc = cm_inst_new(c, buf, path, limits, &host, state, &ci, &err);
     cm_val result = {0};
-    cm_flat fres = {.t = rt, .v = cres[0]};
-    if (rc == KILN_OK) {
-        refresh(&cx);
-        rc = cm_lift_results(&cx, ft, &fres, nres, &result);
-    }
+    if (rc == KILN_OK)
+        rc = cm_inst_call(ci, fn, args, arena, &result, &err);
     json_t *out_json = NULL;
     if (rc == KILN_OK && ft->elem != NULL && (out_json = cm_val_to_json(ft->elem, &result)) == NULL)
         rc = kiln_err_set(&err, KILN_ENOMEM, "out of memory building the result");
-    /* post-return runs after the result has been copied out of the guest. */
-    if (rc == KILN_OK && post != NULL) {
-        char psig[4] = {0};
-        if (nres)
-            psig[0] = rt, psig[1] = '>';
-        else
-            psig[0] = '>';
-        /* post-return receives the core results of the call. */
-        rc = kiln_instance_call(inst, post, psig, nres ? cres : NULL, NULL, &err);
-    }
     if (rc != KILN_OK) {
         json_decref(out_json);
         status = exit_for(rc);
-        fail("%s: %s", export_name, err.msg[0] ? err.msg : kiln_strerror(rc));
+        if (rc == KILN_EEXIT)
+            fail("%s: the component exited with status %d", export_name, cm_inst_exit_code(ci));
+        else
+            fail("%s: %s", export_name, err.msg[0] ? err.msg : kiln_strerror(rc));
         goto out;
     }
     char *text = out_json ? json_dumps(out_json, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
@@ -275,18 +171,15 @@ static int call_component(const char *path, const uint8_t *buf, size_t size,
     status = 0;
 out:
     json_decref(input);
-    kiln_instance_free(inst);
-    kiln_instance_pre_free(pre);
-    kiln_linker_free(linker);
-    if (mod != NULL)
-        kiln_module_release(mod);
+    cm_inst_free(ci);
+    kiln_wasi_free(wasi);
     cm_arena_free(arena);
     cm_free(c);
     return status;
 }
 
 /* Whether `path` is a readable file that starts with a component's preamble. */
-static bool file_is_component(const char *path)
+bool cli_file_is_component(const char *path)
 {
     uint8_t head[8];
     FILE *f = fopen(path, "rb");
@@ -363,7 +256,7 @@ int cmd_call_dispatch(int argc, char **argv)
                  strcmp(argv[i], "--max-memory") == 0)
             i++;
     }
-    if (pos[0] == NULL || !file_is_component(pos[0]))
+    if (pos[0] == NULL || !cli_file_is_component(pos[0]))
         return cmd_call(argc, argv);
 
     const char *input = NULL;
@@ -418,6 +311,71 @@ int cmd_call_dispatch(int argc, char **argv)
         return 1;
     }
     int rc = call_component(pos[0], buf, size, pos[1], input, &limits);
+    kiln_free(buf);
+    return rc;
+}
+
+/* The lifted function behind wasi:cli/run's `run`: the adapter exports it
+ * from its core instance as "wasi:cli/run@VERSION#run". The export is
+ * wrapped in a typed nested instance the reader does not follow yet, so the
+ * lift is found by that core export name. */
+static const cm_func *find_run(const cm_component *c)
+{
+    for (uint32_t i = 0; i < c->n_space[CM_SORT_FUNC]; i++) {
+        const cm_func *f = c->space[CM_SORT_FUNC][i];
+        if (f->how != CM_FUNC_LIFT)
+            continue;
+        const cm_core_func *cf = c->space[CM_SORT_CORE_FUNC][f->core_func];
+        if (cf->how == CM_CORE_ALIAS && strncmp(cf->name, "wasi:cli/run@", 13) == 0) {
+            const char *h = strchr(cf->name, '#');
+            if (h != NULL && strcmp(h, "#run") == 0 && f->type->n == 0)
+                return f;
+        }
+    }
+    return NULL;
+}
+
+int cli_run_component(const char *path, kiln_wasi *wasi, const kiln_limits *limits, kiln_err *err)
+{
+    uint8_t *buf;
+    size_t size;
+    if (read_all(path, &buf, &size) != 0)
+        return kiln_err_set(err, KILN_EIO, "cannot read '%s': %s", path, strerror(errno));
+    cm_component *c = NULL;
+    cm_inst *ci = NULL;
+    cm_arena *arena = NULL;
+    int rc = cm_parse(buf, size, &c, err);
+    const cm_func *run = NULL;
+    if (rc == KILN_OK && (run = find_run(c)) == NULL)
+        rc = kiln_err_set(err, KILN_EUNSUPPORTED, "%s: a component without a wasi:cli/run "
+                          "export is not a command; see `kiln inspect %s` and use `kiln call`",
+                          path, path);
+    cm_host host = {0};
+    if (rc == KILN_OK)
+        rc = cm_wasi_add(&host, wasi);
+    void *state[KILN_STATE_SLOTS] = {0};
+    state[KILN_STATE_WASI] = wasi;
+    if (rc == KILN_OK)
+        rc = cm_inst_new(c, buf, path, limits, &host, state, &ci, err);
+    if (rc == KILN_OK && (arena = cm_arena_new()) == NULL)
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    cm_val result = {0};
+    if (rc == KILN_OK)
+        rc = cm_inst_call(ci, run, NULL, arena, &result, err);
+    if (rc == KILN_EEXIT) {
+        err->code = KILN_EEXIT;
+        err->trap = KILN_TRAP_EXIT;
+        err->exit_code = cm_inst_exit_code(ci);
+    } else if (rc == KILN_OK && result.kind == CM_RESULT && result.var.index != 0) {
+        /* run returned error: exit status 1, as wasmtime does */
+        rc = KILN_EEXIT;
+        err->code = KILN_EEXIT;
+        err->trap = KILN_TRAP_EXIT;
+        err->exit_code = 1;
+    }
+    cm_arena_free(arena);
+    cm_inst_free(ci);
+    cm_free(c);
     kiln_free(buf);
     return rc;
 }

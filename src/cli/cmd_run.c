@@ -251,9 +251,13 @@ int cmd_run(int argc, char **argv)
     kiln_instance *inst = NULL;
     const char **gargv = NULL;
 
+    bool component = cli_file_is_component(o.module);
     size_t nfns;
     const kiln_hostfn *fns = kiln_wasi_hostfns(&nfns);
-    int rc = kiln_linker_new(&linker);
+    int rc = KILN_OK;
+    if (component)
+        goto wasi_ctx; /* its core modules are linked by the component itself */
+    rc = kiln_linker_new(&linker);
     if (rc == KILN_OK)
         rc = kiln_linker_define_host(linker, fns, nfns);
     /* Kiln's own host module links too, so guests built with sdk/c/kiln.h
@@ -294,6 +298,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
+wasi_ctx:
     gargv = kiln_xcalloc((size_t)o.argc + 1, sizeof(*gargv));
     gargv[0] = name;
     for (int i = 0; i < o.argc; i++)
@@ -317,6 +322,12 @@ int cmd_run(int argc, char **argv)
     limits.max_memory_bytes = (uint64_t)o.max_memory;
     limits.timeout_ms = (uint32_t)o.timeout_ms;
     limits.max_stack_bytes = (uint32_t)o.max_stack;
+    if (component) {
+        /* wasi:cli/run through WASI 0.2 over the same preview-1 context. */
+        rc = cli_run_component(o.module, wasi, &limits, &err);
+        status = rc == KILN_OK ? 0 : report_failure(name, rc, &err);
+        goto out;
+    }
     void *state[KILN_STATE_SLOTS] = {0};
     state[KILN_STATE_WASI] = wasi;
     rc = kiln_instance_new(pre, &limits, state, &inst, &err);

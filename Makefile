@@ -36,9 +36,10 @@ KCFLAGS  := -std=c11 -D_GNU_SOURCE -fvisibility=hidden -fno-strict-aliasing -Iin
             -I$(BUILD)/gen $(WARN) $(CFLAGS) $(SANFLAGS)
 # Artifacts (.so) resolve wasm_rt_* against the kiln executable.
 LDEXPORT := -Wl,--export-dynamic-symbol=wasm_rt_*
-# libcurl and libmicrohttpd are not linked: src/platform/netlibs.c loads them
-# on first use (a cached `kiln run` needs neither; docs/internals/snapshot.md §5).
-LIBS     := -lyaml -lcrypto -ljansson -lyajl -lsqlite3 -lffi -lm -lpthread -ldl -lrt
+# libcurl, libmicrohttpd and libcrypto are not linked: src/platform/netlibs.c and
+# cryptolib.c load them on first use (a cached `kiln run` needs none;
+# docs/internals/snapshot.md §5).
+LIBS     := -lyaml -ljansson -lyajl -lsqlite3 -lffi -lm -lpthread -ldl -lrt
 
 LIB_SRC  := $(wildcard src/base/*.c src/platform/*.c src/runtime/*.c src/aot/*.c src/http/*.c \
                        src/config/*.c src/store/*.c src/net/*.c src/loop/*.c src/admin/*.c \

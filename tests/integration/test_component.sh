@@ -127,6 +127,49 @@ for case in "bad-enum|enum discriminant 9 out of range" "bad-char|char 0xd800 is
     check_contains "trap $e rule" "$out" "${case#*|}"
 done
 
+# ---- imports: the component graph, a host function of the registry, WASI --
+# Four core modules (the guest, jco's preview-1 reactor adapter, the shim
+# and fixup modules routing the adapter's imports through a funcref table).
+out=$("$KILN" inspect "$OUT/imports.wasm" 2>&1)
+check_contains "imports: four core modules" "$out" "core modules (4):"
+check_contains "imports: kiln:cli/log imported" "$out" "import kiln:cli/log@0.1.0: interface {"
+"$KILN" call "$OUT/imports.wasm" greet --input-json '["Ada"]' >"$T/out" 2>"$T/err"
+rc=$?
+check_eq "imports: greet exits 0" 0 "$rc"
+check_eq "imports: greet result" '"hello, Ada"' "$(cat "$T/out")"
+check_contains "imports: kiln:cli/log#log reached the host" "$(cat "$T/err")" "log: greeting Ada"
+check_contains "imports: guest printf through WASI 0.2 (to stderr under call)" \
+    "$(cat "$T/err")" "stdout: greeting Ada"
+# Fresh per call: a second call sees the same output, nothing carried over.
+out=$("$KILN" call "$OUT/imports.wasm" greet --input-json '["Bob"]' 2>/dev/null)
+check_eq "imports: second call" '"hello, Bob"' "$out"
+# A host import the registry does not provide is named.
+sed 's/kiln:cli\/log@0.1.0/kiln:cli\/xyz@0.1.0/g' "$OUT/imports.wasm" >"$T/missing.wasm"
+out=$("$KILN" call "$T/missing.wasm" greet --input-json '["x"]' 2>&1)
+rc=$?
+check_eq "imports: missing host import exits 1" 1 "$rc"
+check_contains "imports: missing host import named" "$out" "kiln:cli/xyz@0.1.0#log is not provided"
+
+# ---- kiln run: a C program as a wasi:cli/command component ------------------
+"$KILN" run --env GREETING=hi "$OUT/hello_cmd.wasm" one two >"$T/out" 2>"$T/err"
+rc=$?
+check_eq "run command component exits 0" 0 "$rc"
+check_eq "run: stdout with arguments" "hello from a component, 3 args: hello_cmd.wasm one two" \
+    "$(cat "$T/out")"
+check_eq "run: stderr with the environment" "greeting=hi" "$(cat "$T/err")"
+out=$(printf 'line 1\nline 2\n' | "$KILN" run "$OUT/hello_cmd.wasm" stdin 2>/dev/null)
+check_contains "run: stdin echoed" "$out" "line 1
+line 2
+read 14 bytes"
+"$KILN" run "$OUT/hello_cmd.wasm" fail >/dev/null 2>&1
+check_eq "run: a failing main exits 1 (wasi:cli/exit carries ok/err only)" 1 "$?"
+out=$("$KILN" run "$OUT/prims.wasm" 2>&1)
+rc=$?
+check_eq "run: a component without wasi:cli/run exits 1" 1 "$rc"
+check_contains "run: says it is not a command" "$out" "is not a command"
+out=$("$KILN" run --timeout 1 "$OUT/hello_cmd.wasm" stdin 2>&1 </dev/zero | tail -n 1)
+check_contains "run: the timeout applies to components" "$out" "timeout"
+
 # Compiling a component as a core module still refuses, pointing at inspect.
 out=$("$KILN" compile "$OUT/prims.wasm" 2>&1)
 rc=$?

@@ -34,8 +34,9 @@ for c in "$DIR"/guests/*.c; do
     world=$2
     adapter=${3:-none}
     model=reactor
+    witarg=$wit
     if [ "$1" = - ]; then
-        wit=-
+        witarg=-
         adapter=command
         model=command
     fi
@@ -47,7 +48,7 @@ for c in "$DIR"/guests/*.c; do
     fi
     if "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror -mexec-model=$model \
         -o "$OUT/$name.core.wasm" "$c" &&
-        ADAPTER=$adapter node "$DIR/wrap.mjs" "$OUT/$name.core.wasm" "$wit" "$world" "$out.tmp.$$" \
+        ADAPTER=$adapter node "$DIR/wrap.mjs" "$OUT/$name.core.wasm" "$witarg" "$world" "$out.tmp.$$" \
             "$OUT/$name.ref.wit" &&
         mv -f "$out.tmp.$$" "$out"; then
         echo "built $name.wasm"

@@ -150,6 +150,21 @@ rc=$?
 check_eq "imports: missing host import exits 1" 1 "$rc"
 check_contains "imports: missing host import named" "$out" "kiln:cli/xyz@0.1.0#log is not provided"
 
+# ---- res: WASI 0.2 stream resources by hand, and the handle-table traps ---
+"$KILN" call "$OUT/res.wasm" hello >"$T/out" 2>"$T/err"
+check_eq "res: own from get-stdout, borrowed by a write, dropped" "0" "$(cat "$T/out")"
+check_eq "res: the write reached the stream" "hello via wasi:io/streams" "$(cat "$T/err")"
+for case in "drop-twice|output-stream handle 1 is not live" \
+    "use-after-drop|output-stream handle 1 is not live" \
+    "bad-handle|output-stream handle 12345 is not live" \
+    "wrong-type|handle 1 is a input-stream, not a output-stream"; do
+    e=${case%%|*}
+    out=$("$KILN" call "$OUT/res.wasm" "$e" 2>&1)
+    rc=$?
+    check_eq "res: $e traps (134)" 134 "$rc"
+    check_contains "res: $e message" "$out" "canonical ABI: ${case#*|}"
+done
+
 # ---- kiln run: a C program as a wasi:cli/command component ------------------
 "$KILN" run --env GREETING=hi "$OUT/hello_cmd.wasm" one two >"$T/out" 2>"$T/err"
 rc=$?

@@ -49,6 +49,14 @@ typedef struct kiln_extism_options {
      * importing Otoroshi's follows Otoroshi's rule that a non-zero return
      * code without an error is not a failure. */
     bool otoroshi;
+    /* A key-value store for the host functions that have one (Otoroshi's
+     * proxy_plugin_map_* / datastore / global map functions, Kiln's
+     * kiln.kv_*): the SQLite database at this path (created when first
+     * written), shared with `kiln kv --db` and `kiln serve`. The plugin's
+     * private namespace is "fn:<name>" (name as above); the namespace
+     * "global" is granted read-write. NULL: none (those functions answer
+     * "not available"). */
+    const char *kv_db;
     /* OUT (may be NULL): the Kiln status and message of a failed compile,
      * without errmsg's "Unable to compile Extism plugin: " prefix
      * (KILN_EIMPORT: an import is missing; KILN_ECONFIG: directories without

@@ -8,7 +8,8 @@
  * kiln/extism_kiln.h): the same door as a program linking libkiln, so the
  * CLI and the library cannot drift apart. kiln_extism_compiled_new takes
  * the manifest and the command line's additions; each call goes through
- * extism_plugin_call on one plugin, so --loop calls share an instance.
+ * extism_plugin_call on one plugin, so --loop and --then calls share an
+ * instance. Plugins get a KV store (--kv DIR, default $KILN_HOME/kv.db).
  *
  * Exit status (as `kiln run`): 0 success; 1 when the plugin reports an error
  * (error_set, a non-zero return code, a refused host call) or the module
@@ -29,6 +30,7 @@
 #include "kiln/extism.h"
 #include "kiln/extism_kiln.h"
 #include "kiln/kiln.h"
+#include "kiln/kv.h"
 #include "kiln/wasi.h"
 
 #define CALL_EXIT_ERROR 1
@@ -65,11 +67,19 @@ static void usage(FILE *f)
             "  --timeout MS           time limit per call, in milliseconds\n"
             "  --max-memory SIZE      cap linear memory and Extism memory (e.g. 16MiB)\n"
             "  --max-stack SIZE       native stack for guest code (default 1MiB)\n"
-            "  --manifest FILE        an Extism manifest (wasm[0], memory, config,\n"
+            "  --manifest FILE        an Extism manifest (wasm modules, memory, config,\n"
             "                         allowed_hosts, allowed_paths, timeout_ms); options\n"
             "                         given on the command line take precedence\n"
             "  --log-level LEVEL      trace, debug, info, warn, error or off (default off)\n"
-            "  --loop N               call the function N times on the same instance\n"
+            "  --then FUNCTION        then call FUNCTION on the same instance; an --input,\n"
+            "                         -i or --input-file after it is that call's input\n"
+            "                         (repeatable: the calls run in order, outputs are\n"
+            "                         printed one after the other; the first failure stops)\n"
+            "  --loop N               run the calls N times on the same instance\n"
+            "  --kv DIR               the key-value store of Otoroshi's and Kiln's KV host\n"
+            "                         functions: DIR/kv.db (default $KILN_HOME/kv.db, as\n"
+            "                         `kiln kv`); private namespace fn:<module file name>,\n"
+            "                         namespace 'global' read-write\n"
             "  -h, --help             show this help\n"
             "\n"
             "exit status: 0 on success; 1 if the plugin fails (error set, non-zero return,\n"
@@ -82,12 +92,25 @@ typedef struct call_var {
     const char *value;
 } call_var;
 
+/* One call: the first from the positional FUNCTION, then one per --then. */
+typedef struct call_step {
+    const char *function;
+    const char *input;
+    size_t input_len;
+    const char *input_file;
+    bool stdin_input;
+    uint8_t *owned; /* the input read from input_file */
+} call_step;
+
 typedef struct call_opts {
     const char *module;
     const char *function;
     const char *input;
     size_t input_len;
     const char *input_file;
+    call_step *then; /* --then calls, in order */
+    size_t n_then;
+    const char *kv_dir; /* --kv; NULL = $KILN_HOME */
     const char **config; /* "KEY=VALUE" */
     size_t n_config;
     call_var *vars;
@@ -131,6 +154,16 @@ static bool split_kv(const char *v, call_var *kv)
     return true;
 }
 
+static int input_twice(const call_step *cur)
+{
+    if (cur->function != NULL)
+        cli_error("call", "--then %s: give its input once: --input, --input-file or -",
+                  cur->function);
+    else
+        cli_error("call", "give the input once: --input, --input-file or -");
+    return CALL_EXIT_USAGE;
+}
+
 /* Parse options; returns -1 to continue, else an exit status. */
 static int parse(int argc, char **argv, call_opts *o)
 {
@@ -138,6 +171,10 @@ static int parse(int argc, char **argv, call_opts *o)
     o->vars = kiln_xcalloc((size_t)argc, sizeof(*o->vars));
     o->hosts = kiln_xcalloc((size_t)argc, sizeof(*o->hosts));
     o->dirs = kiln_xcalloc((size_t)argc, sizeof(*o->dirs));
+    o->then = kiln_xcalloc((size_t)argc, sizeof(*o->then));
+    call_step first;
+    memset(&first, 0, sizeof(first));
+    call_step *cur = &first; /* the call an input option applies to */
     o->timeout_ms = o->max_memory = -1;
     o->loops = 1;
     const char *pos[2];
@@ -162,6 +199,13 @@ static int parse(int argc, char **argv, call_opts *o)
             continue;
         }
         if (strcmp(a, "-") == 0) {
+            if (cur->stdin_input || cur->input != NULL || cur->input_file != NULL)
+                return input_twice(cur);
+            if (stdin_input) {
+                cli_error("call", "stdin ('-') can be the input of one call only");
+                return CALL_EXIT_USAGE;
+            }
+            cur->stdin_input = true;
             stdin_input = true;
             continue;
         }
@@ -180,7 +224,8 @@ static int parse(int argc, char **argv, call_opts *o)
         static const char *const with_value[] = {
             "--input",      "-i",       "--input-file", "--config",   "--allow-host",
             "--dir-ro",     "--dir",    "--timeout",    "--max-memory", "--manifest",
-            "--log-level",  "--loop",   "--max-stack",  "--var",
+            "--log-level",  "--loop",   "--max-stack",  "--var",        "--then",
+            "--kv",
         };
         size_t k, nk = sizeof(with_value) / sizeof(with_value[0]);
         v = NULL;
@@ -198,11 +243,20 @@ static int parse(int argc, char **argv, call_opts *o)
             return CALL_EXIT_USAGE;
         }
         const char *name = with_value[k];
-        if (k <= 1) {
-            o->input = v;
-            o->input_len = strlen(v);
-        } else if (strcmp(name, "--input-file") == 0) {
-            o->input_file = v;
+        if (k <= 1 || strcmp(name, "--input-file") == 0) {
+            if (cur->stdin_input || cur->input != NULL || cur->input_file != NULL)
+                return input_twice(cur);
+            if (k <= 1) {
+                cur->input = v;
+                cur->input_len = strlen(v);
+            } else {
+                cur->input_file = v;
+            }
+        } else if (strcmp(name, "--then") == 0) {
+            cur = &o->then[o->n_then++];
+            cur->function = v;
+        } else if (strcmp(name, "--kv") == 0) {
+            o->kv_dir = v;
         } else if (strcmp(name, "--config") == 0) {
             const char *eq = strchr(v, '=');
             if (eq == NULL || eq == v) {
@@ -264,12 +318,12 @@ static int parse(int argc, char **argv, call_opts *o)
             }
         }
     }
-    if ((stdin_input ? 1 : 0) + (o->input != NULL) + (o->input_file != NULL) > 1) {
-        cli_error("call", "give the input once: --input, --input-file or -");
-        return CALL_EXIT_USAGE;
-    }
-    if (stdin_input)
-        o->input_file = "-";
+    o->input = first.input;
+    o->input_len = first.input_len;
+    o->input_file = first.stdin_input ? "-" : first.input_file;
+    for (size_t t = 0; t < o->n_then; t++)
+        if (o->then[t].stdin_input)
+            o->then[t].input_file = "-";
     if (npos == 2) {
         o->module = pos[0];
         o->function = pos[1];
@@ -383,7 +437,8 @@ static void print_var(void *user, const char *key, size_t klen, const uint8_t *v
 /* Compile the plugin through the library; prints why on failure and sets
  * *status. */
 static ExtismCompiledPlugin *load(const call_opts *o, const uint8_t *wasm, size_t wasm_len,
-                                  const uint8_t *manifest, size_t manifest_len, int *status)
+                                  const uint8_t *manifest, size_t manifest_len,
+                                  const char *kv_db, int *status)
 {
     kiln_err err;
     memset(&err, 0, sizeof(err));
@@ -408,6 +463,7 @@ static ExtismCompiledPlugin *load(const call_opts *o, const uint8_t *wasm, size_
     /* Otoroshi's table, a superset of Extism's, so Otoroshi plugins run too,
      * and Kiln's own module (answering "not available" without a server). */
     ko.otoroshi = true;
+    ko.kv_db = kv_db;
     ko.err = &err;
     ExtismCompiledPlugin *c =
         kiln_extism_compiled_new(manifest ? manifest : NULL, manifest ? manifest_len : 0, NULL,
@@ -460,7 +516,27 @@ int cmd_call(int argc, char **argv)
         input_len = o.input_len;
     }
 
-    compiled = load(&o, wasm, wasm_len, manifest, manifest_len, &status);
+    for (size_t t = 0; t < o.n_then; t++) {
+        call_step *st = &o.then[t];
+        if (st->input_file != NULL) {
+            uint8_t *b = NULL;
+            size_t n = 0;
+            if (read_all(st->input_file, &b, &n, CALL_MAX_INPUT) != 0)
+                goto out;
+            st->input = (const char *)b;
+            st->input_len = n;
+            st->owned = b;
+        }
+    }
+    /* --kv DIR, else $KILN_HOME/kv.db (as `kiln kv`); none without a home. */
+    char kv_db[4096];
+    const char *kv = kv_db;
+    if (o.kv_dir != NULL)
+        snprintf(kv_db, sizeof(kv_db), "%s/kv.db", o.kv_dir);
+    else if (kiln_kv_default_path(kv_db, sizeof(kv_db)) != KILN_OK)
+        kv = NULL;
+
+    compiled = load(&o, wasm, wasm_len, manifest, manifest_len, kv, &status);
     if (compiled == NULL)
         goto out;
     char *errmsg = NULL;
@@ -482,14 +558,22 @@ int cmd_call(int argc, char **argv)
     int rc = KILN_OK;
     kiln_err err;
     memset(&err, 0, sizeof(err));
+    /* The calls in order (the positional FUNCTION, then each --then), --loop
+     * times, all on the plugin's one instance; the first failure stops. */
     for (long long i = 0; rc == KILN_OK && i < o.loops; i++) {
-        extism_plugin_call(plugin, o.function, input, input_len);
-        rc = kiln_extism_plugin_status(plugin, &err);
-        if (rc != KILN_OK)
-            break;
-        size_t len = (size_t)extism_plugin_output_length(plugin);
-        if (len > 0 && fwrite(extism_plugin_output_data(plugin), 1, len, stdout) != len)
-            rc = kiln_err_set(&err, KILN_EIO, "cannot write the output: %s", strerror(errno));
+        for (size_t t = 0; rc == KILN_OK && t <= o.n_then; t++) {
+            const char *fn = t == 0 ? o.function : o.then[t - 1].function;
+            const uint8_t *in = t == 0 ? input : (const uint8_t *)o.then[t - 1].input;
+            size_t in_len = t == 0 ? input_len : o.then[t - 1].input_len;
+            extism_plugin_call(plugin, fn, in, in_len);
+            rc = kiln_extism_plugin_status(plugin, &err);
+            if (rc != KILN_OK)
+                break;
+            size_t len = (size_t)extism_plugin_output_length(plugin);
+            if (len > 0 && fwrite(extism_plugin_output_data(plugin), 1, len, stdout) != len)
+                rc = kiln_err_set(&err, KILN_EIO, "cannot write the output: %s",
+                                  strerror(errno));
+        }
     }
     fflush(stdout);
     status = rc == KILN_OK ? 0 : report(rc, &err);
@@ -506,6 +590,9 @@ out_opts:
     for (size_t i = 0; i < o.n_vars; i++)
         kiln_free(o.vars[i].name);
     kiln_free(o.vars);
+    for (size_t t = 0; t < o.n_then; t++)
+        kiln_free(o.then[t].owned);
+    kiln_free(o.then);
     kiln_free(o.config);
     kiln_free(o.hosts);
     kiln_free(o.dirs);

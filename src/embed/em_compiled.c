@@ -61,6 +61,7 @@ void em_compiled_release(ExtismCompiledPlugin *c)
             kiln_module_release(c->deps[i].mod);
     }
     kiln_free(c->deps);
+    kiln_kv_grants_free(c->kv);
     for (size_t i = 0; i < c->n_fns; i++)
         em_fn_release(c->fns[i]);
     kiln_free(c->fns);
@@ -326,6 +327,24 @@ static int load_deps(ExtismCompiledPlugin *c, const xtm_manifest *man, kiln_err 
     return KILN_OK;
 }
 
+/* kiln_extism_options.kv_db: the private namespace fn:<name> and "global"
+ * read-write, on the SQLite store of that path (shared per path in the
+ * process, opened lazily). */
+static int open_kv(ExtismCompiledPlugin *c, const char *path, kiln_err *err)
+{
+    static const kiln_kv_grant_config global = {"global", true};
+    kiln_kv_server_config srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.path = path;
+    srv.backend = "sqlite";
+    kiln_kv_config fc;
+    memset(&fc, 0, sizeof(fc));
+    fc.grants = &global;
+    fc.n_grants = 1;
+    int rc = kiln_kv_grants_new(&srv, c->name, &fc, &c->kv, err);
+    return rc == KILN_OK ? KILN_OK : kiln_err_prefix(err, "key-value store %s: ", path);
+}
+
 static ExtismCompiledPlugin *compile(const uint8_t *wasm, size_t wasm_size,
                                      const ExtismFunction **functions, size_t n_functions,
                                      bool with_wasi, const kiln_extism_options *opts,
@@ -381,6 +400,8 @@ static ExtismCompiledPlugin *compile(const uint8_t *wasm, size_t wasm_size,
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
     if (rc == KILN_OK)
         rc = resolve(c, &man, o, err);
+    if (rc == KILN_OK && o->kv_db != NULL)
+        rc = open_kv(c, o->kv_db, err);
     if (rc == KILN_OK && c->n_dirs > 0 && !with_wasi)
         rc = kiln_err_set(err, KILN_ECONFIG, "directories (allowed_paths) need WASI");
     if (rc == KILN_OK)

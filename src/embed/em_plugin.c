@@ -103,6 +103,7 @@ EXTISM_API ExtismPlugin *extism_plugin_new_from_compiled(const ExtismCompiledPlu
         o->link_user = c;
     }
     p->host_state[KILN_STATE_USER] = p;
+    p->host_state[KILN_STATE_KV] = c->kv;
     o->host_state = p->host_state;
     kiln_err err;
     if (rc == KILN_OK)

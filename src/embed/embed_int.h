@@ -18,6 +18,7 @@
 #include "abi/extism/extism.h"
 #include "kiln/extism.h"
 #include "kiln/extism_kiln.h"
+#include "kiln/kv.h"
 #include "kiln/runtime.h"
 
 #define EM_DEFAULT_NAMESPACE "extism:host/user"
@@ -93,6 +94,7 @@ struct ExtismCompiledPlugin {
      * check (it holds placeholders); instances come from em_link_instantiate. */
     em_dep *deps;
     size_t n_deps;
+    kiln_kv_grants *kv; /* kiln_extism_options.kv_db: state slot KILN_STATE_KV */
 };
 
 /* The linker of c without the dependencies (Extism's host functions, WASI,

@@ -283,9 +283,42 @@ check_eq "otoroshi backend: error: exit 1" 1 "$RC"
 check_contains "otoroshi backend: error message" "$ERR" "backend refused"
 kcall "$G/backend.wasm" attrs
 check_eq "otoroshi attrs: set and read back" '1 {"user":{"id":7}}' "$OUT"
-kcall "$G/backend.wasm" kv
-check_eq "otoroshi KV function: exit 1" 1 "$RC"
-check_contains "otoroshi KV function: not available" "$ERR" "proxy_plugin_map_get is not available"
+# --kv DIR: the KV store of Otoroshi's and Kiln's KV host functions
+# (DIR/kv.db, private namespace fn:<module file name>), persistent across
+# runs and readable with `kiln kv`; the default is $KILN_HOME/kv.db.
+kcall --kv "$T/kv" "$G/backend.wasm" kv
+check_eq "otoroshi KV function with --kv: exit 0" 0 "$RC"
+kcall --kv "$T/kv" "$G/pl_echo.wasm" call_backend --input '{}' --then call_backend --input '{}'
+check_contains "--kv: datastore counter, first call" "$OUT" '"X-Hits":"1"'
+check_contains "--kv: datastore counter, --then call" "$OUT" '"X-Hits":"2"'
+kcall --kv "$T/kv" "$G/pl_echo.wasm" call_backend --input '{}'
+check_contains "--kv: the store persists across runs" "$OUT" '"X-Hits":"3"'
+out=$("$KILN" kv --db "$T/kv/kv.db" get fn:pl_echo.wasm hits)
+check_eq "--kv: kiln kv reads the plugin's namespace" "3" "$out"
+out=$(KILN_HOME="$T/home" "$KILN" call "$G/pl_echo.wasm" call_backend --input '{}' 2>&1)
+check_contains "--kv: default store under \$KILN_HOME" "$out" '"X-Hits":"1"'
+check_eq "--kv: default store is \$KILN_HOME/kv.db" "1" \
+    "$("$KILN" kv --db "$T/home/kv.db" get fn:pl_echo.wasm hits)"
+
+# --then F2 --input B: several functions in order on one instance
+kcall "$G/count_vowels.wasm" count_vowels -i aaa --then count_vowels -i ee
+check_eq "--then: the second call sees the first's var" \
+    '{"count":3,"total":3,"vowels":"aeiouAEIOU"}{"count":2,"total":5,"vowels":"aeiouAEIOU"}' "$OUT"
+printf 'ffile' >"$T/then.txt"
+cat >"$T/then.json" <<EOF
+{"wasm": [{"path": "$G/link_lib.wasm", "name": "lib"}, {"path": "$G/link_main.wasm"}]}
+EOF
+kcall --manifest "$T/then.json" shout -i a --then shout --input-file "$T/then.txt" --then shout
+check_eq "--then: three calls, input per call (file, empty), one instance" "A #1FFILE #2 #3" "$OUT"
+kcall "$G/count_vowels.wasm" count_vowels -i aaa --then count_vowels -i ee --loop 2
+check_contains "--then with --loop: the sequence runs twice" "$OUT" '"total":10'
+kcall "$G/config.wasm" greeting --then nope
+check_eq "--then: a missing function fails (exit 1)" 1 "$RC"
+check_contains "--then: a missing function is named" "$ERR" "nope"
+kcall "$G/count_vowels.wasm" count_vowels --then count_vowels -i a -i b
+check_eq "--then: two inputs for one call: usage error" 2 "$RC"
+check_contains "--then: two inputs for one call: message" "$ERR" "--then count_vowels: give its input once"
+
 kcall "$G/backend.wasm" call_backend --input '{}' --log-level debug
 check_contains "otoroshi backend: proxy_log" "$ERR" "[info] backend.wasm: backend called"
 

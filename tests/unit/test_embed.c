@@ -5,7 +5,7 @@
  * plugin; call, output and error; function_exists; config updates; host
  * functions with user data, destructors, namespaces and every value type;
  * extism_current_plugin_memory*; cancel from another thread; reset; vars
- * from the host; logging to a file and to the drain; linked modules.
+ * from the host; logging to a file and to the drain; linked modules; a KV store.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -473,6 +473,42 @@ static void test_linked_modules(void **state)
     extism_plugin_new_error_free(err);
 }
 
+/* kiln_extism_options.kv_db: Otoroshi's datastore functions get a store. */
+static void test_kv_db(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kiln-embed-kv-XXXXXX", db[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof(db), "%s/kv.db", dir);
+    size_t len;
+    uint8_t *wasm = slurp("pl_echo.wasm", &len);
+    kiln_extism_options o;
+    memset(&o, 0, sizeof(o));
+    o.otoroshi = true;
+    o.kv_db = db;
+    char *err = NULL;
+    ExtismCompiledPlugin *c = kiln_extism_compiled_new(wasm, len, NULL, 0, false, &o, &err);
+    free(wasm);
+    if (c == NULL)
+        fail_msg("%s", err);
+    ExtismPlugin *p = extism_plugin_new_from_compiled(c, &err);
+    assert_non_null(p);
+    for (int i = 1; i <= 2; i++) {
+        assert_int_equal(extism_plugin_call(p, "call_backend", (const uint8_t *)"{}", 2), 0);
+        char want[32];
+        snprintf(want, sizeof(want), "\"X-Hits\":\"%d\"", i);
+        char *out = strndup((const char *)extism_plugin_output_data(p),
+                            (size_t)extism_plugin_output_length(p));
+        assert_non_null(strstr(out, want));
+        free(out);
+    }
+    extism_plugin_free(p);
+    extism_compiled_plugin_free(c);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const char *build = getenv("KILN_BUILD") ? getenv("KILN_BUILD") : "build";
@@ -493,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_log),
         cmocka_unit_test(test_linked_modules),
+        cmocka_unit_test(test_kv_db),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

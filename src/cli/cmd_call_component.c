@@ -3,13 +3,14 @@
  * '[ARG, ...]'`: call a lifted export of a component and print its result as
  * JSON (mapping in src/component/cm_json.h).
  *
- * This first slice runs components whose export is lifted from a core module
- * that imports nothing: that module is compiled through the AOT cache (keyed
- * by its own bytes, so it is compiled once per core module), instantiated,
- * and the export called through the Canonical ABI (src/component/cm_canon.c)
- * with the guest's memory, realloc and post-return as the lift names them.
- * Components whose core modules import anything (WASI through the preview-1
- * adapter, other instances) are refused with the list of what is missing.
+ * The component is instantiated afresh for the call from its own
+ * instructions (src/component/cm_inst.c): every core module compiled through
+ * the AOT cache, imports wired between core instances, and the component's
+ * imports satisfied by the host registry: WASI 0.2 (src/component/cm_wasi.c;
+ * the guest's stdout goes to stderr, stdout carries the JSON result) and
+ * kiln:cli/log. The export is called through the Canonical ABI
+ * (src/component/cm_canon.c) with the memory, realloc and post-return the
+ * lift names. cli_run_component() runs wasi:cli/run for `kiln run`.
  *
  * Exit status: 0 success; 1 load/compile/instantiate errors or bad input;
  * 134 on a trap (a guest trap or a Canonical ABI trap); 2 usage errors.
@@ -232,8 +233,9 @@ static void usage(FILE *f)
                "as objects, enums by name, variants as {\"case\": value}, options as null or\n"
                "the value, results as {\"ok\": v} / {\"error\": e}, lists and tuples as\n"
                "arrays, flags as arrays of labels, strings as strings) and the result is\n"
-               "printed as JSON. The export's core module must import nothing (this first\n"
-               "slice); it is compiled ahead of time and cached under $KILN_HOME.\n"
+               "printed as JSON. Every core module is compiled ahead of time and cached under\n"
+               "$KILN_HOME; the component may import WASI 0.2 (its stdout goes to stderr)\n"
+               "and kiln:cli/log (log: func(message: string), a line on stderr).\n"
                "\n"
                "options:\n"
                "  --input-json JSON   the arguments (default: [])\n"

@@ -181,8 +181,9 @@ static int read_fn(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *a, cm
                    kiln_err *err)
 {
     kiln_wasi *w = ud;
-    uint64_t want = a[1].u > 65536 ? 65536 : a[1].u;
-    uint8_t buf[65536];
+    /* Up to 16 KiB per read: the buffer lives on the guest's host headroom. */
+    uint64_t want = a[1].u > 16384 ? 16384 : a[1].u;
+    uint8_t buf[16384];
     size_t done = 0;
     if (want > 0 && (wasi_stream_read(cm_inst_caller(ci), w, (uint32_t)a[0].u, buf, want,
                                       &done) != WASI_ESUCCESS ||

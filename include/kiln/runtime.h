@@ -290,6 +290,29 @@ typedef struct kiln_snapshot_info {
 } kiln_snapshot_info;
 KILN_API void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out /* OUT */);
 
+/*
+ * Images on disk (docs/internals/snapshot.md "Images on disk"). save writes
+ * the image atomically (scratch file + rename) with a free-form `note`
+ * (what configuration it was made under). load reads one back for `pre`:
+ * KILN_ENOENT when there is no file; KILN_EINVAL, saying why, when it is
+ * corrupt, from another Kiln version or for another artifact (the caller
+ * rebuilds). file_info_get reads the header and sizes without an artifact.
+ */
+typedef struct kiln_snapshot_file_info {
+    char kiln_version[32];
+    char artifact[80]; /* content hash of the artifact it was made on */
+    char note[256];
+    int64_t created;   /* Unix seconds */
+    uint64_t file_bytes;
+    kiln_snapshot_info info;
+} kiln_snapshot_file_info;
+KILN_API int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *note,
+                                kiln_err *err);
+KILN_API int kiln_snapshot_load(const kiln_instance_pre *pre, const char *path,
+                                kiln_snapshot **out /* OUT */, kiln_err *err);
+KILN_API int kiln_snapshot_file_info_get(const char *path, kiln_snapshot_file_info *out /* OUT */,
+                                         kiln_err *err);
+
 /* ---- fibers: invocations that wait without holding a thread ----------- */
 
 /*

@@ -208,6 +208,14 @@ typedef struct rt_rec_obj {
     uint8_t kind;
     uint32_t offset, declared_max;
 } rt_rec_obj;
+/* Function types (rt_mem.c): the signature of a registered id (false when
+ * unknown), and registering one from an array (what the variadic
+ * wasm_rt_register_func_type does). On-disk snapshot images store signatures,
+ * since ids are process-local. */
+bool rt_functype_sig(uint32_t id, uint32_t *params, uint32_t *results,
+                     const wasm_rt_type_t **sig);
+uint32_t rt_functype_register(uint32_t params, uint32_t results, const wasm_rt_type_t *types);
+
 typedef struct rt_recording {
     rt_rec_obj objs[RT_REC_MAX];
     uint32_t n;

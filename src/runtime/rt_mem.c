@@ -554,6 +554,29 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
     for (uint32_t i = 0; i < n; i++)
         key[i] = (wasm_rt_type_t)va_arg(ap, int);
     va_end(ap);
+    uint32_t id = rt_functype_register(params, results, key);
+    if (key != buf)
+        kiln_free(key);
+    return id;
+}
+
+bool rt_functype_sig(uint32_t id, uint32_t *params, uint32_t *results,
+                     const wasm_rt_type_t **sig)
+{
+    pthread_mutex_lock(&types_lock);
+    bool ok = id >= 1 && id <= n_types;
+    if (ok) {
+        *params = types[id - 1]->params;
+        *results = types[id - 1]->results;
+        *sig = types[id - 1]->types; /* entries are never freed or moved */
+    }
+    pthread_mutex_unlock(&types_lock);
+    return ok;
+}
+
+uint32_t rt_functype_register(uint32_t params, uint32_t results, const wasm_rt_type_t *key)
+{
+    uint32_t n = params + results;
     pthread_mutex_lock(&types_lock);
     uint32_t id = 0;
     for (uint32_t i = 0; i < n_types && id == 0; i++) {
@@ -580,7 +603,5 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
         id = n_types;
     }
     pthread_mutex_unlock(&types_lock);
-    if (key != buf)
-        kiln_free(key);
     return id;
 }

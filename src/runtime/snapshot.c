@@ -400,3 +400,357 @@ void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out)
         }
     }
 }
+
+/* ---- images on disk ------------------------------------------------------ */
+
+/*
+ * Format (host byte order; docs/internals/snapshot.md "Images on disk"):
+ *   "KILNIMG1", u32 format, str Kiln version, str artifact content hash,
+ *   i64 created (Unix seconds), str note;
+ *   u32 state_size, u32 n_link_words, u32 n_objs, state bytes;
+ *   per object: u8 kind, u32 offset, u32 declared_max, u32 size, u64 extent,
+ *     memory: extent bytes; funcref table: per element u32 params
+ *     (UINT32_MAX: no type), u32 results, u32 types[params + results],
+ *     i64 func_off, i64 inst_off;
+ *   SHA-256 of everything before (32 bytes).
+ * Strings are u32 length + bytes. Function type ids are process-local, so
+ * elements carry their signature and are registered again on load; function
+ * offsets are from the artifact's load address, so an image is only loaded
+ * against the artifact whose content hash it names.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/sha256.h"
+#include "platform/fs.h"
+
+#define IMG_MAGIC "KILNIMG1"
+#define IMG_FORMAT 1u
+#define IMG_MAX_BYTES (8ULL << 30)
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t n, cap;
+    bool oom;
+} wbuf;
+
+static void w_put(wbuf *b, const void *d, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n)
+            cap *= 2;
+        uint8_t *np = kiln_realloc(b->p, cap);
+        if (np == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+#define W_VAL(b, type, v)                                                                          \
+    do {                                                                                           \
+        type w_v_ = (v);                                                                           \
+        w_put((b), &w_v_, sizeof(w_v_));                                                           \
+    } while (0)
+static void w_str(wbuf *b, const char *s)
+{
+    uint32_t n = s ? (uint32_t)strlen(s) : 0;
+    W_VAL(b, uint32_t, n);
+    w_put(b, s ? s : "", n);
+}
+
+int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *note, kiln_err *err)
+{
+    const char *hash = s->pre->m->d->content_hash;
+    wbuf b = {0};
+    w_put(&b, IMG_MAGIC, 8);
+    W_VAL(&b, uint32_t, IMG_FORMAT);
+    w_str(&b, KILN_VERSION);
+    w_str(&b, hash);
+    W_VAL(&b, int64_t, (int64_t)time(NULL));
+    w_str(&b, note);
+    W_VAL(&b, uint32_t, s->state_size);
+    W_VAL(&b, uint32_t, s->n_link_words);
+    W_VAL(&b, uint32_t, s->n_objs);
+    w_put(&b, s->state, s->state_size);
+    for (uint32_t i = 0; i < s->n_objs; i++) {
+        const snap_obj *o = &s->objs[i];
+        W_VAL(&b, uint8_t, o->rec.kind);
+        W_VAL(&b, uint32_t, o->rec.offset);
+        W_VAL(&b, uint32_t, o->rec.declared_max);
+        W_VAL(&b, uint32_t, o->size);
+        W_VAL(&b, uint64_t, o->extent);
+        if (o->rec.kind == RT_REC_MEMORY)
+            w_put(&b, o->bytes, o->extent);
+        else if (o->rec.kind == RT_REC_FUNCREF)
+            for (uint32_t k = 0; k < o->size; k++) {
+                const snap_ref *r = &o->refs[k];
+                uint32_t np, nr;
+                const wasm_rt_type_t *ty;
+                if (rt_functype_sig(r->func_type, &np, &nr, &ty)) {
+                    W_VAL(&b, uint32_t, np);
+                    W_VAL(&b, uint32_t, nr);
+                    for (uint32_t t = 0; t < np + nr; t++)
+                        W_VAL(&b, uint32_t, (uint32_t)ty[t]);
+                } else {
+                    W_VAL(&b, uint32_t, UINT32_MAX);
+                    W_VAL(&b, uint32_t, r->func_type);
+                }
+                W_VAL(&b, int64_t, r->func_off);
+                W_VAL(&b, int64_t, r->inst_off);
+            }
+    }
+    uint8_t md[32];
+    kiln_sha256 h;
+    if (!b.oom) {
+        kiln_sha256_init(&h);
+        kiln_sha256_update(&h, b.p, b.n);
+        kiln_sha256_final(&h, md);
+        w_put(&b, md, sizeof(md));
+    }
+    if (b.oom) {
+        kiln_free(b.p);
+        return kiln_err_set(err, KILN_ENOMEM, "snapshot image: out of memory");
+    }
+    /* Atomic publish, as artifacts are: a reader sees the old file or the
+     * whole new one. */
+    char tmp[4200];
+    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+    int rc = KILN_OK;
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        rc = kiln_err_set(err, KILN_EINVAL, "snapshot image: path too long: %s", path);
+    else if (fs_write_file(tmp, b.p, b.n) != 0 || fs_rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        rc = kiln_err_set(err, e == ENOSPC ? KILN_ENOSPC : KILN_ECACHE,
+                          "snapshot image: cannot write %s: %s", path, strerror(e));
+    }
+    kiln_free(b.p);
+    return rc;
+}
+
+typedef struct rbuf {
+    const uint8_t *p;
+    size_t n, off;
+    bool bad;
+} rbuf;
+
+static const uint8_t *r_take(rbuf *r, uint64_t n)
+{
+    if (r->bad || n > r->n - r->off) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *q = r->p + r->off;
+    r->off += (size_t)n;
+    return q;
+}
+#define R_VAL(r, type, dst)                                                                        \
+    do {                                                                                           \
+        const uint8_t *r_q_ = r_take((r), sizeof(type));                                           \
+        type r_v_ = 0;                                                                             \
+        if (r_q_ != NULL)                                                                          \
+            memcpy(&r_v_, r_q_, sizeof(type));                                                     \
+        (dst) = r_v_;                                                                              \
+    } while (0)
+static void r_str(rbuf *r, char *out, size_t size)
+{
+    uint32_t n;
+    R_VAL(r, uint32_t, n);
+    const uint8_t *q = r_take(r, n);
+    size_t c = q == NULL ? 0 : n < size ? n : size - 1;
+    if (q != NULL)
+        memcpy(out, q, c);
+    out[c] = '\0';
+}
+
+/* Parse a whole image. With `pre`, build the snapshot (*out) after checking
+ * it belongs to pre's artifact; always fill `info`. NULL = fine, else why. */
+static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre *pre,
+                             kiln_snapshot **out, kiln_snapshot_file_info *info)
+{
+    if (n < 8 + 32 || memcmp(p, IMG_MAGIC, 8) != 0)
+        return "not a Kiln snapshot image";
+    uint8_t md[32];
+    kiln_sha256 h;
+    kiln_sha256_init(&h);
+    kiln_sha256_update(&h, p, n - 32);
+    kiln_sha256_final(&h, md);
+    if (memcmp(md, p + n - 32, 32) != 0)
+        return "checksum mismatch (truncated or corrupt)";
+    rbuf r = {p, n - 32, 8, false};
+    uint32_t format;
+    R_VAL(&r, uint32_t, format);
+    if (format != IMG_FORMAT)
+        return "unknown image format";
+    r_str(&r, info->kiln_version, sizeof(info->kiln_version));
+    r_str(&r, info->artifact, sizeof(info->artifact));
+    R_VAL(&r, int64_t, info->created);
+    r_str(&r, info->note, sizeof(info->note));
+    info->file_bytes = n;
+    if (strcmp(info->kiln_version, KILN_VERSION) != 0)
+        return "made by another Kiln version";
+    const kiln_descriptor *d = pre ? pre->m->d : NULL;
+    if (d != NULL && (d->content_hash == NULL || strcmp(d->content_hash, info->artifact) != 0))
+        return "made for another artifact";
+    kiln_snapshot *s = kiln_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return "out of memory";
+    R_VAL(&r, uint32_t, s->state_size);
+    R_VAL(&r, uint32_t, s->n_link_words);
+    R_VAL(&r, uint32_t, s->n_objs);
+    const char *why = NULL;
+    if (r.bad || s->n_objs > RT_REC_MAX || (uint64_t)s->n_link_words * sizeof(void *) > s->state_size)
+        why = "malformed header";
+    else if (d != NULL && (s->state_size != d->instance_size || s->n_link_words != import_groups(d)))
+        why = "instance layout differs from the artifact's";
+    const uint8_t *st = why ? NULL : r_take(&r, s->state_size);
+    if (why == NULL && st == NULL)
+        why = "truncated";
+    if (why == NULL) {
+        s->state = kiln_malloc(s->state_size ? s->state_size : 1);
+        s->objs = kiln_calloc(s->n_objs ? s->n_objs : 1, sizeof(*s->objs));
+        if (s->state == NULL || s->objs == NULL)
+            why = "out of memory";
+        else
+            memcpy(s->state, st, s->state_size);
+    }
+    kiln_snapshot_info *si = &info->info;
+    si->state_bytes = s->state_size;
+    for (uint32_t i = 0; why == NULL && i < s->n_objs; i++) {
+        snap_obj *o = &s->objs[i];
+        R_VAL(&r, uint8_t, o->rec.kind);
+        R_VAL(&r, uint32_t, o->rec.offset);
+        R_VAL(&r, uint32_t, o->rec.declared_max);
+        R_VAL(&r, uint32_t, o->size);
+        R_VAL(&r, uint64_t, o->extent);
+        size_t fsz = o->rec.kind == RT_REC_MEMORY    ? sizeof(wasm_rt_memory_t)
+                     : o->rec.kind == RT_REC_FUNCREF ? sizeof(wasm_rt_funcref_table_t)
+                                                      : sizeof(wasm_rt_externref_table_t);
+        if (r.bad || o->rec.kind > RT_REC_EXTERNREF ||
+            (uint64_t)o->rec.offset + fsz > s->state_size ||
+            (o->rec.declared_max != 0 && o->size > o->rec.declared_max && o->rec.declared_max != UINT32_MAX)) {
+            why = "malformed object";
+            break;
+        }
+        if (o->rec.kind == RT_REC_MEMORY) {
+            if (o->size > 65536 || o->extent > (uint64_t)o->size * RT_PAGE) {
+                why = "malformed memory";
+                break;
+            }
+            const uint8_t *q = r_take(&r, o->extent);
+            o->bytes = q ? kiln_malloc(o->extent ? o->extent : 1) : NULL;
+            if (o->bytes == NULL) {
+                why = q ? "out of memory" : "truncated";
+                break;
+            }
+            memcpy(o->bytes, q, o->extent);
+            si->n_memories++;
+            si->image_bytes += o->extent;
+            si->memory_bytes += (uint64_t)o->size * RT_PAGE;
+        } else {
+            si->n_tables++;
+            si->table_elems += o->size;
+        }
+        if (o->rec.kind != RT_REC_FUNCREF)
+            continue;
+        if ((uint64_t)o->size * 24 > r.n - r.off) {
+            why = "truncated";
+            break;
+        }
+        o->refs = kiln_malloc((o->size ? o->size : 1) * sizeof(*o->refs));
+        if (o->refs == NULL) {
+            why = "out of memory";
+            break;
+        }
+        for (uint32_t k = 0; k < o->size && why == NULL; k++) {
+            snap_ref *sr = &o->refs[k];
+            uint32_t np, nr;
+            R_VAL(&r, uint32_t, np);
+            R_VAL(&r, uint32_t, nr);
+            if (np == UINT32_MAX) {
+                sr->func_type = nr; /* never registered: kept as it was */
+            } else if (r.bad || np > 1000 || nr > 1000) {
+                why = "malformed function type";
+            } else {
+                wasm_rt_type_t ty[2000];
+                for (uint32_t t = 0; t < np + nr; t++) {
+                    uint32_t v;
+                    R_VAL(&r, uint32_t, v);
+                    ty[t] = (wasm_rt_type_t)v;
+                }
+                sr->func_type = pre && !r.bad ? rt_functype_register(np, nr, ty) : 0;
+            }
+            R_VAL(&r, int64_t, sr->func_off);
+            R_VAL(&r, int64_t, sr->inst_off);
+            if (sr->inst_off >= (int64_t)s->state_size || sr->func_off < -1 || sr->inst_off < -1)
+                why = "malformed table element";
+        }
+    }
+    if (why == NULL && (r.bad || r.off != r.n))
+        why = "truncated or trailing bytes";
+    if (why == NULL && pre != NULL) {
+        s->pre = pre;
+        s->base = artifact_base(d);
+        if (s->base == NULL)
+            why = "cannot find the artifact's load address";
+    }
+    if (why != NULL || out == NULL) {
+        kiln_snapshot_free(s);
+        return why;
+    }
+    s->id = atomic_fetch_add(&next_id, 1);
+    *out = s;
+    return NULL;
+}
+
+static int img_read(const char *path, uint8_t **buf, size_t *len, kiln_err *err)
+{
+    if (fs_read_file(path, IMG_MAX_BYTES, buf, len) != 0) {
+        int e = errno;
+        return kiln_err_set(err, e == ENOENT ? KILN_ENOENT : KILN_ECACHE,
+                            "snapshot image %s: %s", path, strerror(e));
+    }
+    return KILN_OK;
+}
+
+int kiln_snapshot_load(const kiln_instance_pre *pre, const char *path, kiln_snapshot **out,
+                       kiln_err *err)
+{
+    *out = NULL;
+    uint8_t *buf;
+    size_t len;
+    int rc = img_read(path, &buf, &len, err);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_snapshot_file_info info;
+    memset(&info, 0, sizeof(info));
+    const char *why = img_parse(buf, len, pre, out, &info);
+    kiln_free(buf);
+    if (why != NULL)
+        return kiln_err_set(err, KILN_EINVAL, "snapshot image %s: %s", path, why);
+    return KILN_OK;
+}
+
+int kiln_snapshot_file_info_get(const char *path, kiln_snapshot_file_info *out, kiln_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    uint8_t *buf;
+    size_t len;
+    int rc = img_read(path, &buf, &len, err);
+    if (rc != KILN_OK)
+        return rc;
+    const char *why = img_parse(buf, len, NULL, NULL, out);
+    kiln_free(buf);
+    if (why != NULL)
+        return kiln_err_set(err, KILN_EINVAL, "snapshot image %s: %s", path, why);
+    return KILN_OK;
+}

@@ -11,7 +11,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -387,6 +391,94 @@ static void test_plain_pool_reset(void **state)
     kiln_linker_free(l);
 }
 
+/* Images on disk: saved, read back (header and sizes without an artifact),
+ * restored with the same answers and isolation; a corrupt, truncated or
+ * missing file and another artifact's pre are refused, never restored. */
+static void test_image_on_disk(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    uint32_t sum, calls;
+    expected(&f, &sum, &calls);
+    kiln_snapshot *s = build(&f);
+    char dir[] = "/tmp/kiln-snapimg-XXXXXX", path[256], bad[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/img", dir);
+    kiln_err err;
+    assert_int_equal(kiln_snapshot_save(s, path, "config: test", &err), KILN_OK);
+    kiln_snapshot_free(s);
+
+    kiln_snapshot_file_info fi;
+    assert_int_equal(kiln_snapshot_file_info_get(path, &fi, &err), KILN_OK);
+    assert_string_equal(fi.kiln_version, KILN_VERSION);
+    assert_string_equal(fi.note, "config: test");
+    assert_true(fi.artifact[0] != '\0');
+    assert_true(fi.created > 0 && (int64_t)time(NULL) - fi.created < 600);
+    assert_int_equal(fi.info.image_bytes, 131072 + 4096);
+    assert_int_equal(fi.info.memory_bytes, 3 * 65536);
+    assert_int_equal(fi.info.table_elems, 4);
+    assert_true(fi.file_bytes > fi.info.image_bytes);
+
+    kiln_snapshot *l = NULL;
+    assert_int_equal(kiln_snapshot_load(f.pre, path, &l, &err), KILN_OK);
+    for (int i = 0; i < 20; i++) {
+        kiln_instance *inst;
+        assert_int_equal(kiln_instance_new_from_snapshot(l, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "sum", 0), sum);
+        assert_int_equal(call_i(inst, "calls", 10), calls);
+        assert_int_equal(call_i(inst, "nonzero", 131080), 0);
+        kiln_instance_free(inst);
+    }
+    scribble_then_check(&f, l, sum);
+    kiln_snapshot_free(l);
+
+    /* One flipped byte anywhere: the checksum refuses it. */
+    uint8_t *buf;
+    size_t len;
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    len = (size_t)ftell(fp);
+    rewind(fp);
+    buf = malloc(len);
+    assert_int_equal(fread(buf, 1, len, fp), len);
+    fclose(fp);
+    snprintf(bad, sizeof(bad), "%s/bad", dir);
+    size_t at[] = {9, 100, len / 2, len - 40};
+    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+        buf[at[k]] ^= 0x40;
+        fp = fopen(bad, "wb");
+        fwrite(buf, 1, len, fp);
+        fclose(fp);
+        buf[at[k]] ^= 0x40;
+        l = NULL;
+        assert_int_equal(kiln_snapshot_load(f.pre, bad, &l, &err), KILN_EINVAL);
+        assert_null(l);
+        assert_non_null(strstr(err.msg, "checksum"));
+    }
+    fp = fopen(bad, "wb");
+    fwrite(buf, 1, len / 3, fp);
+    fclose(fp);
+    assert_int_equal(kiln_snapshot_load(f.pre, bad, &l, &err), KILN_EINVAL);
+    free(buf);
+    assert_int_equal(kiln_snapshot_load(f.pre, "/nonexistent/img", &l, &err), KILN_ENOENT);
+
+    /* Another module's pre: the image names its artifact. */
+    kiln_module *m2 = test_load_wat("(module (memory 1) (func (export \"f\")))", f.l);
+    assert_non_null(m2);
+    kiln_instance_pre *pre2;
+    assert_int_equal(kiln_instance_pre_new(m2, f.l, &pre2, &err), KILN_OK);
+    assert_int_equal(kiln_snapshot_load(pre2, path, &l, &err), KILN_EINVAL);
+    assert_non_null(strstr(err.msg, "another artifact"));
+    kiln_instance_pre_free(pre2);
+    kiln_module_release(m2);
+    unlink(bad);
+    unlink(path);
+    rmdir(dir);
+    fixture_fini(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_init_refused),
         cmocka_unit_test(test_unsupported_imports_refused),
         cmocka_unit_test(test_plain_pool_reset),
+        cmocka_unit_test(test_image_on_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -347,8 +347,8 @@ int cli_run_component(const char *path, kiln_wasi *wasi, const kiln_limits *limi
     cm_inst *ci = NULL;
     cm_arena *arena = NULL;
     int rc = cm_parse(buf, size, &c, err);
-    const cm_func *run = NULL;
-    if (rc == KILN_OK && (run = find_run(c)) == NULL)
+    const cm_func *run = rc == KILN_OK ? find_run(c) : NULL;
+    if (rc == KILN_OK && run == NULL)
         rc = kiln_err_set(err, KILN_EUNSUPPORTED, "%s: a component without a wasi:cli/run "
                           "export is not a command; see `kiln inspect %s` and use `kiln call`",
                           path, path);
@@ -359,7 +359,9 @@ int cli_run_component(const char *path, kiln_wasi *wasi, const kiln_limits *limi
     state[KILN_STATE_WASI] = wasi;
     if (rc == KILN_OK)
         rc = cm_inst_new(c, buf, path, limits, &host, state, &ci, err);
-    if (rc == KILN_OK && (arena = cm_arena_new()) == NULL)
+    if (rc == KILN_OK)
+        arena = cm_arena_new();
+    if (rc == KILN_OK && arena == NULL)
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
     cm_val result = {0};
     if (rc == KILN_OK)

@@ -436,9 +436,12 @@ static int make_lowered(cm_inst *ci, uint32_t idx, cm_lowered **out, kiln_err *e
     if (l->ret)
         l->sig[k + 1] = l->ret;
     ffi_type *rt = l->ret ? ffi_of(l->ret) : &ffi_type_void;
-    if (ffi_prep_cif(&l->cif, FFI_DEFAULT_ABI, k + 1, rt, l->args) != FFI_OK ||
-        (l->closure = ffi_closure_alloc(sizeof(ffi_closure), &l->code)) == NULL ||
-        ffi_prep_closure_loc(l->closure, &l->cif, lowered_dispatch, l, l->code) != FFI_OK)
+    bool built = ffi_prep_cif(&l->cif, FFI_DEFAULT_ABI, k + 1, rt, l->args) == FFI_OK;
+    if (built)
+        l->closure = ffi_closure_alloc(sizeof(ffi_closure), &l->code);
+    built = built && l->closure != NULL &&
+            ffi_prep_closure_loc(l->closure, &l->cif, lowered_dispatch, l, l->code) == FFI_OK;
+    if (!built)
         return kiln_err_set(err, KILN_ENOMEM, "cannot build a native entry for signature %s",
                             l->sig);
     l->hostfn.type = l->sig;

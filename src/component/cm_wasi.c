@@ -117,7 +117,8 @@ static int ok(cm_inst *ci, cm_val *r, const cm_val *payload, kiln_err *err)
 {
     cm_val *p = NULL;
     if (payload != NULL) {
-        if ((p = vals(ci, 1)) == NULL)
+        p = vals(ci, 1);
+        if (p == NULL)
             return oom(err);
         *p = *payload;
     }

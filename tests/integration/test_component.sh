@@ -165,6 +165,16 @@ for case in "drop-twice|output-stream handle 1 is not live" \
     check_contains "res: $e message" "$out" "canonical ABI: ${case#*|}"
 done
 
+# ---- counter: a resource the component defines, resource.new/rep/drop -----
+out=$("$KILN" call "$OUT/counter.wasm" selftest 2>&1)
+check_eq "counter: new/rep/drop keep reps, distinct handles, reuse slots" "0" "$out"
+for e in drop-twice rep-after-drop; do
+    out=$("$KILN" call "$OUT/counter.wasm" "$e" 2>&1)
+    rc=$?
+    check_eq "counter: $e traps (134)" 134 "$rc"
+    check_contains "counter: $e message" "$out" "canonical ABI: resource handle 1 is not live"
+done
+
 # ---- kiln run: a C program as a wasi:cli/command component ------------------
 "$KILN" run --env GREETING=hi "$OUT/hello_cmd.wasm" one two >"$T/out" 2>"$T/err"
 rc=$?

@@ -4,7 +4,7 @@
 # BUILD/bench/results.md). Every number is compared with peers measured in
 # the same run; docs/internals/bench.md says what each section measures.
 #
-# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy] [pipeline] [proxywasm] [snapshot]
+# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy] [pipeline] [proxywasm] [snapshot] [embed]
 #        (no section names: all of them). `make bench` runs `sh bench/run.sh build`.
 # Environment: BENCH_RUNS (hyperfine runs for cpu, default 5),
 #              BENCH_ITER (instantiate iterations, default 20000).
@@ -16,12 +16,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS=${*:-instantiate cpu startup compile http kv io deploy pipeline proxywasm snapshot}
+SECTIONS=${*:-instantiate cpu startup compile http kv io deploy pipeline proxywasm snapshot embed}
 for s in $SECTIONS; do
     case $s in
-    instantiate | cpu | startup | compile | http | kv | io | deploy | pipeline | proxywasm | snapshot) ;;
+    instantiate | cpu | startup | compile | http | kv | io | deploy | pipeline | proxywasm | snapshot | embed) ;;
     *)
-        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy, pipeline, proxywasm, snapshot)" >&2
+        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy, pipeline, proxywasm, snapshot, embed)" >&2
         exit 2
         ;;
     esac
@@ -391,6 +391,15 @@ if has_section pipeline; then
         cat "$B/pipeline-section.md" >>"$OUT"
     else
         emit "## Route pipelines: bench/pipeline/run.sh failed (see its output above)"
+    fi
+    emit ""
+fi
+if has_section embed; then
+    say "section embed (bench/embed/run.sh)"
+    if sh bench/embed/run.sh "$BUILD" >"$B/embed-section.md"; then
+        cat "$B/embed-section.md" >>"$OUT"
+    else
+        emit "## Embedding: bench/embed/run.sh failed (see its output above)"
     fi
     emit ""
 fi

@@ -238,7 +238,9 @@ typedef struct kiln_abi_ops {
     /* Optional (fn->snapshot): run the function's initialisation once on
      * `pre` and keep the image every later instance starts from (runtime.h
      * "snapshots"). Called after prepare, at deploy time; a failure makes
-     * the function unavailable with err's message. NULL: the ABI cannot. */
+     * the function unavailable with err's message; on success err->msg may
+     * say where the image came from (the server logs it). NULL: the ABI
+     * cannot. */
     int (*snapshot)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
                     kiln_err *err);
 

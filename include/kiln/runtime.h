@@ -312,6 +312,12 @@ KILN_API int kiln_snapshot_load(const kiln_instance_pre *pre, const char *path,
                                 kiln_snapshot **out /* OUT */, kiln_err *err);
 KILN_API int kiln_snapshot_file_info_get(const char *path, kiln_snapshot_file_info *out /* OUT */,
                                          kiln_err *err);
+/* Where the image of `pre`'s artifact under configuration `variant` (a short
+ * hex digest of what the ABI's init depends on) lives: next to the artifact,
+ * "<cache>/images/<artifact content hash>-<variant>.img" (the directory is
+ * created). KILN_ENOENT when the module was not loaded from a file. */
+KILN_API int kiln_snapshot_cache_path(const kiln_instance_pre *pre, const char *variant,
+                                      char *out, size_t size, kiln_err *err);
 
 /* ---- fibers: invocations that wait without holding a thread ----------- */
 

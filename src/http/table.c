@@ -336,8 +336,11 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
             rc = kiln_err_set(&e, KILN_ECONFIG, "function '%s': 'snapshot' is not supported by "
                               "the %s ABI yet; remove it", f->fn.name, f->abi->name);
         } else {
+            e.msg[0] = '\0';
             rc = f->abi->snapshot(&f->fn, f->state, f->pre, &e);
             snap_failed = rc != KILN_OK;
+            if (rc == KILN_OK && e.msg[0] != '\0' && !probe)
+                http_log("kiln serve: function '%s': %s", f->fn.name, e.msg);
         }
     }
     if (rc != KILN_OK && probe) {

@@ -754,3 +754,24 @@ int kiln_snapshot_file_info_get(const char *path, kiln_snapshot_file_info *out, 
         return kiln_err_set(err, KILN_EINVAL, "snapshot image %s: %s", path, why);
     return KILN_OK;
 }
+
+int kiln_snapshot_cache_path(const kiln_instance_pre *pre, const char *variant, char *out,
+                             size_t size, kiln_err *err)
+{
+    const kiln_module *m = pre->m;
+    const char *hash = m->d->content_hash;
+    const char *slash = m->path ? strrchr(m->path, '/') : NULL;
+    if (slash == NULL || hash == NULL || hash[0] == '\0')
+        return kiln_err_set(err, KILN_ENOENT, "%s: no artifact file to keep an image next to",
+                            m->name);
+    int n = snprintf(out, size, "%.*s/images", (int)(slash - m->path), m->path);
+    if (n < 0 || (size_t)n >= size)
+        return kiln_err_set(err, KILN_EINVAL, "%s: image path too long", m->name);
+    if (fs_mkdir_p(out) != 0)
+        return kiln_err_set(err, KILN_ECACHE, "cannot create %s: %s", out, strerror(errno));
+    n = snprintf(out, size, "%.*s/images/%s-%s.img", (int)(slash - m->path), m->path, hash,
+                 variant);
+    if (n < 0 || (size_t)n >= size)
+        return kiln_err_set(err, KILN_EINVAL, "%s: image path too long", m->name);
+    return KILN_OK;
+}

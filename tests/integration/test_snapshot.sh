@@ -6,8 +6,10 @@
 # initialisation that makes an Extism host call
 # makes the function unavailable (503) with a message naming the call, while
 # the same module without snapshot serves; a reload after the configuration
-# (the environment init reads) or the module changed rebuilds the image; the
-# WASI-CGI ABI refuses the key.
+# (the environment init reads) or the module changed rebuilds the image;
+# images on disk survive a restart (loaded, not rebuilt), a changed
+# configuration or a corrupt file builds a new one; the WASI-CGI ABI refuses
+# the key.
 # Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 
@@ -99,6 +101,66 @@ cp "$XG/snap_bad.wasm" "$D/mods/snap_init.wasm"
 reload_wait
 expect "reload: a changed module's init is run again (now refused: 503)" 503 "" "$URL/snap"
 serve_stop
+
+# Images on disk: a restart reuses the image its artifact and configuration
+# were given (the log says "loaded", init is not run again), answers alike; a
+# configuration change builds a new one. The tag is unique per run, so the
+# first start always builds.
+TAG=run$$
+cp "$XG/snap_init.wasm" "$D/mods/snap_init.wasm"
+cat >"$D/disk.yaml" <<YAML
+functions:
+  snap:
+    module: mods/snap_init.wasm
+    abi: extism
+    export: run
+    routes: [/snap]
+    env: {SNAP_TAG: $TAG}
+    snapshot: true
+YAML
+if serve_start disk1 --config "$D/disk.yaml" --threads 2; then
+    check_contains "disk: first start builds and saves the image" "$(cat "$LOG")" \
+        "snapshot image built and saved to"
+    req "$URL/snap"
+    FIRST=$BODY
+    check_contains "disk: first start answers from its image" "$FIRST" "inits=1 calls=1 tag=$TAG"
+    serve_stop
+    IMG=$(sed -n "s/.*snapshot image built and saved to \([^ ]*\.img\).*/\1/p" "$LOG" | tail -n 1)
+    check_eq "disk: the image file is in the artifact cache" yes \
+        "$([ -f "$IMG" ] && case "$IMG" in "$KILN_HOME"/cache/images/*) echo yes ;; esac)"
+else
+    not_ok "disk: first start" "$(cat "$LOG")"
+fi
+if serve_start disk2 --config "$D/disk.yaml" --threads 2; then
+    L=$(cat "$LOG")
+    check_contains "disk: restart loads the image" "$L" "snapshot image loaded from $IMG"
+    check_eq "disk: restart builds no image" 0 "$(grep -c "snapshot image built" "$LOG")"
+    req "$URL/snap"
+    check_eq "disk: restart answers exactly as before" "$FIRST" "$BODY"
+    serve_stop
+else
+    not_ok "disk: restart" "$(cat "$LOG")"
+fi
+sed -i "s/SNAP_TAG: $TAG/SNAP_TAG: ${TAG}x/" "$D/disk.yaml"
+if serve_start disk3 --config "$D/disk.yaml" --threads 2; then
+    check_contains "disk: changed configuration builds a new image" "$(cat "$LOG")" \
+        "snapshot image built and saved to"
+    expect "disk: and answers with it" 200 "inits=1 calls=1 tag=${TAG}x" "$URL/snap"
+    serve_stop
+else
+    not_ok "disk: changed configuration" "$(cat "$LOG")"
+fi
+# A corrupt image is never used: rebuilt (the log says why) and replaced.
+printf 'garbage' >>"$IMG"
+sed -i "s/SNAP_TAG: ${TAG}x/SNAP_TAG: $TAG/" "$D/disk.yaml"
+if serve_start disk4 --config "$D/disk.yaml" --threads 2; then
+    check_contains "disk: a corrupt image is rebuilt, saying why" "$(cat "$LOG")" \
+        "replaced: snapshot image $IMG: checksum mismatch"
+    expect "disk: and the answers are right" 200 "inits=1 calls=1 tag=$TAG" "$URL/snap"
+    serve_stop
+else
+    not_ok "disk: corrupt image" "$(cat "$LOG")"
+fi
 
 # The CGI ABI has no snapshot yet: the key is refused with the file and line.
 cat >"$D/cgi.yaml" <<YAML

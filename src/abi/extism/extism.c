@@ -12,6 +12,7 @@
 
 #include "abi/extism/xtm_int.h"
 #include "base/alloc.h"
+#include "base/sha256.h"
 #include "kiln/abi.h"
 
 #define XTM_WASI_CAPTURE ((size_t)64 << 10)
@@ -629,7 +630,7 @@ const xtm_options *xtm_fn_options(const xtm_fn *f)
     return &f->o;
 }
 
-int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, kiln_err *err)
+static int snapshot_build(xtm_fn *f, const kiln_instance_pre *pre, kiln_err *err)
 {
     const char *name = f->o.name ? f->o.name : "plugin";
     xtm_plugin *p = plugin_new(f, pre);
@@ -669,6 +670,78 @@ int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, kiln_err *err)
                                name, what);
     f->snap = snap;
     f->snap_pre = pre;
+    return KILN_OK;
+}
+
+/* What init can observe besides the module (snapshot.md "Images on disk"):
+ * the WASI context's configuration and the memory limits. Everything else an
+ * Extism function is configured with is refused during init. `variant` gets
+ * 16 hex digits of its SHA-256, `note` a summary ("default" when none is set). */
+static void snapshot_variant(const xtm_options *o, char variant[17], char *note, size_t size)
+{
+    kiln_sha256 h;
+    char num[96];
+    kiln_sha256_init(&h);
+    snprintf(num, sizeof(num), "xtm-image-1|%d|%llu|%d|%u|", o->wasi,
+             (unsigned long long)o->limits.max_memory_bytes, o->max_pages_set, o->max_pages);
+    kiln_sha256_update(&h, num, strlen(num));
+    for (size_t i = 0; i < o->n_env; i++)
+        kiln_sha256_update(&h, o->env[i], strlen(o->env[i]) + 1);
+    kiln_sha256_update(&h, "|", 1);
+    for (size_t i = 0; i < o->n_preopens; i++) {
+        const kiln_wasi_preopen *po = &o->preopens[i];
+        const char *g = po->guest_path ? po->guest_path : po->host_path;
+        kiln_sha256_update(&h, po->host_path, strlen(po->host_path) + 1);
+        kiln_sha256_update(&h, g, strlen(g) + 1);
+        kiln_sha256_update(&h, po->read_only ? "r" : "w", 1);
+    }
+    uint8_t md[32];
+    char hex[65];
+    kiln_sha256_final(&h, md);
+    kiln_sha256_to_hex(md, hex);
+    memcpy(variant, hex, 16);
+    variant[16] = '\0';
+    if (o->n_env == 0 && o->n_preopens == 0 && o->limits.max_memory_bytes == 0 && !o->max_pages_set)
+        snprintf(note, size, "default%s", o->wasi ? " (wasi)" : "");
+    else
+        snprintf(note, size, "custom%s: %zu env, %zu preopens, max_memory %llu, max_pages %s%u",
+                 o->wasi ? " (wasi)" : "", o->n_env, o->n_preopens,
+                 (unsigned long long)o->limits.max_memory_bytes, o->max_pages_set ? "" : "unset ",
+                 o->max_pages);
+}
+
+/*
+ * The image for `pre`: read from the artifact cache when one was made for
+ * this artifact, configuration and Kiln version, else built and saved there
+ * (best effort). On success err->msg says which, for the server's log.
+ */
+int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, kiln_err *err)
+{
+    char variant[17], note[200], path[4096];
+    snapshot_variant(&f->o, variant, note, sizeof(note));
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    bool cacheable = kiln_snapshot_cache_path(pre, variant, path, sizeof(path), &e) == KILN_OK;
+    kiln_snapshot *snap = NULL;
+    int lrc = cacheable ? kiln_snapshot_load(pre, path, &snap, &e) : KILN_ENOENT;
+    if (lrc == KILN_OK) {
+        f->snap = snap;
+        f->snap_pre = pre;
+        kiln_err_set(err, KILN_OK, "snapshot image loaded from %s (%s)", path, note);
+        return KILN_OK;
+    }
+    char stale[600];
+    snprintf(stale, sizeof(stale), "%.500s", lrc == KILN_ENOENT ? "" : e.msg);
+    int rc = snapshot_build(f, pre, err);
+    if (rc != KILN_OK)
+        return rc;
+    if (!cacheable)
+        kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
+    else if (kiln_snapshot_save(f->snap, path, note, &e) != KILN_OK)
+        kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
+    else
+        kiln_err_set(err, KILN_OK, "snapshot image built and saved to %s (%s)%s%s", path, note,
+                     stale[0] ? "; replaced: " : "", stale);
     return KILN_OK;
 }
 

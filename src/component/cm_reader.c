@@ -1266,7 +1266,7 @@ static int rd_instance(rd *r, cm_component *c)
 {
     size_t at = r->pos;
     uint8_t form;
-    uint32_t n, ci, cap = 0;
+    uint32_t n = 0, ci = 0, cap = 0;
     int rc = rd_byte(r, &form, "instance");
     if (rc != KILN_OK)
         return rc;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aot/wasm_reader.h"
@@ -21,6 +22,9 @@
 #include "cli/cli.h"
 #include "component/cm.h"
 #include "component/cm_wit.h"
+#include "kiln/aot.h"
+#include "kiln/runtime.h"
+#include "platform/fs.h"
 
 /* Inspecting is cheap, but a file this size is surely not a module. */
 #define INSPECT_MAX_BYTES (1024LL * 1024 * 1024)
@@ -36,6 +40,9 @@ static void usage(FILE *f)
                "memories (pages of 64 KiB), tables, start function and the host ABI it\n"
                "appears to target: wasi-command, wasi-reactor, extism-plugin, proxy-wasm,\n"
                "otoroshi or core. Names are shown with non-printable bytes as \\xHH.\n"
+               "Then the snapshot images `kiln serve` keeps for it in $KILN_HOME/cache\n"
+               "(snapshot: true): per cached artifact and configuration, size and when built,\n"
+               "and whether one exists under the default configuration (nothing compiled).\n"
                "For a component: its WIT world (imports and exports with their types), the\n"
                "core modules it embeds (size, sha256) and how each export is lifted.\n"
                "\n"
@@ -264,7 +271,9 @@ static json_t *limits_json(const wr_limits *l)
  * jansson escapes control characters and NULs, and JSON_ENSURE_ASCII keeps
  * the output plain ASCII, so nothing raw reaches a terminal.
  */
-static int print_json(const char *path, size_t size, const kiln_wasm_info *info, const char *abi)
+static void inspect_images(const uint8_t *buf, size_t size, json_t *root);
+static int print_json(const char *path, const uint8_t *buf, size_t size, const kiln_wasm_info *info,
+                      const char *abi)
 {
     json_t *root = json_object(), *imports = json_array(), *exports = json_array();
     json_t *memories = json_array(), *tables = json_array();
@@ -310,6 +319,7 @@ static int print_json(const char *path, size_t size, const kiln_wasm_info *info,
     put(root, "functions", json_integer(info->n_funcs));
     put(root, "globals", json_integer(info->n_globals));
     put(root, "start", info->has_start ? json_integer(info->start_func) : json_null());
+    inspect_images(buf, size, root);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(root);
     if (text == NULL) {
@@ -319,6 +329,109 @@ static int print_json(const char *path, size_t size, const kiln_wasm_info *info,
     printf("%s\n", text);
     free(text); /* jansson's allocator, not Kiln's */
     return 0;
+}
+
+
+/* ---- snapshot images (docs/internals/snapshot.md "Images on disk") ---- */
+
+typedef struct img_list {
+    const char *prefix; /* "<artifact key>-" */
+    char dir[4200];
+    const char *tier;
+    json_t *arr; /* --json: collects; else printed */
+    int n, n_default;
+} img_list;
+
+static int img_one(const char *name, void *ctx)
+{
+    img_list *l = ctx;
+    size_t pl = strlen(l->prefix), nl = strlen(name);
+    if (strncmp(name, l->prefix, pl) != 0 || nl < 4 || strcmp(name + nl - 4, ".img") != 0)
+        return 0;
+    char path[4600];
+    snprintf(path, sizeof(path), "%s/%s", l->dir, name);
+    kiln_snapshot_file_info fi;
+    kiln_err err = {0};
+    bool ok = kiln_snapshot_file_info_get(path, &fi, &err) == KILN_OK;
+    char when[64] = "?";
+    time_t t = (time_t)fi.created;
+    struct tm tm;
+    if (ok && gmtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    bool is_default = ok && strncmp(fi.note, "default", 7) == 0;
+    l->n++;
+    l->n_default += is_default;
+    if (l->arr != NULL) {
+        json_t *o = json_object();
+        put(o, "path", json_string(path));
+        put(o, "tier", json_string(l->tier));
+        put(o, "usable", json_boolean(ok));
+        if (ok) {
+            put(o, "config", json_string(fi.note));
+            put(o, "default_config", json_boolean(is_default));
+            put(o, "file_bytes", json_integer((json_int_t)fi.file_bytes));
+            put(o, "memory_image_bytes", json_integer((json_int_t)fi.info.image_bytes));
+            put(o, "memory_bytes", json_integer((json_int_t)fi.info.memory_bytes));
+            put(o, "built", json_string(when));
+        } else {
+            put(o, "error", json_string(err.msg));
+        }
+        json_array_append_new(l->arr, o);
+    } else if (ok) {
+        const char *variant = name + pl;
+        printf("  %s artifact, config %.16s (%s): %llu bytes (memory image %llu of %llu), "
+               "built %s\n",
+               l->tier, variant, fi.note, (unsigned long long)fi.file_bytes,
+               (unsigned long long)fi.info.image_bytes, (unsigned long long)fi.info.memory_bytes,
+               when);
+    } else {
+        printf("  %s artifact: unusable: %s\n", l->tier, err.msg);
+    }
+    return 0;
+}
+
+/* Images made for this module's cached artifacts (the default compiler at
+ * -O2 and the fast tier), looked up without compiling anything. */
+static void inspect_images(const uint8_t *buf, size_t size, json_t *root)
+{
+    static const struct {
+        kiln_aot_tier tier;
+        const char *name;
+    } tiers[] = {{KILN_AOT_TIER_OPTIMIZED, "optimized"}, {KILN_AOT_TIER_FAST, "fast"}};
+    json_t *arr = root != NULL ? json_array() : NULL;
+    int n = 0, n_default = 0, n_artifacts = 0;
+    if (root == NULL)
+        printf("snapshot images:\n");
+    for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++) {
+        kiln_aot_options o;
+        memset(&o, 0, sizeof(o));
+        o.opt_level = -1;
+        o.tier = tiers[i].tier;
+        o.cache_only = true;
+        kiln_aot_result r;
+        kiln_err err = {0};
+        if (kiln_aot_compile(buf, size, "module", &o, &r, &err) != KILN_OK)
+            continue;
+        n_artifacts++;
+        img_list l = {.tier = tiers[i].name, .arr = arr};
+        char prefix[80];
+        snprintf(prefix, sizeof(prefix), "%s-", r.key);
+        l.prefix = prefix;
+        const char *slash = strrchr(r.so_path, '/');
+        snprintf(l.dir, sizeof(l.dir), "%.*s/images", slash ? (int)(slash - r.so_path) : 1,
+                 slash ? r.so_path : ".");
+        fs_list_dir(l.dir, img_one, &l);
+        n += l.n;
+        n_default += l.n_default;
+    }
+    if (root != NULL) {
+        put(root, "snapshot_images", arr);
+        put(root, "snapshot_default_config", json_boolean(n_default > 0));
+        return;
+    }
+    if (n == 0)
+        printf("  none%s\n", n_artifacts == 0 ? " (the module is not compiled in the cache)" : "");
+    printf("  under the default configuration: %s\n", n_default > 0 ? "yes" : "no");
 }
 
 /* sha256 of n bytes as 64 hex digits; "?" if the digest fails. */
@@ -505,13 +618,15 @@ int cmd_inspect(int argc, char **argv)
         kiln_free(buf);
         return 1;
     }
-    kiln_free(buf);
     const char *abi = detect_abi(&info);
     int rc = 0;
-    if (json)
-        rc = print_json(path, size, &info, abi);
-    else
+    if (json) {
+        rc = print_json(path, buf, size, &info, abi);
+    } else {
         print_text(path, size, &info, abi);
+        inspect_images(buf, size, NULL);
+    }
+    kiln_free(buf);
     kiln_wasm_info_free(&info);
     if (fflush(stdout) != 0) {
         cli_error("inspect", "cannot write output: %s", strerror(errno));

@@ -117,6 +117,12 @@ functions:
     routes: [/snap]
     env: {SNAP_TAG: $TAG}
     snapshot: true
+  plain:
+    module: mods/snap_init.wasm
+    abi: extism
+    export: run
+    routes: [/plain]
+    snapshot: true
 YAML
 if serve_start disk1 --config "$D/disk.yaml" --threads 2; then
     check_contains "disk: first start builds and saves the image" "$(cat "$LOG")" \
@@ -125,7 +131,8 @@ if serve_start disk1 --config "$D/disk.yaml" --threads 2; then
     FIRST=$BODY
     check_contains "disk: first start answers from its image" "$FIRST" "inits=1 calls=1 tag=$TAG"
     serve_stop
-    IMG=$(sed -n "s/.*snapshot image built and saved to \([^ ]*\.img\).*/\1/p" "$LOG" | tail -n 1)
+    IMG=$(sed -n "s/.*function 'snap': snapshot image built and saved to \([^ ]*\.img\).*/\1/p" \
+        "$LOG" | tail -n 1)
     check_eq "disk: the image file is in the artifact cache" yes \
         "$([ -f "$IMG" ] && case "$IMG" in "$KILN_HOME"/cache/images/*) echo yes ;; esac)"
 else
@@ -138,6 +145,20 @@ if serve_start disk2 --config "$D/disk.yaml" --threads 2; then
     req "$URL/snap"
     check_eq "disk: restart answers exactly as before" "$FIRST" "$BODY"
     serve_stop
+    # kiln inspect shows the images of the module's cached artifact.
+    V=${IMG##*-}
+    V=${V%.img}
+    out=$("$KILN" inspect "$D/mods/snap_init.wasm")
+    check_contains "inspect: lists the image with its configuration" "$out" \
+        "optimized artifact, config $V (custom (wasi): 1 env, 0 preopens"
+    check_contains "inspect: an image under the default configuration" "$out" \
+        "under the default configuration: yes"
+    out=$("$KILN" inspect --json "$D/mods/snap_init.wasm")
+    check_contains "inspect --json: images listed" "$out" "\"snapshot_default_config\": true"
+    check_contains "inspect --json: with their size" "$out" "\"memory_image_bytes\":"
+    out=$("$KILN" inspect "$XG/snap_bad.wasm")
+    check_contains "inspect: a module without images says so" "$out" \
+        "under the default configuration: no"
 else
     not_ok "disk: restart" "$(cat "$LOG")"
 fi

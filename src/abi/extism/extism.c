@@ -701,13 +701,15 @@ static void snapshot_variant(const xtm_options *o, char variant[17], char *note,
     kiln_sha256_to_hex(md, hex);
     memcpy(variant, hex, 16);
     variant[16] = '\0';
-    if (o->n_env == 0 && o->n_preopens == 0 && o->limits.max_memory_bytes == 0 && !o->max_pages_set)
-        snprintf(note, size, "default%s", o->wasi ? " (wasi)" : "");
-    else
-        snprintf(note, size, "custom%s: %zu env, %zu preopens, max_memory %llu, max_pages %s%u",
-                 o->wasi ? " (wasi)" : "", o->n_env, o->n_preopens,
-                 (unsigned long long)o->limits.max_memory_bytes, o->max_pages_set ? "" : "unset ",
-                 o->max_pages);
+    /* "default": nothing the function's configuration adds (no environment,
+     * preopens or manifest max_pages); the memory limit is the server's. */
+    char pages[32] = "";
+    if (o->max_pages_set)
+        snprintf(pages, sizeof(pages), ", max_pages %u", o->max_pages);
+    snprintf(note, size, "%s%s: %zu env, %zu preopens, max_memory %llu%s",
+             o->n_env == 0 && o->n_preopens == 0 && !o->max_pages_set ? "default" : "custom",
+             o->wasi ? " (wasi)" : "", o->n_env, o->n_preopens,
+             (unsigned long long)o->limits.max_memory_bytes, pages);
 }
 
 /*

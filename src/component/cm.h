@@ -94,6 +94,8 @@ struct cm_type {
     uint32_t n_imports, n_exports; /* component and instance types */
     cm_extern *imports, *exports;
     uint32_t id;          /* resource: unique per component tree */
+    bool has_dtor;        /* resource defined here: its destructor, a core func */
+    uint32_t dtor;        /*   index of the defining component */
 };
 
 /* A component-level function (index space CM_SORT_FUNC). */

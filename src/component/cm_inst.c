@@ -294,8 +294,17 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
     } else if (cf->how == CM_CORE_RESOURCE_DROP) {
         cm_handle e;
         rc = cm_handles_remove(&ci->handles, in[0].v.i32, cf->resource, &e, &err);
-        /* Host resources need no destructor here (WASI's are static);
-         * guest destructors are not called yet (docs/internals/component.md). */
+        /* Dropping an own handle of a resource this component defines runs
+         * its destructor with the rep (host resources have none: WASI's
+         * are static). */
+        if (rc == KILN_OK && e.own && cf->resource->has_dtor) {
+            kiln_instance *di;
+            const char *dname;
+            kiln_value arg = {.i32 = e.rep};
+            rc = core_alias(ci, cf->resource->dtor, &di, &dname, &err);
+            if (rc == KILN_OK)
+                rc = kiln_instance_call(di, dname, "i>", &arg, NULL, &err);
+        }
     } else {
         cm_arena *arena = cm_arena_new();
         cm_val *vals = arena ? cm_arena_alloc(arena, (l->ft->n + 1) * sizeof(cm_val)) : NULL;

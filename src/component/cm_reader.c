@@ -774,6 +774,10 @@ static int rd_deftype(rd *r, const scope *sc, const cm_type **out)
                 return fail(r, KILN_EMODULE, fat, "malformed resource destructor");
             if (rc == KILN_OK && has)
                 rc = rd_index(r, sc->c, CM_SORT_CORE_FUNC, &f);
+            if (rc == KILN_OK && has && k == 0) {
+                t->has_dtor = true;
+                t->dtor = f;
+            }
         }
         if (rc == KILN_OK)
             *out = t;

@@ -167,7 +167,7 @@ done
 
 # ---- counter: a resource the component defines, resource.new/rep/drop -----
 out=$("$KILN" call "$OUT/counter.wasm" selftest 2>&1)
-check_eq "counter: new/rep/drop keep reps, distinct handles, reuse slots" "0" "$out"
+check_eq "counter: new/rep/drop keep reps, reuse slots, drop runs the destructor" "0" "$out"
 for e in drop-twice rep-after-drop; do
     out=$("$KILN" call "$OUT/counter.wasm" "$e" 2>&1)
     rc=$?

@@ -36,12 +36,16 @@ __attribute__((export_name(IFACE "#[method]counter.bump"))) uint32_t bump(uint32
     return rep - 100 + 1;
 }
 
+/* Sum of the reps destroyed: resource.drop of an own handle calls the dtor. */
+static uint32_t destroyed;
+
 __attribute__((export_name(IFACE "#[dtor]counter"))) void dtor(uint32_t rep)
 {
-    (void)rep;
+    destroyed += rep;
 }
 
-/* 0 when new/rep/drop behave: distinct handles, reps kept, slots reused. */
+/* 0 when new/rep/drop behave: distinct handles, reps kept, slots reused,
+ * the destructor run by every drop. */
 __attribute__((export_name("selftest"))) uint32_t selftest(void)
 {
     uint32_t a = counter_new(7), b = counter_new(9);
@@ -55,6 +59,8 @@ __attribute__((export_name("selftest"))) uint32_t selftest(void)
         return 3;
     counter_drop(b);
     counter_drop(c);
+    if (destroyed != 7 + 9 + 11)
+        return 4;
     return 0;
 }
 

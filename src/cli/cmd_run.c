@@ -258,8 +258,12 @@ int cmd_run(int argc, char **argv)
     size_t nfns;
     const kiln_hostfn *fns = kiln_wasi_hostfns(&nfns);
     int rc = KILN_OK;
-    if (component)
+    if (component) {
+        if (o.npreopens > 0)
+            fprintf(stderr, "kiln run: %s: warning: --dir/--dir-ro are not visible to "
+                            "components yet (wasi:filesystem is not wired)\n", name);
         goto wasi_ctx; /* its core modules are linked by the component itself */
+    }
     rc = kiln_linker_new(&linker);
     if (rc == KILN_OK)
         rc = kiln_linker_define_host(linker, fns, nfns);

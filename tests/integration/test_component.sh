@@ -188,6 +188,9 @@ line 2
 read 14 bytes"
 "$KILN" run "$OUT/hello_cmd.wasm" fail >/dev/null 2>&1
 check_eq "run: a failing main exits 1 (wasi:cli/exit carries ok/err only)" 1 "$?"
+out=$("$KILN" run --dir "$T" "$OUT/hello_cmd.wasm" 2>&1 >/dev/null)
+check_contains "run: --dir on a component is reported as not visible" "$out" \
+    "warning: --dir/--dir-ro are not visible to components yet"
 out=$("$KILN" run "$OUT/prims.wasm" 2>&1)
 rc=$?
 check_eq "run: a component without wasi:cli/run exits 1" 1 "$rc"

@@ -180,6 +180,7 @@ static void add_live(admin_server *a, json_t *o, const char *name, const char *a
     json_object_set_new(o, "abi", st.abi[0] ? json_string(st.abi) : json_null());
     json_object_set_new(o, "error", st.error[0] ? jstr(st.error) : json_null());
     json_object_set_new(o, "n_routes", json_integer(st.n_routes));
+    json_object_set_new(o, "snapshot", st.snapshot[0] ? json_string(st.snapshot) : json_null());
     int64_t sv = st.module_hash[0] ? reg_version_of_hash(a->reg, name, st.module_hash) : 0;
     json_object_set_new(o, "serving_version", sv ? json_integer(sv) : json_null());
 }

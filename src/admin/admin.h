@@ -46,6 +46,7 @@ typedef struct admin_fn_status {
     char abi[32];
     char error[512];
     unsigned n_routes;
+    char snapshot[8]; /* snapshot image: "loaded", "built", "memory", or "" */
 } admin_fn_status;
 
 /* The server as the admin API sees it; every callback is thread-safe and

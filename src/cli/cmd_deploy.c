@@ -474,6 +474,7 @@ int cmd_ls(int argc, char **argv)
             printf("usage: kiln ls [--all] [options]\n\n"
                    "List the deployed functions of a running `kiln serve`: active version,\n"
                    "status (serving, compiling, updating, failed, pending, unavailable), tier,\n"
+                   "snapshot image (loaded from the cache, built, memory; - without snapshot),\n"
                    "routes and the last error. --all includes undeployed functions.\n\n");
             common_help(stdout);
             return 0;
@@ -500,7 +501,8 @@ int cmd_ls(int argc, char **argv)
         json_decref(ans);
         return 0;
     }
-    printf("%-24s %7s  %-11s %-10s %s\n", "NAME", "VERSION", "STATUS", "TIER", "ROUTES");
+    printf("%-24s %7s  %-11s %-10s %-8s %s\n", "NAME", "VERSION", "STATUS", "TIER", "SNAPSHOT",
+           "ROUTES");
     size_t i;
     json_t *f;
     json_array_foreach(fns, i, f) {
@@ -521,8 +523,9 @@ int cmd_ls(int argc, char **argv)
         char ver[32];
         snprintf(ver, sizeof(ver), json_is_integer(av) ? "%lld" : "-",
                  (long long)json_integer_value(av));
-        printf("%-24s %7s  %-11s %-10s %s\n", str_or(f, "name", "?"), ver,
-               str_or(f, "status", "?"), str_or(f, "tier", "-"), routes);
+        printf("%-24s %7s  %-11s %-10s %-8s %s\n", str_or(f, "name", "?"), ver,
+               str_or(f, "status", "?"), str_or(f, "tier", "-"), str_or(f, "snapshot", "-"),
+               routes);
         const char *e = json_string_value(json_object_get(f, "error"));
         if (e != NULL)
             printf("    error: %s\n", e);

@@ -93,6 +93,7 @@ static void be_status(void *ctx, const char *name, admin_fn_status *out)
     snprintf(out->abi, sizeof(out->abi), "%s", st.abi);
     snprintf(out->error, sizeof(out->error), "%s", st.error);
     out->n_routes = st.n_routes;
+    snprintf(out->snapshot, sizeof(out->snapshot), "%s", st.snapshot);
 }
 
 static size_t be_names(void *ctx, char ***out)

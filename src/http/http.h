@@ -56,6 +56,7 @@ typedef struct http_fn_status {
     char abi[32];
     char error[512];         /* why it is unavailable, or why its newest module was refused */
     unsigned n_routes;
+    char snapshot[8];        /* "loaded", "built", "memory" (see http_mod), or "" */
 } http_fn_status;
 void http_server_fn_status(http_server *s, const char *name, http_fn_status *out /* OUT */);
 /* Names of every function served, malloc'd array of malloc'd strings. */

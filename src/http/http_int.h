@@ -39,6 +39,10 @@ typedef struct http_mod {
     char reason[200];    /* short cause for the 503 body (details go to the log) */
     char hash[65];       /* sha256 of the module bytes serving (hex), "" if unknown */
     char tier[16];       /* compiler tier of the artifact serving ("O2", "tcc"), "" if none */
+    /* snapshot: true and its image is ready: "loaded" (from the artifact
+     * cache), "built" (init ran, image saved) or "memory" (built, not
+     * cached); "" otherwise. Set while the table is built. */
+    char snapshot[8];
     /* The file's newest contents failed and the previous table's module for
      * this function kept serving: why (for status and the log). */
     char refused[300];

@@ -341,6 +341,12 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
             snap_failed = rc != KILN_OK;
             if (rc == KILN_OK && e.msg[0] != '\0' && !probe)
                 http_log("kiln serve: function '%s': %s", f->fn.name, e.msg);
+            /* The ABI's note says where the image came from (extism.c). */
+            if (rc == KILN_OK)
+                snprintf(m->snapshot, sizeof(m->snapshot), "%s",
+                         strstr(e.msg, "image loaded from") ? "loaded"
+                         : strstr(e.msg, "saved to")        ? "built"
+                                                            : "memory");
         }
     }
     if (rc != KILN_OK && probe) {

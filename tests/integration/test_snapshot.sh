@@ -144,7 +144,6 @@ if serve_start disk2 --config "$D/disk.yaml" --threads 2; then
     check_eq "disk: restart builds no image" 0 "$(grep -c "snapshot image built" "$LOG")"
     req "$URL/snap"
     check_eq "disk: restart answers exactly as before" "$FIRST" "$BODY"
-    serve_stop
     # kiln inspect shows the images of the module's cached artifact.
     V=${IMG##*-}
     V=${V%.img}
@@ -159,6 +158,19 @@ if serve_start disk2 --config "$D/disk.yaml" --threads 2; then
     out=$("$KILN" inspect "$XG/snap_bad.wasm")
     check_contains "inspect: a module without images says so" "$out" \
         "under the default configuration: no"
+    # kiln ls: a deployed snapshot function under the default configuration
+    # starts from the image `plain` left in the cache.
+    ADMIN=$(sed -n 's/.*admin API on \(http:[^ ]*\).*/\1/p' "$LOG" | head -n 1)
+    printf '{"snapshot": true}' >"$D/snap.json"
+    KILN_ADMIN=$ADMIN "$KILN" deploy --abi extism --export run --route /dep --settings "$D/snap.json" \
+        --wait depsnap "$D/mods/snap_init.wasm" >"$T/deploy.out" 2>&1
+    out=$(KILN_ADMIN=$ADMIN "$KILN" ls 2>&1)
+    check_contains "ls: a SNAPSHOT column" "$out" "SNAPSHOT"
+    check_contains "ls: the deployed function's image was loaded from the cache" \
+        "$(printf '%s\n' "$out" | grep '^depsnap')" " loaded "
+    out=$(KILN_ADMIN=$ADMIN "$KILN" ls --json 2>&1)
+    check_contains "ls --json: snapshot" "$out" '"snapshot":"loaded"'
+    serve_stop
 else
     not_ok "disk: restart" "$(cat "$LOG")"
 fi

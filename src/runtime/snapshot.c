@@ -522,8 +522,10 @@ int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *not
     }
     /* Atomic publish, as artifacts are: a reader sees the old file or the
      * whole new one. */
+    static _Atomic uint64_t seq;
     char tmp[4200];
-    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+    int n = snprintf(tmp, sizeof(tmp), "%s.%ld.%llu.tmp", path, (long)getpid(),
+                     (unsigned long long)atomic_fetch_add(&seq, 1));
     int rc = KILN_OK;
     if (n < 0 || (size_t)n >= sizeof(tmp))
         rc = kiln_err_set(err, KILN_EINVAL, "snapshot image: path too long: %s", path);

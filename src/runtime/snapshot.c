@@ -45,6 +45,16 @@ typedef struct snap_obj {
     snap_ref *refs;  /* funcref table elements */
 } snap_obj;
 
+/* A pointer in the wasm2c struct outside the fields Kiln knows (a funcref
+ * global: its function and module_instance): stored as an offset, rebased on
+ * restore. */
+enum { RELOC_INSTANCE, RELOC_ARTIFACT };
+typedef struct snap_reloc {
+    uint32_t offset; /* in the struct, 8-byte aligned */
+    uint32_t kind;
+    int64_t delta; /* from the instance struct or the artifact's load address */
+} snap_reloc;
+
 struct kiln_snapshot {
     const kiln_instance_pre *pre;
     uint64_t id; /* process-unique: pool slot affinity */
@@ -54,6 +64,8 @@ struct kiln_snapshot {
     uint32_t n_link_words;
     uint32_t n_objs;
     snap_obj *objs;
+    uint32_t n_relocs;
+    snap_reloc *relocs;
 };
 
 static _Atomic uint64_t next_id = 1;
@@ -194,6 +206,7 @@ void kiln_snapshot_free(kiln_snapshot *s)
     if (s == NULL)
         return;
     objs_free(s->objs, s->n_objs);
+    kiln_free(s->relocs);
     kiln_free(s->state);
     kiln_free(s);
 }
@@ -303,6 +316,36 @@ int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *er
         memset(s->state + s->objs[i].rec.offset, 0, sz);
     }
     memset(s->state, 0, groups * sizeof(void *));
+    /* What is left is globals and flags. A funcref global holds a function
+     * of the artifact and this instance's address: found by value (a word
+     * pointing into the instance struct or the artifact; a plain i64 global
+     * coinciding with such an address is a ~1e-13 chance), kept as offsets. */
+    uintptr_t lo = (uintptr_t)inst->wasm, hi = lo + d->instance_size;
+    for (uint32_t off = groups * sizeof(void *); off + 8 <= s->state_size; off += 8) {
+        uint64_t v;
+        memcpy(&v, s->state + off, 8);
+        uint32_t kind;
+        int64_t delta;
+        Dl_info info;
+        if (v >= lo && v < hi) {
+            kind = RELOC_INSTANCE;
+            delta = (int64_t)(v - lo);
+        } else if (v >= 4096 && dladdr((const void *)(uintptr_t)v, &info) != 0 &&
+                   (uint8_t *)info.dli_fbase == s->base) {
+            kind = RELOC_ARTIFACT;
+            delta = (int64_t)(v - (uintptr_t)s->base);
+        } else {
+            continue;
+        }
+        snap_reloc *nr = kiln_realloc(s->relocs, (s->n_relocs + 1) * sizeof(*nr));
+        if (nr == NULL) {
+            kiln_snapshot_free(s);
+            return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", mname);
+        }
+        s->relocs = nr;
+        s->relocs[s->n_relocs++] = (snap_reloc){off, kind, delta};
+        memset(s->state + off, 0, 8);
+    }
     s->id = atomic_fetch_add(&next_id, 1);
     *out = s;
     return KILN_OK;
@@ -372,6 +415,12 @@ int kiln_instance_new_from_snapshot(const kiln_snapshot *s, const kiln_limits *l
     memcpy(inst->wasm, s->state, s->state_size);
     for (uint32_t i = 0; i < s->n_link_words; i++)
         ((void **)inst->wasm)[i] = inst->link;
+    for (uint32_t i = 0; i < s->n_relocs; i++) {
+        const snap_reloc *r = &s->relocs[i];
+        uint64_t v = (r->kind == RELOC_INSTANCE ? (uintptr_t)inst->wasm : (uintptr_t)s->base) +
+                     (uint64_t)r->delta;
+        memcpy((uint8_t *)inst->wasm + r->offset, &v, 8);
+    }
     restore_args a = {s, inst};
     int rc = rt_guarded(inst, "restore from snapshot", do_restore, &a, err);
     if (rc != KILN_OK) {
@@ -408,6 +457,7 @@ void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out)
  *   "KILNIMG1", u32 format, str Kiln version, str artifact content hash,
  *   i64 created (Unix seconds), str note;
  *   u32 state_size, u32 n_link_words, u32 n_objs, state bytes;
+ *   u32 n_relocs, per reloc u32 offset, u32 kind, i64 delta;
  *   per object: u8 kind, u32 offset, u32 declared_max, u32 size, u64 extent,
  *     memory: extent bytes; funcref table: per element u32 params
  *     (UINT32_MAX: no type), u32 results, u32 types[params + results],
@@ -427,7 +477,7 @@ void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out)
 #include "platform/fs.h"
 
 #define IMG_MAGIC "KILNIMG1"
-#define IMG_FORMAT 1u
+#define IMG_FORMAT 2u
 #define IMG_MAX_BYTES (8ULL << 30)
 
 typedef struct wbuf {
@@ -481,6 +531,12 @@ int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *not
     W_VAL(&b, uint32_t, s->n_link_words);
     W_VAL(&b, uint32_t, s->n_objs);
     w_put(&b, s->state, s->state_size);
+    W_VAL(&b, uint32_t, s->n_relocs);
+    for (uint32_t i = 0; i < s->n_relocs; i++) {
+        W_VAL(&b, uint32_t, s->relocs[i].offset);
+        W_VAL(&b, uint32_t, s->relocs[i].kind);
+        W_VAL(&b, int64_t, s->relocs[i].delta);
+    }
     for (uint32_t i = 0; i < s->n_objs; i++) {
         const snap_obj *o = &s->objs[i];
         W_VAL(&b, uint8_t, o->rec.kind);
@@ -624,6 +680,23 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
             why = "out of memory";
         else
             memcpy(s->state, st, s->state_size);
+    }
+    uint32_t nrel = 0;
+    R_VAL(&r, uint32_t, nrel);
+    if (why == NULL && (r.bad || (uint64_t)nrel * 16 > r.n - r.off))
+        why = "truncated relocations";
+    if (why == NULL && nrel > 0 && (s->relocs = kiln_calloc(nrel, sizeof(*s->relocs))) == NULL)
+        why = "out of memory";
+    for (uint32_t i = 0; why == NULL && i < nrel; i++) {
+        snap_reloc *rl = &s->relocs[i];
+        R_VAL(&r, uint32_t, rl->offset);
+        R_VAL(&r, uint32_t, rl->kind);
+        R_VAL(&r, int64_t, rl->delta);
+        s->n_relocs = i + 1;
+        if (r.bad || rl->kind > RELOC_ARTIFACT || (uint64_t)rl->offset + 8 > s->state_size ||
+            rl->offset < s->n_link_words * sizeof(void *) || rl->delta < 0 ||
+            (rl->kind == RELOC_INSTANCE && rl->delta >= (int64_t)s->state_size))
+            why = "malformed relocation";
     }
     kiln_snapshot_info *si = &info->info;
     si->state_bytes = s->state_size;

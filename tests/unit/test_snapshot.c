@@ -479,6 +479,61 @@ static void test_image_on_disk(void **state)
     fixture_fini(&f);
 }
 
+/* A funcref global set by init holds a function of the artifact and the
+ * instance's own address: a restored instance must call through it into
+ * itself (its own globals), in memory and after a round trip through disk. */
+static void test_funcref_global(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals();
+    static const char *wat =
+        "(module (type $ti (func (param i32) (result i32)))\n"
+        " (table 2 funcref)\n"
+        " (global $g (mut funcref) (ref.null func))\n"
+        " (global $k (mut i32) (i32.const 3))\n"
+        " (elem declare func $mul)\n"
+        " (func $mul (type $ti) (i32.mul (local.get 0) (global.get $k)))\n"
+        " (func (export \"init\") (global.set $g (ref.func $mul)))\n"
+        " (func (export \"set_k\") (param i32) (result i32) (global.set $k (local.get 0)) (i32.const 0))\n"
+        " (func (export \"via_g\") (param i32) (result i32)\n"
+        "  (table.set 0 (i32.const 1) (global.get $g))\n"
+        "  (call_indirect (type $ti) (local.get 0) (i32.const 1))))\n";
+    kiln_linker *l;
+    kiln_err err;
+    assert_int_equal(kiln_linker_new(&l), KILN_OK);
+    kiln_module *m = test_load_wat(wat, l);
+    assert_non_null(m);
+    kiln_instance_pre *pre;
+    assert_int_equal(kiln_instance_pre_new(m, l, &pre, &err), KILN_OK);
+    const char *const inits[] = {"init"};
+    kiln_snapshot *s = NULL;
+    assert_int_equal(kiln_snapshot_build(pre, NULL, NULL, inits, 1, NULL, 0, &s, &err), KILN_OK);
+    char dir[] = "/tmp/kiln-snapfg-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/img", dir);
+    assert_int_equal(kiln_snapshot_save(s, path, "t", &err), KILN_OK);
+    kiln_snapshot *l2 = NULL;
+    assert_int_equal(kiln_snapshot_load(pre, path, &l2, &err), KILN_OK);
+    kiln_snapshot *both[] = {s, l2};
+    for (int which = 0; which < 2; which++)
+        for (int k = 2; k < 12; k++) {
+            kiln_instance *inst;
+            assert_int_equal(kiln_instance_new_from_snapshot(both[which], NULL, NULL, &inst, &err),
+                             KILN_OK);
+            assert_int_equal(call_i(inst, "via_g", 7), 21); /* the image's k */
+            call_i(inst, "set_k", (uint32_t)k);
+            assert_int_equal(call_i(inst, "via_g", 7), 7 * k); /* its own k, not the image's */
+            kiln_instance_free(inst);
+        }
+    kiln_snapshot_free(l2);
+    kiln_snapshot_free(s);
+    unlink(path);
+    rmdir(dir);
+    kiln_instance_pre_free(pre);
+    kiln_module_release(m);
+    kiln_linker_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -489,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_imports_refused),
         cmocka_unit_test(test_plain_pool_reset),
         cmocka_unit_test(test_image_on_disk),
+        cmocka_unit_test(test_funcref_global),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,6 +115,9 @@ typedef struct kiln_function {
      * instance of the function gets in the same state slots. ABIs copy the
      * non-NULL slots into the state they pass to kiln_instance_new. */
     void *host_state[KILN_STATE_SLOTS];
+    /* Set by the server: hex SHA-256 of the module bytes, or NULL. Snapshot
+     * images are cached under it (runtime.h "Images on disk"). */
+    const char *module_id;
 } kiln_function;
 
 /* ---- pipeline stages -------------------------------------------------------

@@ -287,37 +287,46 @@ typedef struct kiln_snapshot_info {
     uint64_t memory_bytes; /* memory size of the captured instance */
     uint32_t n_memories, n_tables, table_elems;
     uint32_t state_bytes;  /* globals and other scalars (the wasm2c struct) */
+    bool portable;         /* loadable on another artifact (compile tier) of the module */
 } kiln_snapshot_info;
 KILN_API void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out /* OUT */);
 
 /*
  * Images on disk (docs/internals/snapshot.md "Images on disk"). save writes
- * the image atomically (scratch file + rename) with a free-form `note`
- * (what configuration it was made under). load reads one back for `pre`:
+ * the image atomically (scratch file + rename) with the caller's `module_id`
+ * (e.g. the module's SHA-256; may be NULL) and a free-form `note` (what
+ * configuration it was made under). load reads one back for `pre`:
  * KILN_ENOENT when there is no file; KILN_EINVAL, saying why, when it is
- * corrupt, from another Kiln version or for another artifact (the caller
- * rebuilds). file_info_get reads the header and sizes without an artifact.
+ * corrupt, from another Kiln version, or for another artifact unless the
+ * same non-NULL module_id is given and the image is portable (every function
+ * it holds is found again through a reference instance: another compile
+ * tier of the module). file_info_get reads the header and sizes.
  */
 typedef struct kiln_snapshot_file_info {
     char kiln_version[32];
     char artifact[80]; /* content hash of the artifact it was made on */
+    char module_id[80];
+    bool portable;
     char note[256];
     int64_t created;   /* Unix seconds */
     uint64_t file_bytes;
     kiln_snapshot_info info;
 } kiln_snapshot_file_info;
-KILN_API int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *note,
-                                kiln_err *err);
+KILN_API int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *module_id,
+                                const char *note, kiln_err *err);
 KILN_API int kiln_snapshot_load(const kiln_instance_pre *pre, const char *path,
-                                kiln_snapshot **out /* OUT */, kiln_err *err);
+                                const char *module_id, kiln_snapshot **out /* OUT */,
+                                kiln_err *err);
 KILN_API int kiln_snapshot_file_info_get(const char *path, kiln_snapshot_file_info *out /* OUT */,
                                          kiln_err *err);
-/* Where the image of `pre`'s artifact under configuration `variant` (a short
- * hex digest of what the ABI's init depends on) lives: next to the artifact,
- * "<cache>/images/<artifact content hash>-<variant>.img" (the directory is
- * created). KILN_ENOENT when the module was not loaded from a file. */
-KILN_API int kiln_snapshot_cache_path(const kiln_instance_pre *pre, const char *variant,
-                                      char *out, size_t size, kiln_err *err);
+/* Where the image of `pre` under configuration `variant` (a short hex digest
+ * of what the ABI's init depends on) lives: next to the artifact,
+ * "<cache>/images/<module_id, else the artifact content hash>-<variant>.img"
+ * (the directory is created). KILN_ENOENT when the module was not loaded
+ * from a file. */
+KILN_API int kiln_snapshot_cache_path(const kiln_instance_pre *pre, const char *module_id,
+                                      const char *variant, char *out, size_t size,
+                                      kiln_err *err);
 
 /* ---- fibers: invocations that wait without holding a thread ----------- */
 

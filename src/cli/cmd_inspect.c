@@ -24,6 +24,7 @@
 #include "component/cm_wit.h"
 #include "kiln/aot.h"
 #include "kiln/runtime.h"
+#include "base/sha256.h"
 #include "platform/fs.h"
 
 /* Inspecting is cheap, but a file this size is surely not a module. */
@@ -379,19 +380,20 @@ static int img_one(const char *name, void *ctx)
         json_array_append_new(l->arr, o);
     } else if (ok) {
         const char *variant = name + pl;
-        printf("  %s artifact, config %.16s (%s): %llu bytes (memory image %llu of %llu), "
+        printf("  %s, config %.16s (%s): %llu bytes (memory image %llu of %llu), "
                "built %s\n",
                l->tier, variant, fi.note, (unsigned long long)fi.file_bytes,
                (unsigned long long)fi.info.image_bytes, (unsigned long long)fi.info.memory_bytes,
                when);
     } else {
-        printf("  %s artifact: unusable: %s\n", l->tier, err.msg);
+        printf("  %s: unusable: %s\n", l->tier, err.msg);
     }
     return 0;
 }
 
-/* Images made for this module's cached artifacts (the default compiler at
- * -O2 and the fast tier), looked up without compiling anything. */
+/* Images made for this module: under its SHA-256 (any compile tier), and
+ * under its cached artifacts (the default compiler at -O2 and the fast tier;
+ * images only that artifact can load), looked up without compiling. */
 static void inspect_images(const uint8_t *buf, size_t size, json_t *root)
 {
     static const struct {
@@ -402,6 +404,7 @@ static void inspect_images(const uint8_t *buf, size_t size, json_t *root)
     int n = 0, n_default = 0, n_artifacts = 0;
     if (root == NULL)
         printf("snapshot images:\n");
+    char dir[4200] = "";
     for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++) {
         kiln_aot_options o;
         memset(&o, 0, sizeof(o));
@@ -413,13 +416,24 @@ static void inspect_images(const uint8_t *buf, size_t size, json_t *root)
         if (kiln_aot_compile(buf, size, "module", &o, &r, &err) != KILN_OK)
             continue;
         n_artifacts++;
-        img_list l = {.tier = tiers[i].name, .arr = arr};
+        img_list l = {.tier = i == 0 ? "optimized artifact" : "fast artifact", .arr = arr};
         char prefix[80];
         snprintf(prefix, sizeof(prefix), "%s-", r.key);
         l.prefix = prefix;
         const char *slash = strrchr(r.so_path, '/');
         snprintf(l.dir, sizeof(l.dir), "%.*s/images", slash ? (int)(slash - r.so_path) : 1,
                  slash ? r.so_path : ".");
+        fs_list_dir(l.dir, img_one, &l);
+        n += l.n;
+        n_default += l.n_default;
+        snprintf(dir, sizeof(dir), "%s", l.dir);
+    }
+    if (dir[0] != '\0') {
+        char sha[65], prefix[80];
+        kiln_sha256_hex(buf, size, sha);
+        snprintf(prefix, sizeof(prefix), "%s-", sha);
+        img_list l = {.tier = "any compile tier", .arr = arr, .prefix = prefix};
+        snprintf(l.dir, sizeof(l.dir), "%s", dir);
         fs_list_dir(l.dir, img_one, &l);
         n += l.n;
         n_default += l.n_default;

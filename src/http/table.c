@@ -337,6 +337,7 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
                               "the %s ABI yet; remove it", f->fn.name, f->abi->name);
         } else {
             e.msg[0] = '\0';
+            f->fn.module_id = m->hash[0] ? m->hash : NULL;
             rc = f->abi->snapshot(&f->fn, f->state, f->pre, &e);
             snap_failed = rc != KILN_OK;
             if (rc == KILN_OK && e.msg[0] != '\0' && !probe)

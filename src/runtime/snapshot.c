@@ -31,10 +31,19 @@ typedef struct rt_refusal {
     const kiln_desc_import *im;
 } rt_refusal;
 
+/* Where a function sits in a reference instance's tables (element segments
+ * applied, start function run, no init): the same in every artifact of the
+ * module, whatever compiled it. NO_PORT: not found there. */
+#define NO_PORT UINT32_MAX
+typedef struct snap_port {
+    uint32_t obj, idx;
+} snap_port;
+
 typedef struct snap_ref {
     uint32_t func_type;
     int64_t func_off; /* from the artifact's load address; -1: null */
     int64_t inst_off; /* module_instance, from the wasm2c struct; -1: NULL */
+    snap_port port;
 } snap_ref;
 
 typedef struct snap_obj {
@@ -53,6 +62,7 @@ typedef struct snap_reloc {
     uint32_t offset; /* in the struct, 8-byte aligned */
     uint32_t kind;
     int64_t delta; /* from the instance struct or the artifact's load address */
+    snap_port port; /* RELOC_ARTIFACT */
 } snap_reloc;
 
 struct kiln_snapshot {
@@ -66,6 +76,7 @@ struct kiln_snapshot {
     snap_obj *objs;
     uint32_t n_relocs;
     snap_reloc *relocs;
+    bool portable; /* every function it holds has a port: loadable on any tier */
 };
 
 static _Atomic uint64_t next_id = 1;
@@ -263,6 +274,98 @@ static const char *capture_obj(kiln_snapshot *s, kiln_instance *inst, snap_obj *
     return NULL;
 }
 
+/* ---- ports: functions named independently of the artifact --------------- */
+
+typedef struct fent {
+    uintptr_t fn;
+    snap_port port;
+} fent;
+
+static int fent_cmp(const void *a, const void *b)
+{
+    const fent *x = a, *y = b;
+    if (x->fn != y->fn)
+        return x->fn < y->fn ? -1 : 1;
+    if (x->port.obj != y->port.obj)
+        return x->port.obj < y->port.obj ? -1 : 1;
+    return x->port.idx < y->port.idx ? -1 : x->port.idx > y->port.idx;
+}
+
+/* A reference instance of `pre` (every host call refused, so a start function
+ * that calls one fails it: no ports) and the functions in its tables, sorted.
+ * NULL when none can be made. */
+static fent *ref_index(const kiln_instance_pre *pre, kiln_instance **ref, size_t *n)
+{
+    kiln_err e;
+    *ref = NULL;
+    *n = 0;
+    if (kiln_snapshot_begin(pre, NULL, NULL, NULL, 0, ref, &e) != KILN_OK)
+        return NULL;
+    const rt_recording *rec = (*ref)->rec;
+    size_t cap = 0;
+    for (uint32_t i = 0; i < rec->n; i++)
+        if (rec->objs[i].kind == RT_REC_FUNCREF)
+            cap += ((wasm_rt_funcref_table_t *)((uint8_t *)(*ref)->wasm + rec->objs[i].offset))->size;
+    fent *a = kiln_malloc((cap ? cap : 1) * sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    for (uint32_t i = 0; i < rec->n; i++) {
+        if (rec->objs[i].kind != RT_REC_FUNCREF)
+            continue;
+        wasm_rt_funcref_table_t *t =
+            (wasm_rt_funcref_table_t *)((uint8_t *)(*ref)->wasm + rec->objs[i].offset);
+        for (uint32_t k = 0; k < t->size; k++)
+            if (t->data[k].func != NULL)
+                a[(*n)++] = (fent){(uintptr_t)t->data[k].func, {i, k}};
+    }
+    qsort(a, *n, sizeof(*a), fent_cmp);
+    return a;
+}
+
+static snap_port ref_find(const fent *a, size_t n, uintptr_t fn)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid].fn < fn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && a[lo].fn == fn ? a[lo].port : (snap_port){NO_PORT, NO_PORT};
+}
+
+/* Give every function the image holds its port; s->portable when all have. */
+static void snapshot_ports(kiln_snapshot *s)
+{
+    kiln_instance *ref;
+    size_t n;
+    fent *a = ref_index(s->pre, &ref, &n);
+    bool all = a != NULL;
+    for (uint32_t i = 0; i < s->n_objs; i++) {
+        snap_obj *o = &s->objs[i];
+        if (o->rec.kind != RT_REC_FUNCREF)
+            continue;
+        for (uint32_t k = 0; k < o->size; k++) {
+            snap_ref *r = &o->refs[k];
+            r->port = (snap_port){NO_PORT, NO_PORT};
+            if (r->func_off >= 0 && a != NULL)
+                r->port = ref_find(a, n, (uintptr_t)(s->base + r->func_off));
+            all = all && (r->func_off < 0 || r->port.obj != NO_PORT);
+        }
+    }
+    for (uint32_t i = 0; i < s->n_relocs; i++) {
+        snap_reloc *r = &s->relocs[i];
+        r->port = (snap_port){NO_PORT, NO_PORT};
+        if (r->kind == RELOC_ARTIFACT && a != NULL)
+            r->port = ref_find(a, n, (uintptr_t)(s->base + r->delta));
+        all = all && (r->kind != RELOC_ARTIFACT || r->port.obj != NO_PORT);
+    }
+    s->portable = all;
+    kiln_free(a);
+    kiln_instance_free(ref);
+}
+
 int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *err)
 {
     *out = NULL;
@@ -343,9 +446,10 @@ int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *er
             return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", mname);
         }
         s->relocs = nr;
-        s->relocs[s->n_relocs++] = (snap_reloc){off, kind, delta};
+        s->relocs[s->n_relocs++] = (snap_reloc){off, kind, delta, {NO_PORT, NO_PORT}};
         memset(s->state + off, 0, 8);
     }
+    snapshot_ports(s);
     s->id = atomic_fetch_add(&next_id, 1);
     *out = s;
     return KILN_OK;
@@ -437,6 +541,7 @@ void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out)
 {
     memset(out, 0, sizeof(*out));
     out->state_bytes = s->state_size;
+    out->portable = s->portable;
     for (uint32_t i = 0; i < s->n_objs; i++) {
         const snap_obj *o = &s->objs[i];
         if (o->rec.kind == RT_REC_MEMORY) {
@@ -455,13 +560,14 @@ void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out)
 /*
  * Format (host byte order; docs/internals/snapshot.md "Images on disk"):
  *   "KILNIMG1", u32 format, str Kiln version, str artifact content hash,
+ *   str module id (the caller's, may be empty), u8 portable,
  *   i64 created (Unix seconds), str note;
  *   u32 state_size, u32 n_link_words, u32 n_objs, state bytes;
- *   u32 n_relocs, per reloc u32 offset, u32 kind, i64 delta;
+ *   u32 n_relocs, per reloc u32 offset, u32 kind, i64 delta, u32 port obj, u32 port idx;
  *   per object: u8 kind, u32 offset, u32 declared_max, u32 size, u64 extent,
  *     memory: extent bytes; funcref table: per element u32 params
  *     (UINT32_MAX: no type), u32 results, u32 types[params + results],
- *     i64 func_off, i64 inst_off;
+ *     i64 func_off, i64 inst_off, u32 port obj, u32 port idx;
  *   SHA-256 of everything before (32 bytes).
  * Strings are u32 length + bytes. Function type ids are process-local, so
  * elements carry their signature and are registered again on load; function
@@ -477,7 +583,7 @@ void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out)
 #include "platform/fs.h"
 
 #define IMG_MAGIC "KILNIMG1"
-#define IMG_FORMAT 2u
+#define IMG_FORMAT 3u
 #define IMG_MAX_BYTES (8ULL << 30)
 
 typedef struct wbuf {
@@ -517,7 +623,8 @@ static void w_str(wbuf *b, const char *s)
     w_put(b, s ? s : "", n);
 }
 
-int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *note, kiln_err *err)
+int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *module_id,
+                       const char *note, kiln_err *err)
 {
     const char *hash = s->pre->m->d->content_hash;
     wbuf b = {0};
@@ -525,6 +632,8 @@ int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *not
     W_VAL(&b, uint32_t, IMG_FORMAT);
     w_str(&b, KILN_VERSION);
     w_str(&b, hash);
+    w_str(&b, module_id);
+    W_VAL(&b, uint8_t, s->portable);
     W_VAL(&b, int64_t, (int64_t)time(NULL));
     w_str(&b, note);
     W_VAL(&b, uint32_t, s->state_size);
@@ -536,6 +645,8 @@ int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *not
         W_VAL(&b, uint32_t, s->relocs[i].offset);
         W_VAL(&b, uint32_t, s->relocs[i].kind);
         W_VAL(&b, int64_t, s->relocs[i].delta);
+        W_VAL(&b, uint32_t, s->relocs[i].port.obj);
+        W_VAL(&b, uint32_t, s->relocs[i].port.idx);
     }
     for (uint32_t i = 0; i < s->n_objs; i++) {
         const snap_obj *o = &s->objs[i];
@@ -562,6 +673,8 @@ int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *not
                 }
                 W_VAL(&b, int64_t, r->func_off);
                 W_VAL(&b, int64_t, r->inst_off);
+                W_VAL(&b, uint32_t, r->port.obj);
+                W_VAL(&b, uint32_t, r->port.idx);
             }
     }
     uint8_t md[32];
@@ -632,8 +745,63 @@ static void r_str(rbuf *r, char *out, size_t size)
 
 /* Parse a whole image. With `pre`, build the snapshot (*out) after checking
  * it belongs to pre's artifact; always fill `info`. NULL = fine, else why. */
+/* The image was made on another artifact of the same module: rebind every
+ * function through its port in this artifact's reference instance. */
+static const char *remap_ports(kiln_snapshot *s)
+{
+    kiln_instance *ref;
+    size_t n;
+    fent *a = ref_index(s->pre, &ref, &n);
+    const char *why = a == NULL ? "cannot make a reference instance of this artifact" : NULL;
+    const rt_recording *rec = ref ? ref->rec : NULL;
+    if (why == NULL && rec->n != s->n_objs)
+        why = "instance layout differs from the artifact's";
+    for (uint32_t i = 0; why == NULL && i < s->n_objs; i++)
+        if (rec->objs[i].kind != s->objs[i].rec.kind ||
+            rec->objs[i].offset != s->objs[i].rec.offset ||
+            rec->objs[i].declared_max != s->objs[i].rec.declared_max)
+            why = "instance layout differs from the artifact's";
+#define PORT_FN(pt, fnp)                                                                           \
+    do {                                                                                           \
+        wasm_rt_funcref_table_t *t_ = NULL;                                                        \
+        if ((pt).obj < rec->n && rec->objs[(pt).obj].kind == RT_REC_FUNCREF)                       \
+            t_ = (wasm_rt_funcref_table_t *)((uint8_t *)ref->wasm + rec->objs[(pt).obj].offset);   \
+        (fnp) = t_ != NULL && (pt).idx < t_->size ? (uintptr_t)t_->data[(pt).idx].func : 0;        \
+    } while (0)
+    for (uint32_t i = 0; why == NULL && i < s->n_objs; i++) {
+        snap_obj *o = &s->objs[i];
+        for (uint32_t k = 0; why == NULL && o->rec.kind == RT_REC_FUNCREF && k < o->size; k++) {
+            snap_ref *r = &o->refs[k];
+            if (r->func_off < 0)
+                continue;
+            uintptr_t fn;
+            PORT_FN(r->port, fn);
+            if (fn == 0)
+                why = "a table function has no counterpart in this artifact";
+            else
+                r->func_off = (int64_t)(fn - (uintptr_t)s->base);
+        }
+    }
+    for (uint32_t i = 0; why == NULL && i < s->n_relocs; i++) {
+        snap_reloc *r = &s->relocs[i];
+        if (r->kind != RELOC_ARTIFACT)
+            continue;
+        uintptr_t fn;
+        PORT_FN(r->port, fn);
+        if (fn == 0)
+            why = "a global's function has no counterpart in this artifact";
+        else
+            r->delta = (int64_t)(fn - (uintptr_t)s->base);
+    }
+#undef PORT_FN
+    kiln_free(a);
+    kiln_instance_free(ref);
+    return why;
+}
+
 static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre *pre,
-                             kiln_snapshot **out, kiln_snapshot_file_info *info)
+                             const char *module_id, kiln_snapshot **out,
+                             kiln_snapshot_file_info *info)
 {
     if (n < 8 + 32 || memcmp(p, IMG_MAGIC, 8) != 0)
         return "not a Kiln snapshot image";
@@ -651,13 +819,22 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
         return "unknown image format";
     r_str(&r, info->kiln_version, sizeof(info->kiln_version));
     r_str(&r, info->artifact, sizeof(info->artifact));
+    r_str(&r, info->module_id, sizeof(info->module_id));
+    uint8_t portable;
+    R_VAL(&r, uint8_t, portable);
+    info->portable = portable != 0;
     R_VAL(&r, int64_t, info->created);
     r_str(&r, info->note, sizeof(info->note));
     info->file_bytes = n;
     if (strcmp(info->kiln_version, KILN_VERSION) != 0)
         return "made by another Kiln version";
     const kiln_descriptor *d = pre ? pre->m->d : NULL;
-    if (d != NULL && (d->content_hash == NULL || strcmp(d->content_hash, info->artifact) != 0))
+    /* Another artifact (another compile tier) of the same module: only when
+     * the caller vouches for the module and every function has a port. */
+    bool other = d != NULL &&
+                 (d->content_hash == NULL || strcmp(d->content_hash, info->artifact) != 0);
+    if (other && (module_id == NULL || module_id[0] == '\0' ||
+                  strcmp(module_id, info->module_id) != 0 || !info->portable))
         return "made for another artifact";
     kiln_snapshot *s = kiln_calloc(1, sizeof(*s));
     if (s == NULL)
@@ -685,6 +862,8 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
     R_VAL(&r, uint32_t, nrel);
     if (why == NULL && (r.bad || (uint64_t)nrel * 16 > r.n - r.off))
         why = "truncated relocations";
+    if (why == NULL && (r.bad || (uint64_t)nrel * 24 > r.n - r.off))
+        why = "truncated relocations";
     if (why == NULL && nrel > 0 && (s->relocs = kiln_calloc(nrel, sizeof(*s->relocs))) == NULL)
         why = "out of memory";
     for (uint32_t i = 0; why == NULL && i < nrel; i++) {
@@ -692,6 +871,8 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
         R_VAL(&r, uint32_t, rl->offset);
         R_VAL(&r, uint32_t, rl->kind);
         R_VAL(&r, int64_t, rl->delta);
+        R_VAL(&r, uint32_t, rl->port.obj);
+        R_VAL(&r, uint32_t, rl->port.idx);
         s->n_relocs = i + 1;
         if (r.bad || rl->kind > RELOC_ARTIFACT || (uint64_t)rl->offset + 8 > s->state_size ||
             rl->offset < s->n_link_words * sizeof(void *) || rl->delta < 0 ||
@@ -700,6 +881,7 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
     }
     kiln_snapshot_info *si = &info->info;
     si->state_bytes = s->state_size;
+    si->portable = info->portable;
     for (uint32_t i = 0; why == NULL && i < s->n_objs; i++) {
         snap_obj *o = &s->objs[i];
         R_VAL(&r, uint8_t, o->rec.kind);
@@ -737,7 +919,7 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
         }
         if (o->rec.kind != RT_REC_FUNCREF)
             continue;
-        if ((uint64_t)o->size * 24 > r.n - r.off) {
+        if ((uint64_t)o->size * 32 > r.n - r.off) {
             why = "truncated";
             break;
         }
@@ -766,6 +948,8 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
             }
             R_VAL(&r, int64_t, sr->func_off);
             R_VAL(&r, int64_t, sr->inst_off);
+            R_VAL(&r, uint32_t, sr->port.obj);
+            R_VAL(&r, uint32_t, sr->port.idx);
             if (sr->inst_off >= (int64_t)s->state_size || sr->func_off < -1 || sr->inst_off < -1)
                 why = "malformed table element";
         }
@@ -775,8 +959,11 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
     if (why == NULL && pre != NULL) {
         s->pre = pre;
         s->base = artifact_base(d);
+        s->portable = info->portable;
         if (s->base == NULL)
             why = "cannot find the artifact's load address";
+        else if (other)
+            why = remap_ports(s);
     }
     if (why != NULL || out == NULL) {
         kiln_snapshot_free(s);
@@ -797,8 +984,8 @@ static int img_read(const char *path, uint8_t **buf, size_t *len, kiln_err *err)
     return KILN_OK;
 }
 
-int kiln_snapshot_load(const kiln_instance_pre *pre, const char *path, kiln_snapshot **out,
-                       kiln_err *err)
+int kiln_snapshot_load(const kiln_instance_pre *pre, const char *path, const char *module_id,
+                       kiln_snapshot **out, kiln_err *err)
 {
     *out = NULL;
     uint8_t *buf;
@@ -808,7 +995,7 @@ int kiln_snapshot_load(const kiln_instance_pre *pre, const char *path, kiln_snap
         return rc;
     kiln_snapshot_file_info info;
     memset(&info, 0, sizeof(info));
-    const char *why = img_parse(buf, len, pre, out, &info);
+    const char *why = img_parse(buf, len, pre, module_id, out, &info);
     kiln_free(buf);
     if (why != NULL)
         return kiln_err_set(err, KILN_EINVAL, "snapshot image %s: %s", path, why);
@@ -823,18 +1010,18 @@ int kiln_snapshot_file_info_get(const char *path, kiln_snapshot_file_info *out, 
     int rc = img_read(path, &buf, &len, err);
     if (rc != KILN_OK)
         return rc;
-    const char *why = img_parse(buf, len, NULL, NULL, out);
+    const char *why = img_parse(buf, len, NULL, NULL, NULL, out);
     kiln_free(buf);
     if (why != NULL)
         return kiln_err_set(err, KILN_EINVAL, "snapshot image %s: %s", path, why);
     return KILN_OK;
 }
 
-int kiln_snapshot_cache_path(const kiln_instance_pre *pre, const char *variant, char *out,
-                             size_t size, kiln_err *err)
+int kiln_snapshot_cache_path(const kiln_instance_pre *pre, const char *module_id,
+                             const char *variant, char *out, size_t size, kiln_err *err)
 {
     const kiln_module *m = pre->m;
-    const char *hash = m->d->content_hash;
+    const char *hash = module_id != NULL && module_id[0] ? module_id : m->d->content_hash;
     const char *slash = m->path ? strrchr(m->path, '/') : NULL;
     if (slash == NULL || hash == NULL || hash[0] == '\0')
         return kiln_err_set(err, KILN_ENOENT, "%s: no artifact file to keep an image next to",

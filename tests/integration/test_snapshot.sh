@@ -149,7 +149,7 @@ if serve_start disk2 --config "$D/disk.yaml" --threads 2; then
     V=${V%.img}
     out=$("$KILN" inspect "$D/mods/snap_init.wasm")
     check_contains "inspect: lists the image with its configuration" "$out" \
-        "optimized artifact, config $V (custom (wasi): 1 env, 0 preopens"
+        "any compile tier, config $V (custom (wasi): 1 env, 0 preopens"
     check_contains "inspect: an image under the default configuration" "$out" \
         "under the default configuration: yes"
     out=$("$KILN" inspect --json "$D/mods/snap_init.wasm")

@@ -406,7 +406,7 @@ static void test_image_on_disk(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/img", dir);
     kiln_err err;
-    assert_int_equal(kiln_snapshot_save(s, path, "config: test", &err), KILN_OK);
+    assert_int_equal(kiln_snapshot_save(s, path, NULL, "config: test", &err), KILN_OK);
     kiln_snapshot_free(s);
 
     kiln_snapshot_file_info fi;
@@ -421,7 +421,7 @@ static void test_image_on_disk(void **state)
     assert_true(fi.file_bytes > fi.info.image_bytes);
 
     kiln_snapshot *l = NULL;
-    assert_int_equal(kiln_snapshot_load(f.pre, path, &l, &err), KILN_OK);
+    assert_int_equal(kiln_snapshot_load(f.pre, path, NULL, &l, &err), KILN_OK);
     for (int i = 0; i < 20; i++) {
         kiln_instance *inst;
         assert_int_equal(kiln_instance_new_from_snapshot(l, NULL, NULL, &inst, &err), KILN_OK);
@@ -453,23 +453,23 @@ static void test_image_on_disk(void **state)
         fclose(fp);
         buf[at[k]] ^= 0x40;
         l = NULL;
-        assert_int_equal(kiln_snapshot_load(f.pre, bad, &l, &err), KILN_EINVAL);
+        assert_int_equal(kiln_snapshot_load(f.pre, bad, NULL, &l, &err), KILN_EINVAL);
         assert_null(l);
         assert_non_null(strstr(err.msg, "checksum"));
     }
     fp = fopen(bad, "wb");
     fwrite(buf, 1, len / 3, fp);
     fclose(fp);
-    assert_int_equal(kiln_snapshot_load(f.pre, bad, &l, &err), KILN_EINVAL);
+    assert_int_equal(kiln_snapshot_load(f.pre, bad, NULL, &l, &err), KILN_EINVAL);
     free(buf);
-    assert_int_equal(kiln_snapshot_load(f.pre, "/nonexistent/img", &l, &err), KILN_ENOENT);
+    assert_int_equal(kiln_snapshot_load(f.pre, "/nonexistent/img", NULL, &l, &err), KILN_ENOENT);
 
     /* Another module's pre: the image names its artifact. */
     kiln_module *m2 = test_load_wat("(module (memory 1) (func (export \"f\")))", f.l);
     assert_non_null(m2);
     kiln_instance_pre *pre2;
     assert_int_equal(kiln_instance_pre_new(m2, f.l, &pre2, &err), KILN_OK);
-    assert_int_equal(kiln_snapshot_load(pre2, path, &l, &err), KILN_EINVAL);
+    assert_int_equal(kiln_snapshot_load(pre2, path, NULL, &l, &err), KILN_EINVAL);
     assert_non_null(strstr(err.msg, "another artifact"));
     kiln_instance_pre_free(pre2);
     kiln_module_release(m2);
@@ -511,9 +511,9 @@ static void test_funcref_global(void **state)
     char dir[] = "/tmp/kiln-snapfg-XXXXXX", path[256];
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/img", dir);
-    assert_int_equal(kiln_snapshot_save(s, path, "t", &err), KILN_OK);
+    assert_int_equal(kiln_snapshot_save(s, path, NULL, "t", &err), KILN_OK);
     kiln_snapshot *l2 = NULL;
-    assert_int_equal(kiln_snapshot_load(pre, path, &l2, &err), KILN_OK);
+    assert_int_equal(kiln_snapshot_load(pre, path, NULL, &l2, &err), KILN_OK);
     kiln_snapshot *both[] = {s, l2};
     for (int which = 0; which < 2; which++)
         for (int k = 2; k < 12; k++) {
@@ -534,6 +534,80 @@ static void test_funcref_global(void **state)
     kiln_linker_free(l);
 }
 
+/* Another compile tier of the same module (an -O0 and an -O2 artifact): an
+ * image made on one loads on the other only with the same module id, its
+ * functions (a table element set by init, a funcref global) rebound through
+ * their ports; answers identical. */
+static void test_image_other_tier(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals();
+    static const char *wat =
+        "(module (type $ti (func (param i32) (result i32)))\n"
+        " (table 3 funcref) (elem (i32.const 0) $inc $mul)\n"
+        " (global $g (mut funcref) (ref.null func))\n"
+        " (global $k (mut i32) (i32.const 3))\n"
+        " (memory 1) (data (i32.const 8) \"xyz\")\n"
+        " (func $inc (type $ti) (i32.add (local.get 0) (i32.const 1)))\n"
+        " (func $mul (type $ti) (i32.mul (local.get 0) (global.get $k)))\n"
+        " (func (export \"init\") (global.set $g (ref.func $inc)) (global.set $k (i32.const 4))\n"
+        "  (table.set 0 (i32.const 2) (table.get 0 (i32.const 1))) (i32.store (i32.const 100) (i32.const 55)))\n"
+        " (func (export \"run\") (param i32) (result i32)\n"
+        "  (table.set 0 (i32.const 0) (global.get $g))\n"
+        "  (i32.add (i32.load (i32.const 100)) (i32.add (call_indirect (type $ti) (local.get 0) (i32.const 0))\n"
+        "   (call_indirect (type $ti) (local.get 0) (i32.const 2))))))\n";
+    char *wasm = test_wat2wasm(wat, "");
+    assert_non_null(wasm);
+    kiln_linker *l;
+    kiln_err err;
+    assert_int_equal(kiln_linker_new(&l), KILN_OK);
+    kiln_module *m[2];
+    kiln_instance_pre *pre[2];
+    for (int i = 0; i < 2; i++) {
+        kiln_aot_options o;
+        memset(&o, 0, sizeof(o));
+        o.opt_level = i == 0 ? 0 : 2;
+        assert_int_equal(kiln_aot_load_file(wasm, &o, &m[i], &err), KILN_OK);
+        assert_int_equal(kiln_instance_pre_new(m[i], l, &pre[i], &err), KILN_OK);
+    }
+    const char *const inits[] = {"init"};
+    kiln_snapshot *s = NULL;
+    assert_int_equal(kiln_snapshot_build(pre[0], NULL, NULL, inits, 1, NULL, 0, &s, &err), KILN_OK);
+    kiln_snapshot_info si;
+    kiln_snapshot_info_get(s, &si);
+    assert_true(si.portable);
+    char dir[] = "/tmp/kiln-snaptier-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/img", dir);
+    assert_int_equal(kiln_snapshot_save(s, path, "module-x", "t", &err), KILN_OK);
+    kiln_snapshot_free(s);
+    kiln_snapshot *o = NULL;
+    /* Without the module id, or with another, the other artifact refuses it. */
+    assert_int_equal(kiln_snapshot_load(pre[1], path, NULL, &o, &err), KILN_EINVAL);
+    assert_non_null(strstr(err.msg, "another artifact"));
+    assert_int_equal(kiln_snapshot_load(pre[1], path, "module-y", &o, &err), KILN_EINVAL);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(kiln_snapshot_load(pre[i], path, "module-x", &o, &err), KILN_OK);
+        for (int r = 0; r < 5; r++) {
+            kiln_instance *inst;
+            assert_int_equal(kiln_instance_new_from_snapshot(o, NULL, NULL, &inst, &err), KILN_OK);
+            /* 55 + inc(10) through the global + mul(10) with k = 4 */
+            assert_int_equal(call_i(inst, "run", 10), 55 + 11 + 40);
+            kiln_instance_free(inst);
+        }
+        kiln_snapshot_free(o);
+    }
+    unlink(path);
+    rmdir(dir);
+    for (int i = 0; i < 2; i++) {
+        kiln_instance_pre_free(pre[i]);
+        kiln_module_release(m[i]);
+    }
+    kiln_linker_free(l);
+    unlink(wasm);
+    free(wasm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_plain_pool_reset),
         cmocka_unit_test(test_image_on_disk),
         cmocka_unit_test(test_funcref_global),
+        cmocka_unit_test(test_image_other_tier),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

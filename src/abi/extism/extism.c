@@ -717,32 +717,49 @@ static void snapshot_variant(const xtm_options *o, char variant[17], char *note,
  * this artifact, configuration and Kiln version, else built and saved there
  * (best effort). On success err->msg says which, for the server's log.
  */
-int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, kiln_err *err)
+int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, const char *module_id,
+                    kiln_err *err)
 {
-    char variant[17], note[200], path[4096];
+    char variant[17], note[200], path[4096], apath[4096];
     snapshot_variant(&f->o, variant, note, sizeof(note));
     kiln_err e;
     memset(&e, 0, sizeof(e));
-    bool cacheable = kiln_snapshot_cache_path(pre, variant, path, sizeof(path), &e) == KILN_OK;
+    /* Two places: under the module (an image any compile tier can load) and
+     * under this artifact (one whose functions have no portable name). */
+    bool by_module = module_id != NULL && module_id[0] != '\0' &&
+                     kiln_snapshot_cache_path(pre, module_id, variant, path, sizeof(path), &e) ==
+                         KILN_OK;
+    bool by_artifact =
+        kiln_snapshot_cache_path(pre, NULL, variant, apath, sizeof(apath), &e) == KILN_OK;
     kiln_snapshot *snap = NULL;
-    int lrc = cacheable ? kiln_snapshot_load(pre, path, &snap, &e) : KILN_ENOENT;
-    if (lrc == KILN_OK) {
-        f->snap = snap;
-        f->snap_pre = pre;
-        kiln_err_set(err, KILN_OK, "snapshot image loaded from %s (%s)", path, note);
-        return KILN_OK;
+    char stale[600] = "";
+    for (int k = 0; k < 2; k++) {
+        const char *p = k == 0 ? (by_module ? path : NULL) : (by_artifact ? apath : NULL);
+        if (p == NULL)
+            continue;
+        int lrc = kiln_snapshot_load(pre, p, k == 0 ? module_id : NULL, &snap, &e);
+        if (lrc == KILN_OK) {
+            f->snap = snap;
+            f->snap_pre = pre;
+            kiln_err_set(err, KILN_OK, "snapshot image loaded from %s (%s)", p, note);
+            return KILN_OK;
+        }
+        if (lrc != KILN_ENOENT && stale[0] == '\0')
+            snprintf(stale, sizeof(stale), "%.500s", e.msg);
     }
-    char stale[600];
-    snprintf(stale, sizeof(stale), "%.500s", lrc == KILN_ENOENT ? "" : e.msg);
     int rc = snapshot_build(f, pre, err);
     if (rc != KILN_OK)
         return rc;
-    if (!cacheable)
+    kiln_snapshot_info si;
+    kiln_snapshot_info_get(f->snap, &si);
+    const char *dst = si.portable && by_module ? path : by_artifact ? apath : NULL;
+    if (dst == NULL)
         kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
-    else if (kiln_snapshot_save(f->snap, path, note, &e) != KILN_OK)
+    else if (kiln_snapshot_save(f->snap, dst, module_id, note, &e) != KILN_OK)
         kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
     else
-        kiln_err_set(err, KILN_OK, "snapshot image built and saved to %s (%s)%s%s", path, note,
+        kiln_err_set(err, KILN_OK, "snapshot image built and saved to %s (%s%s)%s%s", dst, note,
+                     dst == path ? ", any compile tier" : ", this artifact only",
                      stale[0] ? "; replaced: " : "", stale);
     return KILN_OK;
 }
@@ -1083,5 +1100,5 @@ int xtm_handler_snapshot(const kiln_function *fn, void *state, const kiln_instan
 {
     (void)fn;
     xtm_handler *h = state;
-    return xtm_fn_snapshot(h->f, pre, err);
+    return xtm_fn_snapshot(h->f, pre, fn->module_id, err);
 }

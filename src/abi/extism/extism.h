@@ -116,7 +116,10 @@ const xtm_options *xtm_fn_options(const xtm_fn *f);
  * limits and at least XTM_SNAPSHOT_INIT_MS; keep the image for every later
  * instance of `pre`. Call once, before any xtm_run. Errors say "snapshot".
  */
-int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, kiln_err *err);
+/* module_id: the module's SHA-256 when known (NULL else): images portable
+ * across compile tiers are cached under it (snapshot.md "Images on disk"). */
+int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, const char *module_id,
+                    kiln_err *err);
 
 /* Receives the output of a successful call (valid only during the callback).
  * Its return status becomes xtm_run's. */

@@ -299,7 +299,10 @@ static fent *ref_index(const kiln_instance_pre *pre, kiln_instance **ref, size_t
     kiln_err e;
     *ref = NULL;
     *n = 0;
-    if (kiln_snapshot_begin(pre, NULL, NULL, NULL, 0, ref, &e) != KILN_OK)
+    kiln_limits lim;
+    memset(&lim, 0, sizeof(lim));
+    lim.timeout_ms = 10000; /* the start function: it already ran once, within its limits */
+    if (kiln_snapshot_begin(pre, &lim, NULL, NULL, 0, ref, &e) != KILN_OK)
         return NULL;
     const rt_recording *rec = (*ref)->rec;
     size_t cap = 0;

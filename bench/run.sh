@@ -110,7 +110,6 @@ fi
 # ---- helpers -----------------------------------------------------------------
 OUT=$B/results.md.tmp
 : >"$OUT"
-emit() { printf '%s\n' "$*" >>"$OUT"; }
 
 # median_ms CSV NAME: hyperfine's median for command NAME, in milliseconds.
 median_ms() {
@@ -166,7 +165,7 @@ children_of_run() {
 out_of() { "$@" 2>/dev/null || true; }
 
 # ---- header ------------------------------------------------------------------
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+cpu_model=$(cpu_model)
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || commit="$commit (+ uncommitted changes)"
 emit "# Kiln benchmark results"
@@ -348,79 +347,26 @@ if has_section compile; then
 fi
 
 # ---- http, kv, io, deploy, pipeline and proxywasm: their own scripts print their own sections -----------
-if has_section http; then
-    say "section http (bench/http/run.sh)"
-    if sh bench/http/run.sh "$BUILD" >"$B/http-section.md"; then
-        cat "$B/http-section.md" >>"$OUT"
+# run_section NAME SCRIPT TITLE: when NAME is selected, run its own SCRIPT
+# and add the markdown it prints, or a "## TITLE: SCRIPT failed" line.
+run_section() {
+    has_section "$1" || return 0
+    say "section $1 ($2)"
+    if sh "$2" "$BUILD" >"$B/$1-section.md"; then
+        cat "$B/$1-section.md" >>"$OUT"
     else
-        emit "## HTTP: bench/http/run.sh failed (see its output above)"
+        emit "## $3: $2 failed (see its output above)"
     fi
     emit ""
-fi
-if has_section kv; then
-    say "section kv (bench/kv.sh)"
-    if sh bench/kv.sh "$BUILD" >"$B/kv-section.md"; then
-        cat "$B/kv-section.md" >>"$OUT"
-    else
-        emit "## KV: bench/kv.sh failed (see its output above)"
-    fi
-    emit ""
-fi
-if has_section io; then
-    say "section io (bench/io/run.sh)"
-    if sh bench/io/run.sh "$BUILD" >"$B/io-section.md"; then
-        cat "$B/io-section.md" >>"$OUT"
-    else
-        emit "## I/O-bound function: bench/io/run.sh failed (see its output above)"
-    fi
-    emit ""
-fi
-if has_section deploy; then
-    say "section deploy (bench/deploy/run.sh)"
-    if sh bench/deploy/run.sh "$BUILD" >"$B/deploy-section.md"; then
-        cat "$B/deploy-section.md" >>"$OUT"
-    else
-        emit "## Deploy: bench/deploy/run.sh failed (see its output above)"
-    fi
-    emit ""
-fi
-
-if has_section pipeline; then
-    say "section pipeline (bench/pipeline/run.sh)"
-    if sh bench/pipeline/run.sh "$BUILD" >"$B/pipeline-section.md"; then
-        cat "$B/pipeline-section.md" >>"$OUT"
-    else
-        emit "## Route pipelines: bench/pipeline/run.sh failed (see its output above)"
-    fi
-    emit ""
-fi
-if has_section embed; then
-    say "section embed (bench/embed/run.sh)"
-    if sh bench/embed/run.sh "$BUILD" >"$B/embed-section.md"; then
-        cat "$B/embed-section.md" >>"$OUT"
-    else
-        emit "## Embedding: bench/embed/run.sh failed (see its output above)"
-    fi
-    emit ""
-fi
-if has_section snapshot; then
-    say "section snapshot (bench/snapshot/run.sh)"
-    if sh bench/snapshot/run.sh "$BUILD" >"$B/snapshot-section.md"; then
-        cat "$B/snapshot-section.md" >>"$OUT"
-    else
-        emit "## Snapshot: bench/snapshot/run.sh failed (see its output above)"
-    fi
-    emit ""
-fi
-if has_section proxywasm; then
-    say "section proxywasm (bench/proxywasm/run.sh)"
-    if sh bench/proxywasm/run.sh "$BUILD" >"$B/proxywasm-section.md"; then
-        cat "$B/proxywasm-section.md" >>"$OUT"
-    else
-        emit "## Proxy-wasm filters: bench/proxywasm/run.sh failed (see its output above)"
-    fi
-    emit ""
-fi
+}
+run_section http bench/http/run.sh "HTTP"
+run_section kv bench/kv.sh "KV"
+run_section io bench/io/run.sh "I/O-bound function"
+run_section deploy bench/deploy/run.sh "Deploy"
+run_section pipeline bench/pipeline/run.sh "Route pipelines"
+run_section embed bench/embed/run.sh "Embedding"
+run_section snapshot bench/snapshot/run.sh "Snapshot"
+run_section proxywasm bench/proxywasm/run.sh "Proxy-wasm filters"
 
 emit "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (on $(nproc) CPUs; above ~0.5 per CPU"
 emit "before the run, other work was competing with the bench)."

@@ -19,6 +19,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SECTION=deploy # say and die (bench/lib.sh) print "bench deploy: ..."
 . "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD_ARG=${1:-build}
@@ -27,15 +28,7 @@ WRK_S=${BENCH_DEPLOY_WRK:-3}
 MODULES=${BENCH_DEPLOY_MODULES:-hello textstats duktape}
 DUK_PKG=duktape
 
-say() { echo "bench deploy: $*" >&2; }
-die() {
-    echo "bench deploy: $*" >&2
-    exit 1
-}
-
-for tool in make clang node curl awk wasm-objdump; do
-    command -v $tool >/dev/null 2>&1 || die "'$tool' not found; run 'make deps' (scripts/install-deps.sh)"
-done
+need_tools make clang node curl awk wasm-objdump
 HAVE_WRK=1
 command -v wrk >/dev/null 2>&1 || HAVE_WRK=0
 
@@ -254,8 +247,7 @@ cell() { # MODULE MODE COLUMN: "median s (min–max ms)"
 
 OUT=$B/deploy.md.tmp
 : >"$OUT"
-emit() { printf '%s\n' "$*" >>"$OUT"; }
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+cpu_model=$(cpu_model)
 emit "## Deploy: upload → first 200 and → optimised tier (fresh server, empty cache)"
 emit ""
 emit "Each deploy starts its own \`kiln serve\` (2 workers) with an empty \`KILN_HOME\`, so nothing is"

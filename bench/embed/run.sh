@@ -16,6 +16,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SECTION=embed # say and die (bench/lib.sh) print "bench embed: ..."
 . "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD_ARG=${1:-build}
@@ -23,15 +24,7 @@ RUNS=${BENCH_EMBED_RUNS:-5}
 CALLS=${BENCH_EMBED_CALLS:-200000}
 INPUT="Hello, World! A benchmark input for count_vowels, of modest length."
 
-say() { echo "bench embed: $*" >&2; }
-die() {
-    echo "bench embed: $*" >&2
-    exit 1
-}
-
-for tool in make clang cc awk sort; do
-    command -v $tool >/dev/null 2>&1 || die "'$tool' not found; run 'make deps' (scripts/install-deps.sh)"
-done
+need_tools make clang cc awk sort
 
 # ---- build -------------------------------------------------------------------
 say "building libkiln.so (make -s BUILD=$BUILD_ARG $BUILD_ARG/libkiln.so)"
@@ -97,9 +90,8 @@ med() {
 }
 OUT=$B/embed.md.tmp
 : >"$OUT"
-emit() { printf '%s\n' "$*" >>"$OUT"; }
 NPROC=$(nproc)
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+cpu_model=$(cpu_model)
 kv=$(med kiln 4)
 nv=$(med node 4)
 ratio=$(awk -v a="$kv" -v b="$nv" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.1f", a / b }')

@@ -14,6 +14,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SECTION=http # say and die (bench/lib.sh) print "bench http: ..."
 . "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD_ARG=${1:-build}
@@ -26,30 +27,13 @@ OTHER_MAX=10
 REPEAT_MAX=${BENCH_HTTP_REPEATS:-3}
 BODY=Kiln
 
-say() { echo "bench http: $*" >&2; }
-die() {
-    echo "bench http: $*" >&2
-    exit 1
-}
-
-for tool in make clang gcc wrk curl awk sort; do
-    command -v $tool >/dev/null 2>&1 || die "'$tool' not found; run 'make deps' (scripts/install-deps.sh)"
-done
+need_tools make clang gcc wrk curl awk sort
 
 # ---- build -------------------------------------------------------------------
 # BUILD is relative to the repository, as for `make BUILD=...`.
 say "building kiln (make -s BUILD=$BUILD_ARG all)"
 make -s --no-print-directory BUILD="$BUILD_ARG" all >&2 || die "make failed"
-BUILD=$(cd "$BUILD_ARG" && pwd)
-B=$BUILD/bench/http
-mkdir -p "$B/raw" "$B/home"
-rm -f "$B"/raw/*
-# Measure a snapshot, so a rebuild during the run cannot change the binary.
-cp "$BUILD/kiln" "$B/kiln.tmp" && mv "$B/kiln.tmp" "$B/kiln"
-KILN=$B/kiln
-# Artifacts go to a cache of the bench's own, never ~/.kiln.
-export KILN_HOME="$B/home"
-unset KILN_CC
+section_dirs http
 
 
 GREET_SRC=$ROOT/examples/serve/greet_extism.c
@@ -86,19 +70,7 @@ else
 fi
 
 # ---- servers -----------------------------------------------------------------
-PIDS=""
-cleanup() {
-    for pid in $PIDS; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in $PIDS; do
-        wait "$pid" 2>/dev/null || true
-    done
-    PIDS=""
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+servers_init
 
 NPROC=$(nproc)
 cat >"$B/kiln.yaml" <<EOF
@@ -166,22 +138,8 @@ server_pid() {
     esac
 }
 
-# CPU accounting, in clock ticks (USER_HZ) like /proc/PID/stat:
-# machine_ticks prints "busy total" summed over all CPUs (steal counts as busy).
-machine_ticks() {
-    awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
-}
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
-# Busy share of all CPUs over one second (before and after our load).
-cpu_busy() {
-    a=$(machine_ticks)
-    sleep 1
-    b=$(machine_ticks)
-    echo "$a $b" | awk '{ t = $4 - $2; printf "%.0f", (t > 0 ? 100 * ($3 - $1) / t : 0) }'
-}
-BUSY=$(cpu_busy)
-[ "$BUSY" -le 20 ] || say "warning: the CPUs were ${BUSY}% busy before the run; other load depresses every number"
+# CPU accounting in clock ticks, and BUSY before the run: bench/lib.sh.
+busy_before
 
 # Warm-up (Node's JIT, Kiln's per-thread pools), not recorded.
 echo "$CASES" | while read -r id srv conns; do
@@ -200,8 +158,7 @@ measure() {
     s0=$(proc_ticks "$spid")
     # wrk runs under its own sh, which then prints its children's CPU ticks
     # (cutime + cstime): wrk's share of the machine.
-    wticks=$(sh -c 'wrk "$@" >"$0" 2>&1; awk "{ print \$16 + \$17 }" /proc/$$/stat' "$4" \
-        -t$WRK_THREADS -c"$3" -d"${DURATION}s" --latency -s "$ROOT/bench/http/post.lua" "$url")
+    wticks=$(wrk_ticks "$4" -t$WRK_THREADS -c"$3" -d"${DURATION}s" --latency -s "$ROOT/bench/http/post.lua" "$url")
     kill -0 "$spid" 2>/dev/null || die "$2 died during $1 (see $B/$2.log)"
     s1=$(proc_ticks "$spid")
     m1=$(machine_ticks)
@@ -244,26 +201,16 @@ cleanup
 BUSY_AFTER=$(cpu_busy)
 
 # ---- report ------------------------------------------------------------------
-# agg ID COLUMN : median of a results.txt column over the runs of case ID
-# (2 req/s, 3 p50 us, 4 p99 us, 5 errors, 7 server CPU us/request); "sum" as
-# a third argument sums instead.
-agg() {
-    awk -v id="$1" -v c="$2" '$1 == id { print $c }' "$B/results.txt" | sort -n |
-        awk -v mode="${3:-median}" '{ a[NR] = $1; s += $1 }
-            END { if (NR == 0) print "-"; else if (mode == "sum") print s;
-                  else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-rps() { agg "$1" 2; }
-ms() { agg "$1" "$2" | awk '{ if ($1 == "-") print "-"; else printf "%.2f", $1 / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-fmt_rps() { echo "$1" | awk '{ if ($1 == "-") print "-"; else printf "%.0f", $1 }'; }
+# agg ID COLUMN (bench/lib.sh): median of a results.txt column over the runs
+# of case ID (2 req/s, 3 p50 us, 4 p99 us, 5 errors, 7 server CPU
+# us/request); "sum" as a third argument sums instead. rps, ms, us, ratio,
+# fmt_rps and emit are there too.
 verdict() { if [ "$1" = 1 ]; then echo met; else echo "not met"; fi; }
 
 OUT=$B/http.md.tmp
 : >"$OUT"
-emit() { printf '%s\n' "$*" >>"$OUT"; }
 
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+cpu_model=$(cpu_model)
 emit "## HTTP: \`kiln serve\` vs peers (wrk)"
 emit ""
 emit "\`wrk -t$WRK_THREADS -c<conns> -d${DURATION}s --latency -s bench/http/post.lua\`: POST \`$BODY\` →"
@@ -280,7 +227,7 @@ k64=$(rps kiln64)
 k256=$(rps kiln256)
 row() { # ID LABEL CONNS KILN_RPS
     v=$(rps "$1")
-    emit "| $2 | $3 | $(fmt_rps "$v") | $(ms "$1" 3) | $(ms "$1" 4) | $(agg "$1" 5 sum) | $(ratio "$v" "$4") | $(agg "$1" 7 | awk '{ if ($1 == "-") print "-"; else printf "%.1f", $1 }') |"
+    emit "| $2 | $3 | $(fmt_rps "$v") | $(ms "$1" 3) | $(ms "$1" 4) | $(agg "$1" 5 sum) | $(ratio "$v" "$4") | $(us "$1" 7) |"
 }
 row kiln64 "kiln serve (Extism, fresh instance)" $CONNS "$k64"
 row kiln256 "kiln serve (Extism, fresh instance)" $CONNS_HIGH "$k256"
@@ -296,9 +243,8 @@ emit ""
 emit "\"ratio vs kiln\" is the row's req/s divided by kiln's at the same connection count;"
 emit "\"server CPU µs/req\" is the server process's user + system time per request (median)."
 emit "Node.js runs on one thread (its event loop), kiln and the native handler on $NPROC."
-other=$(awk '{ print $8 }' "$B/results.txt" | sort -n | awk '{ a[NR] = $1 } END {
-    printf "%.0f%% median, %.0f%% max", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[NR] }')
-dirty=$(awk -v m="$OTHER_MAX" '$8 > m' "$B/results.txt" | wc -l)
+other=$(other_load 8)
+dirty=$(dirty_runs 8)
 repeats=$(cat "$B/repeats")
 emit "Other load during the runs (CPU used by neither the server nor wrk, kernel threads"
 emit "included): $other over $(wc -l <"$B/results.txt") runs; $repeats run(s) repeated because"

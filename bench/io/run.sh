@@ -17,6 +17,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SECTION=io # say and die (bench/lib.sh) print "bench io: ..."
 . "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD_ARG=${1:-build}
@@ -30,38 +31,18 @@ WORKERS=2
 WRK_THREADS=2
 OTHER_MAX=10
 
-say() { echo "bench io: $*" >&2; }
-die() {
-    echo "bench io: $*" >&2
-    exit 1
-}
-
-for tool in make clang cc wrk curl awk sort; do
-    command -v $tool >/dev/null 2>&1 || die "'$tool' not found; run 'make deps' (scripts/install-deps.sh)"
-done
+need_tools make clang cc wrk curl awk sort
 
 # wrk holds CONNS sockets, kiln and node each CONNS inbound plus up to CONNS
 # outbound, the upstream up to 2 x CONNS: raise the soft limit to the hard one.
-hard=$(ulimit -Hn)
-[ "$hard" = unlimited ] && hard=65536
-ulimit -n "$hard" 2>/dev/null || true
-[ "$(ulimit -n)" -ge $((CONNS * 3)) ] ||
+nofile_at_least $((CONNS * 3)) ||
     die "ulimit -n is $(ulimit -n), need at least $((CONNS * 3)) for $CONNS connections (raise the hard limit)"
 
 # ---- build -------------------------------------------------------------------
 # BUILD is relative to the repository, as for `make BUILD=...`.
 say "building kiln (make -s BUILD=$BUILD_ARG all)"
 make -s --no-print-directory BUILD="$BUILD_ARG" all >&2 || die "make failed"
-BUILD=$(cd "$BUILD_ARG" && pwd)
-B=$BUILD/bench/io
-mkdir -p "$B/raw" "$B/home"
-rm -f "$B"/raw/*
-# Measure a snapshot, so a rebuild during the run cannot change the binary.
-cp "$BUILD/kiln" "$B/kiln.tmp" && mv "$B/kiln.tmp" "$B/kiln"
-KILN=$B/kiln
-# Artifacts go to a cache of the bench's own, never ~/.kiln.
-export KILN_HOME="$B/home"
-unset KILN_CC
+section_dirs io
 
 
 if stale "$B/upstream" "$ROOT/bench/io/upstream.c"; then
@@ -80,19 +61,7 @@ command -v node >/dev/null 2>&1 || NODE_SKIP="node not found"
 NODE_VERSION=$(node --version 2>/dev/null || echo none)
 
 # ---- servers -----------------------------------------------------------------
-PIDS=""
-cleanup() {
-    for pid in $PIDS; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in $PIDS; do
-        wait "$pid" 2>/dev/null || true
-    done
-    PIDS=""
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+servers_init
 
 
 EXPECT="upstream: waited $DELAY ms"
@@ -146,21 +115,8 @@ fi
 CASES="upstream kiln"
 [ -n "$NODE_SKIP" ] || CASES="$CASES node"
 
-# CPU accounting, in clock ticks (USER_HZ) like /proc/PID/stat:
-# machine_ticks prints "busy total" summed over all CPUs (steal counts as busy).
-machine_ticks() {
-    awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
-}
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
-cpu_busy() {
-    a=$(machine_ticks)
-    sleep 1
-    b=$(machine_ticks)
-    echo "$a $b" | awk '{ t = $4 - $2; printf "%.0f", (t > 0 ? 100 * ($3 - $1) / t : 0) }'
-}
-BUSY=$(cpu_busy)
-[ "$BUSY" -le 20 ] || say "warning: the CPUs were ${BUSY}% busy before the run; other load depresses every number"
+# CPU accounting in clock ticks: bench/lib.sh.
+busy_before
 
 # wrk waits up to 10 s for an answer, so slow answers land in the latency
 # histogram instead of being dropped from it as timeouts.
@@ -173,60 +129,17 @@ for c in $CASES; do
     wrk $WRK_OPTS -d${WARMUP}s "$url" >/dev/null 2>&1 || true
 done
 
-# measure CASE RAW : one wrk run; prints
+# measure CASE RAW : one wrk run (wrk_measure in bench/lib.sh); prints
 #   req/s p50us p99us errors requests server-us/req upstream-us/req other-load-%
 # The server is the case's process (for the upstream case, the upstream);
 # other load is the CPU spent by neither it, the upstream nor wrk.
-measure() {
-    eval "url=\$URL_$1"
-    eval "spid=\$PID_$1"
-    upid=$PID_upstream
-    m0=$(machine_ticks)
-    s0=$(proc_ticks "$spid")
-    u0=$(proc_ticks "$upid")
-    # shellcheck disable=SC2086 # WRK_OPTS is a word list
-    wticks=$(sh -c 'wrk "$@" >"$0" 2>&1; awk "{ print \$16 + \$17 }" /proc/$$/stat' "$2" \
-        $WRK_OPTS -d"${DURATION}s" --latency "$url")
-    kill -0 "$spid" 2>/dev/null || die "$1 died during the run (see $B/$1.log)"
-    s1=$(proc_ticks "$spid")
-    u1=$(proc_ticks "$upid")
-    m1=$(machine_ticks)
-    res=$(awk '$1 == "RESULT" { print $2, $3, $4, $5, $6 }' "$2")
-    [ -n "$res" ] || die "wrk gave no result for $1 (see $2)"
-    same=0
-    [ "$spid" = "$upid" ] && same=1
-    echo "$res $s0 $s1 $u0 $u1 $m0 $m1 $wticks" | awk -v hz="$HZ" -v same=$same '{
-        tick = 1e6 / hz; req = $5 > 0 ? $5 : 1
-        srv = $7 - $6; up = same ? 0 : $9 - $8; tot = $13 - $11
-        other = ($12 - $10) - srv - up - $14
-        if (other < 0) other = 0
-        printf "%s %s %s %s %s %.2f %.2f %.1f\n", $1, $2, $3, $4, $5, srv * tick / req,
-            (same ? srv : up) * tick / req, (tot > 0 ? 100 * other / tot : 0) }'
-}
+measure() { wrk_measure "$1" "$2"; }
 
 n_cases=$(echo "$CASES" | wc -w)
 say "measuring: $n_cases cases x $RUNS runs x ${DURATION}s (wrk -t$WRK_THREADS -c$CONNS, about $((n_cases * RUNS * (DURATION + 1) / 60 + 1)) min)"
-: >"$B/results.txt"
-repeats=0
-# Rounds interleave the cases, so a slow minute on the machine hits all of
-# them. A run with more than OTHER_MAX% other load is repeated, up to
-# REPEAT_MAX times per bench; the discarded output stays in raw/.
-r=1
-while [ $r -le "$RUNS" ]; do
-    for c in $CASES; do
-        while :; do
-            line=$(measure "$c" "$B/raw/$c.$r.txt")
-            say "  run $r $c: $(echo "$line" | awk '{ printf "%.0f req/s, p50 %.1f ms, p99 %.1f ms, %d errors, server %.1f us CPU/req, upstream %.1f us CPU/req, other load %.0f%%", $1, $2 / 1000, $3 / 1000, $4, $6, $7, $8 }')"
-            echo "$line" | awk -v m="$OTHER_MAX" '{ exit !($8 > m) }' && [ "$repeats" -lt "$REPEAT_MAX" ] || break
-            repeats=$((repeats + 1))
-            mv "$B/raw/$c.$r.txt" "$B/raw/$c.$r.discarded$repeats.txt"
-            say "  run $r $c: more than $OTHER_MAX% other load; repeating it"
-            sleep 2
-        done
-        echo "$c $line" >>"$B/results.txt"
-    done
-    r=$((r + 1))
-done
+# Rounds interleave the cases; a run with more than OTHER_MAX% other load is
+# repeated (up to REPEAT_MAX times per bench), its output kept in raw/.
+run_rounds '{ printf "%.0f req/s, p50 %.1f ms, p99 %.1f ms, %d errors, server %.1f us CPU/req, upstream %.1f us CPU/req, other load %.0f%%", $1, $2 / 1000, $3 / 1000, $4, $6, $7, $8 }'
 # Peak memory of the servers, before they stop.
 rss_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo -; }
 RSS_kiln=$(rss_mb "$PID_kiln")
@@ -237,28 +150,18 @@ cleanup
 BUSY_AFTER=$(cpu_busy)
 
 # ---- report ------------------------------------------------------------------
-# agg CASE COLUMN : median of a results.txt column over the runs of CASE
-# (2 req/s, 3 p50 us, 4 p99 us, 5 errors, 7 server CPU us/req, 8 upstream
-# CPU us/req); "sum" as a third argument sums instead.
-agg() {
-    awk -v id="$1" -v c="$2" '$1 == id { print $c }' "$B/results.txt" | sort -n |
-        awk -v mode="${3:-median}" '{ a[NR] = $1; s += $1 }
-            END { if (NR == 0) print "-"; else if (mode == "sum") print s;
-                  else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-rps() { agg "$1" 2; }
-ms() { agg "$1" "$2" | awk '{ if ($1 == "-") print "-"; else printf "%.1f", $1 / 1000 }'; }
-us() { agg "$1" "$2" | awk '{ if ($1 == "-") print "-"; else printf "%.1f", $1 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-fmt_rps() { echo "$1" | awk '{ if ($1 == "-") print "-"; else printf "%.0f", $1 }'; }
+# agg CASE COLUMN (bench/lib.sh): median of a results.txt column over the
+# runs of CASE (2 req/s, 3 p50 us, 4 p99 us, 5 errors, 7 server CPU us/req,
+# 8 upstream CPU us/req); "sum" as a third argument sums instead. rps, ms,
+# us, ratio, fmt_rps and emit are there too; ms here with one decimal.
+MS_DIGITS=1
 verdict() { if [ "$1" = 1 ]; then echo met; else echo "**not met**"; fi; }
 
 OUT=$B/io.md.tmp
 : >"$OUT"
-emit() { printf '%s\n' "$*" >>"$OUT"; }
 
 NPROC=$(nproc)
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+cpu_model=$(cpu_model)
 BOUND=$(awk -v c="$CONNS" -v d="$DELAY" 'BEGIN { printf "%.0f", c * 1000 / d }')
 emit "## I/O-bound function: outbound call to a ${DELAY} ms upstream, $CONNS connections (wrk)"
 emit ""
@@ -294,9 +197,8 @@ emit ""
 UPCPU=$(us upstream 7)
 emit "\"server CPU µs/req\" is the server process's user + system time per request (median); for the"
 emit "upstream it says how much one core could serve: about $(awk -v u="$UPCPU" 'BEGIN { if (u + 0 > 0) printf "%.0f", 1e6 / u; else print "-" }') req/s at $UPCPU µs per request."
-other=$(awk '{ print $9 }' "$B/results.txt" | sort -n | awk '{ a[NR] = $1 } END {
-    printf "%.0f%% median, %.0f%% max", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[NR] }')
-dirty=$(awk -v m="$OTHER_MAX" '$9 > m' "$B/results.txt" | wc -l)
+other=$(other_load 9)
+dirty=$(dirty_runs 9)
 emit "Other load during the runs (CPU used by neither the server, the upstream nor wrk): $other"
 emit "over $(wc -l <"$B/results.txt") runs; $repeats run(s) repeated because of more than $OTHER_MAX% other load."
 [ "$dirty" -eq 0 ] || emit "**$dirty run(s) kept with more than $OTHER_MAX% other load: something else was running; distrust this table.**"

@@ -23,6 +23,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SECTION=proxywasm # say and die (bench/lib.sh) print "bench proxywasm: ..."
 . "$ROOT/bench/lib.sh"
 cd "$ROOT"
 BUILD_ARG=${1:-build}
@@ -37,44 +38,18 @@ WORKERS=2
 WRK_THREADS=2
 OTHER_MAX=10
 
-say() { echo "bench proxywasm: $*" >&2; }
-die() {
-    echo "bench proxywasm: $*" >&2
-    exit 1
-}
-
-for tool in make clang cc wrk curl awk sort; do
-    command -v $tool >/dev/null 2>&1 || die "'$tool' not found; run 'make deps' (scripts/install-deps.sh)"
-done
+need_tools make clang cc wrk curl awk sort
 MAXC=$CONNS
 [ "$CALL_CONNS" -gt "$MAXC" ] && MAXC=$CALL_CONNS
-hard=$(ulimit -Hn)
-[ "$hard" = unlimited ] && hard=65536
-ulimit -n "$hard" 2>/dev/null || true
 # wrk, kiln (client side + callout side) and the servers each hold a socket
 # per connection.
-[ "$(ulimit -n)" -ge $((MAXC * 3 + 64)) ] ||
+nofile_at_least $((MAXC * 3 + 64)) ||
     die "ulimit -n is $(ulimit -n), too low for $MAXC connections (raise the hard limit)"
 
 # ---- build -------------------------------------------------------------------
 # BUILD is relative to the repository, as for `make BUILD=...`.
-say "building kiln (make -s BUILD=$BUILD_ARG $BUILD_ARG/kiln)"
-# Another engineer's half-written file can break the build of a shared tree:
-# then the last good binary is measured (and the report says so).
-BUILT=yes
-make -s --no-print-directory BUILD="$BUILD_ARG" "$BUILD_ARG/kiln" >&2 || BUILT=no
-[ -x "$BUILD_ARG/kiln" ] || die "make failed and there is no $BUILD_ARG/kiln"
-[ $BUILT = yes ] || say "warning: make failed; measuring the existing $BUILD_ARG/kiln"
-BUILD=$(cd "$BUILD_ARG" && pwd)
-B=$BUILD/bench/proxywasm
-mkdir -p "$B/raw" "$B/home"
-rm -f "$B"/raw/*
-# Measure a snapshot, so a rebuild during the run cannot change the binary.
-cp "$BUILD/kiln" "$B/kiln.tmp" && mv "$B/kiln.tmp" "$B/kiln"
-KILN=$B/kiln
-# Artifacts go to a cache of the bench's own, never ~/.kiln.
-export KILN_HOME="$B/home"
-unset KILN_CC
+make_kiln "$BUILD_ARG/kiln"
+section_dirs proxywasm
 
 if stale "$B/upstream" "$ROOT/bench/io/upstream.c"; then
     say "building the upstream (cc -O2 bench/io/upstream.c)"
@@ -94,21 +69,8 @@ if stale "$B/filter.wasm" "$ROOT/bench/proxywasm/filter.c" "$PWH/pw.h"; then
 fi
 
 # ---- servers -----------------------------------------------------------------
-PIDS=""
-SAMPLER=""
-cleanup() {
-    [ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
-    for pid in $PIDS; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in $PIDS; do
-        wait "$pid" 2>/dev/null || true
-    done
-    PIDS=""
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# servers_init (bench/lib.sh): cleanup stops the servers and the SAMPLER.
+servers_init
 
 # expect NAME URL STATUS BODY [CURL-ARG...]: poll until URL answers STATUS
 # with exactly BODY (BODY "*": any body). RESPONSE_HEADER, when set, must be
@@ -204,23 +166,10 @@ done
 CASES="upstream up_plain up_filter fn_plain fn_filter slow callout"
 
 # ---- load --------------------------------------------------------------------
-# CPU accounting in clock ticks, as in bench/io/run.sh.
-machine_ticks() {
-    awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
-}
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
-cpu_busy() {
-    a=$(machine_ticks)
-    sleep 1
-    b=$(machine_ticks)
-    echo "$a $b" | awk '{ t = $4 - $2; printf "%.0f", (t > 0 ? 100 * ($3 - $1) / t : 0) }'
-}
+# CPU accounting in clock ticks (bench/lib.sh), as in bench/io/run.sh.
 # threads_rss PID: "threads rss-kB" of a process now.
 threads_rss() { awk '/^Threads:/ { t = $2 } /^VmRSS:/ { r = $2 } END { print t, r }' "/proc/$1/status"; }
-BUSY=$(cpu_busy)
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-[ "$BUSY" -le 20 ] || say "warning: the CPUs were ${BUSY}% busy before the run; other load depresses every number"
+busy_before
 IDLE_TR=$(threads_rss "$PID_kiln")
 
 wrk_opts() { # CASE
@@ -258,8 +207,7 @@ measure() {
     u0=$(proc_ticks "$upid")
     o0=$(proc_ticks "$opid")
     # shellcheck disable=SC2046 # wrk_opts is a word list
-    wticks=$(sh -c 'wrk "$@" >"$0" 2>&1; awk "{ print \$16 + \$17 }" /proc/$$/stat' "$2" \
-        $(wrk_opts "$1") -d"${DURATION}s" --latency "$url")
+    wticks=$(wrk_ticks "$2" $(wrk_opts "$1") -d"${DURATION}s" --latency "$url")
     kill "$SAMPLER" 2>/dev/null || true
     wait "$SAMPLER" 2>/dev/null || true
     SAMPLER=""
@@ -285,53 +233,25 @@ measure() {
 
 n_cases=$(echo "$CASES" | wc -w)
 say "measuring: $n_cases cases x $RUNS runs x ${DURATION}s (wrk -t$WRK_THREADS, -c$CONNS and -c$CALL_CONNS, about $((n_cases * RUNS * (DURATION + 1) / 60 + 1)) min)"
-: >"$B/results.txt"
-repeats=0
 # Rounds interleave the cases; a run with more than OTHER_MAX% other load is
 # repeated (up to REPEAT_MAX times in all), its output kept in raw/.
-r=1
-while [ $r -le "$RUNS" ]; do
-    for c in $CASES; do
-        while :; do
-            line=$(measure "$c" "$B/raw/$c.$r.txt")
-            say "  run $r $c: $(echo "$line" | awk '{ printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, server %.1f us CPU/req, upstream %.1f us CPU/req, other load %.0f%%, kiln %d threads, %.0f MB RSS", $1, $2 / 1000, $3 / 1000, $4, $6, $7, $8, $9, $10 / 1024 }')"
-            echo "$line" | awk -v m="$OTHER_MAX" '{ exit !($8 > m) }' && [ "$repeats" -lt "$REPEAT_MAX" ] || break
-            repeats=$((repeats + 1))
-            mv "$B/raw/$c.$r.txt" "$B/raw/$c.$r.discarded$repeats.txt"
-            say "  run $r $c: more than $OTHER_MAX% other load; repeating it"
-            sleep 2
-        done
-        echo "$c $line" >>"$B/results.txt"
-    done
-    r=$((r + 1))
-done
+run_rounds '{ printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, server %.1f us CPU/req, upstream %.1f us CPU/req, other load %.0f%%, kiln %d threads, %.0f MB RSS", $1, $2 / 1000, $3 / 1000, $4, $6, $7, $8, $9, $10 / 1024 }'
 HWM_kiln=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$PID_kiln/status" 2>/dev/null || echo -)
 cleanup
 BUSY_AFTER=$(cpu_busy)
 
 # ---- report ------------------------------------------------------------------
-# agg CASE COLUMN [sum|max]: median (or sum, max) of a results.txt column
-# over the runs of CASE (2 req/s, 3 p50 us, 4 p99 us, 5 errors, 7 kiln CPU
-# us/req, 8 upstream CPU us/req, 10 kiln threads, 11 kiln RSS kB).
-agg() {
-    awk -v id="$1" -v c="$2" '$1 == id { print $c }' "$B/results.txt" | sort -n |
-        awk -v mode="${3:-median}" '{ a[NR] = $1; s += $1 }
-            END { if (NR == 0) print "-"; else if (mode == "sum") print s; else if (mode == "max") print a[NR];
-                  else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-rps() { agg "$1" 2; }
-ms() { agg "$1" "$2" | awk '{ if ($1 == "-") print "-"; else printf "%.2f", $1 / 1000 }'; }
-us() { agg "$1" "$2" | awk '{ if ($1 == "-") print "-"; else printf "%.1f", $1 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+# agg CASE COLUMN [sum|max] (bench/lib.sh): median (or sum, max) of a
+# results.txt column over the runs of CASE (2 req/s, 3 p50 us, 4 p99 us,
+# 5 errors, 7 kiln CPU us/req, 8 upstream CPU us/req, 10 kiln threads, 11
+# kiln RSS kB); rps, ms, us, ratio, fmt_rps and emit are there too.
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.0f %%", 100 * a / b }'; }
-fmt_rps() { echo "$1" | awk '{ if ($1 == "-") print "-"; else printf "%.0f", $1 }'; }
 
 OUT=$B/proxywasm.md.tmp
 : >"$OUT"
-emit() { printf '%s\n' "$*" >>"$OUT"; }
 
 NPROC=$(nproc)
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+cpu_model=$(cpu_model)
 IDEAL=$(awk -v c="$CALL_CONNS" -v d="$CALL_DELAY" 'BEGIN { printf "%.0f", c * 1000 / d }')
 emit "## Proxy-wasm filters: one header-adding filter ($CONNS connections) and an http_call filter ($CALL_CONNS connections)"
 emit ""
@@ -385,9 +305,8 @@ emit "| \`/callout\`: kiln CPU per request beyond \`/fn/plain\` (callout + filte
 emit "| kiln threads idle / max during the \`/callout\` runs | ${IDLE_TR% *} / $(agg callout 10 max) |"
 emit "| kiln RSS idle / max during the \`/callout\` runs / peak (VmHWM) over the whole bench | $(echo "$IDLE_TR" | awk '{ printf "%.0f", $2 / 1024 }') / $(agg callout 11 max | awk '{ printf "%.0f", $1 / 1024 }') / $HWM_kiln MB |"
 emit ""
-other=$(awk '{ print $9 }' "$B/results.txt" | sort -n | awk '{ a[NR] = $1 } END {
-    printf "%.0f%% median, %.0f%% max", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[NR] }')
-dirty=$(awk -v m="$OTHER_MAX" '$9 > m' "$B/results.txt" | wc -l)
+other=$(other_load 9)
+dirty=$(dirty_runs 9)
 emit "\"kiln CPU µs/req\" is the kiln process's user + system time per request (median), filters,"
 emit "callouts and proxying included; \"upstream CPU\" the upstream's (for \`/callout\`, the $CALL_DELAY ms"
 emit "server's). Threads and RSS are sampled from \`/proc/PID/status\` every 0.5 s: with"

@@ -14,6 +14,8 @@
  *      backend, not on a denial or on Kiln's error for a failed backend;
  *   5. stage_end for every plugin that kept a stream, in reverse order.
  *
+ * A route without plugins skips all of it: its backend answers directly.
+ *
  * A plugin that fails (trap, time limit, malformed output, unavailable)
  * fails the request with an error naming it; the request never goes through
  * a plugin that did not say so. Plugins and the backend share one kiln_stage
@@ -270,6 +272,7 @@ int http_pipeline_run(http_exchange *x)
         }
         if (taken)
             break;
+        kiln_stage_set_current(NULL); /* it pointed at the stage freed here */
         kiln_stage_free(st);
         st = NULL;
         skip[n_skip++] = x->route;
@@ -278,6 +281,7 @@ int http_pipeline_run(http_exchange *x)
     http_route *rt = x->route;
     if (rt == NULL) {
         kiln_stage_set_current(NULL);
+        x->served_by = NULL;
         rc = run_sinks(x, &tm);
         timing_header(x, &tm);
         return rc;
@@ -292,6 +296,16 @@ int http_pipeline_run(http_exchange *x)
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", backend->max_body_bytes);
         http_error_response(x->resp, 413, NULL, msg);
         return KILN_ELIMIT;
+    }
+    if (rt->n_plugins == 0) {
+        /* A plain route: nothing to share between stages, so no stage is
+         * made (no allocation on this path); the backend answers directly. */
+        kiln_stage_set_current(NULL);
+        timing_start(&tm);
+        rc = http_fn_invoke(backend, x->req, x->resp);
+        timing_stop(&tm, "backend", backend->fn.name);
+        timing_header(x, &tm);
+        return rc;
     }
     if (st == NULL && (rc = new_stage(x, rt, backend, &st)) != KILN_OK)
         return rc;

@@ -15,17 +15,25 @@ OUT=${1:?usage: build.sh OUTDIR}
 DIR=$(cd "$(dirname "$0")" && pwd)
 CC_WASM=${CC_WASM:-clang}
 mkdir -p "$OUT" || exit 1
-pass=0
-fail=0
+. "$DIR/../support/build_lib.sh"
 if [ ! -d "$DIR/node_modules/@bytecodealliance/jco" ] ||
     [ "$DIR/package-lock.json" -nt "$DIR/node_modules/.package-lock.json" ]; then
     echo "installing jco with npm ci in $DIR"
     if ! (cd "$DIR" && timeout 600 npm ci --no-audit --no-fund >/dev/null 2>&1); then
         echo "FAIL npm ci in $DIR (registry unreachable?)"
-        echo "0 passed, 1 failed"
+        fail=$((fail + 1))
+        build_done
         exit 1
     fi
 fi
+# component SOURCE NAME MODEL ADAPTER WIT WORLD OUT_FILE: the core module
+# OUTDIR/NAME.core.wasm, wrapped into OUT_FILE; OUTDIR/NAME.ref.wit its WIT.
+component() {
+    "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror -mexec-model="$3" \
+        -o "$OUT/$2.core.wasm" "$1" &&
+        ADAPTER=$4 node "$DIR/wrap.mjs" "$OUT/$2.core.wasm" "$5" "$6" "$7" "$OUT/$2.ref.wit"
+}
+
 for c in "$DIR"/guests/*.c; do
     [ -f "$c" ] || continue
     name=$(basename "$c" .c)
@@ -41,23 +49,7 @@ for c in "$DIR"/guests/*.c; do
         model=command
     fi
     out="$OUT/$name.wasm"
-    newest=$(ls -t "$c" "$wit"/*.wit "$wit"/deps/*/*.wit "$0" "$DIR/wrap.mjs" 2>/dev/null | head -n 1)
-    if [ -f "$out" ] && [ "$out" -nt "$newest" ]; then
-        pass=$((pass + 1))
-        continue
-    fi
-    if "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror -mexec-model=$model \
-        -o "$OUT/$name.core.wasm" "$c" &&
-        ADAPTER=$adapter node "$DIR/wrap.mjs" "$OUT/$name.core.wasm" "$witarg" "$world" "$out.tmp.$$" \
-            "$OUT/$name.ref.wit" &&
-        mv -f "$out.tmp.$$" "$out"; then
-        echo "built $name.wasm"
-        pass=$((pass + 1))
-    else
-        rm -f "$out.tmp.$$"
-        echo "FAIL $name.c"
-        fail=$((fail + 1))
-    fi
+    up_to_date "$out" "$c" "$wit"/*.wit "$wit"/deps/*/*.wit "$DIR/wrap.mjs" && continue
+    build_step "$out" "$name.c" component "$c" "$name" "$model" "$adapter" "$witarg" "$world"
 done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+build_done

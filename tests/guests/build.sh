@@ -10,29 +10,14 @@ OUT=${1:?usage: build.sh OUTDIR}
 SRC=$(cd "$(dirname "$0")" && pwd)
 CC_WASM=${CC_WASM:-clang}
 mkdir -p "$OUT" || exit 1
-pass=0
-fail=0
+. "$SRC/../support/build_lib.sh"
 for c in "$SRC"/*.c; do
     [ -f "$c" ] || continue
     name=$(basename "$c" .c)
     out="$OUT/$name.wasm"
-    if [ -f "$out" ] && [ "$out" -nt "$c" ] && [ "$out" -nt "$0" ]; then
-        pass=$((pass + 1))
-        continue
-    fi
-    # Write to a temporary name and rename: an interrupted build never leaves
-    # a truncated module that would look up to date.
-    extra=$(sed -n 's/.*kiln-guest-flags:\(.*\)$/\1/p' "$c" | head -n 1)
-    # shellcheck disable=SC2086 # $extra is a flag list
-    if "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror $extra \
-        -o "$out.tmp.$$" "$c" && mv -f "$out.tmp.$$" "$out"; then
-        echo "built $name.wasm"
-        pass=$((pass + 1))
-    else
-        rm -f "$out.tmp.$$"
-        echo "FAIL $name.c"
-        fail=$((fail + 1))
-    fi
+    up_to_date "$out" "$c" && continue
+    # shellcheck disable=SC2046 # the source's extra flags are a list
+    build_step "$out" "$name.c" "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror \
+        $(guest_flags "$c") "$c" -o
 done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+build_done

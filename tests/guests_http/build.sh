@@ -14,61 +14,35 @@ SRC=$(cd "$(dirname "$0")" && pwd)
 CC_WASM=${CC_WASM:-clang}
 mkdir -p "$OUT" || exit 1
 OUT=$(cd "$OUT" && pwd)
-pass=0
-fail=0
+. "$SRC/../support/build_lib.sh"
 for c in "$SRC"/*.c; do
     [ -f "$c" ] || continue
     name=$(basename "$c" .c)
     out="$OUT/$name.wasm"
-    if [ -f "$out" ] && [ "$out" -nt "$c" ] && [ "$out" -nt "$0" ]; then
-        pass=$((pass + 1))
-        continue
-    fi
-    extra=$(sed -n 's/.*kiln-guest-flags:\(.*\)$/\1/p' "$c" | head -n 1)
-    # shellcheck disable=SC2086 # $extra is a flag list
-    if "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror $extra \
-        -o "$out.tmp.$$" "$c" && mv -f "$out.tmp.$$" "$out"; then
-        echo "built $name.wasm"
-        pass=$((pass + 1))
-    else
-        rm -f "$out.tmp.$$"
-        echo "FAIL $name.c"
-        fail=$((fail + 1))
-    fi
+    up_to_date "$out" "$c" && continue
+    # shellcheck disable=SC2046 # the source's extra flags are a list
+    build_step "$out" "$name.c" "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror \
+        $(guest_flags "$c") "$c" -o
 done
 
 AS_DIR=$(cd "$SRC/../as_cgi" && pwd)
 asc="$AS_DIR/node_modules/.bin/asc"
 if [ ! -x "$asc" ]; then
-    if command -v npm >/dev/null 2>&1; then
-        echo "installing AssemblyScript with npm ci in $AS_DIR"
-        (cd "$AS_DIR" && timeout 300 npm ci --no-audit --no-fund >/dev/null 2>&1) ||
-            echo "skip: npm ci failed in $AS_DIR; AssemblyScript CGI guests not built"
-    else
-        echo "skip: npm not found; AssemblyScript CGI guests not built"
-    fi
+    npm_ci "$AS_DIR" AssemblyScript "AssemblyScript CGI guests"
 fi
+# as_cgi NAME OUT_FILE: compile assembly/NAME.ts. The shim's asconfig.json
+# names its files relative to the project.
+as_cgi() {
+    (cd "$AS_DIR" && "$asc" "assembly/$1.ts" \
+        --config node_modules/@assemblyscript/wasi-shim/asconfig.json -O2 -o "$2")
+}
 if [ -x "$asc" ]; then
     for ts in "$AS_DIR"/assembly/*.ts; do
         [ -f "$ts" ] || continue
         name=$(basename "$ts" .ts)
         out="$OUT/$name.wasm"
-        if [ -f "$out" ] && [ "$out" -nt "$ts" ] && [ "$out" -nt "$0" ]; then
-            pass=$((pass + 1))
-            continue
-        fi
-        # The shim's asconfig.json names its files relative to the project.
-        if (cd "$AS_DIR" && "$asc" "assembly/$name.ts" \
-            --config node_modules/@assemblyscript/wasi-shim/asconfig.json \
-            -O2 -o "$out.tmp.$$.wasm") && mv -f "$out.tmp.$$.wasm" "$out"; then
-            echo "built $name.wasm"
-            pass=$((pass + 1))
-        else
-            rm -f "$out.tmp.$$.wasm"
-            echo "FAIL $(basename "$ts")"
-            fail=$((fail + 1))
-        fi
+        up_to_date "$out" "$ts" && continue
+        build_step "$out" "$(basename "$ts")" as_cgi "$name"
     done
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+build_done

@@ -16,32 +16,27 @@ OUT=${1:?usage: build.sh OUTDIR}
 SRC=$(cd "$(dirname "$0")" && pwd)
 CC_WASM=${CC_WASM:-clang}
 mkdir -p "$OUT" || exit 1
-pass=0
-fail=0
+. "$SRC/../support/build_lib.sh"
 
-build() { # name abi_minor cflags...
-    name=$1
-    minor=$2
-    shift 2
-    out="$OUT/$name.wasm"
-    if [ -f "$out" ] && [ "$out" -nt "$SRC/policy.c" ] && [ "$out" -nt "$0" ]; then
-        pass=$((pass + 1))
-        return
-    fi
-    tmp="$OUT/$name.tmp.$$"
-    if "$CC_WASM" --target=wasm32 -nostdlib -O2 -Wall -Werror -DABI_MINOR="$minor" "$@" \
+# policy_module ABI_MINOR CFLAG OUT_FILE: policy.c (with CFLAG, if not empty)
+# to OUT_FILE, with the two ABI version globals added.
+policy_module() {
+    t=${3%.wasm}
+    "$CC_WASM" --target=wasm32 -nostdlib -O2 -Wall -Werror -DABI_MINOR="$1" ${2:+"$2"} \
         -Wl,--no-entry -Wl,--import-memory -Wl,--initial-memory=131072 \
-        -Wl,--max-memory=4194304 -Wl,-z,stack-size=16384 -o "$tmp.wasm" "$SRC/policy.c" &&
-        wasm2wat "$tmp.wasm" -o "$tmp.wat" &&
-        sed -i '$ s/)$/\n  (global (export "opa_wasm_abi_version") i32 (i32.const 1))\n  (global (export "opa_wasm_abi_minor_version") i32 (i32.const '"$minor"')))/' "$tmp.wat" &&
-        wat2wasm "$tmp.wat" -o "$tmp.out.wasm" && mv -f "$tmp.out.wasm" "$out"; then
-        echo "built $name.wasm"
-        pass=$((pass + 1))
-    else
-        echo "FAIL $name.wasm"
-        fail=$((fail + 1))
-    fi
-    rm -f "$tmp.wasm" "$tmp.wat" "$tmp.out.wasm"
+        -Wl,--max-memory=4194304 -Wl,-z,stack-size=16384 -o "$t.cc.wasm" "$SRC/policy.c" &&
+        wasm2wat "$t.cc.wasm" -o "$t.wat" &&
+        sed -i '$ s/)$/\n  (global (export "opa_wasm_abi_version") i32 (i32.const 1))\n  (global (export "opa_wasm_abi_minor_version") i32 (i32.const '"$1"')))/' "$t.wat" &&
+        wat2wasm "$t.wat" -o "$3"
+    rc=$?
+    rm -f "$t.cc.wasm" "$t.wat"
+    return $rc
+}
+
+build() { # name abi_minor [cflag]
+    out="$OUT/$1.wasm"
+    up_to_date "$out" "$SRC/policy.c" && return
+    build_step "$out" "$1.wasm" policy_module "$2" "$3"
 }
 
 build policy 2
@@ -49,5 +44,4 @@ build policy_ctx 1
 build policy_builtins 2 '-DBUILTINS="{\"http.send\":0,\"time.now_ns\":1}"'
 build policy_hostile 2 -DHOSTILE
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+build_done

@@ -13,34 +13,26 @@ KV=$(cd "$SRC/../guests_kv" && pwd)
 CC_WASM=${CC_WASM:-clang}
 mkdir -p "$OUT" || exit 1
 OUT=$(cd "$OUT" && pwd)
-pass=0
-fail=0
+. "$SRC/../support/build_lib.sh"
+
+# storm_guest SOURCE OUT_FILE: a .wat with wat2wasm, a .c with clang.
+storm_guest() {
+    case "$1" in
+    *.wat) wat2wasm --enable-exceptions "$1" -o "$2" ;;
+    *)
+        # shellcheck disable=SC2046 # the source's extra flags are a list
+        "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror -I"$KV" \
+            $(guest_flags "$1") -o "$2" "$1"
+        ;;
+    esac
+}
+
 for s in "$SRC"/*.c "$SRC"/*.wat; do
     [ -f "$s" ] || continue
     name=$(basename "$s")
     name=${name%.*}
     out="$OUT/$name.wasm"
-    if [ -f "$out" ] && [ "$out" -nt "$s" ] && [ "$out" -nt "$0" ] && [ "$out" -nt "$KV/kiln_imports.h" ]; then
-        pass=$((pass + 1))
-        continue
-    fi
-    case "$s" in
-    *.wat) wat2wasm --enable-exceptions "$s" -o "$out.tmp.$$" ;;
-    *)
-        extra=$(sed -n 's/.*kiln-guest-flags:\(.*\)$/\1/p' "$s" | head -n 1)
-        # shellcheck disable=SC2086 # $extra is a flag list
-        "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror -I"$KV" $extra \
-            -o "$out.tmp.$$" "$s"
-        ;;
-    esac
-    if [ $? -eq 0 ] && mv -f "$out.tmp.$$" "$out"; then
-        echo "built $name.wasm"
-        pass=$((pass + 1))
-    else
-        rm -f "$out.tmp.$$"
-        echo "FAIL $(basename "$s")"
-        fail=$((fail + 1))
-    fi
+    up_to_date "$out" "$s" "$KV/kiln_imports.h" && continue
+    build_step "$out" "$(basename "$s")" storm_guest "$s"
 done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+build_done

@@ -219,6 +219,36 @@ static int phase(filt *f, const kiln_plugin *p, kiln_stage_phase ph, kiln_stage 
     return ops->stage(&f->fn, f->state, f->pre, p, ph, st, verdict, err);
 }
 
+/* A request phase through p that must answer KILN_OK; its verdict in *v. */
+static void request_phase_ok(filt *f, const kiln_plugin *p, kiln_stage *st, int *v)
+{
+    kiln_err err;
+    assert_int_equal(phase(f, p, KILN_PHASE_REQUEST, st, v, &err), KILN_OK);
+}
+
+/* A new stage for r, through p's request phase (KILN_OK); the stage to check and end. */
+static kiln_stage *request_ok(filt *f, const kiln_plugin *p, const req *r, int *v)
+{
+    kiln_stage *st = new_stage(r);
+    request_phase_ok(f, p, st, v);
+    return st;
+}
+
+/* p's response phase on st, which must answer KILN_OK. */
+static void response_ok(filt *f, const kiln_plugin *p, kiln_stage *st, int *v)
+{
+    kiln_err err;
+    assert_int_equal(phase(f, p, KILN_PHASE_RESPONSE, st, v, &err), KILN_OK);
+}
+
+/* The request header `name` must read the number n. */
+static void assert_req_header_num(kiln_stage *st, const char *name, int n)
+{
+    char want[16];
+    snprintf(want, sizeof(want), "%d", n);
+    assert_string_equal(req_header(st, name), want);
+}
+
 /* What the pipeline does when the request is over. */
 static void end(filt *f, const kiln_plugin *p, kiln_stage *st)
 {
@@ -271,10 +301,8 @@ static void test_headers_both_ways(void **state)
     kiln_plugin p = plugin("headers", 0);
     req r = {.headers = {{"X-Pw-Replace", "old"}, {"X-Pw-Remove", "x"}, {"Accept", "*/*"}},
              .n = 3};
-    kiln_stage *st = new_stage(&r);
     int v;
-    kiln_err err;
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(&f, &p, &r, &v);
     assert_int_equal(v, KILN_STAGE_CONTINUE);
     assert_string_equal(req_header(st, "x-pw-added"), "1");
     assert_string_equal(req_header(st, "x-pw-replace"), "new");
@@ -285,7 +313,7 @@ static void test_headers_both_ways(void **state)
     assert_string_equal(kiln_stage_request(st)->method, "POST");
     assert_string_equal(kiln_stage_request(st)->url, "/a/b?x=1");
     backend(st, "hello");
-    assert_int_equal(phase(&f, &p, KILN_PHASE_RESPONSE, st, &v, &err), KILN_OK);
+    response_ok(&f, &p, st, &v);
     assert_int_equal(v, KILN_STAGE_CONTINUE);
     assert_string_equal(resp_header(st, "x-pw-resp"), "1");
     assert_string_equal(resp_header(st, "x-pw-resp-replace"), "new");
@@ -303,10 +331,8 @@ static void test_block_local_reply(void **state)
     filt_init(&f, "pwtest", false);
     kiln_plugin p = plugin("block", 0);
     req r = {.headers = {{"X-Block", ""}}, .n = 1};
-    kiln_stage *st = new_stage(&r);
     int v;
-    kiln_err err;
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(&f, &p, &r, &v);
     assert_int_equal(v, KILN_STAGE_RESPOND);
     kiln_response *resp = kiln_stage_response(st);
     assert_int_equal(resp->status, 403);
@@ -317,8 +343,7 @@ static void test_block_local_reply(void **state)
     end(&f, &p, st);
     /* Without the header the request goes on. */
     req r2 = {.n = 0};
-    st = new_stage(&r2);
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    st = request_ok(&f, &p, &r2, &v);
     assert_int_equal(v, KILN_STAGE_CONTINUE);
     end(&f, &p, st);
     filt_fini(&f);
@@ -331,16 +356,14 @@ static void test_bodies(void **state)
     filt_init(&f, "pwtest", false);
     kiln_plugin p = plugin("body,respbody", 0);
     req r = {.headers = {{"Content-Length", "11"}}, .n = 1, .body = "hello world"};
-    kiln_stage *st = new_stage(&r);
     int v;
-    kiln_err err;
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(&f, &p, &r, &v);
     const kiln_request *q = kiln_stage_request(st);
     assert_int_equal(q->body_len, 11);
     assert_memory_equal(q->body, "HELLO WORLD", 11);
     assert_null(req_header(st, "content-length")); /* the filter removed it */
     backend(st, "answer");
-    assert_int_equal(phase(&f, &p, KILN_PHASE_RESPONSE, st, &v, &err), KILN_OK);
+    response_ok(&f, &p, st, &v);
     kiln_response *resp = kiln_stage_response(st);
     assert_int_equal(resp->body_len, 7);
     assert_memory_equal(resp->body, "answer!", 7);
@@ -356,10 +379,8 @@ static void test_properties(void **state)
     filt_init(&f, "pwtest", false);
     kiln_plugin p = plugin("props", 0);
     req r = {.n = 0};
-    kiln_stage *st = new_stage(&r);
     int v;
-    kiln_err err;
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(&f, &p, &r, &v);
     assert_string_equal(req_header(st, "x-pw-prop-path"), "/a/b?x=1");
     assert_string_equal(req_header(st, "x-pw-prop-name"), "pwtest");
     assert_string_equal(req_header(st, "x-pw-prop-root"), "");
@@ -377,13 +398,9 @@ static void test_shared_data_and_end_order(void **state)
     kiln_plugin p = plugin("shared", 0);
     for (int i = 1; i <= 3; i++) {
         req r = {.n = 0};
-        kiln_stage *st = new_stage(&r);
         int v;
-        kiln_err err;
-        assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
-        char want[8];
-        snprintf(want, sizeof(want), "%d", i);
-        assert_string_equal(req_header(st, "x-pw-count"), want);
+        kiln_stage *st = request_ok(&f, &p, &r, &v);
+        assert_req_header_num(st, "x-pw-count", i);
         if (i == 2)
             assert_string_equal(req_header(st, "x-pw-events"), "log,done,delete");
         end(&f, &p, st);
@@ -393,10 +410,8 @@ static void test_shared_data_and_end_order(void **state)
     filt g;
     filt_init(&g, "pwshared2", false);
     req r = {.n = 0};
-    kiln_stage *st = new_stage(&r);
     int v;
-    kiln_err err;
-    assert_int_equal(phase(&g, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(&g, &p, &r, &v);
     assert_string_equal(req_header(st, "x-pw-count"), "1");
     end(&g, &p, st);
     filt_fini(&g);
@@ -410,13 +425,9 @@ static void test_metric_in_registry(void **state)
     kiln_plugin p = plugin("metric", 0);
     for (int i = 1; i <= 2; i++) {
         req r = {.n = 0};
-        kiln_stage *st = new_stage(&r);
         int v;
-        kiln_err err;
-        assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
-        char want[8];
-        snprintf(want, sizeof(want), "%d", i);
-        assert_string_equal(req_header(st, "x-pw-metric"), want);
+        kiln_stage *st = request_ok(&f, &p, &r, &v);
+        assert_req_header_num(st, "x-pw-metric", i);
         end(&f, &p, st);
     }
     size_t len;
@@ -434,17 +445,15 @@ static void test_chain_two_roots(void **state)
     filt_init(&f, "pwtest", false);
     kiln_plugin a = plugin("tag=A", 0), b = plugin("tag=B,headers", 1);
     req r = {.n = 0};
-    kiln_stage *st = new_stage(&r);
     int v;
-    kiln_err err;
-    assert_int_equal(phase(&f, &a, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
-    assert_int_equal(phase(&f, &b, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(&f, &a, &r, &v);
+    request_phase_ok(&f, &b, st, &v);
     assert_string_equal(req_header(st, "x-pw-chain"), "A,B");
     assert_string_equal(req_header(st, "x-pw-added"), "1"); /* only B has "headers" */
     backend(st, "x");
     /* Response side in reverse, as Envoy runs encoders. */
-    assert_int_equal(phase(&f, &b, KILN_PHASE_RESPONSE, st, &v, &err), KILN_OK);
-    assert_int_equal(phase(&f, &a, KILN_PHASE_RESPONSE, st, &v, &err), KILN_OK);
+    response_ok(&f, &b, st, &v);
+    response_ok(&f, &a, st, &v);
     assert_string_equal(resp_header(st, "x-pw-chain"), "B,A");
     void **sb = kiln_stage_stream(st, 1);
     ops->stage_end(&f.fn, f.state, &b, st, *sb);
@@ -457,10 +466,8 @@ static void auth_case(filt *f, const char *config, const char *user, int want_ve
 {
     kiln_plugin p = plugin(config, 0);
     req r = {.headers = {{"X-User", user}}, .n = 1};
-    kiln_stage *st = new_stage(&r);
     int v;
-    kiln_err err;
-    assert_int_equal(phase(f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(f, &p, &r, &v);
     if (v != want_verdict)
         fprintf(stderr, "auth %s/%s: status %d, x-auth-status %s\n", config, user,
                 kiln_stage_response(st)->status, resp_header(st, "x-auth-status"));
@@ -500,8 +507,7 @@ static void test_trap_recreates_vm(void **state)
     assert_non_null(strstr(err.msg, "proxy-wasm filter 'pwtrap'"));
     end(&f, &p, st); /* no callbacks on the broken VM */
     req ok = {.n = 0};
-    st = new_stage(&ok);
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    st = request_ok(&f, &p, &ok, &v);
     assert_int_equal(v, KILN_STAGE_CONTINUE);
     assert_non_null(req_header(st, "x-pw-count")); /* a fresh VM answered */
     end(&f, &p, st);
@@ -539,9 +545,8 @@ static void test_ticks_on_a_loop(void **state)
     filt_init(&f, "pwtick", false);
     kiln_plugin p = plugin("tick", 0);
     req r = {.n = 0};
-    kiln_stage *st = new_stage(&r);
     int v;
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(&f, &p, &r, &v);
     assert_string_equal(req_header(st, "x-pw-ticks"), "0");
     end(&f, &p, st);
     struct timespec t0, t1;
@@ -550,8 +555,7 @@ static void test_ticks_on_a_loop(void **state)
         kl_run_once(loop, 20);
         clock_gettime(CLOCK_MONOTONIC, &t1);
     } while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 150);
-    st = new_stage(&r);
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    st = request_ok(&f, &p, &r, &v);
     int ticks = atoi(req_header(st, "x-pw-ticks"));
     assert_true(ticks >= 3); /* every 20 ms for 150 ms */
     end(&f, &p, st);
@@ -570,21 +574,18 @@ static void test_assemblyscript_filter(void **state)
     filt_init(&f, "as_filter", true);
     kiln_plugin p = plugin("hello", 0);
     req r = {.headers = {{"X-As-Replace", "old"}, {"X-As-Remove", "1"}}, .n = 2};
-    kiln_stage *st = new_stage(&r);
     int v;
-    kiln_err err;
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    kiln_stage *st = request_ok(&f, &p, &r, &v);
     assert_int_equal(v, KILN_STAGE_CONTINUE);
     assert_string_equal(req_header(st, "x-as-added"), "hello");
     assert_string_equal(req_header(st, "x-as-replace"), "new");
     assert_null(req_header(st, "x-as-remove"));
     backend(st, "ok");
-    assert_int_equal(phase(&f, &p, KILN_PHASE_RESPONSE, st, &v, &err), KILN_OK);
+    response_ok(&f, &p, st, &v);
     assert_string_equal(resp_header(st, "x-as-resp"), "1");
     end(&f, &p, st);
     req b = {.headers = {{"X-As-Block", "1"}}, .n = 1};
-    st = new_stage(&b);
-    assert_int_equal(phase(&f, &p, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+    st = request_ok(&f, &p, &b, &v);
     assert_int_equal(v, KILN_STAGE_RESPOND);
     assert_int_equal(kiln_stage_response(st)->status, 403);
     end(&f, &p, st);
@@ -593,8 +594,7 @@ static void test_assemblyscript_filter(void **state)
     const char *users[2] = {"alice", "bob"};
     for (int i = 0; i < 2; i++) {
         req u = {.headers = {{"X-User", users[i]}}, .n = 1};
-        st = new_stage(&u);
-        assert_int_equal(phase(&f, &a, KILN_PHASE_REQUEST, st, &v, &err), KILN_OK);
+        st = request_ok(&f, &a, &u, &v);
         if (i == 0) {
             assert_int_equal(v, KILN_STAGE_CONTINUE);
             assert_string_equal(req_header(st, "x-as-auth"), "ok");

@@ -17,51 +17,13 @@
 #include "component/cm.h"
 #include "component/cm_wit.h"
 
-typedef struct wbuf {
-    uint8_t b[1 << 16];
-    size_t n;
-} wbuf;
-
-static void put(wbuf *w, const void *p, size_t n)
-{
-    assert_true(w->n + n <= sizeof(w->b));
-    memcpy(w->b + w->n, p, n);
-    w->n += n;
-}
-
-static void put1(wbuf *w, uint8_t v)
-{
-    put(w, &v, 1);
-}
-
-static void putu(wbuf *w, uint32_t v)
-{
-    do {
-        uint8_t b = v & 0x7F;
-        v >>= 7;
-        put1(w, (uint8_t)(b | (v ? 0x80 : 0)));
-    } while (v);
-}
-
-static void puts_(wbuf *w, const char *s)
-{
-    putu(w, (uint32_t)strlen(s));
-    put(w, s, strlen(s));
-}
+#include "support/wbuf.h"
 
 static void preamble(wbuf *w)
 {
     static const uint8_t p[8] = {0x00, 0x61, 0x73, 0x6D, 0x0d, 0x00, 0x01, 0x00};
     w->n = 0;
     put(w, p, 8);
-}
-
-/* Append section `id` holding body. */
-static void section(wbuf *w, uint8_t id, const wbuf *body)
-{
-    put1(w, id);
-    putu(w, (uint32_t)body->n);
-    put(w, body->b, body->n);
 }
 
 static cm_component *parse_ok(const wbuf *w)

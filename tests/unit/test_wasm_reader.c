@@ -21,56 +21,14 @@
 
 /* ---- a tiny module builder ------------------------------------------- */
 
-typedef struct wbuf {
-    uint8_t b[8192];
-    size_t n;
-} wbuf;
-
-static void put(wbuf *w, const void *p, size_t n)
-{
-    assert_true(w->n + n <= sizeof(w->b));
-    memcpy(w->b + w->n, p, n);
-    w->n += n;
-}
-
-static void put1(wbuf *w, uint8_t v)
-{
-    put(w, &v, 1);
-}
-
-static void putu(wbuf *w, uint32_t v)
-{
-    do {
-        uint8_t b = v & 0x7F;
-        v >>= 7;
-        put1(w, (uint8_t)(b | (v ? 0x80 : 0)));
-    } while (v);
-}
-
-/* A name with an explicit length, so it may contain NULs. */
-static void putn(wbuf *w, const char *s, size_t n)
-{
-    putu(w, (uint32_t)n);
-    put(w, s, n);
-}
-
-static void puts_(wbuf *w, const char *s)
-{
-    putn(w, s, strlen(s));
-}
+#define WBUF_SIZE 8192
+#include "support/wbuf.h"
 
 static void header(wbuf *w)
 {
     static const uint8_t h[8] = {0x00, 0x61, 0x73, 0x6D, 0x01, 0x00, 0x00, 0x00};
     w->n = 0;
     put(w, h, sizeof(h));
-}
-
-static void section(wbuf *m, uint8_t id, const wbuf *payload)
-{
-    put1(m, id);
-    putu(m, (uint32_t)payload->n);
-    put(m, payload->b, payload->n);
 }
 
 /* Type section with one signature given as params/results letter strings. */

@@ -15,6 +15,10 @@
 
 GO=$KILN_BUILD/guests_opa
 GX=$KILN_BUILD/guests_extism
+# Both guest sets are built here too: this suite must not depend on others
+# having run before it (the builders skip what is up to date).
+sh "$ROOT/tests/guests_opa/build.sh" "$GO" >"$T/obuild.log" 2>&1
+sh "$ROOT/tests/guests_extism/build.sh" "$GX" >"$T/xbuild.log" 2>&1
 for m in "$GO/policy.wasm" "$GO/policy_ctx.wasm" "$GO/policy_hostile.wasm" \
     "$GO/policy_builtins.wasm" "$GX/pl_echo.wasm"; do
     if [ ! -f "$m" ]; then

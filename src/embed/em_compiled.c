@@ -213,6 +213,7 @@ static int resolve(ExtismCompiledPlugin *c, const xtm_manifest *man, const kiln_
     c->max_http_response_bytes = man->max_http_response_bytes >= 0
                                      ? (uint64_t)man->max_http_response_bytes
                                      : XTM_DEFAULT_MAX_HTTP_RESPONSE;
+    c->http_headers = man->http_response_headers;
     c->log_level = -1;
     if (o->log_level != NULL && (c->log_level = xtm_log_level_parse(o->log_level)) < 0)
         return kiln_err_set(err, KILN_EINVAL, "log level '%s': expected trace, debug, info, "

@@ -87,6 +87,7 @@ EXTISM_API ExtismPlugin *extism_plugin_new_from_compiled(const ExtismCompiledPlu
     o->max_pages = c->max_pages;
     o->max_var_bytes = c->max_var_bytes;
     o->max_http_response_bytes = c->max_http_response_bytes;
+    o->http_headers = c->http_headers;
     o->log_level = c->log_level >= 0 ? c->log_level : em_log_level();
     if (!c->log_stderr) {
         o->log = em_log_write;

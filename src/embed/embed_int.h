@@ -84,6 +84,7 @@ struct ExtismCompiledPlugin {
     bool max_pages_set; /* manifest memory.max_pages (xtm_options.max_pages) */
     uint32_t max_pages;
     uint64_t max_var_bytes, max_http_response_bytes;
+    bool http_headers; /* manifest allow_http_response_headers (xtm_options.http_headers) */
     int log_level; /* XTM_LOG_*, or -1: the global level when a plugin is made */
     bool log_stderr;
     bool wasi;

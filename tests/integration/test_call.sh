@@ -248,6 +248,26 @@ EOF
         "HTTP response exceeds the configured maximum number of bytes: 1000"
     kcall --manifest "$T/http.json" fetch --input "$URL/hello"
     check_eq "http: manifest allowed_hosts" "200 GET /hello test=yes" "$OUT"
+    # Response headers for http_headers(): off by default ({} in the guest
+    # for the 0 it gets), on with the manifest's allow_http_response_headers.
+    kcall --manifest "$T/http.json" headers --input "$URL/hello"
+    check_eq "http_headers: off by default" "{}" "$OUT"
+    cat >"$T/http_hdrs.json" <<EOF
+{"wasm": [{"path": "$G/http.wasm"}], "allowed_hosts": ["127.0.0.1"],
+ "allow_http_response_headers": true}
+EOF
+    kcall --manifest "$T/http_hdrs.json" headers --input "$URL/hello"
+    # The body is "GET /hello test=None" (this guest sends no X-Kiln-Test).
+    check_contains "http_headers: allow_http_response_headers: content-length" "$OUT" \
+        '"content-length":"20"'
+    check_contains "http_headers: allow_http_response_headers: server" "$OUT" '"server":"'
+    sed 's/true/false/' "$T/http_hdrs.json" >"$T/http_nohdrs.json"
+    kcall --manifest "$T/http_nohdrs.json" headers --input "$URL/hello"
+    check_eq "http_headers: allow_http_response_headers false" "{}" "$OUT"
+    echo '{"wasm": [{"path": "x.wasm"}], "allow_http_response_headers": "yes"}' >"$T/http_badhdrs.json"
+    kcall --manifest "$T/http_badhdrs.json" headers
+    check_contains "manifest: allow_http_response_headers must be a boolean" "$ERR" \
+        "allow_http_response_headers must be a boolean"
     kcall "$G/backend.wasm" http_call --input "{\"url\":\"$URL/hello\",\"query\":{\"q\":\"a b\"}}" \
         --allow-host 127.0.0.1
     check_contains "otoroshi proxy_http_call: status" "$OUT" '"status":200'

@@ -176,8 +176,9 @@ static void test_manifest_full(void **state)
         " \"config\": {\"greeting\": \"hi\", \"empty\": \"\"},"
         " \"allowed_hosts\": [\"example.com\", \"*.example.org\"],"
         " \"allowed_paths\": {\"/tmp/data\": \"/data\", \"ro:/tmp/ro\": \"/ro\"},"
-        " \"timeout_ms\": 1500}";
+        " \"timeout_ms\": 1500, \"allow_http_response_headers\": true}";
     assert_int_equal(parse_manifest(json, &m, &err), KILN_OK);
+    assert_true(m.http_response_headers);
     assert_string_equal(m.wasm_path, "/base/plugin.wasm"); /* not in the cwd */
     assert_string_equal(m.wasm_hash, "ab");
     assert_int_equal(m.max_pages, 4);
@@ -208,6 +209,7 @@ static void test_manifest_full(void **state)
     assert_int_equal(m.max_pages, -1);
     assert_int_equal(m.timeout_ms, -1);
     assert_int_equal(m.n_allowed_hosts, 0);
+    assert_false(m.http_response_headers);
     xtm_manifest_fini(&m);
 }
 
@@ -222,6 +224,11 @@ static void test_manifest_errors(void **state)
     assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}], \"bogus\": 1}", &m, &err),
                      KILN_ECONFIG);
     assert_non_null(strstr(err.msg, "unknown field `bogus`"));
+    assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\"}],"
+                                    " \"allow_http_response_headers\": 1}",
+                                    &m, &err),
+                     KILN_ECONFIG);
+    assert_string_equal(err.msg, "manifest: allow_http_response_headers must be a boolean");
     assert_int_equal(parse_manifest("{\"wasm\": [{\"path\": \"a\", \"paht\": 1}]}", &m, &err),
                      KILN_ECONFIG);
     assert_non_null(strstr(err.msg, "`paht`"));

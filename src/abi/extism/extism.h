@@ -241,6 +241,7 @@ typedef struct xtm_manifest {
     long long max_http_response_bytes; /* -1 = unset */
     long long max_var_bytes;           /* -1 = unset */
     long long timeout_ms;              /* -1 = unset */
+    bool http_response_headers;        /* allow_http_response_headers (Kiln's field) */
 } xtm_manifest;
 
 /*

@@ -1,7 +1,8 @@
 /*
  * xtm_manifest.c - the Extism manifest (extism-abi.md §9.1) as `kiln call
  * --manifest` and the library read it: wasm modules (path or base64 data,
- * optional sha256 and name; several are linked by name), memory limits, config, allowed_hosts, allowed_paths, timeout_ms.
+ * optional sha256 and name; several are linked by name), memory limits, config, allowed_hosts, allowed_paths, timeout_ms,
+ * and Kiln's allow_http_response_headers.
  * Unknown fields are rejected, as the Rust runtime does.
  */
 #include <jansson.h>
@@ -313,7 +314,7 @@ int xtm_manifest_parse(const char *json, size_t len, const char *base_dir, xtm_m
 {
     static const char *const top_keys[] = {"wasm",          "memory",        "config",
                                            "allowed_hosts", "allowed_paths", "timeout_ms",
-                                           NULL};
+                                           "allow_http_response_headers", NULL};
     memset(m, 0, sizeof(*m));
     m->max_pages = m->max_http_response_bytes = m->max_var_bytes = m->timeout_ms = -1;
     json_error_t je;
@@ -338,6 +339,15 @@ int xtm_manifest_parse(const char *json, size_t len, const char *base_dir, xtm_m
         rc = parse_paths(json_object_get(root, "allowed_paths"), m, err);
     if (rc == KILN_OK)
         rc = get_uint(root, "timeout_ms", "", &m->timeout_ms, err);
+    if (rc == KILN_OK) {
+        /* Kiln's extension: the host option of Extism's SDKs
+         * (extism_plugin_allow_http_response_headers) as a manifest field. */
+        json_t *h = json_object_get(root, "allow_http_response_headers");
+        if (h != NULL && !json_is_null(h) && !json_is_boolean(h))
+            rc = kiln_err_set(err, KILN_ECONFIG,
+                              "manifest: allow_http_response_headers must be a boolean");
+        m->http_response_headers = h != NULL && json_is_true(h);
+    }
     json_decref(root);
     if (rc != KILN_OK)
         xtm_manifest_fini(m);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/utf8.h"
 
 /* Section ids of the binary format. */
 enum {
@@ -190,46 +191,6 @@ static int rd_count(rd *r, uint32_t *out, uint32_t limit, size_t min_entry_bytes
     return KILN_OK;
 }
 
-/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF);
- * returns the offset of the first bad byte, or len when all is well. */
-static size_t utf8_bad_at(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t n;
-        uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-            else if (c == 0xED)
-                hi = 0x9F; /* surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            if (c == 0xF0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        } else {
-            return i;
-        }
-        if (n > len - i - 1)
-            return i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= n; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-        i += n + 1;
-    }
-    return len;
-}
 
 /*
  * Read a name: length, bytes, strict UTF-8, at most `max` bytes. On success

@@ -23,61 +23,11 @@
 #include <yajl/yajl_parse.h>
 
 #include "base/alloc.h"
+#include "base/utf8.h"
 
 /* ---- UTF-8 ----------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid; then
- * *bad is the length of its maximal invalid prefix (at least 1), the bytes one
- * U+FFFD replaces (Unicode's "maximal subpart" rule, as browsers decode). */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
-{
-    unsigned char c = s[0];
-    size_t k;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        if (c == 0xF4)
-            hi = 0x8F; /* beyond U+10FFFF */
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    size_t i = 1;
-    for (; i < k && i < n; i++) {
-        unsigned char b = s[i];
-        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
-            break;
-    }
-    if (i == k)
-        return k;
-    *bad = i;
-    return 0;
-}
-
-/* Is [s, s+n) valid UTF-8? */
-static bool utf8_valid(const char *s, size_t n)
-{
-    size_t i = 0, bad;
-    while (i < n) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i, &bad);
-        if (k == 0)
-            return false;
-        i += k;
-    }
-    return true;
-}
+/* Decoding: base/utf8.h. */
 
 char *json_raw_utf8(const char *s, size_t n, size_t *outlen)
 {
@@ -89,7 +39,7 @@ char *json_raw_utf8(const char *s, size_t n, size_t *outlen)
         return NULL;
     size_t i = 0, o = 0, bad;
     while (i < n) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i, &bad);
+        size_t k = utf8_seq((const uint8_t *)s + i, n - i, &bad);
         if (k > 0) {
             memcpy(out + o, s + i, k);
             o += k;
@@ -247,7 +197,7 @@ void jw_arr_close(jw *w)
 /* yajl_gen_string with s made valid UTF-8 first. */
 static void gen_string(jw *w, const char *s, size_t n)
 {
-    if (utf8_valid(s, n)) {
+    if (utf8_valid((const uint8_t *)s, n)) {
         check(w, yajl_gen_string(w->g, (const unsigned char *)s, n));
         return;
     }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/utf8.h"
 #include "component/cm.h"
 #include "component/cm_int.h"
 
@@ -121,39 +122,6 @@ static int rd_s33(rd *r, int64_t *out, const char *what)
     return KILN_OK;
 }
 
-static int utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        uint32_t cp;
-        size_t k;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            cp = c & 0x1F, k = 1;
-        } else if ((c & 0xF0) == 0xE0) {
-            cp = c & 0x0F, k = 2;
-        } else if ((c & 0xF8) == 0xF0) {
-            cp = c & 0x07, k = 3;
-        } else {
-            return 0;
-        }
-        if (n - i <= k)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
 
 /* A name: length, UTF-8 bytes, no NUL (names become C strings). */
 static int rd_name(rd *r, const char **out, const char *what)

@@ -15,6 +15,7 @@
 #include "abi/extism/xtm_int.h"
 #include "abi/guest_log.h"
 #include "base/alloc.h"
+#include "base/utf8.h"
 #include "kiln/abi.h"
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -333,42 +334,6 @@ static void hf_var_set(kiln_instance *inst, uint64_t key, uint64_t value)
 
 /* ---- logging ------------------------------------------------------------------ */
 
-static bool valid_utf8(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t b = s[i];
-        size_t k;
-        uint32_t cp;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if ((b & 0xE0) == 0xC0) {
-            k = 1;
-            cp = b & 0x1F;
-        } else if ((b & 0xF0) == 0xE0) {
-            k = 2;
-            cp = b & 0x0F;
-        } else if ((b & 0xF8) == 0xF0) {
-            k = 3;
-            cp = b & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
 
 /* Every Extism and Otoroshi log line (log_*, proxy_log, a WASI plugin's
  * stdout/stderr) comes through here and so through the invocation's log
@@ -394,7 +359,7 @@ static void do_log(kiln_instance *inst, uint64_t h, int level)
     }
     size_t len;
     const uint8_t *msg = take_block(inst, c, h, "log message", &len);
-    if (valid_utf8(msg, len)) {
+    if (utf8_valid(msg, len)) {
         xtm_log(c, level, (const char *)msg, len);
     } else {
         static const char bad[] = "log message is not valid UTF-8";

@@ -129,6 +129,10 @@ pw_root *pw_root_find(pw_vm *vm, uint32_t id)
 
 pw_stream *pw_stream_find(pw_vm *vm, uint32_t id)
 {
+    /* Host calls come almost always from the stream whose callback is
+     * running: answer that without walking every paused stream. */
+    if (vm->driver != NULL && vm->driver->id == id)
+        return vm->driver;
     for (pw_stream *s = vm->streams; s != NULL; s = s->next)
         if (s->id == id)
             return s;

@@ -5,8 +5,12 @@
  * plugin; call, output and error; function_exists; config updates; host
  * functions with user data, destructors, namespaces and every value type;
  * extism_current_plugin_memory*; cancel from another thread; reset; vars
- * from the host; logging to a file and to the drain; linked modules; a KV store.
+ * from the host; logging to a file and to the drain; linked modules; a KV store;
+ * plugin ids, version, fuel-limit refusal, WASI on/off, response headers
+ * (every function of extism.h is called).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -251,6 +256,11 @@ static void hello_world(ExtismCurrentPlugin *cp, const ExtismVal *in, ExtismSize
     assert_int_equal(in[0].t, I64);
     ExtismMemoryHandle h = (ExtismMemoryHandle)in[0].v.i64;
     ExtismSize len = extism_current_plugin_memory_length(cp, h);
+    /* not the start of a live block: 0 */
+    assert_int_equal(extism_current_plugin_memory_length(cp, h + 1), 0);
+    assert_int_equal(extism_current_plugin_memory_length(cp, 0), 0);
+    /* over the memory limit: 0, nothing allocated */
+    assert_int_equal(extism_current_plugin_memory_alloc(cp, (ExtismSize)1 << 40), 0);
     char buf[256];
     assert_true(len < sizeof(buf));
     memcpy(buf, extism_current_plugin_memory(cp) + h, len);
@@ -509,6 +519,278 @@ static void test_kv_db(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ---- what the tests above leave out ---------------------------------------------------- */
+
+/* extism_plugin_id, extism_version, extism_error, the NULL answers, the
+ * fuel-limit refusal and new_from_compiled's errors. */
+static void test_id_version_misc(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *wasm = slurp("greet.wasm", &len);
+    char *err = (char *)"sentinel";
+    ExtismCompiledPlugin *c = extism_compiled_plugin_new(wasm, len, NULL, 0, false, &err);
+    assert_non_null(c);
+    ExtismPlugin *a = extism_plugin_new_from_compiled(c, &err);
+    assert_non_null(a);
+    assert_null(err); /* cleared on success */
+    ExtismPlugin *b = extism_plugin_new_from_compiled(c, &err);
+    assert_non_null(b);
+    extism_compiled_plugin_free(c);
+    extism_compiled_plugin_free(NULL); /* no-op */
+
+    /* ids: 16 bytes, a UUIDv4 (version 4, RFC 4122 variant), one per plugin,
+     * stable across calls */
+    const uint8_t *ia = extism_plugin_id(a), *ib = extism_plugin_id(b);
+    assert_non_null(ia);
+    assert_non_null(ib);
+    assert_int_equal(ia[6] >> 4, 4);
+    assert_int_equal(ia[8] & 0xc0, 0x80);
+    assert_int_equal(ib[6] >> 4, 4);
+    assert_memory_not_equal(ia, ib, 16);
+    uint8_t saved[16];
+    memcpy(saved, ia, 16);
+    assert_int_equal(extism_plugin_call(a, "greet", (const uint8_t *)"id", 2), 0);
+    assert_ptr_equal(extism_plugin_id(a), ia);
+    assert_memory_equal(extism_plugin_id(a), saved, 16);
+    assert_null(extism_plugin_id(NULL));
+
+    /* extism_error is extism_plugin_error */
+    assert_null(extism_error(a));
+    assert_int_equal(extism_plugin_call(a, "nope", NULL, 0), -1);
+    assert_non_null(extism_error(a));
+    assert_ptr_equal(extism_error(a), extism_plugin_error(a));
+    assert_non_null(strstr(extism_error(a), "Function not found: nope"));
+    assert_null(extism_error(b)); /* per plugin */
+    extism_plugin_free(a);
+    extism_plugin_free(b);
+    extism_plugin_free(NULL);
+
+    /* "1.x.y-kiln" then Kiln's version */
+    assert_string_equal(extism_version(), "1.9.0-kiln" KILN_VERSION);
+    assert_ptr_equal(extism_version(), extism_version());
+
+    /* fuel limits: always refused, with the reason and the alternative,
+     * even for a valid module; a NULL errmsg is allowed */
+    err = NULL;
+    assert_null(extism_plugin_new_with_fuel_limit(wasm, len, NULL, 0, false, 1000000, &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "fuel limits are not supported by Kiln"));
+    assert_non_null(strstr(err, "timeout_ms"));
+    extism_plugin_new_error_free(err);
+    assert_null(extism_plugin_new_with_fuel_limit(wasm, len, NULL, 0, true, 1, NULL));
+    extism_plugin_new_error_free(NULL); /* no-op */
+    free(wasm);
+
+    err = NULL;
+    assert_null(extism_plugin_new_from_compiled(NULL, &err));
+    assert_non_null(strstr(err, "no compiled plugin"));
+    extism_plugin_new_error_free(err);
+    /* a constructor failure with errmsg NULL is still just NULL */
+    assert_null(extism_plugin_new((const uint8_t *)"nonsense", 8, NULL, 0, false, NULL));
+}
+
+/* extism_function_set_namespace: the import is matched by namespace and
+ * name; NULLs and a call after the function was given away are no-ops. */
+static void test_function_namespace(void **state)
+{
+    (void)state;
+    counter c = {0, 0, NULL};
+    ExtismValType i64 = PTR;
+    ExtismFunction *hw =
+        extism_function_new("hello_world", &i64, 1, &i64, 1, hello_world, &c, free_counter);
+    assert_non_null(hw);
+    extism_function_set_namespace(hw, "other");
+    extism_function_set_namespace(hw, NULL);
+    extism_function_set_namespace(NULL, "x");
+    const ExtismFunction *fns[1] = {hw};
+    size_t len;
+    uint8_t *wasm = slurp("hostfn.wasm", &len);
+    char *err = NULL;
+    /* other.hello_world does not satisfy extism:host/user.hello_world */
+    assert_null(extism_plugin_new(wasm, len, fns, 1, false, &err));
+    assert_non_null(strstr(err, "extism:host/user.hello_world"));
+    extism_plugin_new_error_free(err);
+    /* the failed plugin took the function (as Extism's plugins do) and
+     * released it: it cannot be given again, its destructor ran once */
+    assert_null(extism_plugin_new(wasm, len, fns, 1, false, &err));
+    assert_non_null(strstr(err, "multiple different Plugins"));
+    extism_plugin_new_error_free(err);
+    extism_function_free(hw);
+    assert_int_equal(c.freed, 1);
+    /* the default namespace given explicitly: accepted */
+    c.freed = 0;
+    hw = extism_function_new("hello_world", &i64, 1, &i64, 1, hello_world, &c, free_counter);
+    extism_function_set_namespace(hw, "extism:host/user");
+    fns[0] = hw;
+    ExtismPlugin *p = extism_plugin_new(wasm, len, fns, 1, false, &err);
+    free(wasm);
+    if (p == NULL)
+        fail_msg("%s", err);
+    /* given to a plugin: a later namespace has no effect */
+    extism_function_set_namespace(hw, "late");
+    extism_function_free(hw);
+    extism_function_free(NULL);
+    assert_int_equal(extism_plugin_call(p, "shout", (const uint8_t *)"ns", 2), 0);
+    assert_output(p, "NS!");
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.freed, 0);
+    extism_plugin_free(p);
+    assert_int_equal(c.freed, 1);
+    assert_null(extism_function_new(NULL, NULL, 0, NULL, 0, hello_world, NULL, NULL));
+}
+
+/* Cancel with no call running: true, and no effect on the next calls. */
+static void test_cancel_idle(void **state)
+{
+    (void)state;
+    ExtismPlugin *p = load("greet.wasm", NULL, 0, false);
+    const ExtismCancelHandle *h = extism_plugin_cancel_handle(p);
+    assert_non_null(h);
+    assert_ptr_equal(extism_plugin_cancel_handle(p), h); /* one per plugin */
+    assert_true(extism_plugin_cancel(h));
+    assert_true(extism_plugin_cancel(h));
+    assert_int_equal(extism_plugin_call(p, "greet", (const uint8_t *)"a", 1), 0);
+    assert_output(p, "Hello, a!");
+    assert_int_equal(extism_plugin_call(p, "greet", (const uint8_t *)"b", 1), 0);
+    assert_output(p, "Hello, b!");
+    assert_null(extism_plugin_cancel_handle(NULL));
+    assert_false(extism_plugin_cancel(NULL));
+    extism_plugin_free(p);
+}
+
+/* WASI off: a module importing WASI is refused, naming the imports; on: it
+ * runs, and what it prints is not the output. */
+static void test_wasi_on_off(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *wasm = slurp("wasi_log.wasm", &len);
+    char *err = NULL;
+    assert_null(extism_plugin_new(wasm, len, NULL, 0, false, &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "Unable to compile Extism plugin"));
+    assert_non_null(strstr(err, "wasi_snapshot_preview1.fd_write"));
+    assert_non_null(strstr(err, "not provided"));
+    extism_plugin_new_error_free(err);
+    ExtismCompiledPlugin *c = extism_compiled_plugin_new(wasm, len, NULL, 0, false, &err);
+    assert_null(c);
+    assert_non_null(strstr(err, "wasi_snapshot_preview1.fd_write"));
+    extism_plugin_new_error_free(err);
+
+    ExtismPlugin *p = extism_plugin_new(wasm, len, NULL, 0, true, &err);
+    free(wasm);
+    if (p == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(extism_plugin_call(p, "run", NULL, 0), 0);
+    assert_output(p, "output");
+    assert_null(extism_plugin_error(p));
+    extism_plugin_free(p);
+
+    /* a module without WASI imports works either way */
+    p = load("greet.wasm", NULL, 0, true);
+    assert_int_equal(extism_plugin_call(p, "greet", (const uint8_t *)"w", 1), 0);
+    assert_output(p, "Hello, w!");
+    extism_plugin_free(p);
+}
+
+static int drain_calls;
+static void count_drain(const char *line, ExtismSize n)
+{
+    (void)line, (void)n;
+    drain_calls++;
+}
+
+/* extism_log_custom's level check; extism_log_drain with nothing buffered
+ * or a NULL handler. */
+static void test_log_drain_edges(void **state)
+{
+    (void)state;
+    assert_false(extism_log_custom("loud"));
+    assert_true(extism_log_custom("info"));
+    drain_calls = 0;
+    extism_log_drain(count_drain);
+    assert_int_equal(drain_calls, 0);
+    ExtismPlugin *p = load("fail.wasm", NULL, 0, false);
+    assert_int_equal(extism_plugin_call(p, "log", NULL, 0), 0);
+    extism_plugin_free(p);
+    extism_log_drain(NULL); /* no-op: the lines stay */
+    extism_log_drain(count_drain);
+    assert_int_equal(drain_calls, 2); /* info and warn; the debug line is below the level */
+    assert_true(extism_log_file("stderr", "error"));
+}
+
+/* A one-connection-at-a-time HTTP server answering with a known header. */
+static void *http_serve(void *arg)
+{
+    int ls = *(int *)arg;
+    for (int i = 0; i < 2; i++) {
+        int s = accept(ls, NULL, NULL);
+        if (s < 0)
+            break;
+        char buf[4096];
+        size_t got = 0;
+        while (got < sizeof(buf) - 1) {
+            ssize_t r = recv(s, buf + got, sizeof(buf) - 1 - got, 0);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+            buf[got] = '\0';
+            if (strstr(buf, "\r\n\r\n") != NULL)
+                break;
+        }
+        const char *resp = "HTTP/1.1 200 OK\r\nX-Embed-Test: yes\r\nContent-Length: 2\r\n"
+                           "Connection: close\r\n\r\nok";
+        ssize_t w = send(s, resp, strlen(resp), MSG_NOSIGNAL);
+        (void)w;
+        close(s);
+    }
+    return NULL;
+}
+
+/* extism_plugin_allow_http_response_headers: http_headers() gives nothing
+ * before, the response's headers after. */
+static void test_allow_http_response_headers(void **state)
+{
+    (void)state;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(ls >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, http_serve, &ls);
+
+    char m[1200], url[64];
+    snprintf(m, sizeof(m),
+             "{\"wasm\": [{\"path\": \"%s/http.wasm\"}], \"allowed_hosts\": [\"127.0.0.1\"]}",
+             guests);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/h", (int)ntohs(sa.sin_port));
+    char *err = NULL;
+    ExtismPlugin *p = extism_plugin_new((const uint8_t *)m, strlen(m), NULL, 0, false, &err);
+    if (p == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(extism_plugin_call(p, "headers", (const uint8_t *)url, strlen(url)), 0);
+    assert_output(p, "{}");
+    extism_plugin_allow_http_response_headers(p);
+    extism_plugin_allow_http_response_headers(NULL); /* no-op */
+    assert_int_equal(extism_plugin_call(p, "headers", (const uint8_t *)url, strlen(url)), 0);
+    char *out = strndup((const char *)extism_plugin_output_data(p),
+                        (size_t)extism_plugin_output_length(p));
+    pthread_join(th, NULL);
+    close(ls);
+    if (strstr(out, "\"x-embed-test\":\"yes\"") == NULL)
+        fail_msg("headers: %s", out);
+    assert_non_null(strstr(out, "\"content-length\":\"2\""));
+    free(out);
+    extism_plugin_free(p);
+}
+
 int main(void)
 {
     const char *build = getenv("KILN_BUILD") ? getenv("KILN_BUILD") : "build";
@@ -530,6 +812,12 @@ int main(void)
         cmocka_unit_test(test_log),
         cmocka_unit_test(test_linked_modules),
         cmocka_unit_test(test_kv_db),
+        cmocka_unit_test(test_id_version_misc),
+        cmocka_unit_test(test_function_namespace),
+        cmocka_unit_test(test_cancel_idle),
+        cmocka_unit_test(test_wasi_on_off),
+        cmocka_unit_test(test_log_drain_edges),
+        cmocka_unit_test(test_allow_http_response_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -168,7 +168,8 @@ EXTISM_API void extism_plugin_free(ExtismPlugin *plugin);
 
 EXTISM_API const ExtismCancelHandle *extism_plugin_cancel_handle(const ExtismPlugin *plugin);
 /* Stop the plugin's running call (from any thread): it fails with an error
- * saying it was cancelled. True if a call was running. */
+ * saying it was cancelled. True for any valid handle, whether or not a call
+ * was running (an idle plugin's next call is not affected); false for NULL. */
 EXTISM_API bool extism_plugin_cancel(const ExtismCancelHandle *handle);
 
 /* Merge a JSON object of config values into the plugin's config: a string

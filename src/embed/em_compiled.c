@@ -263,8 +263,10 @@ static int link(ExtismCompiledPlugin *c, const ExtismFunction **functions, size_
             return kiln_err_set(err, KILN_EINVAL,
                                 "Function cannot be registered with multiple different Plugins");
     }
-    /* Take every function only once all are known to be usable: a failed
-     * plugin_new leaves the caller's functions as they were. */
+    /* Take every function only once all are known to be usable: a plugin_new
+     * refused here leaves the caller's functions as they were. Once taken
+     * they belong to this plugin even if a later step (a missing import)
+     * fails it, as Extism's functions are consumed by the first plugin. */
     for (size_t i = 0; i < n; i++) {
         int rc = em_fn_bind(functions[i]->fn, err);
         if (rc != KILN_OK)

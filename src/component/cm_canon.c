@@ -472,6 +472,33 @@ static int load_string_range(cm_cx *cx, uint64_t ptr, uint32_t tagged, cm_val *o
     return KILN_OK;
 }
 
+/* Transcode src[i..len) (valid UTF-8) to UTF-16 code units at ptr, after the
+ * `units` already there, in a buffer of `worst` bytes; then shrink it to fit. */
+static int store_utf16_tail(cm_cx *cx, const uint8_t *src, size_t len, size_t i, uint32_t ptr,
+                            uint32_t units, uint64_t worst, uint32_t *out_ptr,
+                            uint32_t *out_units)
+{
+    while (i < len) {
+        uint32_t c;
+        utf8_next(src, len, &i, &c);
+        if (c >= 0x10000) {
+            c -= 0x10000;
+            store_int(cx, ptr + 2 * units++, 2, 0xD800 | (c >> 10));
+            store_int(cx, ptr + 2 * units++, 2, 0xDC00 | (c & 0x3FF));
+        } else {
+            store_int(cx, ptr + 2 * units++, 2, c);
+        }
+    }
+    if (2 * (uint64_t)units < worst) {
+        int rc = guest_realloc(cx, ptr, (uint32_t)worst, 2, 2 * units, &ptr);
+        if (rc != KILN_OK)
+            return rc;
+    }
+    *out_ptr = ptr;
+    *out_units = units;
+    return KILN_OK;
+}
+
 /* store_string_into_range: copy or transcode a UTF-8 host string into guest
  * memory obtained through realloc, as the spec's store_string_* do. */
 static int store_string(cm_cx *cx, const cm_val *v, uint32_t *out_ptr, uint32_t *out_units)
@@ -505,26 +532,7 @@ static int store_string(cm_cx *cx, const cm_val *v, uint32_t *out_ptr, uint32_t 
         rc = guest_realloc(cx, 0, 0, 2, (uint32_t)worst, &ptr);
         if (rc != KILN_OK)
             return rc;
-        uint32_t units = 0;
-        for (size_t i = 0; i < len;) {
-            uint32_t c;
-            utf8_next(src, len, &i, &c);
-            if (c >= 0x10000) {
-                c -= 0x10000;
-                store_int(cx, ptr + 2 * units++, 2, 0xD800 | (c >> 10));
-                store_int(cx, ptr + 2 * units++, 2, 0xDC00 | (c & 0x3FF));
-            } else {
-                store_int(cx, ptr + 2 * units++, 2, c);
-            }
-        }
-        if (2 * (uint64_t)units < worst) {
-            rc = guest_realloc(cx, ptr, (uint32_t)worst, 2, 2 * units, &ptr);
-            if (rc != KILN_OK)
-                return rc;
-        }
-        *out_ptr = ptr;
-        *out_units = units;
-        return KILN_OK;
+        return store_utf16_tail(cx, src, len, 0, ptr, 0, worst, out_ptr, out_units);
     }
     /* store_string_to_latin1_or_utf16: Latin-1 while every scalar fits in a
      * byte; on the first that does not, inflate what was written to UTF-16
@@ -550,25 +558,10 @@ static int store_string(cm_cx *cx, const cm_val *v, uint32_t *out_ptr, uint32_t 
             return rc;
         for (uint32_t j = n; j-- > 0;)
             store_int(cx, ptr + 2 * (uint64_t)j, 2, cx->mem[ptr + j]);
-        uint32_t units = n;
-        for (i = at; i < len;) {
-            utf8_next(src, len, &i, &c);
-            if (c >= 0x10000) {
-                c -= 0x10000;
-                store_int(cx, ptr + 2 * units++, 2, 0xD800 | (c >> 10));
-                store_int(cx, ptr + 2 * units++, 2, 0xDC00 | (c & 0x3FF));
-            } else {
-                store_int(cx, ptr + 2 * units++, 2, c);
-            }
-        }
-        if (2 * (uint64_t)units < worst) {
-            rc = guest_realloc(cx, ptr, (uint32_t)worst, 2, 2 * units, &ptr);
-            if (rc != KILN_OK)
-                return rc;
-        }
-        *out_ptr = ptr;
-        *out_units = units | CM_UTF16_TAG;
-        return KILN_OK;
+        rc = store_utf16_tail(cx, src, len, at, ptr, n, worst, out_ptr, out_units);
+        if (rc == KILN_OK)
+            *out_units |= CM_UTF16_TAG;
+        return rc;
     }
     if (n < len) {
         rc = guest_realloc(cx, ptr, len, 2, n, &ptr);

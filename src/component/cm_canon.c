@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "component/cm_canon.h"
 
 static int trap(cm_cx *cx, const char *fmt, ...) KILN_PRINTF(2, 3);
@@ -373,37 +374,20 @@ static size_t utf8_put(char *dst, uint32_t c)
     return 4;
 }
 
-/* Decode one UTF-8 scalar at s[*i] (n bytes); false when invalid. */
+/* Decode one UTF-8 scalar at s[*i] (n bytes); false when invalid (the
+ * checking is base/utf8.h's: strict, as the Canonical ABI requires). */
 static bool utf8_next(const uint8_t *s, size_t n, size_t *i, uint32_t *out)
 {
-    uint8_t c = s[*i];
-    uint32_t cp;
-    size_t k;
-    if (c < 0x80) {
-        *out = c;
-        (*i)++;
-        return true;
-    } else if ((c & 0xE0) == 0xC0) {
-        cp = c & 0x1F, k = 1;
-    } else if ((c & 0xF0) == 0xE0) {
-        cp = c & 0x0F, k = 2;
-    } else if ((c & 0xF8) == 0xF0) {
-        cp = c & 0x07, k = 3;
-    } else {
+    size_t bad;
+    size_t k = utf8_seq(s + *i, n - *i, &bad);
+    if (k == 0)
         return false;
-    }
-    if (n - *i <= k)
-        return false;
-    for (size_t j = 1; j <= k; j++) {
-        if ((s[*i + j] & 0xC0) != 0x80)
-            return false;
+    static const uint8_t lead_mask[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+    uint32_t cp = s[*i] & lead_mask[k];
+    for (size_t j = 1; j < k; j++)
         cp = (cp << 6) | (s[*i + j] & 0x3F);
-    }
-    if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-        !scalar_ok(cp))
-        return false;
-    *i += k + 1;
     *out = cp;
+    *i += k;
     return true;
 }
 

@@ -223,6 +223,42 @@ KILN_API void **kiln_stage_stream(kiln_stage *st, unsigned index);
 KILN_API kiln_stage *kiln_stage_current(void);
 KILN_API void kiln_stage_set_current(kiln_stage *st);
 
+/* ---- events ----------------------------------------------------------------
+ *
+ * An event is a call that does not come from an HTTP request: a committed
+ * write in a KV namespace a function subscribes to (src/event/), later
+ * schedules and messages. Types and fields follow the `kiln:faas` WIT world
+ * (wit/kiln-faas.wit): components receive it as a `handler-event` record,
+ * core modules as JSON (docs/internals/events.md). A view valid for the
+ * duration of the ABI's event() call.
+ */
+typedef enum kiln_event_type {
+    KILN_EVENT_OBJECT_ADDED = 0,
+    KILN_EVENT_OBJECT_REMOVED = 1,
+    KILN_EVENT_OBJECT_UPDATED = 2,
+    KILN_EVENT_SCHEDULED = 3,
+    KILN_EVENT_MESSAGE = 4,
+} kiln_event_type;
+#define KILN_EVENT_TYPES 5
+
+/* "object-added", "object-removed", "object-updated", "scheduled", "message". */
+KILN_API const char *kiln_event_type_name(kiln_event_type type);
+/* The type named `name` (as above), or -1. */
+KILN_API int kiln_event_type_parse(const char *name);
+
+typedef struct kiln_event {
+    kiln_event_type type;
+    int64_t timestamp_ns;   /* wall clock when the write committed (ns since the epoch) */
+    const char *version;    /* the event format's version ("1") */
+    const char *source;     /* where it came from: "kv:NAMESPACE" */
+    const uint8_t *key;     /* the KV key (any bytes) */
+    size_t key_len;
+    const uint8_t *payload; /* the value written; empty for object-removed */
+    size_t payload_len;
+    uint64_t id;            /* the event's sequence number in its queue */
+    uint32_t attempt;       /* 1 on first delivery, then 2, 3, ... on retries */
+} kiln_event;
+
 typedef struct kiln_abi_ops {
     const char *name;
     /* 0 = not this ABI; higher = more specific. Used when fn->abi is NULL. */
@@ -246,6 +282,15 @@ typedef struct kiln_abi_ops {
      * cannot. */
     int (*snapshot)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
                     kiln_err *err);
+
+    /* Optional: deliver one event to the function (fresh instance, the
+     * function's limits and grants, like handle()). KILN_OK = handled;
+     * any error = the handler failed (the caller retries, then logs and
+     * counts it), with err naming the cause: a trap, a timeout, or what the
+     * handler answered (a component's handler-error, a core module's
+     * non-zero status). Thread-safe. NULL: the ABI cannot take events. */
+    int (*event)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                 const kiln_event *ev, kiln_err *err);
 
     /* ---- as a pipeline plugin (all NULL: the ABI only serves backends) ---- */
     /* The export a plugin of `kind` calls when the configuration names none;

@@ -169,3 +169,21 @@ int kiln_response_append(kiln_response *r, const void *data, size_t len)
     r->body_len += len;
     return KILN_OK;
 }
+
+/* ---- event types (handler.h "events") ---------------------------------------------- */
+
+static const char *const event_type_names[KILN_EVENT_TYPES] = {
+    "object-added", "object-removed", "object-updated", "scheduled", "message"};
+
+const char *kiln_event_type_name(kiln_event_type type)
+{
+    return (unsigned)type < KILN_EVENT_TYPES ? event_type_names[type] : "?";
+}
+
+int kiln_event_type_parse(const char *name)
+{
+    for (int i = 0; i < KILN_EVENT_TYPES; i++)
+        if (strcmp(event_type_names[i], name) == 0)
+            return i;
+    return -1;
+}

@@ -43,7 +43,8 @@ LIBS     := -lyaml -ljansson -lyajl -lsqlite3 -lffi -lm -lpthread -ldl -lrt
 
 LIB_SRC  := $(wildcard src/base/*.c src/platform/*.c src/runtime/*.c src/aot/*.c src/http/*.c \
                        src/config/*.c src/store/*.c src/net/*.c src/loop/*.c src/admin/*.c \
-                       src/abi/*.c src/abi/*/*.c src/component/*.c src/embed/*.c)
+                       src/abi/*.c src/abi/*/*.c src/component/*.c src/embed/*.c \
+                       src/event/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)

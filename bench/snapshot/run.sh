@@ -17,7 +17,7 @@ WASI_CC="clang --target=wasm32-wasi --sysroot=/usr"
 say() { echo "bench: $*" >&2; }
 LIBS=$(make -s --no-print-directory BUILD="$BUILD" --eval='p: ; @echo $(LIBS)' p 2>/dev/null)
 LDEXPORT="-Wl,--export-dynamic-symbol=wasm_rt_*"
-make -s BUILD="$BUILD" "$BUILD/libkiln.a" "$BUILD/kiln" >&2 || exit 1
+[ -n "${BENCH_NO_MAKE:-}" ] || make -s BUILD="$BUILD" "$BUILD/libkiln.a" "$BUILD/kiln" >&2 || exit 1
 # shellcheck disable=SC2086 # LIBS is a word list
 cc -std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -Isrc $LDEXPORT -o "$B/snapshot" \
     bench/snapshot/snapshot.c "$BUILD/libkiln.a" $LIBS || exit 1

@@ -406,6 +406,9 @@ typedef struct kiln_rt_stats {
     uint64_t memories_reserved; /* 8 GiB reservations currently mapped (process) */
     uint64_t pool_hits;         /* allocations served from a pool (this thread) */
     uint64_t pool_misses;       /* allocations that needed mmap (this thread) */
+    /* snapshot restores into a slot that held the same image and tracked
+     * writes, copying back only the written pages (this thread) */
+    uint64_t image_partial_restores;
 } kiln_rt_stats;
 KILN_API void kiln_rt_stats_get(kiln_rt_stats *out /* OUT */);
 /* Release this thread's pooled memories (call before a thread exits). */

@@ -47,6 +47,11 @@
  * touched) only when more than RT_ZERO_LIMIT bytes would be zeroed. */
 #define RT_MEMSET_ALL ((uint64_t)256 << 10)
 #define RT_ZERO_LIMIT ((uint64_t)64 << 20)
+/* Snapshot images of at least RT_TRACK_MIN bytes are write-tracked in their
+ * pool slots (rt_mem.c restore_written; snapshot.md §2b): below, copying the
+ * whole image costs about what the tracking's two page-table scans do. */
+#define RT_TRACK_MIN ((uint64_t)64 << 10)
+#define RT_TRACK_RUNS 64
 #define RT_HOST_STACK_MARGIN ((uintptr_t)128 << 10)
 /* Guest stacks (rt_fiber.c): usable size = the function's stack limit +
  * RT_HOST_HEADROOM, below it RT_STACK_GUARD bytes that are never mapped. */
@@ -66,6 +71,9 @@ typedef struct rt_mem_header {
      * pooled; the next user either restores the same image over them or
      * zeroes them first (rt_mem.c pool_take). 0 = the slot is all zero. */
     uint64_t image_id, image_extent;
+    /* [0, image_extent) is write-tracked (vmem.h): a restore of the same
+     * image copies back only the pages written since the last one. */
+    bool tracked;
     int registry_index; /* slot in the process-wide reservation registry */
     struct rt_mem_header *next_free;
 } rt_mem_header;
@@ -107,7 +115,7 @@ typedef struct rt_thread {
     /* memory pool (singly linked free list) */
     rt_mem_header *pool;
     unsigned pool_len;
-    uint64_t pool_hits, pool_misses;
+    uint64_t pool_hits, pool_misses, image_partial_restores;
     /* guest stack pool (rt_fiber.c) */
     rt_fiber *fibers;
     unsigned n_fibers;

@@ -64,6 +64,7 @@ static rt_mem_header *reserve_new(void)
     h->committed = 0;
     h->image_id = 0;
     h->image_extent = 0;
+    h->tracked = false;
     h->next_free = NULL;
     h->registry_index = -1;
     pthread_mutex_lock(&registry_lock);
@@ -115,6 +116,46 @@ static uint32_t quota_pages(uint32_t declared_max)
     return (uint32_t)max;
 }
 
+/* The slot no longer holds an image (its bytes are zeroed or discarded by
+ * the caller): stop tracking writes to it. */
+static void slot_untag(rt_mem_header *h)
+{
+    if (h->tracked)
+        vmem_track_stop(header_data(h), h->image_extent);
+    h->tracked = false;
+    h->image_id = 0;
+    h->image_extent = 0;
+}
+
+/* Put image bytes [0, extent) into a slot. A slot that last held the same
+ * image and tracks writes gets back only the pages written since (snapshot.md
+ * §2b): list them, copy them from the image, re-arm them (copying wrote
+ * them). Any other slot gets the whole copy and, for a big enough image,
+ * starts tracking. */
+static void slot_fill(rt_mem_header *h, const uint8_t *image, uint64_t extent, uint64_t image_id)
+{
+    uint8_t *d = header_data(h);
+    if (h->image_id == image_id && h->tracked && h->image_extent == extent) {
+        vmem_range runs[RT_TRACK_RUNS];
+        long n = vmem_track_written(d, extent, runs, RT_TRACK_RUNS);
+        for (long i = 0; i < n; i++) {
+            uint64_t off = runs[i].offset, len = runs[i].len;
+            if (off < extent)
+                memcpy(d + off, image + off, len < extent - off ? len : extent - off);
+        }
+        if (n >= 0 && vmem_track_rearm(d, extent) == 0) {
+            rt_tls.image_partial_restores++;
+            return;
+        }
+    }
+    if (h->tracked)
+        slot_untag(h);
+    memcpy(d, image, extent);
+    h->image_id = image_id;
+    h->image_extent = extent;
+    h->tracked = extent >= RT_TRACK_MIN && vmem_track_start(d, extent) == 0;
+}
+
 /* Take a slot from the thread's pool: one that last held image `image_id`
  * if such is among the first few (0: any). A slot holding another image's
  * bytes has them zeroed here, so what callers get is all zero except,
@@ -137,9 +178,9 @@ static rt_mem_header *pool_take(rt_thread *t, uint64_t image_id)
     *pp = h->next_free;
     t->pool_len--;
     if (h->image_id != 0 && h->image_id != image_id) {
-        memset(header_data(h), 0, h->image_extent < h->committed ? h->image_extent : h->committed);
-        h->image_id = 0;
-        h->image_extent = 0;
+        uint64_t n = h->image_extent < h->committed ? h->image_extent : h->committed;
+        slot_untag(h);
+        memset(header_data(h), 0, n);
     }
     return h;
 }
@@ -182,12 +223,8 @@ static void mem_alloc(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t ma
         release_reservation(h);
         h = NULL;
     }
-    if (h != NULL && image_id != 0) {
-        /* extent <= need: the image was captured from `initial_pages`. */
-        memcpy(header_data(h), image, extent);
-        h->image_id = image_id;
-        h->image_extent = extent;
-    }
+    if (h != NULL && image_id != 0)
+        slot_fill(h, image, extent, image_id); /* extent <= need: captured from initial_pages */
     rt_host_close(t);
     if (h == NULL)
         rt_trap_msg(KILN_TRAP_OUT_OF_MEMORY, "cannot reserve address space for a linear memory");
@@ -380,9 +417,8 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
         if (t->pool_len < RT_POOL_HOT)
             h->resident = zero_touched(h, keep, RT_ZERO_LIMIT) != UINT64_MAX;
         if (!h->resident) {
+            slot_untag(h);
             rc = vmem_discard(header_data(h), h->committed);
-            h->image_id = 0;
-            h->image_extent = 0;
         }
         if (rc == 0) {
             h->next_free = t->pool;
@@ -411,10 +447,13 @@ void kiln_rt_trim_pools(unsigned keep)
     rt_thread *t = rt_self();
     unsigned i = 0;
     for (rt_mem_header *h = t->pool; h != NULL; h = h->next_free, i++)
-        if (i >= keep && h->resident && vmem_discard(header_data(h), h->committed) == 0) {
-            h->resident = false;
-            h->image_id = 0;
-            h->image_extent = 0;
+        if (i >= keep && h->resident) {
+            uint64_t n = h->image_extent < h->committed ? h->image_extent : h->committed;
+            slot_untag(h);
+            if (vmem_discard(header_data(h), h->committed) == 0)
+                h->resident = false;
+            else
+                memset(header_data(h), 0, n); /* untagged: must read as zeros */
         }
     rt_fiber_trim(t, keep);
 }
@@ -428,6 +467,7 @@ void kiln_rt_stats_get(kiln_rt_stats *out)
 {
     out->memories_reserved = atomic_load(&reserved_count);
     out->pool_hits = rt_tls.pool_hits;
+    out->image_partial_restores = rt_tls.image_partial_restores;
     out->pool_misses = rt_tls.pool_misses;
 }
 

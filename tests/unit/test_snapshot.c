@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "kiln/abi.h"
+#include "platform/vmem.h"
 #include "support/wat.h"
 
 static uint32_t host_twice(kiln_instance *inst, uint32_t x)
@@ -391,6 +393,150 @@ static void test_plain_pool_reset(void **state)
     kiln_linker_free(l);
 }
 
+/*
+ * Write-tracked image slots (rt_mem.c slot_fill, snapshot.md §2b): a
+ * 1 MiB image restored into a slot that held it copies back only what the
+ * last request wrote. Requests write sparse pages, whole ranges, through a
+ * system call (read(2) into guest memory: a kernel write), grow past the
+ * image; two images of one module alternate on the same slots; a plain
+ * instance and a pool trim come in between; three threads at once. Every
+ * request must find its image exactly.
+ */
+static void host_kread(kiln_instance *inst, uint32_t ptr, uint32_t len)
+{
+    void *p = kiln_guest_ptr(inst, ptr, len);
+    int fd = open("/dev/zero", O_RDONLY);
+    if (p != NULL && fd >= 0 && read(fd, p, len) != (ssize_t)len)
+        fprintf(stderr, "kread: short read\n");
+    if (fd >= 0)
+        close(fd);
+}
+
+static const char *tracked_wat =
+    "(module (import \"host\" \"kread\" (func $kread (param i32 i32)))\n"
+    " (memory 16 64)\n"
+    " (func (export \"init_a\") (memory.fill (i32.const 0) (i32.const 0x11) (i32.const 1048576)))\n"
+    " (func (export \"init_b\") (memory.fill (i32.const 0) (i32.const 0x22) (i32.const 1048576)))\n"
+    /* check(v): bytes != v in the first 16 pages, plus 1000 per page past 16 */
+    " (func (export \"check\") (param $v i32) (result i32) (local $a i32) (local $n i32)\n"
+    "  (loop $l (if (i32.ne (i32.load8_u (local.get $a)) (local.get $v))\n"
+    "            (then (local.set $n (i32.add (local.get $n) (i32.const 1)))))\n"
+    "   (local.set $a (i32.add (local.get $a) (i32.const 1)))\n"
+    "   (br_if $l (i32.lt_u (local.get $a) (i32.const 1048576))))\n"
+    "  (i32.add (local.get $n) (i32.mul (i32.sub (memory.size) (i32.const 16)) (i32.const 1000))))\n"
+    " (func (export \"poke\") (param $step i32) (local $a i32)\n"
+    "  (loop $l (i32.store8 (local.get $a) (i32.const 0xEE))\n"
+    "   (local.set $a (i32.add (local.get $a) (local.get $step)))\n"
+    "   (br_if $l (i32.lt_u (local.get $a) (i32.mul (memory.size) (i32.const 65536))))))\n"
+    " (func (export \"kread\") (param i32 i32) (call $kread (local.get 0) (local.get 1)))\n"
+    " (func (export \"grow\") (param i32) (result i32) (memory.grow (local.get 0)))\n"
+    " (func (export \"zeros_past\") (result i32) (local $a i32) (local $n i32)\n"
+    "  (local.set $a (i32.const 1048576))\n"
+    "  (block $d (loop $l (br_if $d (i32.ge_u (local.get $a) (i32.mul (memory.size) (i32.const 65536))))\n"
+    "   (if (i32.load8_u (local.get $a)) (then (local.set $n (i32.add (local.get $n) (i32.const 1)))))\n"
+    "   (local.set $a (i32.add (local.get $a) (i32.const 1))) (br $l)))\n"
+    "  (local.get $n)))\n";
+
+typedef struct tracked_ctx {
+    kiln_instance_pre *pre;
+    kiln_snapshot *a, *b;
+    uint64_t partial; /* this thread's partial restores, after */
+} tracked_ctx;
+
+static void kread2(kiln_instance *inst, uint32_t ptr, uint32_t len)
+{
+    kiln_err err;
+    kiln_value args[2] = {{.i32 = ptr}, {.i32 = len}};
+    if (kiln_instance_call(inst, "kread", NULL, args, NULL, &err) != KILN_OK)
+        fail_msg("kread: %s", err.msg);
+}
+
+static void tracked_rounds(tracked_ctx *c)
+{
+    kiln_err err;
+    kiln_instance *inst;
+    uint32_t steps[] = {4096 * 5 + 7, 65536 + 3, 4096, 1, 4096 * 61};
+    for (int round = 0; round < 25; round++) {
+        kiln_snapshot *s = round % 3 == 2 ? c->b : c->a;
+        uint32_t v = s == c->a ? 0x11 : 0x22;
+        assert_int_equal(kiln_instance_new_from_snapshot(s, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "check", v), 0);
+        call_i(inst, "poke", steps[round % 5]);
+        kread2(inst, 4096 * (uint32_t)(round % 200) + 100, 3 * 4096 + 17); /* kernel write */
+        if (round % 2 == 0) {
+            assert_int_equal(call_i(inst, "grow", 3), 16);
+            call_i(inst, "poke", 4096 * 3 + 1);
+        }
+        kiln_instance_free(inst);
+        /* The next of the same image, most likely in the same slot. */
+        assert_int_equal(kiln_instance_new_from_snapshot(s, NULL, NULL, &inst, &err), KILN_OK);
+        assert_int_equal(call_i(inst, "check", v), 0);
+        assert_int_equal(call_i(inst, "grow", 2), 16);
+        assert_int_equal(call_i(inst, "zeros_past", 0), 0);
+        kiln_instance_free(inst);
+        if (round % 7 == 3) {
+            /* A plain instance: zeros, not an image. */
+            assert_int_equal(kiln_instance_new(c->pre, NULL, NULL, &inst, &err), KILN_OK);
+            assert_int_equal(call_i(inst, "check", 0), 0);
+            kiln_instance_free(inst);
+        }
+        if (round % 11 == 5)
+            kiln_rt_trim_pools(0);
+    }
+    kiln_rt_stats st;
+    kiln_rt_stats_get(&st);
+    c->partial = st.image_partial_restores;
+}
+
+static void *tracked_thread(void *p)
+{
+    tracked_ctx c = *(tracked_ctx *)p;
+    tracked_rounds(&c);
+    kiln_rt_thread_cleanup();
+    ((tracked_ctx *)p)->partial = c.partial;
+    return NULL;
+}
+
+static void test_tracked_image_slots(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals();
+    static const kiln_hostfn fns[] = {{"host", "kread", "ii>", (void (*)(void))host_kread}};
+    kiln_linker *l;
+    kiln_err err;
+    assert_int_equal(kiln_linker_new(&l), KILN_OK);
+    assert_int_equal(kiln_linker_define_host(l, fns, 1), KILN_OK);
+    kiln_module *m = test_load_wat(tracked_wat, l);
+    assert_non_null(m);
+    tracked_ctx c = {0};
+    assert_int_equal(kiln_instance_pre_new(m, l, &c.pre, &err), KILN_OK);
+    const char *ia[] = {"init_a"}, *ib[] = {"init_b"};
+    assert_int_equal(kiln_snapshot_build(c.pre, NULL, NULL, ia, 1, NULL, 0, &c.a, &err), KILN_OK);
+    assert_int_equal(kiln_snapshot_build(c.pre, NULL, NULL, ib, 1, NULL, 0, &c.b, &err), KILN_OK);
+    kiln_rt_stats st;
+    kiln_rt_stats_get(&st);
+    uint64_t before = st.image_partial_restores;
+    tracked_ctx tc[2] = {c, c};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, tracked_thread, &tc[i]), 0);
+    tracked_rounds(&c);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    /* The mechanism was used (where the kernel has it: Linux >= 6.7). */
+    if (vmem_track_available()) {
+        assert_true(c.partial - before >= 20);
+        assert_true(tc[0].partial >= 20 && tc[1].partial >= 20);
+    } else {
+        fprintf(stderr, "test_tracked_image_slots: no write tracking here; full copies\n");
+    }
+    kiln_snapshot_free(c.a);
+    kiln_snapshot_free(c.b);
+    kiln_instance_pre_free(c.pre);
+    kiln_module_release(m);
+    kiln_linker_free(l);
+}
+
 /* Images on disk: saved, read back (header and sizes without an artifact),
  * restored with the same answers and isolation; a corrupt, truncated or
  * missing file and another artifact's pre are refused, never restored. */
@@ -617,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_init_refused),
         cmocka_unit_test(test_unsupported_imports_refused),
         cmocka_unit_test(test_plain_pool_reset),
+        cmocka_unit_test(test_tracked_image_slots),
         cmocka_unit_test(test_image_on_disk),
         cmocka_unit_test(test_funcref_global),
         cmocka_unit_test(test_image_other_tier),

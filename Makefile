@@ -66,6 +66,15 @@ $(BUILD)/gen/descriptor_h.inc: src/runtime/descriptor.h
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/.*/"&\\n"/' $< > $@
 $(BUILD)/obj/src/aot/descriptor_gen.o: $(BUILD)/gen/descriptor_h.inc
 
+# Kiln's WIT packages (wit/), printed by `kiln wit`: one {"path", "text"}
+# initialiser per file, the main package first.
+WIT_SRC := wit/kiln-faas.wit $(sort $(wildcard wit/deps/*/*.wit))
+$(BUILD)/gen/wit_files.inc: $(WIT_SRC)
+	@mkdir -p $(dir $@)
+	for f in $(WIT_SRC); do printf '{"%s",\n' "$${f#wit/}"; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/.*/"&\\n"/' $$f; printf '},\n'; done > $@
+$(BUILD)/obj/src/cli/cmd_wit.o: $(BUILD)/gen/wit_files.inc
+
 $(BUILD)/libkiln.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

@@ -24,6 +24,7 @@ struct kiln_err;
 int cli_run_component(const char *path, struct kiln_wasi *wasi, const struct kiln_limits *limits,
                       struct kiln_err *err);
 int cmd_serve(int argc, char **argv);
+int cmd_wit(int argc, char **argv); /* cmd_wit.c: Kiln's WIT packages */
 int cmd_kv(int argc, char **argv);
 int cmd_deploy(int argc, char **argv); /* cmd_deploy.c: deploy, ls, rm, rollback */
 int cmd_ls(int argc, char **argv);

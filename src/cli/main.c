@@ -21,6 +21,7 @@ static const struct {
     {"inspect", cmd_inspect, "show imports, exports, memory and the detected ABI"},
     {"call", cmd_call_dispatch,
      "call a function of an Extism plugin (like extism call) or a component's export"},
+    {"wit", cmd_wit, "print Kiln's WIT package kiln:faas (the event handler world)"},
     {"serve", cmd_serve, "serve functions over HTTP (a directory or a config file)"},
     {"kv", cmd_kv, "read and change the key-value store (get, set, del, ls)"},
     {"deploy", cmd_deploy, "upload a function to a running server (admin API)"},

@@ -69,6 +69,7 @@ typedef struct kiln_kv_quota {
     /* OUT, set by the backend when it answers KILN_ELIMIT: */
     bool over_bytes;     /* the byte quota refused it (else the key count) */
     uint64_t used_bytes; /* bytes in the namespace when it was refused */
+    bool over_events;    /* a subscriber's event queue was full (the store logged it) */
 } kiln_kv_quota;
 
 /* One key of a listing: points into kiln_kv_page.data. */
@@ -86,6 +87,59 @@ typedef struct kiln_kv_page {
 } kiln_kv_page;
 
 KILN_API void kiln_kv_page_fini(kiln_kv_page *p);
+
+/* ---- storage events ------------------------------------------------------------
+ *
+ * A function may subscribe to a namespace (config `events:`, src/event,
+ * docs/internals/events.md). A write that commits in a namespace with
+ * subscribers queues one event per subscriber whose types include it, in the
+ * same transaction as the write (SQLite) or under the same lock (memory):
+ * an event exists iff its write committed. set and incr queue object-added
+ * (the key was absent or expired) or object-updated (it was live) with the
+ * value written as payload; del of a live key queues object-removed with an
+ * empty payload. expire (a TTL change) queues nothing. Ids grow with commit
+ * order, so per key they are in write order.
+ *
+ * A subscriber's queue holds at most max_queue events: a write that would
+ * queue one more is refused (KILN_ELIMIT, logged at most once a minute per
+ * function), nothing is lost and the writer is told; see events.md.
+ */
+#define KILN_KV_EV_ADDED 0u   /* = KILN_EVENT_OBJECT_ADDED (handler.h) */
+#define KILN_KV_EV_REMOVED 1u /* = KILN_EVENT_OBJECT_REMOVED */
+#define KILN_KV_EV_UPDATED 2u /* = KILN_EVENT_OBJECT_UPDATED */
+#define KILN_KV_EV_ALL 7u     /* mask of the three: 1u << type each */
+#define KILN_KV_DEFAULT_MAX_EVENTS 100000u
+
+/* One subscription: function `fn` gets events of store namespace `ns`. */
+typedef struct kiln_kv_sub {
+    const char *fn;
+    const char *ns;
+    unsigned types;     /* mask of 1u << KILN_KV_EV_* */
+    uint64_t max_queue; /* 0 = KILN_KV_DEFAULT_MAX_EVENTS */
+} kiln_kv_sub;
+
+/* One queued event; pointers into kiln_kv_events.data. */
+typedef struct kiln_kv_qevent {
+    uint64_t id;
+    unsigned type;    /* KILN_KV_EV_* */
+    int64_t ts_ns;    /* wall clock of the commit */
+    const char *fn;   /* subscriber */
+    const char *ns;
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *payload;
+    size_t plen;
+    const char *cause; /* dead letters: why; else NULL */
+    uint32_t attempts; /* dead letters: attempts made */
+} kiln_kv_qevent;
+
+typedef struct kiln_kv_events {
+    kiln_kv_qevent *ev;
+    size_t n;
+    uint8_t *data; /* owns the bytes */
+} kiln_kv_events;
+
+KILN_API void kiln_kv_events_fini(kiln_kv_events *e);
 
 /* ---- the backend interface ------------------------------------------------ */
 
@@ -138,6 +192,32 @@ typedef struct kiln_kv_ops {
                       kiln_kv_page *out /* OUT */);
     /* Flush and free. No call may be in flight. */
     void (*close)(kiln_kv_store *s);
+
+    /* ---- storage events (below, "storage events") ---- */
+    /* Replace the store's subscription set (SQLite: persisted in the file,
+     * so every process writing it queues events, `kiln kv` included).
+     * Queued events of a (function, namespace) no longer in the set are
+     * dropped, with one log line per function saying how many. `notify`
+     * (may be NULL) is called, from the writing thread, after every commit
+     * that queued events. KILN_OK, KILN_EIO, KILN_ENOMEM. */
+    int (*subscribe)(kiln_kv_store *s, const kiln_kv_sub *subs, size_t n,
+                     void (*notify)(void *arg), void *arg);
+    /* Up to max (>= 1) of the events queued for function `fn` with ids
+     * above `after`, in id (commit) order. */
+    int (*events_read)(kiln_kv_store *s, const char *fn, uint64_t after, size_t max,
+                       kiln_kv_events *out /* OUT */);
+    /* Events of `fn` are finished: removed from the queue, in one commit;
+     * with causes (may be NULL) event i whose causes[i] is non-NULL is moved
+     * to the dead-letter table with that text and attempts[i] (attempts
+     * may be NULL) instead. Unknown ids are ignored. */
+    int (*events_done)(kiln_kv_store *s, const char *fn, const uint64_t *ids,
+                       const char *const *causes, const uint32_t *attempts, size_t n);
+    /* Events queued for `fn` now, and writes refused so far because its
+     * queue was full (this process). */
+    int (*events_stats)(kiln_kv_store *s, const char *fn, uint64_t *depth /* OUT */,
+                        uint64_t *refused /* OUT */);
+    /* Up to max dead-lettered events of every function, newest first. */
+    int (*events_dead)(kiln_kv_store *s, size_t max, kiln_kv_events *out /* OUT */);
 } kiln_kv_ops;
 
 /* Every backend's store starts with this header. */

@@ -145,17 +145,57 @@ static void put(out *o, const char *fmt, ...)
     }
 }
 
-/* Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*. */
-static void prom_name(const char *in, char *outn)
+/* Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*. A name may end in a
+ * label set, `base{label="value",...}` (Kiln's own metrics use one, e.g.
+ * kiln_events_delivered_total{function="f"}): the base is sanitised, the
+ * labels are kept as given. Returns the length of the base in outn. */
+static size_t prom_name(const char *in, char *outn)
 {
+    const char *brace = strchr(in, '{');
+    size_t n = strlen(in);
+    bool labels = brace != NULL && brace != in && n > 0 && in[n - 1] == '}';
+    size_t base = labels ? (size_t)(brace - in) : n;
     size_t i = 0;
-    for (; in[i]; i++) {
+    for (; i < base; i++) {
         char c = in[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
                   (i > 0 && c >= '0' && c <= '9');
         outn[i] = ok ? c : '_';
     }
-    outn[i] = '\0';
+    memcpy(outn + base, in + base, n - base);
+    outn[n] = '\0';
+    return base;
+}
+
+static void put_metric(out *o, const metric *m, const char *name, size_t base)
+{
+    /* name = base + labels ("" or "{...}"). */
+    const char *labels = name + base;
+    char b[METRICS_NAME_MAX + 1];
+    memcpy(b, name, base);
+    b[base] = '\0';
+    if (m->type != METRICS_HISTOGRAM) {
+        put(o, "%s %lld\n", name, (long long)atomic_load(&m->value));
+        return;
+    }
+    /* Histogram buckets add `le` to the metric's own labels. */
+    char lab[METRICS_NAME_MAX + 1] = "";
+    if (*labels) {
+        size_t ll = strlen(labels);
+        memcpy(lab, labels + 1, ll - 2);
+        lab[ll - 2] = ',';
+        lab[ll - 1] = '\0';
+    }
+    uint64_t cum = 0;
+    for (unsigned k = 0; k < METRICS_BUCKETS - 1; k++) {
+        cum += atomic_load(&m->buckets[k]);
+        put(o, "%s_bucket{%sle=\"%llu\"} %llu\n", b, lab, (unsigned long long)1 << k,
+            (unsigned long long)cum);
+    }
+    cum += atomic_load(&m->buckets[METRICS_BUCKETS - 1]);
+    put(o, "%s_bucket{%sle=\"+Inf\"} %llu\n", b, lab, (unsigned long long)cum);
+    put(o, "%s_sum%s %lld\n", b, labels, (long long)atomic_load(&m->value));
+    put(o, "%s_count%s %llu\n", b, labels, (unsigned long long)atomic_load(&m->count));
 }
 
 char *metrics_prometheus(size_t *len)
@@ -164,25 +204,28 @@ char *metrics_prometheus(size_t *len)
     put(&o, "%s", "");
     unsigned n = atomic_load_explicit(&n_defined, memory_order_acquire);
     static const char *const types[] = {"counter", "gauge", "histogram"};
+    /* A family (one base name, several label sets) is written together
+     * under one TYPE line, where its first member was defined. */
     for (unsigned i = 0; i < n; i++) {
         metric *m = &table[i];
         char name[METRICS_NAME_MAX + 1];
-        prom_name(m->name, name);
-        put(&o, "# TYPE %s %s\n", name, types[m->type]);
-        if (m->type != METRICS_HISTOGRAM) {
-            put(&o, "%s %lld\n", name, (long long)atomic_load(&m->value));
+        size_t base = prom_name(m->name, name);
+        bool earlier = false;
+        for (unsigned j = 0; j < i && !earlier; j++) {
+            char other[METRICS_NAME_MAX + 1];
+            size_t ob = prom_name(table[j].name, other);
+            earlier = ob == base && memcmp(other, name, base) == 0 && table[j].type == m->type;
+        }
+        if (earlier)
             continue;
+        put(&o, "# TYPE %.*s %s\n", (int)base, name, types[m->type]);
+        put_metric(&o, m, name, base);
+        for (unsigned j = i + 1; j < n; j++) {
+            char other[METRICS_NAME_MAX + 1];
+            size_t ob = prom_name(table[j].name, other);
+            if (ob == base && memcmp(other, name, base) == 0 && table[j].type == m->type)
+                put_metric(&o, &table[j], other, ob);
         }
-        uint64_t cum = 0;
-        for (unsigned b = 0; b < METRICS_BUCKETS - 1; b++) {
-            cum += atomic_load(&m->buckets[b]);
-            put(&o, "%s_bucket{le=\"%llu\"} %llu\n", name, (unsigned long long)1 << b,
-                (unsigned long long)cum);
-        }
-        cum += atomic_load(&m->buckets[METRICS_BUCKETS - 1]);
-        put(&o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
-        put(&o, "%s_sum %lld\n", name, (long long)atomic_load(&m->value));
-        put(&o, "%s_count %llu\n", name, (unsigned long long)atomic_load(&m->count));
     }
     if (o.oom) {
         kiln_free(o.s);

@@ -26,6 +26,7 @@ static void usage(FILE *f)
             "       kiln kv [--db PATH] del NAMESPACE KEY\n"
             "       kiln kv [--db PATH] incr NAMESPACE KEY [DELTA]\n"
             "       kiln kv [--db PATH] ls [NAMESPACE [PREFIX]]\n"
+            "       kiln kv [--db PATH] dead\n"
             "\n"
             "Read and change the persistent key-value store that functions use through\n"
             "the kiln.kv_* host functions and Otoroshi's map and data-store functions.\n"
@@ -34,7 +35,9 @@ static void usage(FILE *f)
             "A VALUE of - is read from standard input. `get` prints the value as stored.\n"
             "`incr` adds DELTA (default 1; negative subtracts, e.g. -5) to a decimal\n"
             "64-bit integer value and prints the result; a result outside the 64-bit\n"
-            "range is an error and changes nothing.\n"
+            "range is an error and changes nothing. `dead` lists the storage events whose\n"
+            "handler failed every attempt (newest first): id, function, namespace, type,\n"
+            "key, attempts and cause, tab-separated.\n"
             "\n"
             "options:\n"
             "  --db PATH        the database (default $KILN_HOME/kv.db, ~/.kiln/kv.db)\n"
@@ -75,6 +78,31 @@ static bool ns_ok(const char *ns)
     if (strncmp(ns, "fn:", 3) == 0)
         return ns[3] != '\0';
     return kiln_kv_ns_name_valid(ns);
+}
+
+/* `dead`: the dead-lettered storage events (docs/internals/events.md). */
+static int list_dead(kiln_kv_store *s)
+{
+    kiln_kv_events ev;
+    int rc = s->ops->events_dead(s, 10000, &ev);
+    if (rc != KILN_OK)
+        return rc;
+    static const char *const types[] = {"object-added", "object-removed", "object-updated"};
+    for (size_t i = 0; i < ev.n; i++) {
+        const kiln_kv_qevent *e = &ev.ev[i];
+        printf("%llu\t%s\t%s\t%s\t", (unsigned long long)e->id, e->fn, e->ns,
+               e->type < 3 ? types[e->type] : "?");
+        for (size_t k = 0; k < e->klen; k++) {
+            uint8_t c = e->key[k];
+            if (c >= 0x21 && c < 0x7f && c != '\\')
+                putchar(c);
+            else
+                printf("\\x%02x", c);
+        }
+        printf("\t%u\t%s\n", (unsigned)e->attempts, e->cause ? e->cause : "");
+    }
+    kiln_kv_events_fini(&ev);
+    return KILN_OK;
 }
 
 static int list_all(kiln_kv_store *s, const char *ns, const char *prefix)
@@ -162,7 +190,8 @@ int cmd_kv(int argc, char **argv)
     static const struct {
         const char *name;
         int min, max;
-    } verbs[] = {{"get", 2, 2}, {"set", 3, 3}, {"del", 2, 2}, {"incr", 2, 3}, {"ls", 0, 2}};
+    } verbs[] = {{"get", 2, 2}, {"set", 3, 3}, {"del", 2, 2}, {"incr", 2, 3}, {"ls", 0, 2},
+                  {"dead", 0, 0}};
     size_t vi = 0;
     for (; verb != NULL && vi < sizeof(verbs) / sizeof(verbs[0]); vi++)
         if (strcmp(verb, verbs[vi].name) == 0)
@@ -198,7 +227,7 @@ int cmd_kv(int argc, char **argv)
     struct stat st;
     if (!writes && stat(db, &st) != 0) {
         /* Reading must not create an empty database. */
-        if (strcmp(verb, "ls") == 0)
+        if (strcmp(verb, "ls") == 0 || strcmp(verb, "dead") == 0)
             return 0;
         cli_error("kv", "%s: no such database", db);
         return 1;
@@ -286,6 +315,8 @@ int cmd_kv(int argc, char **argv)
                 status = 1;
             }
         }
+    } else if (strcmp(verb, "dead") == 0) {
+        rc = list_dead(s);
     } else {
         rc = list_all(s, ns, npos > 1 ? pos[1] : "");
     }

@@ -1295,6 +1295,86 @@ static int parse_function_log(walk *w, const node *m, const char *what, cfg_func
     return rc;
 }
 
+/* Per function: events: {namespace, types, retries, backoff, max_queue}. */
+static int parse_function_events(walk *w, const node *m, const char *what, cfg_function *f)
+{
+    static const char *const keys[] = {"namespace", "types", "retries", "backoff", "max_queue",
+                                       NULL};
+    if (m->kind != N_MAP)
+        return fail(w, m, "%s must be a mapping (namespace, types, retries, backoff, "
+                    "max_queue), not %s", what, kind_name(m));
+    int rc = check_keys(w, m, what, keys);
+    if (rc != KILN_OK)
+        return rc;
+    cfg_events *e = ar_alloc(w->ar, sizeof(*e));
+    if (e == NULL)
+        return oom(w);
+    *e = (cfg_events){.types = KILN_KV_EV_ALL, .retries = 3, .backoff_ms = 100,
+                      .max_queue = KILN_KV_DEFAULT_MAX_EVENTS, .line = m->line};
+    for (size_t i = 0; i < m->n && rc == KILN_OK; i++) {
+        const char *k = m->items[2 * i]->s;
+        const node *v = m->items[2 * i + 1];
+        char kw[300];
+        snprintf(kw, sizeof(kw), "function '%s': events.%s", f->fn.name, k);
+        uint64_t u;
+        if (strcmp(k, "namespace") == 0) {
+            if ((rc = want_string(w, v, kw, &e->ns)) == KILN_OK && !kiln_kv_ns_name_valid(e->ns))
+                return fail(w, v, "%s: '%s' is not a global namespace name (1 to 64 letters, "
+                            "digits, '_', '-' or '.')", kw, e->ns);
+        } else if (strcmp(k, "types") == 0) {
+            if (v->kind != N_SEQ || v->n == 0)
+                return fail(w, v, "%s must be a non-empty list of object-added, object-removed, "
+                            "object-updated", kw);
+            e->types = 0;
+            for (size_t j = 0; j < v->n; j++) {
+                const char *t;
+                if ((rc = want_string(w, v->items[j], kw, &t)) != KILN_OK)
+                    return rc;
+                int ty = kiln_event_type_parse(t);
+                if (ty < 0 || ty > (int)KILN_KV_EV_UPDATED)
+                    return fail(w, v->items[j], "%s: unknown event type '%s'; a namespace "
+                                "subscription takes object-added, object-removed and "
+                                "object-updated", kw, t);
+                e->types |= 1u << ty;
+            }
+        } else if (strcmp(k, "retries") == 0) {
+            if ((rc = want_uint(w, v, kw, 0, 100, &u)) == KILN_OK)
+                e->retries = (uint32_t)u;
+        } else if (strcmp(k, "backoff") == 0) {
+            if ((rc = want_duration(w, v, kw, 3600000, &u)) == KILN_OK)
+                e->backoff_ms = (uint32_t)u;
+        } else if ((rc = want_uint(w, v, kw, 1, (uint64_t)1 << 32, &u)) == KILN_OK) {
+            e->max_queue = u;
+        }
+    }
+    if (rc == KILN_OK && e->ns == NULL)
+        return fail(w, m, "function '%s': events needs 'namespace' (the global key-value "
+                    "namespace whose writes it receives)", f->fn.name);
+    f->events = e;
+    return rc;
+}
+
+/* A subscriber must be granted the namespace (r or rw): it is told about
+ * that data and usually reads it. */
+static int check_events_grant(walk *w, const cfg_function *f)
+{
+    const cfg_events *e = f->events;
+    if (e == NULL)
+        return KILN_OK;
+    const kiln_kv_config *kv = f->fn.kv;
+    for (size_t i = 0; kv != NULL && i < kv->n_grants; i++)
+        if (strcmp(kv->grants[i].ns, e->ns) == 0)
+            return KILN_OK;
+    char line[32] = "";
+    if (e->line > 0)
+        snprintf(line, sizeof(line), "%d: ", e->line);
+    return kiln_err_set(w->err, KILN_ECONFIG,
+                        "%s:%sfunction '%s' subscribes to namespace '%s' (events.namespace) but "
+                        "is not granted it; add kv: {grants: {%s: r}} to the function (a "
+                        "subscriber must be allowed to read the namespace it hears about)",
+                        w->file, line, f->fn.name, e->ns, e->ns);
+}
+
 static void function_defaults(cfg_function *f)
 {
     f->fn.limits.max_memory_bytes = CFG_DEFAULT_MAX_MEMORY;
@@ -1327,6 +1407,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                                        "max_http_response_bytes",
                                        "kv",
                                        "log",
+                                       "events",
                                        "routes",
                                        NULL};
     const char *name = key->s;
@@ -1436,6 +1517,10 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
             rc = parse_function_kv(w, v, kw, f);
         } else if (strcmp(k, "log") == 0) {
             rc = parse_function_log(w, v, kw, f);
+        } else if (strcmp(k, "events") == 0) {
+            char ew[260];
+            snprintf(ew, sizeof(ew), "function '%s': events", name);
+            rc = parse_function_events(w, v, ew, f);
         } else if (strcmp(k, "routes") == 0) {
             if (v->kind != N_SEQ && v->kind != N_SCALAR)
                 return fail(w, v, "%s must be a path or a list of routes", kw);
@@ -1444,7 +1529,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
         if (rc != KILN_OK)
             return rc;
     }
-    return KILN_OK;
+    return check_events_grant(w, f);
 }
 
 static int walk_root(walk *w, const node *root)

@@ -53,8 +53,19 @@ typedef struct cfg_server {
     bool server_timing;            /* Server-Timing header: each stage's duration */
 } cfg_server;
 
+/* A function's subscription to storage events (`events:`, src/event). */
+typedef struct cfg_events {
+    const char *ns;       /* a global namespace the function is granted (r or rw) */
+    unsigned types;       /* mask of 1u << KILN_KV_EV_*; default all three */
+    uint32_t retries;     /* attempts after the first; default 3 */
+    uint32_t backoff_ms;  /* before the first retry, doubling; default 100 */
+    uint64_t max_queue;   /* queued events at most; default KILN_KV_DEFAULT_MAX_EVENTS */
+    int line;
+} cfg_events;
+
 typedef struct cfg_function {
     kiln_function fn;        /* strings and arrays owned by the cfg_config */
+    const cfg_events *events; /* NULL = no subscription */
     size_t max_body_bytes;   /* request body limit; 0 = the server's */
     bool auto_routes;        /* directory mode: routes follow from ABI and exports */
     int line;                /* where it is defined; 0 in directory mode */

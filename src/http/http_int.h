@@ -211,4 +211,11 @@ void http_bg_submit(http_bg *bg, const char *name, const char *path, const char 
  * timeout: 504; both name the upstream. On a serve worker the fiber waits. */
 int http_proxy(const http_fn *f, const kiln_request *req, kiln_response *resp);
 
+/* Storage events (events.c): give the dispatcher *d the subscribers of
+ * table t (starting it when the first one appears; *d may stay NULL while
+ * nobody subscribes). Main thread. KILN_OK or the failure (logged). */
+struct ev_dispatcher;
+struct ev_host;
+int http_events_update(struct ev_dispatcher **d, const struct ev_host *host, http_table *t);
+
 #endif

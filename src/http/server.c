@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "event/event.h"
 #include "http/http_int.h"
 #include "loop/loop.h"
 
@@ -125,6 +126,10 @@ struct http_server {
     http_bg *bg;            /* background compiler (tiers); NULL with no_tiers */
     bool all_compiled;      /* announced that no function waits for its first tier */
     bool all_optimized;     /* announced that no function runs its fast tier */
+    /* storage events (src/event): deliveries run on the workers, round robin */
+    ev_dispatcher *events;
+    ev_host ev_host;
+    atomic_uint ev_next;
 };
 
 enum { STAGE_NEW = 0, STAGE_BODY = 1, STAGE_ERROR = 2, STAGE_DONE = 3, STAGE_RUNNING = 4 };
@@ -1279,6 +1284,7 @@ static void reload(http_server *s, const char *why)
                  "max_buffered_body_bytes apply at start only; restart to change them");
     http_table_log_routes(t);
     swap_table(s, t);
+    http_events_update(&s->events, &s->ev_host, t); /* subscriptions follow the new table */
     http_log("kiln serve: reloaded in %.0f ms", (double)(now_ns() - t0) / 1e6);
     announce_compiled(s, t);
 }
@@ -1582,6 +1588,14 @@ static void signal_workers(http_server *s, bool stop)
     }
 }
 
+/* The worker that runs the next event delivery (any thread). */
+static kl_loop *ev_pick(void *ctx)
+{
+    http_server *s = ctx;
+    unsigned i = atomic_fetch_add(&s->ev_next, 1) % s->n_workers;
+    return s->workers[i].started ? s->workers[i].loop : NULL;
+}
+
 static void stop_workers(http_server *s)
 {
     signal_workers(s, true);
@@ -1622,6 +1636,11 @@ static void drain(http_server *s, const sigset_t *sigs)
             break;
         }
     }
+    /* Event deliveries run on the workers: finish them first (each is
+     * bounded by its function's time limit); undelivered events stay
+     * queued. */
+    ev_dispatcher_free(s->events);
+    s->events = NULL;
     stop_workers(s);
     close(s->listen_fd);
     s->listen_fd = -1;
@@ -1710,6 +1729,9 @@ int http_serve(const http_options *o, kiln_err *err)
         return 1;
     }
     http_table_log_routes(t);
+    s.ev_host = (ev_host){.pick = ev_pick, .ctx = &s};
+    atomic_init(&s.ev_next, 0);
+    http_events_update(&s.events, &s.ev_host, t);
     char host[INET6_ADDRSTRLEN] = "";
     if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));

@@ -211,7 +211,9 @@ struct kiln_instance_pre {
  * instantiated for a snapshot (snapshot.c): memories and tables, by offset
  * in the struct, with their declared maximum. */
 #define RT_REC_MAX 64
-enum { RT_REC_MEMORY, RT_REC_FUNCREF, RT_REC_EXTERNREF };
+/* RT_REC_INST_MEMORY: an imported memory the runtime provides per instance
+ * (kiln_linker_define_memory); `offset` is its index in imported_mems. */
+enum { RT_REC_MEMORY, RT_REC_FUNCREF, RT_REC_EXTERNREF, RT_REC_INST_MEMORY };
 typedef struct rt_rec_obj {
     uint8_t kind;
     uint32_t offset, declared_max;

@@ -57,7 +57,9 @@ typedef struct snap_obj {
 /* A pointer in the wasm2c struct outside the fields Kiln knows (a funcref
  * global: its function and module_instance): stored as an offset, rebased on
  * restore. */
-enum { RELOC_INSTANCE, RELOC_ARTIFACT };
+/* RELOC_INST_MEMORY: the address of the instance's imported memory number
+ * `delta` (wasm2c keeps a pointer to each imported memory in the struct). */
+enum { RELOC_INSTANCE, RELOC_ARTIFACT, RELOC_INST_MEMORY };
 typedef struct snap_reloc {
     uint32_t offset; /* in the struct, 8-byte aligned */
     uint32_t kind;
@@ -85,7 +87,12 @@ void rt_rec_note(kiln_instance *inst, int kind, const void *field, uint32_t decl
 {
     rt_recording *r = inst->rec;
     uintptr_t lo = (uintptr_t)inst->wasm, p = (uintptr_t)field;
-    if (p < lo || p >= lo + inst->d->instance_size) {
+    uintptr_t ml = (uintptr_t)inst->imported_mems;
+    uint32_t k = 0;
+    if (kind == RT_REC_MEMORY && p >= ml && p < ml + inst->pre->n_inst_mems * sizeof(wasm_rt_memory_t)) {
+        k = (uint32_t)((p - ml) / sizeof(wasm_rt_memory_t));
+        kind = RT_REC_INST_MEMORY;
+    } else if (p < lo || p >= lo + inst->d->instance_size) {
         r->problem = "it allocates a memory or table outside its own instance (an imported one)";
         return;
     }
@@ -93,7 +100,8 @@ void rt_rec_note(kiln_instance *inst, int kind, const void *field, uint32_t decl
         r->problem = "it has more than 64 memories and tables";
         return;
     }
-    r->objs[r->n++] = (rt_rec_obj){(uint8_t)kind, (uint32_t)(p - lo), declared_max};
+    r->objs[r->n++] = (rt_rec_obj){(uint8_t)kind,
+                                   kind == RT_REC_INST_MEMORY ? k : (uint32_t)(p - lo), declared_max};
 }
 
 void rt_rec_free(kiln_instance *inst)
@@ -138,14 +146,24 @@ static bool allowed(const kiln_desc_import *im, const char *const *allow, size_t
     return false;
 }
 
-/* Import modules of wasm2c's struct: one pointer per distinct module name. */
+/* Import modules of wasm2c's struct: one pointer per distinct module name
+ * that functions (or tags) are imported from; an imported memory or table
+ * is a pointer of its own, after them. */
+static bool group_kind(const kiln_desc_import *im)
+{
+    return im->kind == KILN_EXTERN_FUNC || im->kind == KILN_EXTERN_TAG;
+}
+
 static uint32_t import_groups(const kiln_descriptor *d)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < d->n_imports; i++) {
+        if (!group_kind(&d->imports[i]))
+            continue;
         bool seen = false;
         for (uint32_t j = 0; j < i && !seen; j++)
-            seen = d->imports[j].module_len == d->imports[i].module_len &&
+            seen = group_kind(&d->imports[j]) &&
+                   d->imports[j].module_len == d->imports[i].module_len &&
                    memcmp(d->imports[j].module, d->imports[i].module, d->imports[i].module_len) == 0;
         n += !seen;
     }
@@ -162,13 +180,18 @@ int kiln_snapshot_begin(const kiln_instance_pre *pre, const kiln_limits *limits,
         const kiln_desc_import *im = &d->imports[i];
         if (im->kind == KILN_EXTERN_TAG)
             continue;
+        bool own_mem = false; /* a memory the runtime gives each instance: captured */
+        for (uint32_t k = 0; im->kind == KILN_EXTERN_MEMORY && k < pre->n_inst_mems; k++)
+            own_mem = own_mem || pre->inst_mems[k].slot == i;
+        if (own_mem)
+            continue;
         if (im->kind != KILN_EXTERN_FUNC || !pre->slots[i].host)
             return kiln_err_set(err, KILN_EINVAL,
                                 "%s: snapshot: the module imports %.*s.%.*s (%s), which a snapshot "
                                 "cannot capture; only host-function imports are supported",
                                 pre->m->name, (int)im->module_len, im->module, (int)im->name_len,
                                 im->name, im->kind == KILN_EXTERN_FUNC ? "a linked instance's function"
-                                : im->kind == KILN_EXTERN_MEMORY ? "a memory"
+                                : im->kind == KILN_EXTERN_MEMORY ? "a memory shared with another instance"
                                 : im->kind == KILN_EXTERN_TABLE ? "a table" : "a global");
     }
     kiln_instance *inst = rt_instance_alloc(pre, limits, state, err);
@@ -225,9 +248,11 @@ void kiln_snapshot_free(kiln_snapshot *s)
 /* Copy one recorded object; a refusal is returned as a message. */
 static const char *capture_obj(kiln_snapshot *s, kiln_instance *inst, snap_obj *o, kiln_err *err)
 {
-    uint8_t *field = (uint8_t *)inst->wasm + o->rec.offset;
+    uint8_t *field = o->rec.kind == RT_REC_INST_MEMORY
+                         ? (uint8_t *)&inst->imported_mems[o->rec.offset]
+                         : (uint8_t *)inst->wasm + o->rec.offset;
     uintptr_t lo = (uintptr_t)inst->wasm, hi = lo + inst->d->instance_size;
-    if (o->rec.kind == RT_REC_MEMORY) {
+    if (o->rec.kind == RT_REC_MEMORY || o->rec.kind == RT_REC_INST_MEMORY) {
         wasm_rt_memory_t *m = (wasm_rt_memory_t *)field;
         uint64_t extent = rt_mem_extent(m->data, (uint64_t)m->pages * RT_PAGE);
         o->size = m->pages;
@@ -416,6 +441,8 @@ int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *er
     }
     /* The copied struct's pointers are meaningless in an image. */
     for (uint32_t i = 0; i < s->n_objs; i++) {
+        if (s->objs[i].rec.kind == RT_REC_INST_MEMORY)
+            continue; /* outside the struct */
         size_t sz = s->objs[i].rec.kind == RT_REC_MEMORY ? sizeof(wasm_rt_memory_t)
                     : s->objs[i].rec.kind == RT_REC_FUNCREF ? sizeof(wasm_rt_funcref_table_t)
                                                              : sizeof(wasm_rt_externref_table_t);
@@ -427,13 +454,19 @@ int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *er
      * pointing into the instance struct or the artifact; a plain i64 global
      * coinciding with such an address is a ~1e-13 chance), kept as offsets. */
     uintptr_t lo = (uintptr_t)inst->wasm, hi = lo + d->instance_size;
+    uintptr_t ml = (uintptr_t)inst->imported_mems;
+    uint32_t n_im = inst->pre->n_inst_mems;
     for (uint32_t off = groups * sizeof(void *); off + 8 <= s->state_size; off += 8) {
         uint64_t v;
         memcpy(&v, s->state + off, 8);
         uint32_t kind;
         int64_t delta;
         Dl_info info;
-        if (v >= lo && v < hi) {
+        if (n_im > 0 && v >= ml && v < ml + n_im * sizeof(wasm_rt_memory_t) &&
+            (v - ml) % sizeof(wasm_rt_memory_t) == 0) {
+            kind = RELOC_INST_MEMORY;
+            delta = (int64_t)((v - ml) / sizeof(wasm_rt_memory_t));
+        } else if (v >= lo && v < hi) {
             kind = RELOC_INSTANCE;
             delta = (int64_t)(v - lo);
         } else if (v >= 4096 && dladdr((const void *)(uintptr_t)v, &info) != 0 &&
@@ -490,7 +523,13 @@ static void do_restore(void *p)
     for (uint32_t i = 0; i < s->n_objs; i++) {
         const snap_obj *o = &s->objs[i];
         uint8_t *field = w + o->rec.offset;
-        if (o->rec.kind == RT_REC_MEMORY) {
+        if (o->rec.kind == RT_REC_INST_MEMORY) {
+            /* offset < n_inst_mems: checked at capture and load */
+            const rt_inst_mem *im = &a->inst->pre->inst_mems[o->rec.offset];
+            wasm_rt_memory_t *mem = &a->inst->imported_mems[o->rec.offset];
+            rt_mem_restore(mem, o->size, im->max_pages, o->bytes, o->extent, s->id);
+            a->inst->link->slots[im->slot].ctx = mem;
+        } else if (o->rec.kind == RT_REC_MEMORY) {
             rt_mem_restore((wasm_rt_memory_t *)field, o->size, o->rec.declared_max, o->bytes,
                            o->extent, s->id);
         } else if (o->rec.kind == RT_REC_EXTERNREF) {
@@ -524,8 +563,10 @@ int kiln_instance_new_from_snapshot(const kiln_snapshot *s, const kiln_limits *l
         ((void **)inst->wasm)[i] = inst->link;
     for (uint32_t i = 0; i < s->n_relocs; i++) {
         const snap_reloc *r = &s->relocs[i];
-        uint64_t v = (r->kind == RELOC_INSTANCE ? (uintptr_t)inst->wasm : (uintptr_t)s->base) +
-                     (uint64_t)r->delta;
+        uint64_t v = r->kind == RELOC_INST_MEMORY
+                         ? (uintptr_t)&inst->imported_mems[r->delta]
+                         : (r->kind == RELOC_INSTANCE ? (uintptr_t)inst->wasm : (uintptr_t)s->base) +
+                               (uint64_t)r->delta;
         memcpy((uint8_t *)inst->wasm + r->offset, &v, 8);
     }
     restore_args a = {s, inst};
@@ -547,7 +588,7 @@ void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out)
     out->portable = s->portable;
     for (uint32_t i = 0; i < s->n_objs; i++) {
         const snap_obj *o = &s->objs[i];
-        if (o->rec.kind == RT_REC_MEMORY) {
+        if (o->rec.kind == RT_REC_MEMORY || o->rec.kind == RT_REC_INST_MEMORY) {
             out->n_memories++;
             out->image_bytes += o->extent;
             out->memory_bytes += (uint64_t)o->size * RT_PAGE;
@@ -658,7 +699,7 @@ int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *mod
         W_VAL(&b, uint32_t, o->rec.declared_max);
         W_VAL(&b, uint32_t, o->size);
         W_VAL(&b, uint64_t, o->extent);
-        if (o->rec.kind == RT_REC_MEMORY)
+        if (o->rec.kind == RT_REC_MEMORY || o->rec.kind == RT_REC_INST_MEMORY)
             w_put(&b, o->bytes, o->extent);
         else if (o->rec.kind == RT_REC_FUNCREF)
             for (uint32_t k = 0; k < o->size; k++) {
@@ -850,6 +891,9 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
         why = "malformed header";
     else if (d != NULL && (s->state_size != d->instance_size || s->n_link_words != import_groups(d)))
         why = "instance layout differs from the artifact's";
+    /* Imported memories the runtime provides: as many as pre has (any
+     * number up to RT_REC_MAX when only reading the header). */
+    uint32_t n_inst_mems = pre != NULL ? pre->n_inst_mems : RT_REC_MAX;
     const uint8_t *st = why ? NULL : r_take(&r, s->state_size);
     if (why == NULL && st == NULL)
         why = "truncated";
@@ -877,9 +921,10 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
         R_VAL(&r, uint32_t, rl->port.obj);
         R_VAL(&r, uint32_t, rl->port.idx);
         s->n_relocs = i + 1;
-        if (r.bad || rl->kind > RELOC_ARTIFACT || (uint64_t)rl->offset + 8 > s->state_size ||
+        if (r.bad || rl->kind > RELOC_INST_MEMORY || (uint64_t)rl->offset + 8 > s->state_size ||
             rl->offset < s->n_link_words * sizeof(void *) || rl->delta < 0 ||
-            (rl->kind == RELOC_INSTANCE && rl->delta >= (int64_t)s->state_size))
+            (rl->kind == RELOC_INSTANCE && rl->delta >= (int64_t)s->state_size) ||
+            (rl->kind == RELOC_INST_MEMORY && rl->delta >= (int64_t)n_inst_mems))
             why = "malformed relocation";
     }
     kiln_snapshot_info *si = &info->info;
@@ -895,13 +940,14 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
         size_t fsz = o->rec.kind == RT_REC_MEMORY    ? sizeof(wasm_rt_memory_t)
                      : o->rec.kind == RT_REC_FUNCREF ? sizeof(wasm_rt_funcref_table_t)
                                                       : sizeof(wasm_rt_externref_table_t);
-        if (r.bad || o->rec.kind > RT_REC_EXTERNREF ||
-            (uint64_t)o->rec.offset + fsz > s->state_size ||
+        bool inst_mem = o->rec.kind == RT_REC_INST_MEMORY;
+        if (r.bad || o->rec.kind > RT_REC_INST_MEMORY ||
+            (inst_mem ? o->rec.offset >= n_inst_mems : (uint64_t)o->rec.offset + fsz > s->state_size) ||
             (o->rec.declared_max != 0 && o->size > o->rec.declared_max && o->rec.declared_max != UINT32_MAX)) {
             why = "malformed object";
             break;
         }
-        if (o->rec.kind == RT_REC_MEMORY) {
+        if (o->rec.kind == RT_REC_MEMORY || inst_mem) {
             if (o->size > 65536 || o->extent > (uint64_t)o->size * RT_PAGE) {
                 why = "malformed memory";
                 break;

@@ -49,4 +49,37 @@ int64_t kv_expiry(int64_t now, int64_t ttl_ms);
 /* One line on stderr ("kiln kv: ..."), written at once. */
 void kv_log(const char *fmt, ...) KILN_PRINTF(1, 2);
 
+/* ---- storage events (kv_events.c) ---- */
+
+/* A private copy of a subscription set (kiln_kv_sub), one allocation. */
+typedef struct kv_subset {
+    kiln_kv_sub *subs;
+    size_t n;
+} kv_subset;
+
+/* Copy subs (max_queue defaults filled in); NULL when out of memory.
+ * n 0 gives an empty set. Free with kiln_free. */
+kv_subset *kv_subset_copy(const kiln_kv_sub *subs, size_t n);
+/* Is (fn, ns) in the set? */
+bool kv_subset_has(const kv_subset *set, const char *fn, const char *ns);
+
+/* Building a kiln_kv_events: add events (every pointer copied), then finish
+ * (or abort). */
+typedef struct kv_evb {
+    kiln_kv_events *out;
+    size_t cap_ev, len, cap;
+} kv_evb;
+
+void kv_evb_init(kv_evb *b, kiln_kv_events *out);
+int kv_evb_add(kv_evb *b, const kiln_kv_qevent *e); /* KILN_OK / KILN_ENOMEM */
+void kv_evb_finish(kv_evb *b);
+void kv_evb_abort(kv_evb *b);
+
+/* Log that function fn's full queue refused a write into ns (at most once a
+ * minute per store and function). */
+void kv_log_queue_full(const void *store, const char *fn, const char *ns, uint64_t max_queue);
+
+/* The wall clock in nanoseconds (event timestamps). */
+int64_t kv_now_ns(void);
+
 #endif

@@ -3,6 +3,10 @@
  * one reader-writer lock per store. Reads share the lock; writes, expiry
  * purges and listings of the same store serialise. Data lives as long as the
  * store (the process, through the registry in kv_ns.c).
+ *
+ * Storage events (kv.h) are queued in memory under the same write lock as
+ * the write: allocated before the write, linked after it, so an event exists
+ * iff its write happened. They do not survive a restart (nor does the data).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,10 +37,39 @@ typedef struct mem_ns {
 
 #define NS_BUCKETS 256
 
+/* A queued event (or a dead letter). */
+typedef struct mem_ev {
+    struct mem_ev *next;
+    uint64_t id;
+    unsigned type;
+    int64_t ts_ns;
+    size_t sub;        /* index into the set, while prepared */
+    uint8_t *payload;
+    size_t plen, klen;
+    char *fn, *ns, *cause; /* dead letters only */
+    uint32_t attempts;
+    uint8_t key[];
+} mem_ev;
+
+typedef struct mem_evq {
+    mem_ev *head, *tail;
+    uint64_t depth, refused;
+} mem_evq;
+
+#define MEM_MAX_DEAD 1000
+
 typedef struct mem_store {
     kiln_kv_store base;
     pthread_rwlock_t lock;
     mem_ns *ns[NS_BUCKETS];
+    /* storage events, under lock */
+    kv_subset *subs;
+    mem_evq *q; /* one per subscription */
+    uint64_t next_id;
+    mem_ev *dead; /* newest first */
+    size_t n_dead;
+    void (*notify)(void *arg);
+    void *notify_arg;
 } mem_store;
 
 /* FNV-1a, 64-bit. */
@@ -180,6 +213,267 @@ static int room_for(mem_ns *n, bool is_new, uint64_t old_size, uint64_t new_size
     return KILN_ELIMIT;
 }
 
+/* ---- storage events ---------------------------------------------------------------- */
+
+static void ev_free(mem_ev *e)
+{
+    if (e == NULL)
+        return;
+    kiln_free(e->payload);
+    kiln_free(e->fn);
+    kiln_free(e->ns);
+    kiln_free(e->cause);
+    kiln_free(e);
+}
+
+static void ev_free_list(mem_ev *e)
+{
+    for (mem_ev *n; e != NULL; e = n) {
+        n = e->next;
+        ev_free(e);
+    }
+}
+
+/* The events a write of `type` to key in ns queues, allocated before the
+ * write (call with the write lock). KILN_ELIMIT (logged) when a
+ * subscriber's queue is full; KILN_ENOMEM. */
+static int ev_prepare(mem_store *s, const char *ns, unsigned type, const void *key, size_t klen,
+                      const void *payload, size_t plen, kiln_kv_quota *q, mem_ev **out)
+{
+    *out = NULL;
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++) {
+        const kiln_kv_sub *sub = &s->subs->subs[i];
+        if (!(sub->types & (1u << type)) || strcmp(sub->ns, ns) != 0)
+            continue;
+        int rc = KILN_OK;
+        mem_ev *e = NULL;
+        if (s->q[i].depth >= sub->max_queue) {
+            s->q[i].refused++;
+            kv_log_queue_full(s, sub->fn, sub->ns, sub->max_queue);
+            if (q != NULL)
+                q->over_events = true;
+            rc = KILN_ELIMIT;
+        } else if ((e = kiln_calloc(1, sizeof(*e) + klen)) == NULL ||
+                   (e->payload = kiln_malloc(plen ? plen : 1)) == NULL) {
+            kiln_free(e);
+            rc = KILN_ENOMEM;
+        }
+        if (rc != KILN_OK) {
+            ev_free_list(*out);
+            *out = NULL;
+            return rc;
+        }
+        memcpy(e->key, key, klen);
+        e->klen = klen;
+        if (plen)
+            memcpy(e->payload, payload, plen);
+        e->plen = plen;
+        e->type = type;
+        e->sub = i;
+        e->next = *out;
+        *out = e;
+    }
+    return KILN_OK;
+}
+
+/* The write happened: queue its prepared events. True if there were any. */
+static bool ev_commit(mem_store *s, mem_ev *list)
+{
+    bool any = list != NULL;
+    int64_t ts = kv_now_ns();
+    uint64_t id = s->next_id;
+    size_t n = 0;
+    for (mem_ev *e = list; e != NULL; e = e->next)
+        n++;
+    s->next_id += n;
+    /* The list is in reverse subscription order; ids only need to grow per
+     * subscriber (each gets one event of this write). */
+    for (mem_ev *e = list, *next; e != NULL; e = next) {
+        next = e->next;
+        e->next = NULL;
+        e->id = ++id;
+        e->ts_ns = ts;
+        mem_evq *q = &s->q[e->sub];
+        if (q->tail != NULL)
+            q->tail->next = e;
+        else
+            q->head = e;
+        q->tail = e;
+        q->depth++;
+    }
+    return any;
+}
+
+static void ev_notify(mem_store *s, bool queued)
+{
+    if (!queued)
+        return;
+    pthread_rwlock_rdlock(&s->lock);
+    void (*notify)(void *) = s->notify;
+    void *arg = s->notify_arg;
+    pthread_rwlock_unlock(&s->lock);
+    if (notify != NULL)
+        notify(arg);
+}
+
+static int mem_subscribe(kiln_kv_store *st, const kiln_kv_sub *subs, size_t n,
+                         void (*notify)(void *arg), void *arg)
+{
+    mem_store *s = (mem_store *)st;
+    kv_subset *set = kv_subset_copy(subs, n);
+    mem_evq *q = kiln_calloc(n ? n : 1, sizeof(*q));
+    if (set == NULL || q == NULL) {
+        kiln_free(set);
+        kiln_free(q);
+        return KILN_ENOMEM;
+    }
+    pthread_rwlock_wrlock(&s->lock);
+    for (size_t j = 0; s->subs != NULL && j < s->subs->n; j++) {
+        const kiln_kv_sub *old = &s->subs->subs[j];
+        size_t i = 0;
+        while (i < set->n &&
+               (strcmp(set->subs[i].fn, old->fn) != 0 || strcmp(set->subs[i].ns, old->ns) != 0))
+            i++;
+        if (i < set->n) {
+            q[i] = s->q[j];
+            continue;
+        }
+        if (s->q[j].depth > 0)
+            kv_log("events: function '%s' no longer subscribes to namespace '%s': dropped its "
+                   "%llu queued event(s)",
+                   old->fn, old->ns, (unsigned long long)s->q[j].depth);
+        ev_free_list(s->q[j].head);
+    }
+    kiln_free(s->subs);
+    kiln_free(s->q);
+    s->subs = set;
+    s->q = q;
+    s->notify = notify;
+    s->notify_arg = arg;
+    pthread_rwlock_unlock(&s->lock);
+    return KILN_OK;
+}
+
+static mem_evq *evq_of(mem_store *s, const char *fn)
+{
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++)
+        if (strcmp(s->subs->subs[i].fn, fn) == 0)
+            return &s->q[i];
+    return NULL;
+}
+
+static int mem_events_read(kiln_kv_store *st, const char *fn, uint64_t after, size_t max,
+                           kiln_kv_events *out)
+{
+    mem_store *s = (mem_store *)st;
+    kv_evb b;
+    kv_evb_init(&b, out);
+    int rc = KILN_OK;
+    pthread_rwlock_rdlock(&s->lock);
+    mem_evq *q = evq_of(s, fn);
+    for (mem_ev *e = q ? q->head : NULL; e != NULL && out->n < max && rc == KILN_OK;
+         e = e->next) {
+        if (e->id <= after)
+            continue;
+        kiln_kv_qevent v = {.id = e->id, .type = e->type, .ts_ns = e->ts_ns, .fn = fn,
+                            .ns = s->subs->subs[q - s->q].ns, .key = e->key, .klen = e->klen,
+                            .payload = e->payload, .plen = e->plen};
+        rc = kv_evb_add(&b, &v);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (rc != KILN_OK) {
+        kv_evb_abort(&b);
+        return rc;
+    }
+    kv_evb_finish(&b);
+    return KILN_OK;
+}
+
+static int mem_events_done(kiln_kv_store *st, const char *fn, const uint64_t *ids,
+                           const char *const *causes, const uint32_t *attempts, size_t n)
+{
+    mem_store *s = (mem_store *)st;
+    int rc = KILN_OK;
+    pthread_rwlock_wrlock(&s->lock);
+    mem_evq *q = evq_of(s, fn);
+    for (size_t i = 0; q != NULL && i < n; i++) {
+        mem_ev **pp = &q->head, *prev = NULL;
+        while (*pp != NULL && (*pp)->id != ids[i]) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        mem_ev *e = *pp;
+        if (e == NULL)
+            continue;
+        *pp = e->next;
+        if (q->tail == e)
+            q->tail = prev;
+        q->depth--;
+        e->next = NULL;
+        if (causes == NULL || causes[i] == NULL) {
+            ev_free(e);
+            continue;
+        }
+        e->fn = kiln_strdup(fn);
+        e->ns = kiln_strdup(s->subs->subs[q - s->q].ns);
+        e->cause = kiln_strdup(causes[i]);
+        e->attempts = attempts ? attempts[i] : 0;
+        if (e->fn == NULL || e->ns == NULL || e->cause == NULL) {
+            ev_free(e);
+            rc = KILN_ENOMEM;
+            continue;
+        }
+        e->next = s->dead;
+        s->dead = e;
+        if (++s->n_dead > MEM_MAX_DEAD) {
+            mem_ev *d = s->dead;
+            while (d->next->next != NULL)
+                d = d->next;
+            ev_free(d->next);
+            d->next = NULL;
+            s->n_dead--;
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return rc;
+}
+
+static int mem_events_stats(kiln_kv_store *st, const char *fn, uint64_t *depth,
+                            uint64_t *refused)
+{
+    mem_store *s = (mem_store *)st;
+    pthread_rwlock_rdlock(&s->lock);
+    mem_evq *q = evq_of(s, fn);
+    *depth = q ? q->depth : 0;
+    *refused = q ? q->refused : 0;
+    pthread_rwlock_unlock(&s->lock);
+    return KILN_OK;
+}
+
+static int mem_events_dead(kiln_kv_store *st, size_t max, kiln_kv_events *out)
+{
+    mem_store *s = (mem_store *)st;
+    kv_evb b;
+    kv_evb_init(&b, out);
+    int rc = KILN_OK;
+    pthread_rwlock_rdlock(&s->lock);
+    for (mem_ev *e = s->dead; e != NULL && out->n < max && rc == KILN_OK; e = e->next) {
+        kiln_kv_qevent v = {.id = e->id, .type = e->type, .ts_ns = e->ts_ns, .fn = e->fn,
+                            .ns = e->ns, .key = e->key, .klen = e->klen, .payload = e->payload,
+                            .plen = e->plen, .cause = e->cause, .attempts = e->attempts};
+        rc = kv_evb_add(&b, &v);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (rc != KILN_OK) {
+        kv_evb_abort(&b);
+        return rc;
+    }
+    kv_evb_finish(&b);
+    return KILN_OK;
+}
+
+/* ---- operations -------------------------------------------------------------------- */
+
 static int mem_get(kiln_kv_store *st, const char *ns, const void *key, size_t klen, void *buf,
                    size_t cap, size_t *len, int64_t *pttl)
 {
@@ -263,20 +557,31 @@ static int mem_set(kiln_kv_store *st, const char *ns, const void *key, size_t kl
         *stored = false;
     pthread_rwlock_wrlock(&s->lock);
     int rc = KILN_OK;
+    bool queued = false;
     mem_ns *n = ns_get(s, ns);
     if (n == NULL) {
         rc = KILN_ENOMEM;
     } else {
         mem_entry *e = lookup(n, key, klen);
-        if ((flags & KILN_KV_NX) && e != NULL && live(e, now)) {
+        bool was = e != NULL && live(e, now);
+        mem_ev *evs = NULL;
+        if ((flags & KILN_KV_NX) && was) {
             rc = KILN_OK; /* present: NX leaves it */
         } else {
-            rc = put(n, key, klen, val, vlen, kv_expiry(now, ttl_ms), false, q, now);
+            rc = ev_prepare(s, ns, was ? KILN_KV_EV_UPDATED : KILN_KV_EV_ADDED, key, klen, val,
+                            vlen, q, &evs);
+            if (rc == KILN_OK)
+                rc = put(n, key, klen, val, vlen, kv_expiry(now, ttl_ms), false, q, now);
+            if (rc == KILN_OK)
+                queued = ev_commit(s, evs);
+            else
+                ev_free_list(evs);
             if (rc == KILN_OK && stored != NULL)
                 *stored = true;
         }
     }
     pthread_rwlock_unlock(&s->lock);
+    ev_notify(s, queued);
     return rc;
 }
 
@@ -285,20 +590,26 @@ static int mem_del(kiln_kv_store *st, const char *ns, const void *key, size_t kl
 {
     mem_store *s = (mem_store *)st;
     int64_t now = kiln_kv_now_ms();
-    bool found = false;
+    bool found = false, queued = false;
+    int rc = KILN_OK;
     pthread_rwlock_wrlock(&s->lock);
     mem_ns *n = ns_find(s, ns);
     if (n != NULL) {
         mem_entry **pp = slot_of(n, key, klen, hash_bytes(key, klen));
-        if (*pp != NULL) {
+        mem_ev *evs = NULL;
+        if (*pp != NULL && live(*pp, now))
+            rc = ev_prepare(s, ns, KILN_KV_EV_REMOVED, key, klen, NULL, 0, NULL, &evs);
+        if (*pp != NULL && rc == KILN_OK) {
             found = live(*pp, now);
             remove_slot(n, pp);
+            queued = ev_commit(s, evs);
         }
     }
     pthread_rwlock_unlock(&s->lock);
+    ev_notify(s, queued);
     if (deleted != NULL)
         *deleted = found;
-    return KILN_OK;
+    return rc;
 }
 
 static int mem_incr(kiln_kv_store *st, const char *ns, const void *key, size_t klen,
@@ -307,6 +618,7 @@ static int mem_incr(kiln_kv_store *st, const char *ns, const void *key, size_t k
     mem_store *s = (mem_store *)st;
     int64_t now = kiln_kv_now_ms();
     int rc = KILN_OK;
+    bool queued = false;
     pthread_rwlock_wrlock(&s->lock);
     mem_ns *n = ns_get(s, ns);
     if (n == NULL) {
@@ -314,19 +626,29 @@ static int mem_incr(kiln_kv_store *st, const char *ns, const void *key, size_t k
     } else {
         mem_entry *e = lookup(n, key, klen);
         int64_t v = 0;
-        if (e != NULL && live(e, now))
+        bool was = e != NULL && live(e, now);
+        if (was)
             rc = kv_parse_counter(e->val, e->vlen, &v);
         if (rc == KILN_OK)
             rc = kv_add_i64(v, delta, &v);
         if (rc == KILN_OK) {
             char buf[24];
             size_t len = kv_fmt_i64(v, buf);
-            rc = put(n, key, klen, buf, len, 0, true, q, now);
+            mem_ev *evs = NULL;
+            rc = ev_prepare(s, ns, was ? KILN_KV_EV_UPDATED : KILN_KV_EV_ADDED, key, klen, buf,
+                            len, q, &evs);
             if (rc == KILN_OK)
+                rc = put(n, key, klen, buf, len, 0, true, q, now);
+            if (rc == KILN_OK) {
                 *out = v;
+                queued = ev_commit(s, evs);
+            } else {
+                ev_free_list(evs);
+            }
         }
     }
     pthread_rwlock_unlock(&s->lock);
+    ev_notify(s, queued);
     return rc;
 }
 
@@ -451,6 +773,11 @@ static void mem_close(kiln_kv_store *st)
             kiln_free(n);
         }
     }
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++)
+        ev_free_list(s->q[i].head);
+    kiln_free(s->subs);
+    kiln_free(s->q);
+    ev_free_list(s->dead);
     pthread_rwlock_destroy(&s->lock);
     kiln_free(s);
 }
@@ -465,6 +792,11 @@ static const kiln_kv_ops mem_ops = {
     .list = mem_list,
     .namespaces = mem_namespaces,
     .close = mem_close,
+    .subscribe = mem_subscribe,
+    .events_read = mem_events_read,
+    .events_done = mem_events_done,
+    .events_stats = mem_events_stats,
+    .events_dead = mem_events_dead,
 };
 
 int kiln_kv_mem_open(kiln_kv_store **out, kiln_err *err)

@@ -349,7 +349,7 @@ static bool full_log_due(const kiln_kv_ns *ns)
 
 static void log_full(const kiln_kv_ns *ns, const kiln_kv_quota *q, uint64_t write_bytes)
 {
-    if (!full_log_due(ns))
+    if (q->over_events || !full_log_due(ns))
         return;
     const char *fn = ns->fn_name ? ns->fn_name : "?";
     char where[200];

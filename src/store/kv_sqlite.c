@@ -17,6 +17,13 @@
  * writer per namespace (rows, expired ones included until purged); at a
  * limit it purges the namespace's expired rows and counts again. The writer
  * also purges expired rows store-wide about once a second when it has work.
+ *
+ * Storage events (kv.h, docs/internals/events.md): the subscription set is
+ * a table of the file (kv_event_subs), loaded when the store opens, so any
+ * process writing the file queues events. A write in a subscribed namespace
+ * inserts its kv_events rows (one per subscriber) in the batch's own
+ * transaction; if such an insert fails the whole batch rolls back, so an
+ * event exists iff its write committed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,9 +47,23 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS kv("
     " ns TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
     " expires INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(ns, key)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires > 0;";
+    "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires > 0;"
+    "CREATE TABLE IF NOT EXISTS kv_event_subs("
+    " fn TEXT NOT NULL, ns TEXT NOT NULL, types INTEGER NOT NULL,"
+    " max_queue INTEGER NOT NULL, PRIMARY KEY(fn, ns)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS kv_events("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, fn TEXT NOT NULL, ns TEXT NOT NULL,"
+    " key BLOB NOT NULL, type INTEGER NOT NULL, ts INTEGER NOT NULL, payload BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS kv_events_fn ON kv_events(fn, id);"
+    "CREATE TABLE IF NOT EXISTS kv_events_dead("
+    " id INTEGER PRIMARY KEY, fn TEXT NOT NULL, ns TEXT NOT NULL, key BLOB NOT NULL,"
+    " type INTEGER NOT NULL, ts INTEGER NOT NULL, payload BLOB NOT NULL,"
+    " attempts INTEGER NOT NULL, cause TEXT NOT NULL, failed_at INTEGER NOT NULL);";
 
-typedef enum wop_kind { W_SET, W_DEL, W_INCR, W_EXPIRE } wop_kind;
+/* Dead letters kept (the newest). */
+#define MAX_DEAD 10000
+
+typedef enum wop_kind { W_SET, W_DEL, W_INCR, W_EXPIRE, W_SUBS, W_EV_DONE } wop_kind;
 
 /* A queued write; lives on the caller's stack until `done`. */
 typedef struct wop {
@@ -57,6 +78,7 @@ typedef struct wop {
     int64_t delta;
     unsigned flags;
     kiln_kv_quota *quota; /* NULL = no limits; its OUT fields are results */
+    const void *aux, *aux2; /* W_SUBS: the subscriptions; W_EV_DONE: causes, attempts */
     /* results */
     int rc;
     bool flag; /* stored / deleted / found */
@@ -76,8 +98,14 @@ typedef struct ns_count {
 typedef struct rconn {
     struct rconn *next;
     sqlite3 *db;
-    sqlite3_stmt *get, *list, *nss;
+    sqlite3_stmt *get, *list, *nss, *evr, *dead;
 } rconn;
+
+/* Per subscription of the current set: events queued, writes refused. */
+typedef struct ev_stat {
+    uint64_t depth;
+    uint64_t refused;
+} ev_stat;
 
 typedef struct sq_store {
     kiln_kv_store base;
@@ -100,6 +128,18 @@ typedef struct sq_store {
     sqlite3_stmt *w_sel, *w_put, *w_del, *w_exp, *w_count, *w_purge_ns, *w_purge;
     ns_count *counts[COUNT_BUCKETS];
     int64_t last_purge;
+
+    /* storage events: the set and its counters change under evmu (the
+     * writer, W_SUBS) and are read under it by events_stats */
+    pthread_mutex_t evmu;
+    kv_subset *subs;
+    ev_stat *ev_stats;
+    void (*notify)(void *arg);
+    void *notify_arg;
+    sqlite3_stmt *w_ev_put, *w_ev_del, *w_ev_dead, *w_ev_count;
+    int64_t batch_ns;  /* event timestamp of the batch */
+    bool batch_events; /* the batch queued events: notify after commit */
+    bool batch_fail;   /* an event insert failed: roll the batch back */
 
     pthread_key_t rkey;
     bool rkey_ok;
@@ -148,6 +188,7 @@ static int open_conn(const char *path, bool create, sqlite3 **out)
 }
 
 static void *writer_main(void *arg);
+static int subs_load(sq_store *s);
 
 /* Open the writer connection, check or create the schema, start the writer.
  * Called once, under open_mu. */
@@ -238,6 +279,23 @@ static int do_open(sq_store *s)
                   "DELETE FROM kv WHERE (ns, key) IN (SELECT ns, key FROM kv "
                   "WHERE expires>0 AND expires<=?1 LIMIT 10000)",
                   &s->w_purge);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb,
+                  "INSERT INTO kv_events(fn, ns, key, type, ts, payload) "
+                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                  &s->w_ev_put);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb, "DELETE FROM kv_events WHERE id=?1 AND fn=?2", &s->w_ev_del);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb,
+                  "INSERT OR REPLACE INTO kv_events_dead(id, fn, ns, key, type, ts, payload, "
+                  "attempts, cause, failed_at) SELECT id, fn, ns, key, type, ts, payload, ?3, "
+                  "?4, ?5 FROM kv_events WHERE id=?1 AND fn=?2",
+                  &s->w_ev_dead);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb, "SELECT count(*) FROM kv_events WHERE fn=?1", &s->w_ev_count);
+    if (rc == SQLITE_OK)
+        rc = subs_load(s);
     if (rc != SQLITE_OK) {
         snprintf(msg, cap, "%s: cannot set up the database: %s", s->path,
                  sqlite3_errmsg(s->wdb));
@@ -429,12 +487,238 @@ static int drop_expired(sq_store *s, const wop *op, row_state *state, uint64_t o
     return del_row(s, op, op->klen + old_vlen);
 }
 
+/* ---- storage events (writer thread) ------------------------------------------------ */
+
+/* Count the queued events of every subscription (on open, after a W_SUBS
+ * and after a failed commit). Called with evmu held or before the store is
+ * shared. */
+static int ev_recount(sq_store *s)
+{
+    int rc = KILN_OK;
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++) {
+        sqlite3_bind_text(s->w_ev_count, 1, s->subs->subs[i].fn, -1, SQLITE_STATIC);
+        if (sqlite3_step(s->w_ev_count) == SQLITE_ROW)
+            s->ev_stats[i].depth = (uint64_t)sqlite3_column_int64(s->w_ev_count, 0);
+        else
+            rc = KILN_EIO;
+        sqlite3_reset(s->w_ev_count);
+    }
+    return rc;
+}
+
+/* Install `set` (owned from now on) with fresh counters. */
+static int subs_install(sq_store *s, kv_subset *set)
+{
+    ev_stat *st = kiln_calloc(set->n ? set->n : 1, sizeof(*st));
+    if (st == NULL) {
+        kiln_free(set);
+        return KILN_ENOMEM;
+    }
+    pthread_mutex_lock(&s->evmu);
+    /* Refusal counts follow their function across a change of the set. */
+    for (size_t i = 0; i < set->n; i++)
+        for (size_t j = 0; s->subs != NULL && j < s->subs->n; j++)
+            if (strcmp(set->subs[i].fn, s->subs->subs[j].fn) == 0)
+                st[i].refused = s->ev_stats[j].refused;
+    kiln_free(s->subs);
+    kiln_free(s->ev_stats);
+    s->subs = set;
+    s->ev_stats = st;
+    int rc = ev_recount(s);
+    pthread_mutex_unlock(&s->evmu);
+    return rc;
+}
+
+/* The set stored in the file (do_open). SQLITE_OK or an SQLite error. */
+static int subs_load(sq_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->wdb, "SELECT fn, ns, types, max_queue FROM kv_event_subs",
+                                -1, &st, NULL);
+    kiln_kv_sub *subs = NULL;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            kiln_kv_sub *a = kiln_realloc(subs, cap * sizeof(*a));
+            char **b = a ? kiln_realloc(names, cap * 2 * sizeof(*b)) : NULL;
+            if (a != NULL)
+                subs = a;
+            if (b == NULL) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            names = b;
+        }
+        names[2 * n] = kiln_strdup((const char *)sqlite3_column_text(st, 0));
+        names[2 * n + 1] = kiln_strdup((const char *)sqlite3_column_text(st, 1));
+        subs[n] = (kiln_kv_sub){names[2 * n], names[2 * n + 1], (unsigned)sqlite3_column_int(st, 2),
+                                (uint64_t)sqlite3_column_int64(st, 3)};
+        n++;
+        if (names[2 * n - 2] == NULL || names[2 * n - 1] == NULL)
+            rc = SQLITE_NOMEM;
+    }
+    sqlite3_finalize(st);
+    kv_subset *set = rc == SQLITE_OK ? kv_subset_copy(subs, n) : NULL;
+    for (size_t i = 0; i < 2 * n; i++)
+        kiln_free(names[i]);
+    kiln_free(names);
+    kiln_free(subs);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (set == NULL || subs_install(s, set) != KILN_OK)
+        return SQLITE_NOMEM;
+    return SQLITE_OK;
+}
+
+/* May op queue an event of `type`? KILN_ELIMIT (logged) when a subscriber's
+ * queue is full: the write is refused, nothing is lost. */
+static int ev_room(sq_store *s, wop *op, unsigned type)
+{
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++) {
+        const kiln_kv_sub *sub = &s->subs->subs[i];
+        if (!(sub->types & (1u << type)) || strcmp(sub->ns, op->ns) != 0)
+            continue;
+        if (s->ev_stats[i].depth < sub->max_queue)
+            continue;
+        pthread_mutex_lock(&s->evmu);
+        s->ev_stats[i].refused++;
+        pthread_mutex_unlock(&s->evmu);
+        kv_log_queue_full(s, sub->fn, sub->ns, sub->max_queue);
+        if (op->quota != NULL)
+            op->quota->over_events = true;
+        return KILN_ELIMIT;
+    }
+    return KILN_OK;
+}
+
+/* Queue op's events (after its row changed, in the same transaction). A
+ * failure fails the whole batch: a write must not commit without them. */
+static int ev_queue(sq_store *s, const wop *op, unsigned type, const void *payload, size_t plen)
+{
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++) {
+        const kiln_kv_sub *sub = &s->subs->subs[i];
+        if (!(sub->types & (1u << type)) || strcmp(sub->ns, op->ns) != 0)
+            continue;
+        sqlite3_stmt *st = s->w_ev_put;
+        sqlite3_bind_text(st, 1, sub->fn, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, op->key, (int)op->klen, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, (int)type);
+        sqlite3_bind_int64(st, 5, s->batch_ns);
+        sqlite3_bind_blob(st, 6, plen ? payload : "", (int)plen, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            s->batch_fail = true;
+            return KILN_EIO;
+        }
+        pthread_mutex_lock(&s->evmu);
+        s->ev_stats[i].depth++;
+        pthread_mutex_unlock(&s->evmu);
+        s->batch_events = true;
+    }
+    return KILN_OK;
+}
+
+/* W_SUBS: store the new set, drop the events of subscriptions that left
+ * it (one log line per function), install it. */
+static int apply_subs(sq_store *s, const kiln_kv_sub *subs, size_t n)
+{
+    kv_subset *set = kv_subset_copy(subs, n);
+    if (set == NULL)
+        return KILN_ENOMEM;
+    sqlite3_stmt *ins = NULL, *orphans = NULL;
+    int rc = exec(s->wdb, "DELETE FROM kv_event_subs");
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->wdb, "INSERT OR REPLACE INTO kv_event_subs VALUES(?1, ?2, "
+                                "?3, ?4)", -1, &ins, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < set->n; i++) {
+        sqlite3_bind_text(ins, 1, set->subs[i].fn, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, set->subs[i].ns, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 3, (int)set->subs[i].types);
+        sqlite3_bind_int64(ins, 4, (sqlite3_int64)set->subs[i].max_queue);
+        rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->wdb,
+                                "SELECT fn, ns, count(*) FROM kv_events e WHERE NOT EXISTS "
+                                "(SELECT 1 FROM kv_event_subs u WHERE u.fn=e.fn AND u.ns=e.ns) "
+                                "GROUP BY fn, ns",
+                                -1, &orphans, NULL);
+    while (rc == SQLITE_OK && sqlite3_step(orphans) == SQLITE_ROW)
+        kv_log("events: function '%s' no longer subscribes to namespace '%s': dropped its %lld "
+               "queued event(s)",
+               (const char *)sqlite3_column_text(orphans, 0),
+               (const char *)sqlite3_column_text(orphans, 1),
+               (long long)sqlite3_column_int64(orphans, 2));
+    sqlite3_finalize(orphans);
+    if (rc == SQLITE_OK)
+        rc = exec(s->wdb, "DELETE FROM kv_events WHERE NOT EXISTS (SELECT 1 FROM kv_event_subs "
+                          "u WHERE u.fn=kv_events.fn AND u.ns=kv_events.ns)");
+    if (rc != SQLITE_OK) {
+        kiln_free(set);
+        s->batch_fail = true;
+        return KILN_EIO;
+    }
+    return subs_install(s, set);
+}
+
+/* W_EV_DONE: remove finished events, dead-lettering the failed ones. */
+static int apply_ev_done(sq_store *s, wop *op, int64_t now)
+{
+    const uint64_t *ids = op->key;
+    const char *const *causes = op->aux;
+    const uint32_t *attempts = op->aux2;
+    bool dead = false;
+    for (size_t i = 0; i < op->klen; i++) {
+        if (causes != NULL && causes[i] != NULL) {
+            sqlite3_stmt *d = s->w_ev_dead;
+            sqlite3_bind_int64(d, 1, (sqlite3_int64)ids[i]);
+            sqlite3_bind_text(d, 2, op->ns, -1, SQLITE_STATIC);
+            sqlite3_bind_int(d, 3, attempts ? (int)attempts[i] : 0);
+            sqlite3_bind_text(d, 4, causes[i], -1, SQLITE_STATIC);
+            sqlite3_bind_int64(d, 5, now);
+            int rc = sqlite3_step(d);
+            sqlite3_reset(d);
+            if (rc != SQLITE_DONE)
+                return KILN_EIO;
+            dead = true;
+        }
+        sqlite3_bind_int64(s->w_ev_del, 1, (sqlite3_int64)ids[i]);
+        sqlite3_bind_text(s->w_ev_del, 2, op->ns, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s->w_ev_del);
+        sqlite3_reset(s->w_ev_del);
+        if (rc != SQLITE_DONE)
+            return KILN_EIO;
+        if (sqlite3_changes(s->wdb) > 0) {
+            pthread_mutex_lock(&s->evmu);
+            for (size_t j = 0; s->subs != NULL && j < s->subs->n; j++)
+                if (strcmp(s->subs->subs[j].fn, op->ns) == 0 && s->ev_stats[j].depth > 0)
+                    s->ev_stats[j].depth--;
+            pthread_mutex_unlock(&s->evmu);
+        }
+    }
+    if (dead) {
+        char sql[160];
+        snprintf(sql, sizeof(sql), "DELETE FROM kv_events_dead WHERE id IN (SELECT id FROM "
+                 "kv_events_dead ORDER BY id DESC LIMIT -1 OFFSET %d)", MAX_DEAD);
+        if (exec(s->wdb, sql) != SQLITE_OK)
+            return KILN_EIO;
+    }
+    return KILN_OK;
+}
+
 static void apply(sq_store *s, wop *op, int64_t now)
 {
     row_state state;
     int64_t expires = 0;
     uint64_t old_vlen = 0;
     ns_count *c = NULL;
+    unsigned evt = KILN_KV_EV_ADDED;
     int rc;
     switch (op->kind) {
     case W_SET:
@@ -443,6 +727,9 @@ static void apply(sq_store *s, wop *op, int64_t now)
             op->flag = false;
             break;
         }
+        evt = state == ROW_LIVE ? KILN_KV_EV_UPDATED : KILN_KV_EV_ADDED;
+        if (rc == KILN_OK)
+            rc = ev_room(s, op, evt);
         if (rc == KILN_OK)
             rc = drop_expired(s, op, &state, old_vlen);
         if (rc == KILN_OK)
@@ -453,6 +740,8 @@ static void apply(sq_store *s, wop *op, int64_t now)
         if (rc == KILN_OK)
             count_write(c, state == ROW_ABSENT, state == ROW_LIVE ? op->klen + old_vlen : 0,
                         op->klen + op->vlen);
+        if (rc == KILN_OK)
+            rc = ev_queue(s, op, evt, op->val, op->vlen);
         op->flag = rc == KILN_OK;
         break;
     case W_INCR: {
@@ -471,6 +760,9 @@ static void apply(sq_store *s, wop *op, int64_t now)
             rc = kv_add_i64(v, op->delta, &v);
         char buf[24];
         size_t len = kv_fmt_i64(v, buf);
+        evt = state == ROW_LIVE ? KILN_KV_EV_UPDATED : KILN_KV_EV_ADDED;
+        if (rc == KILN_OK)
+            rc = ev_room(s, op, evt);
         if (rc == KILN_OK)
             rc = drop_expired(s, op, &state, old_vlen);
         if (rc == KILN_OK)
@@ -481,14 +773,22 @@ static void apply(sq_store *s, wop *op, int64_t now)
         if (rc == KILN_OK)
             count_write(c, state == ROW_ABSENT, state == ROW_LIVE ? op->klen + old_vlen : 0,
                         op->klen + len);
+        if (rc == KILN_OK)
+            rc = ev_queue(s, op, evt, buf, len);
         op->out = v;
         break;
     }
     case W_DEL:
         rc = lookup(s, op, now, &state, &expires, NULL, NULL, &old_vlen);
         op->flag = rc == KILN_OK && state == ROW_LIVE;
+        if (op->flag)
+            rc = ev_room(s, op, KILN_KV_EV_REMOVED);
+        if (rc != KILN_OK)
+            op->flag = false;
         if (rc == KILN_OK && state != ROW_ABSENT)
             rc = del_row(s, op, op->klen + old_vlen);
+        if (rc == KILN_OK && op->flag)
+            rc = ev_queue(s, op, KILN_KV_EV_REMOVED, NULL, 0);
         break;
     case W_EXPIRE:
         rc = lookup(s, op, now, &state, &expires, NULL, NULL, NULL);
@@ -500,6 +800,12 @@ static void apply(sq_store *s, wop *op, int64_t now)
             rc = sqlite3_step(s->w_exp) == SQLITE_DONE ? KILN_OK : KILN_EIO;
             sqlite3_reset(s->w_exp);
         }
+        break;
+    case W_SUBS:
+        rc = apply_subs(s, op->aux, op->vlen);
+        break;
+    case W_EV_DONE:
+        rc = apply_ev_done(s, op, now);
         break;
     default:
         rc = KILN_EINVAL;
@@ -513,6 +819,8 @@ static void apply(sq_store *s, wop *op, int64_t now)
 static void run_batch(sq_store *s, wop *batch)
 {
     int64_t now = kiln_kv_now_ms();
+    s->batch_ns = kv_now_ns();
+    s->batch_events = s->batch_fail = false;
     int rc = exec(s->wdb, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK) {
         kv_log("%s: cannot start a transaction: %s", s->path, sqlite3_errmsg(s->wdb));
@@ -530,13 +838,33 @@ static void run_batch(sq_store *s, wop *batch)
             counts_forget(s);
         sqlite3_reset(s->w_purge);
     }
-    rc = exec(s->wdb, "COMMIT");
+    if (s->batch_fail) {
+        /* An event could not be queued: nothing of the batch may commit. */
+        kv_log("%s: queueing events failed (%s): the batch is rolled back", s->path,
+               sqlite3_errmsg(s->wdb));
+        rc = SQLITE_ERROR;
+    } else {
+        rc = exec(s->wdb, "COMMIT");
+        if (rc != SQLITE_OK)
+            kv_log("%s: commit failed: %s", s->path, sqlite3_errmsg(s->wdb));
+    }
     if (rc != SQLITE_OK) {
-        kv_log("%s: commit failed: %s", s->path, sqlite3_errmsg(s->wdb));
         exec(s->wdb, "ROLLBACK");
         counts_forget(s);
+        pthread_mutex_lock(&s->evmu);
+        ev_recount(s);
+        pthread_mutex_unlock(&s->evmu);
         for (wop *op = batch; op != NULL; op = op->next)
             op->rc = KILN_EIO;
+        return;
+    }
+    if (s->batch_events) {
+        pthread_mutex_lock(&s->evmu);
+        void (*notify)(void *) = s->notify;
+        void *arg = s->notify_arg;
+        pthread_mutex_unlock(&s->evmu);
+        if (notify != NULL)
+            notify(arg);
     }
 }
 
@@ -611,6 +939,8 @@ static void rconn_free(rconn *r)
     sqlite3_finalize(r->get);
     sqlite3_finalize(r->list);
     sqlite3_finalize(r->nss);
+    sqlite3_finalize(r->evr);
+    sqlite3_finalize(r->dead);
     sqlite3_close(r->db);
     kiln_free(r);
 }
@@ -808,6 +1138,123 @@ static int sq_expire(kiln_kv_store *st, const char *ns, const void *key, size_t 
     return rc;
 }
 
+/* ---- storage events ---------------------------------------------------------------- */
+
+static int sq_subscribe(kiln_kv_store *st, const kiln_kv_sub *subs, size_t n,
+                        void (*notify)(void *arg), void *arg)
+{
+    sq_store *s = (sq_store *)st;
+    int rc = ensure_open(s);
+    if (rc != KILN_OK)
+        return rc;
+    pthread_mutex_lock(&s->evmu);
+    s->notify = notify;
+    s->notify_arg = arg;
+    pthread_mutex_unlock(&s->evmu);
+    wop op = {.kind = W_SUBS, .ns = "", .aux = subs, .vlen = n};
+    return submit(s, &op);
+}
+
+/* Rows of `q` (id, fn, ns, key, type, ts, payload[, attempts, cause]) into out. */
+static int read_events(sq_store *s, rconn *r, sqlite3_stmt *q, bool dead, kiln_kv_events *out)
+{
+    kv_evb b;
+    kv_evb_init(&b, out);
+    int rc, res = KILN_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        kiln_kv_qevent e = {
+            .id = (uint64_t)sqlite3_column_int64(q, 0),
+            .fn = (const char *)sqlite3_column_text(q, 1),
+            .ns = (const char *)sqlite3_column_text(q, 2),
+            .key = sqlite3_column_blob(q, 3),
+            .klen = (size_t)sqlite3_column_bytes(q, 3),
+            .type = (unsigned)sqlite3_column_int(q, 4),
+            .ts_ns = sqlite3_column_int64(q, 5),
+            .payload = sqlite3_column_blob(q, 6),
+            .plen = (size_t)sqlite3_column_bytes(q, 6),
+        };
+        if (dead) {
+            e.attempts = (uint32_t)sqlite3_column_int(q, 7);
+            e.cause = (const char *)sqlite3_column_text(q, 8);
+        }
+        if ((res = kv_evb_add(&b, &e)) != KILN_OK)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        kv_log("%s: reading events failed: %s", s->path, sqlite3_errmsg(r->db));
+        res = KILN_EIO;
+    }
+    sqlite3_reset(q);
+    if (res != KILN_OK) {
+        kv_evb_abort(&b);
+        return res;
+    }
+    kv_evb_finish(&b);
+    return KILN_OK;
+}
+
+static int sq_events_read(kiln_kv_store *st, const char *fn, uint64_t after, size_t max,
+                          kiln_kv_events *out)
+{
+    sq_store *s = (sq_store *)st;
+    memset(out, 0, sizeof(*out));
+    rconn *r = reader(s);
+    if (r == NULL)
+        return KILN_EIO;
+    if (r->evr == NULL &&
+        prep(r->db, "SELECT id, fn, ns, key, type, ts, payload FROM kv_events "
+                    "WHERE fn=?1 AND id>?2 ORDER BY id LIMIT ?3", &r->evr) != SQLITE_OK) {
+        kv_log("%s: cannot read events: %s", s->path, sqlite3_errmsg(r->db));
+        return KILN_EIO;
+    }
+    sqlite3_bind_text(r->evr, 1, fn, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(r->evr, 2, (sqlite3_int64)after);
+    sqlite3_bind_int64(r->evr, 3, (sqlite3_int64)max);
+    return read_events(s, r, r->evr, false, out);
+}
+
+static int sq_events_dead(kiln_kv_store *st, size_t max, kiln_kv_events *out)
+{
+    sq_store *s = (sq_store *)st;
+    memset(out, 0, sizeof(*out));
+    rconn *r = reader(s);
+    if (r == NULL)
+        return KILN_EIO;
+    if (r->dead == NULL &&
+        prep(r->db, "SELECT id, fn, ns, key, type, ts, payload, attempts, cause "
+                    "FROM kv_events_dead ORDER BY id DESC LIMIT ?1", &r->dead) != SQLITE_OK) {
+        kv_log("%s: cannot read dead letters: %s", s->path, sqlite3_errmsg(r->db));
+        return KILN_EIO;
+    }
+    sqlite3_bind_int64(r->dead, 1, (sqlite3_int64)max);
+    return read_events(s, r, r->dead, true, out);
+}
+
+static int sq_events_done(kiln_kv_store *st, const char *fn, const uint64_t *ids,
+                          const char *const *causes, const uint32_t *attempts, size_t n)
+{
+    if (n == 0)
+        return KILN_OK;
+    wop op = {.kind = W_EV_DONE, .ns = fn, .key = ids, .klen = n, .aux = causes,
+              .aux2 = attempts};
+    return submit((sq_store *)st, &op);
+}
+
+static int sq_events_stats(kiln_kv_store *st, const char *fn, uint64_t *depth,
+                           uint64_t *refused)
+{
+    sq_store *s = (sq_store *)st;
+    *depth = *refused = 0;
+    pthread_mutex_lock(&s->evmu);
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++)
+        if (strcmp(s->subs->subs[i].fn, fn) == 0) {
+            *depth = s->ev_stats[i].depth;
+            *refused = s->ev_stats[i].refused;
+        }
+    pthread_mutex_unlock(&s->evmu);
+    return KILN_OK;
+}
+
 /* ---- lifetime --------------------------------------------------------------------- */
 
 static void sq_close(kiln_kv_store *st)
@@ -820,8 +1267,9 @@ static void sq_close(kiln_kv_store *st)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->writer, NULL);
     }
-    sqlite3_stmt *ws[] = {s->w_sel, s->w_put, s->w_del, s->w_exp, s->w_count, s->w_purge_ns,
-                          s->w_purge};
+    sqlite3_stmt *ws[] = {s->w_sel,   s->w_put,    s->w_del,    s->w_exp,
+                          s->w_count, s->w_purge_ns, s->w_purge, s->w_ev_put,
+                          s->w_ev_del, s->w_ev_dead, s->w_ev_count};
     for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
         sqlite3_finalize(ws[i]);
     for (rconn *r = s->readers, *n; r != NULL; r = n) {
@@ -837,6 +1285,9 @@ static void sq_close(kiln_kv_store *st)
         }
     if (s->rkey_ok)
         pthread_key_delete(s->rkey);
+    kiln_free(s->subs);
+    kiln_free(s->ev_stats);
+    pthread_mutex_destroy(&s->evmu);
     pthread_mutex_destroy(&s->open_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->rmu);
@@ -856,6 +1307,11 @@ static const kiln_kv_ops sq_ops = {
     .list = sq_list,
     .namespaces = sq_namespaces,
     .close = sq_close,
+    .subscribe = sq_subscribe,
+    .events_read = sq_events_read,
+    .events_done = sq_events_done,
+    .events_stats = sq_events_stats,
+    .events_dead = sq_events_dead,
 };
 
 int kiln_kv_sqlite_open(const char *path, const kiln_kv_sqlite_options *o,
@@ -873,6 +1329,7 @@ int kiln_kv_sqlite_open(const char *path, const kiln_kv_sqlite_options *o,
     pthread_mutex_init(&s->open_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
+    pthread_mutex_init(&s->evmu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     atomic_init(&s->state, 0);

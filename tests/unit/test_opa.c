@@ -107,17 +107,11 @@ typedef struct outcome {
     kiln_err err;
 } outcome;
 
-/* prepare + one access stage + release on a synthetic request. */
-static void run_stage(int which, const char *method, const char *path, const char *role,
-                      const char *config_json, outcome *o)
+/* One access stage of a prepared policy on a synthetic request. */
+static void stage_once(kiln_function *fn, void *st_policy, int which, const char *method,
+                       const char *path, const char *role, const char *config_json, outcome *o)
 {
-    kiln_rt_reinstall_signals(); /* cmocka installs its own per test */
     memset(o, 0, sizeof(*o));
-    kiln_function fn = make_fn();
-    void *st_policy = NULL;
-    o->rc = kiln_abi_opa.prepare(&fn, envs[which].m, &st_policy, &o->err);
-    if (o->rc != KILN_OK)
-        return;
     kiln_kv hdr[2] = {{"host", "example.test"}, {"x-role", role}};
     kiln_request req = {0};
     req.method = method;
@@ -133,12 +127,33 @@ static void run_stage(int which, const char *method, const char *path, const cha
     assert_int_equal(kiln_stage_new(&req, &info, 1 << 20, &st), KILN_OK);
     kiln_plugin plugin = {"policy", KILN_STAGE_ACCESS, config_json ? config_json : "{}", NULL, 0};
     o->verdict = -1;
-    o->rc = kiln_abi_opa.stage(&fn, st_policy, envs[which].pre, &plugin, KILN_PHASE_REQUEST, st,
+    o->rc = kiln_abi_opa.stage(fn, st_policy, envs[which].pre, &plugin, KILN_PHASE_REQUEST, st,
                                &o->verdict, &o->err);
     kiln_response *r = kiln_stage_response(st);
     o->status = r->status;
     snprintf(o->body, sizeof(o->body), "%.*s", (int)r->body_len, (const char *)r->body);
     kiln_stage_free(st);
+}
+
+/* Evaluations start from an image (snapshot: true) while set. */
+static bool with_snapshot;
+
+/* prepare (+ snapshot) + one access stage + release on a synthetic request. */
+static void run_stage(int which, const char *method, const char *path, const char *role,
+                      const char *config_json, outcome *o)
+{
+    kiln_rt_reinstall_signals(); /* cmocka installs its own per test */
+    memset(o, 0, sizeof(*o));
+    kiln_function fn = make_fn();
+    void *st_policy = NULL;
+    o->rc = kiln_abi_opa.prepare(&fn, envs[which].m, &st_policy, &o->err);
+    if (o->rc == KILN_OK && with_snapshot) {
+        o->rc = kiln_abi_opa.snapshot(&fn, st_policy, envs[which].pre, &o->err);
+        assert_int_equal(o->rc, KILN_OK);
+        assert_non_null(strstr(o->err.msg, "snapshot image built in memory"));
+    }
+    if (o->rc == KILN_OK)
+        stage_once(&fn, st_policy, which, method, path, role, config_json, o);
     kiln_abi_opa.release(st_policy);
 }
 
@@ -290,6 +305,70 @@ static void test_traps(void **state)
     assert_int_equal(o.verdict, KILN_STAGE_CONTINUE);
 }
 
+/*
+ * snapshot: true. Every decision, denial body and trap is the same as
+ * without; one image serves many evaluations in turn (the pool slot the
+ * last one used is reset to the image, input written by one never seen by
+ * the next); an init that cannot run is refused naming why.
+ */
+static void test_snapshot(void **state)
+{
+    (void)state;
+    with_snapshot = true;
+    check_allow_rule(P_FAST);
+    check_allow_rule(P_CTX);
+    test_traps(state);
+    with_snapshot = false;
+    kiln_rt_reinstall_signals();
+    static const struct {
+        const char *method, *path, *role, *config;
+    } reqs[] = {
+        {"GET", "/public/a", NULL, NULL},
+        {"POST", "/public/a", NULL, NULL},
+        {"GET", "/private/with/a/much/longer/path/than/the/others/to/write/more/input", "admin", NULL},
+        {"GET", "/private", "user", "{\"entrypoint\": \"kiln/authz/decision\"}"},
+        {"DELETE", "/x", "admin", "{\"entrypoint\": \"kiln/authz/decision\"}"},
+        {"GET", "/private", NULL, "{\"entrypoint\": 1}"},
+    };
+    for (int which = P_FAST; which <= P_CTX; which++) {
+        kiln_function fn = make_fn();
+        void *plain = NULL, *snap = NULL;
+        kiln_err err;
+        assert_int_equal(kiln_abi_opa.prepare(&fn, envs[which].m, &plain, &err), KILN_OK);
+        assert_int_equal(kiln_abi_opa.prepare(&fn, envs[which].m, &snap, &err), KILN_OK);
+        assert_int_equal(kiln_abi_opa.snapshot(&fn, snap, envs[which].pre, &err), KILN_OK);
+        kiln_rt_stats st0, st1;
+        kiln_rt_stats_get(&st0);
+        for (int round = 0; round < 60; round++) {
+            int k = (round * 7) % 6;
+            outcome a, b;
+            stage_once(&fn, plain, which, reqs[k].method, reqs[k].path, reqs[k].role,
+                       reqs[k].config, &a);
+            stage_once(&fn, snap, which, reqs[k].method, reqs[k].path, reqs[k].role,
+                       reqs[k].config, &b);
+            assert_int_equal(a.rc, KILN_OK);
+            assert_int_equal(b.rc, KILN_OK);
+            assert_int_equal(a.verdict, b.verdict);
+            assert_int_equal(a.status, b.status);
+            assert_string_equal(a.body, b.body);
+        }
+        kiln_rt_stats_get(&st1);
+        assert_true(st1.pool_hits > st0.pool_hits); /* slots were reused */
+        kiln_abi_opa.release(plain);
+        kiln_abi_opa.release(snap);
+    }
+    /* A policy whose memory does not fit the limit: the image is refused
+     * at deploy, naming the snapshot. */
+    kiln_function fn = make_fn();
+    void *sp = NULL;
+    kiln_err err;
+    assert_int_equal(kiln_abi_opa.prepare(&fn, envs[P_FAST].m, &sp, &err), KILN_OK);
+    fn.limits.max_memory_bytes = 65536;
+    assert_int_not_equal(kiln_abi_opa.snapshot(&fn, sp, envs[P_FAST].pre, &err), KILN_OK);
+    assert_non_null(strstr(err.msg, "snapshot (instantiate) failed"));
+    kiln_abi_opa.release(sp);
+}
+
 /* The function's limits apply: the imported memory's 2 initial pages do not
  * fit in 64 KiB, and the evaluation fails cleanly. */
 static void test_memory_limit(void **state)
@@ -387,6 +466,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_allow_deny_fast_path),
         cmocka_unit_test(test_allow_deny_eval_context),
         cmocka_unit_test(test_entrypoints),

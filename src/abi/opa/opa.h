@@ -29,6 +29,12 @@ typedef struct opa_policy {
     size_t n_entrypoints;
     char **ep_names;       /* entrypoints export: name -> id */
     int32_t *ep_ids;
+    /* snapshot: true (opa_snapshot_build): the image evaluations on
+     * snap_pre start from, with data {} loaded at snap_data. Set at deploy,
+     * before any evaluation; owned. */
+    kiln_snapshot *snap;
+    const kiln_instance_pre *snap_pre;
+    uint32_t snap_data;
 } opa_policy;
 
 /* The host functions of the env module, with env.memory as a per-instance
@@ -49,6 +55,14 @@ bool opa_module_is_policy(const kiln_module *m);
 int opa_policy_new(const char *name, kiln_module *m, const kiln_limits *limits,
                    opa_policy **out /* OUT */, kiln_err *err);
 void opa_policy_free(opa_policy *p);
+
+/* Make the image every evaluation on `pre` starts from (snapshot: true;
+ * docs/internals/snapshot.md §4): a fresh instance with data {} loaded,
+ * every host call refused, at least OPA_SNAPSHOT_INIT_MS to do it. Kept in
+ * p (replacing an earlier image). */
+#define OPA_SNAPSHOT_INIT_MS 10000u
+int opa_snapshot_build(opa_policy *p, const kiln_instance_pre *pre, const kiln_limits *limits,
+                       void *const *host_state, kiln_err *err);
 
 /* Entrypoint id from a name (the entrypoints export) or a decimal index
  * that the module declares; -1 if it has none such. */

@@ -226,6 +226,7 @@ typedef struct ev {
     kiln_instance *inst;
     kiln_limits lim;
     uint64_t deadline_ns; /* 0 = none */
+    bool from_image;      /* started from p->snap: data {} is loaded already */
 } ev;
 
 static uint64_t now_ns(void)
@@ -345,7 +346,52 @@ static int ev_start(ev *e, const opa_policy *p, const kiln_instance_pre *pre,
     for (int i = 0; host_state != NULL && i < KILN_STATE_SLOTS; i++)
         state[i] = host_state[i];
     state[KILN_STATE_OPA] = (void *)p;
+    if (p->snap != NULL && p->snap_pre == pre) {
+        e->from_image = true;
+        return kiln_instance_new_from_snapshot(p->snap, &e->lim, state, &e->inst, err);
+    }
     return kiln_instance_new(pre, &e->lim, state, &e->inst, err);
+}
+
+int opa_snapshot_build(opa_policy *p, const kiln_instance_pre *pre, const kiln_limits *limits,
+                       void *const *host_state, kiln_err *err)
+{
+    ev e;
+    memset(&e, 0, sizeof(e));
+    e.p = p;
+    if (limits != NULL)
+        e.lim = *limits;
+    if (e.lim.timeout_ms < OPA_SNAPSHOT_INIT_MS)
+        e.lim.timeout_ms = OPA_SNAPSHOT_INIT_MS;
+    e.deadline_ns = now_ns() + (uint64_t)e.lim.timeout_ms * 1000000u;
+    void *state[KILN_STATE_SLOTS] = {0};
+    for (int i = 0; host_state != NULL && i < KILN_STATE_SLOTS; i++)
+        state[i] = host_state[i];
+    state[KILN_STATE_OPA] = (void *)p;
+    /* Init = instantiation (data segments, start) and data {} loaded as every
+     * evaluation does first; every env host call (opa_abort, println,
+     * builtins) is refused, none is needed. */
+    uint32_t data = 0;
+    kiln_snapshot *snap = NULL;
+    const char *what = "instantiate";
+    int rc = kiln_snapshot_begin(pre, &e.lim, state, NULL, 0, &e.inst, err);
+    if (rc == KILN_OK) {
+        what = "loading data {}";
+        rc = ev_load_json(&e, "{}", 2, &data, err);
+    }
+    if (rc == KILN_OK) {
+        what = "capture";
+        rc = kiln_snapshot_capture(e.inst, &snap, err);
+    }
+    kiln_instance_free(e.inst);
+    if (rc != KILN_OK)
+        return kiln_err_prefix(err, "%s: snapshot (%s) failed; the policy cannot start from a "
+                               "snapshot (set snapshot: false)", p->name, what);
+    kiln_snapshot_free(p->snap);
+    p->snap = snap;
+    p->snap_pre = pre;
+    p->snap_data = data;
+    return KILN_OK;
 }
 
 int opa_evaluate(const opa_policy *p, const kiln_instance_pre *pre, const kiln_limits *limits,
@@ -359,8 +405,12 @@ int opa_evaluate(const opa_policy *p, const kiln_instance_pre *pre, const kiln_l
     if (rc != KILN_OK)
         return rc;
     uint32_t data = 0, heap = 0, out = 0, ok = 0;
-    /* data is {} (Kiln has no data documents), loaded first as the SDKs do. */
-    rc = ev_load_json(&e, "{}", 2, &data, err);
+    /* data is {} (Kiln has no data documents), loaded first as the SDKs do;
+     * an image has it loaded already. */
+    if (e.from_image)
+        data = p->snap_data;
+    else
+        rc = ev_load_json(&e, "{}", 2, &data, err);
     if (rc == KILN_OK && p->fast_path) {
         /* ABI 1.2: the raw input goes below the heap pointer opa_eval starts
          * from. The SDKs write it at the heap pointer and grow the memory
@@ -427,6 +477,7 @@ void opa_policy_free(opa_policy *p)
         kiln_free(p->ep_names[i]);
     kiln_free(p->ep_names);
     kiln_free(p->ep_ids);
+    kiln_snapshot_free(p->snap);
     kiln_free(p);
 }
 

@@ -90,7 +90,7 @@ transpile() {
 }
 mkdir -p "$REF"
 ln -sfn "$COMP/node_modules" "$REF/node_modules"
-for c in prims faas traps counter res imports; do
+for c in prims types faas traps counter res imports; do
     transpile "$c" "$OUT/$c.wasm"
 done
 transpile example "$EX/handler.wasm"
@@ -120,6 +120,31 @@ prims-tuple prims $W/prims swap [[7, "seven"]]
 prims-tuple-utf8 prims $W/prims swap [[255, "ünïcödé ✓"]]
 prims-words prims $W/prims words ["  the quick  brown fox "]
 prims-words-empty prims $W/prims words [""]
+types-shape-empty types $W/types echo-shape ["empty"]
+types-shape-byte types $W/types echo-shape [{"byte":200}]
+types-shape-num types $W/types echo-shape [{"num":-9223372036854775807}]
+types-shape-real types $W/types echo-shape [{"real":0.1}]
+types-shape-real-nan types $W/types echo-shape [{"real":"nan"}]
+types-shape-dbl types $W/types echo-shape [{"dbl":-2.5e-308}]
+types-shape-text types $W/types echo-shape [{"text":"héllo, wörld ✓"}]
+types-result-ok types $W/types echo-result [{"ok":4294967295}]
+types-result-err types $W/types echo-result [{"error":"bad ✗"}]
+types-result-err-empty types $W/types echo-result [{"error":""}]
+types-u32s types $W/types echo-u32s [[0, 1, 4294967295, 65536]]
+types-u32s-empty types $W/types echo-u32s [[]]
+types-points types $W/types echo-points [[{"x":-32768,"y":0.5,"tag":"a"},{"x":32767,"y":"inf","tag":""}]]
+types-points-empty types $W/types echo-points [[]]
+types-wide types $W/types flip-wide [["f1","f8","f9"]]
+types-wide-none types $W/types flip-wide [[]]
+types-opt-some types $W/types echo-opt ["x"]
+types-opt-empty types $W/types echo-opt [""]
+types-opt-none types $W/types echo-opt [null]
+types-spill types $W/types spill [{"x":1,"y":1.5,"tag":"a"},{"x":2,"y":2.5,"tag":"b"},{"x":3,"y":3.5,"tag":"c"},{"x":4,"y":4.5,"tag":"d"},{"x":-5,"y":-5.5,"tag":"e"}]
+types-half types $W/types half [3]
+types-half-small types $W/types half [1e-45]
+types-half-big types $W/types half [3.4028234663852886e38]
+types-half-nan types $W/types half ["nan"]
+types-half-neg-zero types $W/types half [-0.0]
 faas-ok faas $W/faas handle $(ev object-added k '[1,2]')
 faas-unsupported faas $W/faas handle $(ev scheduled k '[]')
 faas-invalid faas $W/faas handle $(ev message '' '[]')

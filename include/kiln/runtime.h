@@ -327,6 +327,12 @@ KILN_API int kiln_snapshot_file_info_get(const char *path, kiln_snapshot_file_in
 KILN_API int kiln_snapshot_cache_path(const kiln_instance_pre *pre, const char *module_id,
                                       const char *variant, char *out, size_t size,
                                       kiln_err *err);
+/* Cleanup (docs/internals/snapshot.md "Cleanup"): record that `owner` (a
+ * function name) now starts from image file `path` (one kiln_snapshot_cache_path
+ * gave) and delete the image it started from before, unless another owner's
+ * record names it. *removed gets the deleted file's path, "" when none. */
+KILN_API int kiln_snapshot_cache_claim(const char *path, const char *owner,
+                                       char *removed /* OUT */, size_t size, kiln_err *err);
 
 /* ---- fibers: invocations that wait without holding a thread ----------- */
 

@@ -174,22 +174,32 @@ if serve_start disk2 --config "$D/disk.yaml" --threads 2; then
 else
     not_ok "disk: restart" "$(cat "$LOG")"
 fi
+# Cleanup: the function's previous image goes when it moves to another one
+# (snapshot.md "Cleanup"); the image other functions start from stays.
+PLAIN_IMG=$(sed -n "s/.*function 'plain': snapshot image loaded from \([^ ]*\.img\).*/\1/p" \
+    "$LOG" | tail -n 1)
 sed -i "s/SNAP_TAG: $TAG/SNAP_TAG: ${TAG}x/" "$D/disk.yaml"
 if serve_start disk3 --config "$D/disk.yaml" --threads 2; then
     check_contains "disk: changed configuration builds a new image" "$(cat "$LOG")" \
         "snapshot image built and saved to"
+    check_contains "cleanup: ... and removes the function's previous one, saying so" \
+        "$(cat "$LOG")" "removed the function's previous image $IMG"
+    check_eq "cleanup: the previous image file is gone" no "$([ -f "$IMG" ] && echo yes || echo no)"
+    check_eq "cleanup: the image other functions use stays" yes \
+        "$([ -n "$PLAIN_IMG" ] && [ -f "$PLAIN_IMG" ] && echo yes || echo no)"
     expect "disk: and answers with it" 200 "inits=1 calls=1 tag=${TAG}x" "$URL/snap"
     serve_stop
 else
     not_ok "disk: changed configuration" "$(cat "$LOG")"
 fi
+IMG2=$(sed -n "s/.*function 'snap': snapshot image built and saved to \([^ ]*\.img\).*/\1/p" \
+    "$LOG" | tail -n 1)
 # A corrupt image is never used: rebuilt (the log says why) and replaced.
-printf 'garbage' >>"$IMG"
-sed -i "s/SNAP_TAG: ${TAG}x/SNAP_TAG: $TAG/" "$D/disk.yaml"
+printf 'garbage' >>"$IMG2"
 if serve_start disk4 --config "$D/disk.yaml" --threads 2; then
     check_contains "disk: a corrupt image is rebuilt, saying why" "$(cat "$LOG")" \
-        "replaced: snapshot image $IMG: checksum mismatch"
-    expect "disk: and the answers are right" 200 "inits=1 calls=1 tag=$TAG" "$URL/snap"
+        "replaced: snapshot image $IMG2: checksum mismatch"
+    expect "disk: and the answers are right" 200 "inits=1 calls=1 tag=${TAG}x" "$URL/snap"
     serve_stop
 else
     not_ok "disk: corrupt image" "$(cat "$LOG")"

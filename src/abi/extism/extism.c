@@ -717,6 +717,17 @@ static void snapshot_variant(const xtm_options *o, char variant[17], char *note,
  * this artifact, configuration and Kiln version, else built and saved there
  * (best effort). On success err->msg says which, for the server's log.
  */
+/* The function now starts from image `path`: its previous image, if no
+ * other function uses it, is deleted (snapshot.md "Cleanup"). Best effort:
+ * a failure leaves a file behind, nothing else. */
+static void claim_image(const xtm_fn *f, const char *path, char *gone, size_t size)
+{
+    kiln_err e;
+    gone[0] = '\0';
+    if (f->o.name != NULL && f->o.name[0] != '\0')
+        (void)kiln_snapshot_cache_claim(path, f->o.name, gone, size, &e);
+}
+
 int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, const char *module_id,
                     kiln_err *err)
 {
@@ -741,7 +752,10 @@ int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, const char *module_
         if (lrc == KILN_OK) {
             f->snap = snap;
             f->snap_pre = pre;
-            kiln_err_set(err, KILN_OK, "snapshot image loaded from %s (%s)", p, note);
+            char gone[4200];
+            claim_image(f, p, gone, sizeof(gone));
+            kiln_err_set(err, KILN_OK, "snapshot image loaded from %s (%s)%s%s", p, note,
+                         gone[0] ? "; removed the function's previous image " : "", gone);
             return KILN_OK;
         }
         if (lrc != KILN_ENOENT && stale[0] == '\0')
@@ -757,10 +771,14 @@ int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, const char *module_
         kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
     else if (kiln_snapshot_save(f->snap, dst, module_id, note, &e) != KILN_OK)
         kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
-    else
-        kiln_err_set(err, KILN_OK, "snapshot image built and saved to %s (%s%s)%s%s", dst, note,
-                     dst == path ? ", any compile tier" : ", this artifact only",
-                     stale[0] ? "; replaced: " : "", stale);
+    else {
+        char gone[4200];
+        claim_image(f, dst, gone, sizeof(gone));
+        kiln_err_set(err, KILN_OK, "snapshot image built and saved to %s (%s%s)%s%s%s%s", dst,
+                     note, dst == path ? ", any compile tier" : ", this artifact only",
+                     stale[0] ? "; replaced: " : "", stale,
+                     gone[0] ? "; removed the function's previous image " : "", gone);
+    }
     return KILN_OK;
 }
 

@@ -108,7 +108,7 @@ int main(void)
     snprintf(k, sizeof(k), "log:%s", key);
     uint32_t len = 0;
     size_t have = 0;
-    if (kv_get(ns, (uint32_t)strlen(ns), k, (uint32_t)strlen(k), rec, sizeof(rec) - 1, &len) == 0)
+    if (kv_get(ns, (uint32_t)strlen(ns), k, (uint32_t)strlen(k), rec, sizeof(rec) - 1, &len) >= 0)
         have = len;
     have += (size_t)snprintf(rec + have, sizeof(rec) - have, "%s=%s;", type, dec);
     put(ns, k, rec, have);

@@ -4,7 +4,7 @@
 # BUILD/bench/results.md). Every number is compared with peers measured in
 # the same run; docs/internals/bench.md says what each section measures.
 #
-# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy] [pipeline] [proxywasm] [snapshot] [snapshot_http] [embed]
+# Usage: sh bench/run.sh BUILD [instantiate] [cpu] [startup] [compile] [http] [kv] [io] [deploy] [pipeline] [proxywasm] [snapshot] [snapshot_http] [embed] [component]
 #        (no section names: all of them). `make bench` runs `sh bench/run.sh build`.
 # Environment: BENCH_RUNS (hyperfine runs for cpu, default 5),
 #              BENCH_ITER (instantiate iterations, default 20000).
@@ -16,12 +16,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
-SECTIONS=${*:-instantiate cpu startup compile http kv io deploy pipeline proxywasm snapshot snapshot_http embed}
+SECTIONS=${*:-instantiate cpu startup compile http kv io deploy pipeline proxywasm snapshot snapshot_http embed component}
 for s in $SECTIONS; do
     case $s in
-    instantiate | cpu | startup | compile | http | kv | io | deploy | pipeline | proxywasm | snapshot | snapshot_http | embed) ;;
+    instantiate | cpu | startup | compile | http | kv | io | deploy | pipeline | proxywasm | snapshot | snapshot_http | embed | component) ;;
     *)
-        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy, pipeline, proxywasm, snapshot, snapshot_http, embed)" >&2
+        echo "bench/run.sh: unknown section '$s' (instantiate, cpu, startup, compile, http, kv, io, deploy, pipeline, proxywasm, snapshot, snapshot_http, embed, component)" >&2
         exit 2
         ;;
     esac
@@ -368,6 +368,7 @@ run_section embed bench/embed/run.sh "Embedding"
 run_section snapshot bench/snapshot/run.sh "Snapshot"
 run_section snapshot_http bench/snapshot_http/run.sh "Snapshot over HTTP"
 run_section proxywasm bench/proxywasm/run.sh "Proxy-wasm filters"
+run_section component bench/component/run.sh "Components"
 
 emit "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (on $(nproc) CPUs; above ~0.5 per CPU"
 emit "before the run, other work was competing with the bench)."

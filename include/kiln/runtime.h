@@ -333,6 +333,20 @@ KILN_API int kiln_snapshot_cache_path(const kiln_instance_pre *pre, const char *
  * record names it. *removed gets the deleted file's path, "" when none. */
 KILN_API int kiln_snapshot_cache_claim(const char *path, const char *owner,
                                        char *removed /* OUT */, size_t size, kiln_err *err);
+/* A function's image: loaded from the cache (under module_id, any compile
+ * tier; else under pre's artifact) for `variant` (what init can observe
+ * besides the module, hex), else made by build(ctx, pre, out, err) and saved
+ * there with `note` (best effort); then claimed for `owner` (NULL: not).
+ * On success err->msg says which for the log ("snapshot image loaded from
+ * P (note)" / "... built and saved to P (note, any compile tier|this
+ * artifact only)[; replaced: why]" / "... built (not cached: why)"). A build
+ * failure is returned as is. */
+typedef int (*kiln_snapshot_build_fn)(void *ctx, const kiln_instance_pre *pre,
+                                      kiln_snapshot **out, kiln_err *err);
+KILN_API int kiln_snapshot_obtain(const kiln_instance_pre *pre, const char *module_id,
+                                  const char *variant, const char *note, const char *owner,
+                                  kiln_snapshot_build_fn build, void *ctx,
+                                  kiln_snapshot **out /* OUT */, kiln_err *err);
 
 /* ---- fibers: invocations that wait without holding a thread ----------- */
 

@@ -1,6 +1,9 @@
 /*
- * snapshot_gc.c - cleanup of snapshot image files (runtime.h
- * kiln_snapshot_cache_claim; docs/internals/snapshot.md "Cleanup").
+ * snapshot_cache.c - snapshot image files in the artifact cache over a
+ * function's life (runtime.h kiln_snapshot_obtain, kiln_snapshot_cache_claim;
+ * docs/internals/snapshot.md "Images on disk", "Cleanup"): load the image a
+ * function's artifact and configuration were given, else build and save it;
+ * delete the image a function no longer uses.
  *
  * Images accumulate per module x configuration. Artifacts are never
  * collected (the cache has no size cap or LRU; scratch directories are
@@ -108,5 +111,57 @@ int kiln_snapshot_cache_claim(const char *path, const char *owner, char *removed
     n = snprintf(victim, sizeof(victim), "%.*s/%s", (int)(slash - path), path, old);
     if (n > 0 && (size_t)n < sizeof(victim) && unlink(victim) == 0 && removed != NULL && size > 0)
         snprintf(removed, size, "%s", victim);
+    return KILN_OK;
+}
+
+int kiln_snapshot_obtain(const kiln_instance_pre *pre, const char *module_id, const char *variant,
+                         const char *note, const char *owner, kiln_snapshot_build_fn build,
+                         void *ctx, kiln_snapshot **out, kiln_err *err)
+{
+    *out = NULL;
+    char path[4096], apath[4096];
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    /* Two places: under the module (an image any compile tier can load) and
+     * under this artifact (one whose functions have no portable name). */
+    bool by_module = module_id != NULL && module_id[0] != '\0' &&
+                     kiln_snapshot_cache_path(pre, module_id, variant, path, sizeof(path), &e) ==
+                         KILN_OK;
+    bool by_artifact =
+        kiln_snapshot_cache_path(pre, NULL, variant, apath, sizeof(apath), &e) == KILN_OK;
+    char stale[600] = "", gone[4200] = "";
+    for (int k = 0; k < 2; k++) {
+        const char *p = k == 0 ? (by_module ? path : NULL) : (by_artifact ? apath : NULL);
+        if (p == NULL)
+            continue;
+        int lrc = kiln_snapshot_load(pre, p, k == 0 ? module_id : NULL, out, &e);
+        if (lrc == KILN_OK) {
+            if (owner != NULL)
+                (void)kiln_snapshot_cache_claim(p, owner, gone, sizeof(gone), &e);
+            kiln_err_set(err, KILN_OK, "snapshot image loaded from %s (%s)%s%s", p, note,
+                         gone[0] ? "; removed the function's previous image " : "", gone);
+            return KILN_OK;
+        }
+        if (lrc != KILN_ENOENT && stale[0] == '\0')
+            snprintf(stale, sizeof(stale), "%.500s", e.msg);
+    }
+    int rc = build(ctx, pre, out, err);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_snapshot_info si;
+    kiln_snapshot_info_get(*out, &si);
+    const char *dst = si.portable && by_module ? path : by_artifact ? apath : NULL;
+    if (dst == NULL) {
+        kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
+    } else if (kiln_snapshot_save(*out, dst, module_id, note, &e) != KILN_OK) {
+        kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
+    } else {
+        if (owner != NULL)
+            (void)kiln_snapshot_cache_claim(dst, owner, gone, sizeof(gone), &e);
+        kiln_err_set(err, KILN_OK, "snapshot image built and saved to %s (%s%s)%s%s%s%s", dst,
+                     note, dst == path ? ", any compile tier" : ", this artifact only",
+                     stale[0] ? "; replaced: " : "", stale,
+                     gone[0] ? "; removed the function's previous image " : "", gone);
+    }
     return KILN_OK;
 }

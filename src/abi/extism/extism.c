@@ -712,73 +712,34 @@ static void snapshot_variant(const xtm_options *o, char variant[17], char *note,
              (unsigned long long)o->limits.max_memory_bytes, pages);
 }
 
+static int build_image(void *ctx, const kiln_instance_pre *pre, kiln_snapshot **out,
+                       kiln_err *err)
+{
+    xtm_fn *f = ctx;
+    int rc = snapshot_build(f, pre, err);
+    *out = rc == KILN_OK ? f->snap : NULL;
+    return rc;
+}
+
 /*
  * The image for `pre`: read from the artifact cache when one was made for
  * this artifact, configuration and Kiln version, else built and saved there
- * (best effort). On success err->msg says which, for the server's log.
+ * (best effort), and claimed for the function (its previous image deleted:
+ * snapshot.md "Cleanup"). On success err->msg says which, for the log.
  */
-/* The function now starts from image `path`: its previous image, if no
- * other function uses it, is deleted (snapshot.md "Cleanup"). Best effort:
- * a failure leaves a file behind, nothing else. */
-static void claim_image(const xtm_fn *f, const char *path, char *gone, size_t size)
-{
-    kiln_err e;
-    gone[0] = '\0';
-    if (f->o.name != NULL && f->o.name[0] != '\0')
-        (void)kiln_snapshot_cache_claim(path, f->o.name, gone, size, &e);
-}
-
 int xtm_fn_snapshot(xtm_fn *f, const kiln_instance_pre *pre, const char *module_id,
                     kiln_err *err)
 {
-    char variant[17], note[200], path[4096], apath[4096];
+    char variant[17], note[200];
     snapshot_variant(&f->o, variant, note, sizeof(note));
-    kiln_err e;
-    memset(&e, 0, sizeof(e));
-    /* Two places: under the module (an image any compile tier can load) and
-     * under this artifact (one whose functions have no portable name). */
-    bool by_module = module_id != NULL && module_id[0] != '\0' &&
-                     kiln_snapshot_cache_path(pre, module_id, variant, path, sizeof(path), &e) ==
-                         KILN_OK;
-    bool by_artifact =
-        kiln_snapshot_cache_path(pre, NULL, variant, apath, sizeof(apath), &e) == KILN_OK;
+    const char *owner = f->o.name != NULL && f->o.name[0] != '\0' ? f->o.name : NULL;
     kiln_snapshot *snap = NULL;
-    char stale[600] = "";
-    for (int k = 0; k < 2; k++) {
-        const char *p = k == 0 ? (by_module ? path : NULL) : (by_artifact ? apath : NULL);
-        if (p == NULL)
-            continue;
-        int lrc = kiln_snapshot_load(pre, p, k == 0 ? module_id : NULL, &snap, &e);
-        if (lrc == KILN_OK) {
-            f->snap = snap;
-            f->snap_pre = pre;
-            char gone[4200];
-            claim_image(f, p, gone, sizeof(gone));
-            kiln_err_set(err, KILN_OK, "snapshot image loaded from %s (%s)%s%s", p, note,
-                         gone[0] ? "; removed the function's previous image " : "", gone);
-            return KILN_OK;
-        }
-        if (lrc != KILN_ENOENT && stale[0] == '\0')
-            snprintf(stale, sizeof(stale), "%.500s", e.msg);
-    }
-    int rc = snapshot_build(f, pre, err);
+    int rc = kiln_snapshot_obtain(pre, module_id, variant, note, owner, build_image, f, &snap,
+                                  err);
     if (rc != KILN_OK)
         return rc;
-    kiln_snapshot_info si;
-    kiln_snapshot_info_get(f->snap, &si);
-    const char *dst = si.portable && by_module ? path : by_artifact ? apath : NULL;
-    if (dst == NULL)
-        kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
-    else if (kiln_snapshot_save(f->snap, dst, module_id, note, &e) != KILN_OK)
-        kiln_err_set(err, KILN_OK, "snapshot image built (not cached: %s)", e.msg);
-    else {
-        char gone[4200];
-        claim_image(f, dst, gone, sizeof(gone));
-        kiln_err_set(err, KILN_OK, "snapshot image built and saved to %s (%s%s)%s%s%s%s", dst,
-                     note, dst == path ? ", any compile tier" : ", this artifact only",
-                     stale[0] ? "; replaced: " : "", stale,
-                     gone[0] ? "; removed the function's previous image " : "", gone);
-    }
+    f->snap = snap;
+    f->snap_pre = pre;
     return KILN_OK;
 }
 

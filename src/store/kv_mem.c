@@ -276,6 +276,36 @@ static int ev_prepare(mem_store *s, const char *ns, unsigned type, const void *k
     return KILN_OK;
 }
 
+/* A write meets the expired entry e (may be NULL or live: nothing): its
+ * expiry is a removal subscribers hear of, queued before the write's own
+ * event, and never refused by a full queue (it already happened). */
+static int ev_expired(mem_store *s, const char *ns, const mem_entry *e, int64_t now,
+                      mem_ev **out)
+{
+    *out = NULL;
+    if (e == NULL || live(e, now))
+        return KILN_OK;
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++) {
+        const kiln_kv_sub *sub = &s->subs->subs[i];
+        if (!(sub->types & (1u << KILN_KV_EV_REMOVED)) || strcmp(sub->ns, ns) != 0)
+            continue;
+        mem_ev *x = kiln_calloc(1, sizeof(*x) + e->klen);
+        if (x == NULL || (x->payload = kiln_malloc(1)) == NULL) {
+            kiln_free(x);
+            ev_free_list(*out);
+            *out = NULL;
+            return KILN_ENOMEM;
+        }
+        memcpy(x->key, e->key, e->klen);
+        x->klen = e->klen;
+        x->type = KILN_KV_EV_REMOVED;
+        x->sub = i;
+        x->next = *out;
+        *out = x;
+    }
+    return KILN_OK;
+}
+
 /* The write happened: queue its prepared events. True if there were any. */
 static bool ev_commit(mem_store *s, mem_ev *list)
 {
@@ -304,16 +334,16 @@ static bool ev_commit(mem_store *s, mem_ev *list)
     return any;
 }
 
+/* Called under the read lock, so that once mem_subscribe (write lock) has
+ * replaced the callback, no thread is still inside the old one. */
 static void ev_notify(mem_store *s, bool queued)
 {
     if (!queued)
         return;
     pthread_rwlock_rdlock(&s->lock);
-    void (*notify)(void *) = s->notify;
-    void *arg = s->notify_arg;
+    if (s->notify != NULL)
+        s->notify(s->notify_arg);
     pthread_rwlock_unlock(&s->lock);
-    if (notify != NULL)
-        notify(arg);
 }
 
 static int mem_subscribe(kiln_kv_store *st, const kiln_kv_sub *subs, size_t n,
@@ -564,18 +594,23 @@ static int mem_set(kiln_kv_store *st, const char *ns, const void *key, size_t kl
     } else {
         mem_entry *e = lookup(n, key, klen);
         bool was = e != NULL && live(e, now);
-        mem_ev *evs = NULL;
+        mem_ev *evs = NULL, *gone = NULL;
         if ((flags & KILN_KV_NX) && was) {
             rc = KILN_OK; /* present: NX leaves it */
         } else {
             rc = ev_prepare(s, ns, was ? KILN_KV_EV_UPDATED : KILN_KV_EV_ADDED, key, klen, val,
                             vlen, q, &evs);
             if (rc == KILN_OK)
-                rc = put(n, key, klen, val, vlen, kv_expiry(now, ttl_ms), false, q, now);
+                rc = ev_expired(s, ns, e, now, &gone);
             if (rc == KILN_OK)
-                queued = ev_commit(s, evs);
-            else
+                rc = put(n, key, klen, val, vlen, kv_expiry(now, ttl_ms), false, q, now);
+            if (rc == KILN_OK) {
+                queued = ev_commit(s, gone);
+                queued |= ev_commit(s, evs);
+            } else {
                 ev_free_list(evs);
+                ev_free_list(gone);
+            }
             if (rc == KILN_OK && stored != NULL)
                 *stored = true;
         }
@@ -599,6 +634,8 @@ static int mem_del(kiln_kv_store *st, const char *ns, const void *key, size_t kl
         mem_ev *evs = NULL;
         if (*pp != NULL && live(*pp, now))
             rc = ev_prepare(s, ns, KILN_KV_EV_REMOVED, key, klen, NULL, 0, NULL, &evs);
+        else if (*pp != NULL)
+            rc = ev_expired(s, ns, *pp, now, &evs);
         if (*pp != NULL && rc == KILN_OK) {
             found = live(*pp, now);
             remove_slot(n, pp);
@@ -634,16 +671,20 @@ static int mem_incr(kiln_kv_store *st, const char *ns, const void *key, size_t k
         if (rc == KILN_OK) {
             char buf[24];
             size_t len = kv_fmt_i64(v, buf);
-            mem_ev *evs = NULL;
+            mem_ev *evs = NULL, *gone = NULL;
             rc = ev_prepare(s, ns, was ? KILN_KV_EV_UPDATED : KILN_KV_EV_ADDED, key, klen, buf,
                             len, q, &evs);
+            if (rc == KILN_OK)
+                rc = ev_expired(s, ns, e, now, &gone);
             if (rc == KILN_OK)
                 rc = put(n, key, klen, buf, len, 0, true, q, now);
             if (rc == KILN_OK) {
                 *out = v;
-                queued = ev_commit(s, evs);
+                queued = ev_commit(s, gone);
+                queued |= ev_commit(s, evs);
             } else {
                 ev_free_list(evs);
+                ev_free_list(gone);
             }
         }
     }

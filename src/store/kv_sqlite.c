@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "loop/loop.h"
@@ -136,7 +137,7 @@ typedef struct sq_store {
     ev_stat *ev_stats;
     void (*notify)(void *arg);
     void *notify_arg;
-    sqlite3_stmt *w_ev_put, *w_ev_del, *w_ev_dead, *w_ev_count;
+    sqlite3_stmt *w_ev_put, *w_ev_del, *w_ev_dead, *w_ev_count, *w_ev_expired;
     int64_t batch_ns;  /* event timestamp of the batch */
     bool batch_events; /* the batch queued events: notify after commit */
     bool batch_fail;   /* an event insert failed: roll the batch back */
@@ -189,6 +190,9 @@ static int open_conn(const char *path, bool create, sqlite3 **out)
 
 static void *writer_main(void *arg);
 static int subs_load(sq_store *s);
+static int ev_expired(sq_store *s, const char *ns, int64_t now);
+static int ev_queue(sq_store *s, const struct wop *op, unsigned type, const void *payload,
+                    size_t plen);
 
 /* Open the writer connection, check or create the schema, start the writer.
  * Called once, under open_mu. */
@@ -295,6 +299,11 @@ static int do_open(sq_store *s)
     if (rc == SQLITE_OK)
         rc = prep(s->wdb, "SELECT count(*) FROM kv_events WHERE fn=?1", &s->w_ev_count);
     if (rc == SQLITE_OK)
+        rc = prep(s->wdb,
+                  "INSERT INTO kv_events(fn, ns, key, type, ts, payload) SELECT ?1, ns, key, 1, "
+                  "?3, x'' FROM kv WHERE ns=?2 AND expires>0 AND expires<=?4 ORDER BY key",
+                  &s->w_ev_expired);
+    if (rc == SQLITE_OK)
         rc = subs_load(s);
     if (rc != SQLITE_OK) {
         snprintf(msg, cap, "%s: cannot set up the database: %s", s->path,
@@ -392,6 +401,9 @@ static int check_room(sq_store *s, wop *op, int64_t now, bool is_new, uint64_t o
     bool keys_ok;
     if (q == NULL || quota_ok(c, q, is_new, old_size, new_size, &keys_ok))
         return KILN_OK;
+    /* Expired keys purged here are removed for subscribers too. */
+    if (ev_expired(s, op->ns, now) != KILN_OK)
+        return KILN_EIO;
     sqlite3_bind_text(s->w_purge_ns, 1, op->ns, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->w_purge_ns, 2, now);
     int rc = sqlite3_step(s->w_purge_ns);
@@ -484,7 +496,9 @@ static int drop_expired(sq_store *s, const wop *op, row_state *state, uint64_t o
     if (*state != ROW_EXPIRED)
         return KILN_OK;
     *state = ROW_ABSENT;
-    return del_row(s, op, op->klen + old_vlen);
+    /* Its expiry is a removal subscribers hear of, before the write. */
+    int rc = ev_queue(s, op, KILN_KV_EV_REMOVED, NULL, 0);
+    return rc == KILN_OK ? del_row(s, op, op->klen + old_vlen) : rc;
 }
 
 /* ---- storage events (writer thread) ------------------------------------------------ */
@@ -620,6 +634,60 @@ static int ev_queue(sq_store *s, const wop *op, unsigned type, const void *paylo
         s->batch_events = true;
     }
     return KILN_OK;
+}
+
+/* Queue object-removed for every expired row of ns about to be purged
+ * (the caller deletes them in the same transaction). */
+static int ev_expired(sq_store *s, const char *ns, int64_t now)
+{
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++) {
+        const kiln_kv_sub *sub = &s->subs->subs[i];
+        if (!(sub->types & (1u << KILN_KV_EV_REMOVED)) || strcmp(sub->ns, ns) != 0)
+            continue;
+        sqlite3_stmt *st = s->w_ev_expired;
+        sqlite3_bind_text(st, 1, sub->fn, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, s->batch_ns);
+        sqlite3_bind_int64(st, 4, now);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            s->batch_fail = true;
+            return KILN_EIO;
+        }
+        int n = sqlite3_changes(s->wdb);
+        if (n > 0) {
+            pthread_mutex_lock(&s->evmu);
+            s->ev_stats[i].depth += (uint64_t)n;
+            pthread_mutex_unlock(&s->evmu);
+            s->batch_events = true;
+        }
+    }
+    return KILN_OK;
+}
+
+/* The periodic purge of subscribed namespaces: their expired rows become
+ * object-removed events and are deleted, all of them, in this batch. */
+static bool ev_purge_subscribed(sq_store *s, int64_t now)
+{
+    bool purged = false;
+    for (size_t i = 0; s->subs != NULL && i < s->subs->n; i++) {
+        const char *ns = s->subs->subs[i].ns;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(s->subs->subs[j].ns, ns) == 0;
+        if (seen || ev_expired(s, ns, now) != KILN_OK)
+            continue;
+        sqlite3_bind_text(s->w_purge_ns, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->w_purge_ns, 2, now);
+        int rc = sqlite3_step(s->w_purge_ns);
+        if (rc != SQLITE_DONE)
+            s->batch_fail = true; /* events without their deletion: roll back */
+        else if (sqlite3_changes(s->wdb) > 0)
+            purged = true;
+        sqlite3_reset(s->w_purge_ns);
+    }
+    return purged;
 }
 
 /* W_SUBS: store the new set, drop the events of subscriptions that left
@@ -787,7 +855,8 @@ static void apply(sq_store *s, wop *op, int64_t now)
             op->flag = false;
         if (rc == KILN_OK && state != ROW_ABSENT)
             rc = del_row(s, op, op->klen + old_vlen);
-        if (rc == KILN_OK && op->flag)
+        /* A live key deleted, or an expired one purged: removed either way. */
+        if (rc == KILN_OK && state != ROW_ABSENT)
             rc = ev_queue(s, op, KILN_KV_EV_REMOVED, NULL, 0);
         break;
     case W_EXPIRE:
@@ -832,6 +901,8 @@ static void run_batch(sq_store *s, wop *batch)
         apply(s, op, now);
     if (now - s->last_purge >= PURGE_INTERVAL_MS) {
         s->last_purge = now;
+        if (ev_purge_subscribed(s, now))
+            counts_forget(s);
         sqlite3_bind_int64(s->w_purge, 1, now);
         int prc = sqlite3_step(s->w_purge);
         if (prc == SQLITE_DONE && sqlite3_changes(s->wdb) > 0)
@@ -868,16 +939,42 @@ static void run_batch(sq_store *s, wop *batch)
     }
 }
 
+static bool has_subs(sq_store *s)
+{
+    pthread_mutex_lock(&s->evmu);
+    bool any = s->subs != NULL && s->subs->n > 0;
+    pthread_mutex_unlock(&s->evmu);
+    return any;
+}
+
 static void *writer_main(void *arg)
 {
     sq_store *s = arg;
     unsigned max = s->o.max_batch ? s->o.max_batch : 256;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (s->head == NULL && !s->stop)
-            pthread_cond_wait(&s->work_cv, &s->mu);
+        bool idle_purge = false;
+        while (s->head == NULL && !s->stop && !idle_purge) {
+            if (!has_subs(s)) {
+                pthread_cond_wait(&s->work_cv, &s->mu);
+                continue;
+            }
+            /* With subscribers, expired keys are purged (and heard of)
+             * within about a second even when nobody writes. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            idle_purge = pthread_cond_timedwait(&s->work_cv, &s->mu, &until) == ETIMEDOUT &&
+                         s->head == NULL;
+        }
         if (s->head == NULL && s->stop)
             break;
+        if (idle_purge) {
+            pthread_mutex_unlock(&s->mu);
+            run_batch(s, NULL);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
         /* Everything queued while the previous batch committed, up to max. */
         wop *batch = s->head, *last = batch;
         for (unsigned n = 1; n < max && last->next != NULL; n++)
@@ -1269,7 +1366,7 @@ static void sq_close(kiln_kv_store *st)
     }
     sqlite3_stmt *ws[] = {s->w_sel,   s->w_put,    s->w_del,    s->w_exp,
                           s->w_count, s->w_purge_ns, s->w_purge, s->w_ev_put,
-                          s->w_ev_del, s->w_ev_dead, s->w_ev_count};
+                          s->w_ev_del, s->w_ev_dead, s->w_ev_count, s->w_ev_expired};
     for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
         sqlite3_finalize(ws[i]);
     for (rconn *r = s->readers, *n; r != NULL; r = n) {

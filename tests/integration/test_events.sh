@@ -5,7 +5,8 @@
 # ev_handler.c, WASI-CGI through the JSON event ABI), which records what it
 # received in another namespace: exact event fields and headers for
 # object-added / -updated / -removed, order per key over many writes, a
-# handler failing its first attempts (retried), one failing every attempt
+# handler failing its first attempts (retried), a key expiring (removed), one
+# failing every attempt
 # (logged, counted in /metrics, dead-lettered: `kiln kv dead`), a memory
 # namespace, a reload moving a subscription, a restart with a backlog left
 # by a slow handler (all delivered, in order), and subscriptions refused at
@@ -171,6 +172,15 @@ if wait_key out last:fromcli; then
     check_contains "kiln kv set: payload" "$(kvget out last:fromcli)" '"payload":"Y2xpIHZhbHVl"'
 else
     not_ok "kiln kv set: the server delivers it" "$(tail -n 5 "$LOG")"
+fi
+
+# ---- expiry: a key whose TTL passes is removed for subscribers (within about a second) ----
+"$KILN" kv --db "$DB" set --ttl 200ms bucket brief "short-lived" >/dev/null 2>&1
+if wait_key out log:brief "object-removed"; then
+    check_eq "expiry: added, then removed when it expires" \
+        "object-added=short-lived;object-removed=;" "$(kvget out log:brief)"
+else
+    not_ok "expiry: added, then removed when it expires" "$(kvget out log:brief)"
 fi
 
 # ---- retries ----------------------------------------------------------------------------

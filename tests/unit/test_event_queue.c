@@ -104,28 +104,30 @@ static void test_types(void **state)
     assert_int_equal(s->ops->del(s, "bucket", "nope", 4, &deleted), KILN_OK);
     assert_false(deleted); /* nothing removed: no event */
     set(s, "unwatched", "z", "1");
-    /* An expired key written again is added, not updated. */
+    /* An expired key written again: removed (its expiry), then added. */
     assert_int_equal(s->ops->set(s, "bucket", "t", 1, "1", 1, 1, 0, NULL, NULL), KILN_OK);
     usleep(20000);
     set(s, "bucket", "t", "2");
 
     kiln_kv_events ev;
     assert_int_equal(s->ops->events_read(s, "a", 0, 100, &ev), KILN_OK);
-    assert_int_equal(ev.n, 7);
+    assert_int_equal(ev.n, 8);
     expect_ev(&ev.ev[0], KILN_KV_EV_ADDED, "k1", "v1");
     expect_ev(&ev.ev[1], KILN_KV_EV_UPDATED, "k1", "v2");
     expect_ev(&ev.ev[2], KILN_KV_EV_ADDED, "c", "5");
     expect_ev(&ev.ev[3], KILN_KV_EV_UPDATED, "c", "6");
     expect_ev(&ev.ev[4], KILN_KV_EV_REMOVED, "k1", "");
     expect_ev(&ev.ev[5], KILN_KV_EV_ADDED, "t", "1");
-    expect_ev(&ev.ev[6], KILN_KV_EV_ADDED, "t", "2");
+    expect_ev(&ev.ev[6], KILN_KV_EV_REMOVED, "t", "");
+    expect_ev(&ev.ev[7], KILN_KV_EV_ADDED, "t", "2");
     for (size_t i = 1; i < ev.n; i++)
         assert_true(ev.ev[i].id > ev.ev[i - 1].id);
     assert_string_equal(ev.ev[0].ns, "bucket");
     kiln_kv_events_fini(&ev);
     assert_int_equal(s->ops->events_read(s, "b", 0, 100, &ev), KILN_OK);
-    assert_int_equal(ev.n, 1);
+    assert_int_equal(ev.n, 2);
     expect_ev(&ev.ev[0], KILN_KV_EV_REMOVED, "k1", "");
+    expect_ev(&ev.ev[1], KILN_KV_EV_REMOVED, "t", "");
     kiln_kv_events_fini(&ev);
     assert_int_equal(s->ops->events_read(s, "c", 0, 100, &ev), KILN_OK);
     assert_int_equal(ev.n, 0);
@@ -265,6 +267,33 @@ static void test_resubscribe(void **state)
     assert_int_equal(s->ops->events_read(s, "f", 0, 10, &ev), KILN_OK);
     assert_int_equal(ev.n, 0);
     kiln_kv_events_fini(&ev);
+    kiln_kv_close(s);
+}
+
+/* SQLite: a key that expires while nobody writes is purged within about a
+ * second, and its subscribers hear of it (object-removed) in that commit. */
+static void test_sqlite_expiry(void **state)
+{
+    (void)state;
+    kiln_kv_store *s = open_store("sqlite");
+    kiln_kv_sub sub = {"f", "ns", KILN_KV_EV_ALL, 0};
+    assert_int_equal(s->ops->subscribe(s, &sub, 1, NULL, NULL), KILN_OK);
+    assert_int_equal(s->ops->set(s, "ns", "gone", 4, "1", 1, 50, 0, NULL, NULL), KILN_OK);
+    set(s, "ns", "stays", "1");
+    kiln_kv_events ev = {0};
+    for (int i = 0; i < 60; i++) {
+        usleep(100000);
+        kiln_kv_events_fini(&ev);
+        assert_int_equal(s->ops->events_read(s, "f", 0, 10, &ev), KILN_OK);
+        if (ev.n == 3)
+            break;
+    }
+    assert_int_equal(ev.n, 3);
+    expect_ev(&ev.ev[2], KILN_KV_EV_REMOVED, "gone", "");
+    kiln_kv_events_fini(&ev);
+    size_t len;
+    char buf[4];
+    assert_int_equal(s->ops->get(s, "ns", "gone", 4, buf, sizeof(buf), &len, NULL), KILN_ENOENT);
     kiln_kv_close(s);
 }
 
@@ -555,6 +584,7 @@ int main(void)
         cmocka_unit_test_prestate(test_resubscribe, "memory"),
         cmocka_unit_test_prestate(test_resubscribe, "sqlite"),
         cmocka_unit_test(test_sqlite_reopen),
+        cmocka_unit_test(test_sqlite_expiry),
         cmocka_unit_test(test_json_request),
         cmocka_unit_test_prestate(test_dispatcher, "sqlite"),
         cmocka_unit_test_prestate(test_dispatcher, "memory"),

@@ -52,6 +52,7 @@
  * whole image costs about what the tracking's two page-table scans do. */
 #define RT_TRACK_MIN ((uint64_t)64 << 10)
 #define RT_TRACK_RUNS 64
+#define RT_TRACK_SKIP 32 /* restores copied whole after a mostly-written one */
 #define RT_HOST_STACK_MARGIN ((uintptr_t)128 << 10)
 /* Guest stacks (rt_fiber.c): usable size = the function's stack limit +
  * RT_HOST_HEADROOM, below it RT_STACK_GUARD bytes that are never mapped. */
@@ -74,6 +75,10 @@ typedef struct rt_mem_header {
     /* [0, image_extent) is write-tracked (vmem.h): a restore of the same
      * image copies back only the pages written since the last one. */
     bool tracked;
+    /* Restores left before tracking is tried again: the last tracked
+     * request wrote most of the image, which costs a write fault per page
+     * where a plain copy costs ~20x less (snapshot.md §2b). */
+    uint8_t track_skip;
     int registry_index; /* slot in the process-wide reservation registry */
     struct rt_mem_header *next_free;
 } rt_mem_header;

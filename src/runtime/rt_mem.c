@@ -65,6 +65,7 @@ static rt_mem_header *reserve_new(void)
     h->image_id = 0;
     h->image_extent = 0;
     h->tracked = false;
+    h->track_skip = 0;
     h->next_free = NULL;
     h->registry_index = -1;
     pthread_mutex_lock(&registry_lock);
@@ -138,12 +139,27 @@ static void slot_fill(rt_mem_header *h, const uint8_t *image, uint64_t extent, u
     if (h->image_id == image_id && h->tracked && h->image_extent == extent) {
         vmem_range runs[RT_TRACK_RUNS];
         long n = vmem_track_written(d, extent, runs, RT_TRACK_RUNS);
+        uint64_t written = 0;
         for (long i = 0; i < n; i++) {
             uint64_t off = runs[i].offset, len = runs[i].len;
-            if (off < extent)
-                memcpy(d + off, image + off, len < extent - off ? len : extent - off);
+            if (off < extent) {
+                len = len < extent - off ? len : extent - off;
+                memcpy(d + off, image + off, len);
+                written += len;
+            }
         }
-        if (n >= 0 && vmem_track_rearm(d, extent) == 0) {
+        /* Most of it written: the next requests likely do the same, and a
+         * write fault per page costs more than copying it all. */
+        bool mostly = written > extent / 4;
+        if (n >= 0 && !mostly && vmem_track_rearm(d, extent) == 0) {
+            rt_tls.image_partial_restores++;
+            return;
+        }
+        if (n >= 0 && mostly) {
+            slot_untag(h); /* stops tracking; the bytes are the image again */
+            h->track_skip = RT_TRACK_SKIP;
+            h->image_id = image_id;
+            h->image_extent = extent;
             rt_tls.image_partial_restores++;
             return;
         }
@@ -153,7 +169,10 @@ static void slot_fill(rt_mem_header *h, const uint8_t *image, uint64_t extent, u
     memcpy(d, image, extent);
     h->image_id = image_id;
     h->image_extent = extent;
-    h->tracked = extent >= RT_TRACK_MIN && vmem_track_start(d, extent) == 0;
+    if (h->track_skip > 0)
+        h->track_skip--;
+    else
+        h->tracked = extent >= RT_TRACK_MIN && vmem_track_start(d, extent) == 0;
 }
 
 /* Take a slot from the thread's pool: one that last held image `image_id`

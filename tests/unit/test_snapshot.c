@@ -475,6 +475,10 @@ static const char *tracked_wat =
     "  (loop $l (i32.store8 (local.get $a) (i32.const 0xEE))\n"
     "   (local.set $a (i32.add (local.get $a) (local.get $step)))\n"
     "   (br_if $l (i32.lt_u (local.get $a) (i32.mul (memory.size) (i32.const 65536))))))\n"
+    " (func (export \"poke_past\") (local $a i32) (local.set $a (i32.const 1048576))\n"
+    "  (loop $l (i32.store8 (local.get $a) (i32.const 0xEE))\n"
+    "   (local.set $a (i32.add (local.get $a) (i32.const 4097)))\n"
+    "   (br_if $l (i32.lt_u (local.get $a) (i32.mul (memory.size) (i32.const 65536))))))\n"
     " (func (export \"kread\") (param i32 i32) (call $kread (local.get 0) (local.get 1)))\n"
     " (func (export \"grow\") (param i32) (result i32) (memory.grow (local.get 0)))\n"
     " (func (export \"zeros_past\") (result i32) (local $a i32) (local $n i32)\n"
@@ -502,17 +506,19 @@ static void tracked_rounds(tracked_ctx *c)
 {
     kiln_err err;
     kiln_instance *inst;
-    uint32_t steps[] = {4096 * 5 + 7, 65536 + 3, 4096, 1, 4096 * 61};
+    /* Pages written: a fifth, a sixteenth, a sixtieth, a seventh; round 20
+     * writes every byte (the slot then copies whole for a while). */
+    uint32_t steps[] = {4096 * 5 + 7, 65536 + 3, 4096 * 61, 4096 * 7 + 1};
     for (int round = 0; round < 25; round++) {
         kiln_snapshot *s = round % 3 == 2 ? c->b : c->a;
         uint32_t v = s == c->a ? 0x11 : 0x22;
         assert_int_equal(kiln_instance_new_from_snapshot(s, NULL, NULL, &inst, &err), KILN_OK);
         assert_int_equal(call_i(inst, "check", v), 0);
-        call_i(inst, "poke", steps[round % 5]);
+        call_i(inst, "poke", round == 20 ? 1 : steps[round % 4]);
         kread2(inst, 4096 * (uint32_t)(round % 200) + 100, 3 * 4096 + 17); /* kernel write */
         if (round % 2 == 0) {
             assert_int_equal(call_i(inst, "grow", 3), 16);
-            call_i(inst, "poke", 4096 * 3 + 1);
+            call_v(inst, "poke_past");
         }
         kiln_instance_free(inst);
         /* The next of the same image, most likely in the same slot. */
@@ -572,8 +578,8 @@ static void test_tracked_image_slots(void **state)
         pthread_join(t[i], NULL);
     /* The mechanism was used (where the kernel has it: Linux >= 6.7). */
     if (vmem_track_available()) {
-        assert_true(c.partial - before >= 20);
-        assert_true(tc[0].partial >= 20 && tc[1].partial >= 20);
+        assert_true(c.partial - before >= 12);
+        assert_true(tc[0].partial >= 12 && tc[1].partial >= 12);
     } else {
         fprintf(stderr, "test_tracked_image_slots: no write tracking here; full copies\n");
     }

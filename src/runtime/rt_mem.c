@@ -148,9 +148,10 @@ static void slot_fill(rt_mem_header *h, const uint8_t *image, uint64_t extent, u
                 written += len;
             }
         }
-        /* Most of it written: the next requests likely do the same, and a
-         * write fault per page costs more than copying it all. */
-        bool mostly = written > extent / 4;
+        /* More than a tenth written: the next requests likely do the
+         * same, and a write fault (~1 us a page) then costs more than
+         * copying the whole image (~0.09 us a page; snapshot.md §2b). */
+        bool mostly = written > extent / 10;
         if (n >= 0 && !mostly && vmem_track_rearm(d, extent) == 0) {
             rt_tls.image_partial_restores++;
             return;

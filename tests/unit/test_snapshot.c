@@ -506,9 +506,9 @@ static void tracked_rounds(tracked_ctx *c)
 {
     kiln_err err;
     kiln_instance *inst;
-    /* Pages written: a fifth, a sixteenth, a sixtieth, a seventh; round 20
+    /* Pages written: a sixteenth, a sixtieth, a 23rd, a 17th; round 20
      * writes every byte (the slot then copies whole for a while). */
-    uint32_t steps[] = {4096 * 5 + 7, 65536 + 3, 4096 * 61, 4096 * 7 + 1};
+    uint32_t steps[] = {65536 + 3, 4096 * 61, 4096 * 23 + 5, 4096 * 17 + 1};
     for (int round = 0; round < 25; round++) {
         kiln_snapshot *s = round % 3 == 2 ? c->b : c->a;
         uint32_t v = s == c->a ? 0x11 : 0x22;

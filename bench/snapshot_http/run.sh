@@ -154,6 +154,12 @@ if [ -z "$HTTP_SKIP" ]; then
     } >"$B/http.yaml"
     say "starting kiln serve ($NPROC worker threads; compiling the guests on first use)"
     start kiln "$KILN" serve --admin-listen off --config "$B/http.yaml"
+    # A second server, the same functions, restores without write tracking
+    # (KILN_NO_WRITE_TRACKING: every restore copies the whole image, as
+    # before snapshot.md's dirty-page restore), for its `snapshot` rows.
+    start kilnnt env KILN_NO_WRITE_TRACKING=1 "$KILN" serve --admin-listen off --config "$B/http.yaml"
+    PORT_NT=$PORT
+    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$B/kiln.log")
     CASES=""
     for g in $GUESTS; do
         want=""
@@ -168,6 +174,12 @@ if [ -z "$HTTP_SKIP" ]; then
             [ -n "$got" ] && [ "$got" = "$want" ] || die "$c answered '$got', not '$want' (see $B/kiln.log)"
         done
         eval "ANSWER_$g=\$want"
+        c=${g}_snapnt
+        eval "URL_$c=http://127.0.0.1:$PORT_NT/${g}_snapshot"
+        eval "PID_$c=\$PID_kilnnt"
+        CASES="$CASES $c"
+        got=$(curl -s --max-time 30 -d Kiln "http://127.0.0.1:$PORT_NT/${g}_snapshot" || true)
+        [ "$got" = "$want" ] || die "${g}_snapshot without write tracking answered '$got', not '$want' (see $B/kilnnt.log)"
     done
     PID_upstream=$PID_kiln
     WRK_OPTS="-t$WRK_THREADS -c$CONNS --timeout 10s -s $ROOT/bench/http/post.lua"
@@ -186,7 +198,9 @@ if [ -z "$HTTP_SKIP" ]; then
 
     emit "### Requests over HTTP: fresh, snapshot, reuse"
     emit ""
-    emit "One \`kiln serve\` ($NPROC worker threads, access log off) with all six functions;"
+    emit "One \`kiln serve\` ($NPROC worker threads, access log off) with all six functions, and a second one"
+    emit "with \`KILN_NO_WRITE_TRACKING=1\` for the last row of each guest (its snapshot function; a restore"
+    emit "then copies the whole image instead of the pages the last request wrote);"
     emit "\`wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s --latency -s bench/http/post.lua\` per function, median of $RUNS"
     emit "runs (rounds interleave the functions, after a 2 s warm-up each). Every configuration"
     emit "answered the same as the fresh one before the runs (greet: \`$ANSWER_greet\`$([ -n "$DUK_SKIP" ] || echo ", Duktape: \`$ANSWER_duk\`"))."
@@ -194,13 +208,14 @@ if [ -z "$HTTP_SKIP" ]; then
     emit "| guest | configuration | req/s | p50 ms | p99 ms | errors | server CPU µs/req |"
     emit "|---|---|---:|---:|---:|---:|---:|"
     for g in $GUESTS; do
-        for m in $MODES; do
+        for m in $MODES snapnt; do
             c=${g}_$m
             label=$m
             case $m in
             fresh) label="fresh (\`snapshot: false\`)" ;;
             snapshot) label="fresh from the image (\`snapshot: true\`)" ;;
             reuse) label="one instance per thread (\`reuse: true\`)" ;;
+            snapnt) label="\`snapshot: true\`, write tracking off (\`KILN_NO_WRITE_TRACKING=1\`: whole-image copy)" ;;
             esac
             gl="trivial (greet)"
             [ "$g" = duk ] && gl="interpreter (Duktape)"
@@ -213,8 +228,8 @@ if [ -z "$HTTP_SKIP" ]; then
     emit ""
     # req/s on this shared machine moves with other load; server CPU per
     # request moves much less, so the trivial guest's verdict shows both.
-    emit "| guest | snapshot ÷ reuse req/s | snapshot ÷ fresh req/s | p50 fresh → snapshot | server CPU µs/req fresh → snapshot → reuse | target (issue 12) |"
-    emit "|---|---:|---:|---|---|---|"
+    emit "| guest | snapshot ÷ reuse req/s | snapshot ÷ fresh req/s | tracking off: ÷ reuse | p50 fresh → snapshot | server CPU µs/req fresh → snapshot → reuse | target (issue 12) |"
+    emit "|---|---:|---:|---:|---|---|---|"
     for g in $GUESTS; do
         s=$(rps "${g}_snapshot")
         f=$(rps "${g}_fresh")
@@ -231,7 +246,7 @@ if [ -z "$HTTP_SKIP" ]; then
                     (r != "-" && r >= 0.95) ? "met" : "**not met**", (cs <= cf * 1.05) ? "met" : "**not met**" }')
             gl="trivial (greet)"
         fi
-        emit "| $gl | ${su}× | ${sf}× | $(ms "${g}_fresh" 3) → $(ms "${g}_snapshot" 3) ms | $(us "${g}_fresh" 7) → $(us "${g}_snapshot" 7) → $(us "${g}_reuse" 7) | $v |"
+        emit "| $gl | ${su}× | ${sf}× | $(ratio "$(rps "${g}_snapnt")" "$u")× | $(ms "${g}_fresh" 3) → $(ms "${g}_snapshot" 3) ms | $(us "${g}_fresh" 7) → $(us "${g}_snapshot" 7) → $(us "${g}_reuse" 7) | $v |"
     done
     emit ""
 else

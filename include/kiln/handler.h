@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aot.h"
 #include "kiln.h"
 #include "runtime.h"
 
@@ -292,6 +293,23 @@ typedef struct kiln_abi_ops {
     int (*event)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
                  const kiln_event *ev, kiln_err *err);
 
+    /* ---- modules that are not core modules (both NULL: core modules only) ----
+     * A WebAssembly component (docs/internals/component.md "Serving") is not
+     * a kiln_module: it never reaches the core reader, pre or prepare().
+     * claims: does this ABI own a module file whose first bytes are `head`
+     * (n <= 8: the preamble)? The server asks the registry
+     * (kiln_abi_claim) before compiling; a claimed module goes to load()
+     * instead, whatever fn->abi says (a mismatch is a configuration error).
+     * load: read fn->module_path, compile what it embeds through the
+     * artifact cache with `aot` (its `imports` unset), check what it
+     * imports, and set *state as prepare() does. KILN_ECONFIG for settings
+     * the ABI refuses, KILN_EIMPORT naming an import Kiln lacks, else as the
+     * compiler. handle(), event() and release() then get that state with
+     * pre == NULL. */
+    bool (*claims)(const uint8_t *head, size_t n);
+    int (*load)(const kiln_function *fn, const kiln_aot_options *aot, void **state /* OUT */,
+                kiln_err *err);
+
     /* ---- as a pipeline plugin (all NULL: the ABI only serves backends) ---- */
     /* The export a plugin of `kind` calls when the configuration names none;
      * NULL if the ABI cannot be a plugin of that kind. A non-NULL return of
@@ -315,5 +333,8 @@ typedef struct kiln_abi_ops {
 KILN_API const kiln_abi_ops *kiln_abi_find(const char *name);
 /* Best-matching ABI for a loaded module, or NULL. */
 KILN_API const kiln_abi_ops *kiln_abi_detect(const kiln_module *m);
+/* The ABI that loads a module starting with `head` itself (ops.claims), or
+ * NULL: a core module. */
+KILN_API const kiln_abi_ops *kiln_abi_claim(const uint8_t *head, size_t n);
 
 #endif

@@ -19,10 +19,11 @@ extern const kiln_abi_ops kiln_abi_extism;
 extern const kiln_abi_ops kiln_abi_otoroshi;
 extern const kiln_abi_ops kiln_abi_opa;
 extern const kiln_abi_ops kiln_abi_proxywasm;
+extern const kiln_abi_ops kiln_abi_component;
 
 static const kiln_abi_ops *const registry[] = {&kiln_abi_cgi, &kiln_abi_extism,
                                                &kiln_abi_otoroshi, &kiln_abi_opa,
-                                               &kiln_abi_proxywasm};
+                                               &kiln_abi_proxywasm, &kiln_abi_component};
 #define N_ABIS (sizeof(registry) / sizeof(registry[0]))
 
 /* One invocation: the guest's log lines count against fn's budget. */
@@ -47,10 +48,11 @@ BUDGETED(1)
 BUDGETED(2)
 BUDGETED(3)
 BUDGETED(4)
+BUDGETED(5)
 typedef int (*handle_fn)(const kiln_function *, void *, const kiln_instance_pre *,
                          const kiln_request *, kiln_response *, kiln_err *);
 static const handle_fn budgeted_handles[] = {handle_0, handle_1, handle_2, handle_3,
-                                              handle_4};
+                                              handle_4, handle_5};
 _Static_assert(sizeof(budgeted_handles) / sizeof(budgeted_handles[0]) ==
                    sizeof(registry) / sizeof(registry[0]),
                "one BUDGETED(i) per registered ABI");
@@ -91,6 +93,15 @@ const kiln_abi_ops *kiln_abi_detect(const kiln_module *m)
         }
     }
     return best;
+}
+
+const kiln_abi_ops *kiln_abi_claim(const uint8_t *head, size_t n)
+{
+    pthread_once(&served_once, served_init);
+    for (size_t i = 0; i < N_ABIS; i++)
+        if (served[i].claims != NULL && served[i].load != NULL && served[i].claims(head, n))
+            return &served[i];
+    return NULL;
 }
 
 /* ---- responses ------------------------------------------------------------- */

@@ -26,6 +26,7 @@
 
 #include "aot/wasm_reader.h"
 #include "base/alloc.h"
+#include "component/cm.h"
 #include "platform/fs.h"
 #include "config/config.h"
 
@@ -603,12 +604,21 @@ int reg_deploy(reg_registry *r, const char *name, const uint8_t *wasm, size_t le
     if (!reg_name_ok(name))
         return kiln_err_set(err, KILN_EINVAL, "bad function name '%s': use 1 to %d letters, "
                             "digits, '_', '-', '.', not starting with '.'", name, REG_MAX_NAME);
-    /* Refuse a malformed module before anything changes. */
-    kiln_wasm_info info;
+    /* Refuse a malformed module before anything changes: a core module
+     * through the core reader, a component through the component reader
+     * (whether it is a world Kiln serves is for the server to say). */
     kiln_err e;
     memset(&e, 0, sizeof(e));
-    int rc = kiln_wasm_parse(wasm, len, &info, &e);
-    kiln_wasm_info_free(&info);
+    int rc;
+    if (cm_is_component(wasm, len)) {
+        cm_component *comp = NULL;
+        rc = cm_parse(wasm, len, &comp, &e);
+        cm_free(comp);
+    } else {
+        kiln_wasm_info info;
+        rc = kiln_wasm_parse(wasm, len, &info, &e);
+        kiln_wasm_info_free(&info);
+    }
     if (rc != KILN_OK)
         return kiln_err_set(err, rc, "module refused: %s", e.msg[0] ? e.msg : kiln_strerror(rc));
     char sha[65];

@@ -245,7 +245,7 @@ static void deploy_usage(FILE *f)
             "\n"
             "settings (as the keys of a function in kiln.yaml):\n"
             "  --route PATH         a route (repeat); default: derived from the module\n"
-            "  --abi ABI            wasi | extism | otoroshi | auto\n"
+            "  --abi ABI            wasi | extism | otoroshi | component | auto\n"
             "  --export NAME        the export to call\n"
             "  --env K=V            environment variable (repeat)\n"
             "  --config K=V         config entry (repeat)\n"
@@ -501,8 +501,8 @@ int cmd_ls(int argc, char **argv)
         json_decref(ans);
         return 0;
     }
-    printf("%-24s %7s  %-11s %-10s %-8s %s\n", "NAME", "VERSION", "STATUS", "TIER", "SNAPSHOT",
-           "ROUTES");
+    printf("%-24s %7s  %-11s %-10s %-8s %-10s %s\n", "NAME", "VERSION", "STATUS", "TIER",
+           "SNAPSHOT", "ABI", "ROUTES");
     size_t i;
     json_t *f;
     json_array_foreach(fns, i, f) {
@@ -523,9 +523,9 @@ int cmd_ls(int argc, char **argv)
         char ver[32];
         snprintf(ver, sizeof(ver), json_is_integer(av) ? "%lld" : "-",
                  (long long)json_integer_value(av));
-        printf("%-24s %7s  %-11s %-10s %-8s %s\n", str_or(f, "name", "?"), ver,
+        printf("%-24s %7s  %-11s %-10s %-8s %-10s %s\n", str_or(f, "name", "?"), ver,
                str_or(f, "status", "?"), str_or(f, "tier", "-"), str_or(f, "snapshot", "-"),
-               routes);
+               str_or(f, "abi", "-"), routes);
         const char *e = json_string_value(json_object_get(f, "error"));
         if (e != NULL)
             printf("    error: %s\n", e);

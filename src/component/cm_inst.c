@@ -33,8 +33,16 @@ typedef struct cm_lowered {
     kiln_hostfn hostfn;         /* the linker entry, names filled per use */
 } cm_lowered;
 
+/* The compiled core modules of a component, by core module index (NULL for
+ * an imported module). */
+struct cm_mods {
+    uint32_t n;
+    kiln_module **mod;
+};
+
 struct cm_inst {
     const cm_component *c;
+    const cm_mods *premods; /* loaded once (cm_mods_load), or NULL: compile here */
     const uint8_t *buf;
     const char *display;
     kiln_limits limits;
@@ -459,6 +467,74 @@ static int make_lowered(cm_inst *ci, uint32_t idx, cm_lowered **out, kiln_err *e
     return KILN_OK;
 }
 
+/* ---- loading once, checking imports ---------------------------------------- */
+
+int cm_mods_load(const cm_component *c, const uint8_t *buf, const char *display,
+                 const kiln_aot_options *aot, cm_mods **out, kiln_err *err)
+{
+    *out = NULL;
+    uint32_t n = c->n_space[CM_SORT_CORE_MODULE];
+    cm_mods *m = kiln_calloc(1, sizeof(*m));
+    if (m == NULL || (m->mod = kiln_calloc(n + 1, sizeof(*m->mod))) == NULL) {
+        kiln_free(m);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    m->n = n;
+    kiln_aot_options ao;
+    if (aot != NULL)
+        ao = *aot;
+    else
+        memset(&ao, 0, sizeof(ao)), ao.opt_level = -1;
+    ao.imports = NULL; /* a core module's imports come from the other core instances */
+    for (uint32_t i = 0; i < n; i++) {
+        const cm_module *cm = c->space[CM_SORT_CORE_MODULE][i];
+        if (cm == NULL)
+            continue; /* imported: refused when instantiated */
+        char name[300];
+        snprintf(name, sizeof(name), "%.200s#module%u", display, (unsigned)i);
+        kiln_aot_result res;
+        int rc = kiln_aot_compile(buf + cm->offset, cm->len, name, &ao, &res, err);
+        if (rc == KILN_OK)
+            rc = kiln_module_load(res.so_path, name, &m->mod[i], err);
+        if (rc != KILN_OK) {
+            cm_mods_free(m);
+            return rc;
+        }
+    }
+    *out = m;
+    return KILN_OK;
+}
+
+void cm_mods_free(cm_mods *m)
+{
+    if (m == NULL)
+        return;
+    for (uint32_t i = 0; i < m->n; i++)
+        if (m->mod[i] != NULL)
+            kiln_module_release(m->mod[i]);
+    kiln_free(m->mod);
+    kiln_free(m);
+}
+
+int cm_check_imports(const cm_component *c, const cm_host *host, kiln_err *err)
+{
+    for (uint32_t i = 0; i < c->n_space[CM_SORT_CORE_FUNC]; i++) {
+        const cm_core_func *cf = c->space[CM_SORT_CORE_FUNC][i];
+        if (cf->how != CM_CORE_LOWER)
+            continue;
+        const char *iface = NULL, *name = NULL;
+        if (import_of(c, cf->func, &iface, &name) != KILN_OK)
+            return kiln_err_set(err, KILN_EUNSUPPORTED, "a lowered function that is not an "
+                                "import of the component (component-to-component calls are "
+                                "not implemented)");
+        void *ud;
+        if (cm_host_find(host, iface, name, &ud) == NULL)
+            return kiln_err_set(err, KILN_EIMPORT, "import %s%s%s is not provided by Kiln",
+                                iface ? iface : "", iface ? "#" : "", name);
+    }
+    return KILN_OK;
+}
+
 /* ---- instantiation ---------------------------------------------------------- */
 
 static int define_item(cm_inst *ci, kiln_linker *lk, const char *module, const cm_core_arg *a,
@@ -528,10 +604,16 @@ static int instantiate(cm_inst *ci, uint32_t i, kiln_err *err)
                             "core module; only embedded modules are supported", (unsigned)i);
     char display[300];
     snprintf(display, sizeof(display), "%.200s#module%u", ci->display, (unsigned)inst->module);
-    kiln_aot_result res;
-    int rc = kiln_aot_compile(ci->buf + m->offset, m->len, display, NULL, &res, err);
-    if (rc == KILN_OK)
-        rc = kiln_module_load(res.so_path, display, &ci->mods[i], err);
+    int rc = KILN_OK;
+    if (ci->premods != NULL && inst->module < ci->premods->n &&
+        ci->premods->mod[inst->module] != NULL) {
+        ci->mods[i] = kiln_module_retain(ci->premods->mod[inst->module]);
+    } else {
+        kiln_aot_result res;
+        rc = kiln_aot_compile(ci->buf + m->offset, m->len, display, NULL, &res, err);
+        if (rc == KILN_OK)
+            rc = kiln_module_load(res.so_path, display, &ci->mods[i], err);
+    }
     if (rc == KILN_OK && kiln_linker_new(&ci->linkers[i]) != KILN_OK)
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
     for (uint32_t a = 0; rc == KILN_OK && a < inst->n; a++) {
@@ -561,11 +643,19 @@ int cm_inst_new(const cm_component *c, const uint8_t *buf, const char *display,
                 const kiln_limits *limits, const cm_host *host, void *const *state,
                 cm_inst **out, kiln_err *err)
 {
+    return cm_inst_new_loaded(c, buf, display, NULL, limits, host, state, out, err);
+}
+
+int cm_inst_new_loaded(const cm_component *c, const uint8_t *buf, const char *display,
+                       const cm_mods *mods, const kiln_limits *limits, const cm_host *host,
+                       void *const *state, cm_inst **out, kiln_err *err)
+{
     *out = NULL;
     cm_inst *ci = kiln_calloc(1, sizeof(*ci));
     if (ci == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     ci->c = c;
+    ci->premods = mods;
     ci->buf = buf;
     ci->display = display;
     if (limits)

@@ -30,6 +30,7 @@
 
 #include "component/cm.h"
 #include "component/cm_canon.h"
+#include "kiln/aot.h"
 #include "kiln/runtime.h"
 
 typedef struct cm_inst cm_inst;
@@ -78,6 +79,27 @@ cm_arena *cm_inst_arena(cm_inst *ci);
 int cm_inst_new(const cm_component *c, const uint8_t *buf, const char *display,
                 const kiln_limits *limits, const cm_host *host, void *const *state,
                 cm_inst **out, kiln_err *err);
+
+/*
+ * Serving: the component's embedded core modules compiled (through the AOT
+ * cache, with `aot`; its `imports` is ignored) and loaded once, then shared
+ * by every cm_inst_new_loaded() of that component, which only links and
+ * instantiates (fresh core instances, handle table and lowered imports per
+ * cm_inst, as cm_inst_new). `mods` must outlive those instances; c and buf
+ * must be the ones it was loaded from. Thread-safe once loaded.
+ */
+typedef struct cm_mods cm_mods;
+int cm_mods_load(const cm_component *c, const uint8_t *buf, const char *display,
+                 const kiln_aot_options *aot, cm_mods **out /* OUT */, kiln_err *err);
+void cm_mods_free(cm_mods *m);
+int cm_inst_new_loaded(const cm_component *c, const uint8_t *buf, const char *display,
+                       const cm_mods *mods, const kiln_limits *limits, const cm_host *host,
+                       void *const *state, cm_inst **out, kiln_err *err);
+
+/* Whether `host` provides every import the component lowers: KILN_EIMPORT
+ * naming the first one it does not ("import IFACE#NAME is not provided by
+ * Kiln"), KILN_EUNSUPPORTED for a lower of something not imported. */
+int cm_check_imports(const cm_component *c, const cm_host *host, kiln_err *err);
 void cm_inst_free(cm_inst *ci);
 
 /* The kiln_instance of core instance `i`, NULL for an inline-export bag. */

@@ -19,6 +19,7 @@
 #include <yaml.h>
 
 #include "base/alloc.h"
+#include "component/cm.h"
 #include "config/config.h"
 #include "kiln/kv.h"
 
@@ -1384,6 +1385,33 @@ static void function_defaults(cfg_function *f)
     f->fn.max_http_response_bytes = CFG_DEFAULT_MAX_HTTP_RESPONSE_BYTES;
 }
 
+/* A component (layer-1 binary) is served by abi 'component' only, and that
+ * ABI serves nothing else: say so here, where the file and line are known,
+ * rather than as a 503 later. Unreadable files are left to the loader. */
+static int check_component_abi(walk *w, const node *abi, const cfg_function *f, const char *what)
+{
+    if (f->fn.module_path == NULL)
+        return KILN_OK;
+    uint8_t head[8];
+    size_t n = 0;
+    FILE *fp = fopen(f->fn.module_path, "rb");
+    if (fp == NULL)
+        return KILN_OK;
+    n = fread(head, 1, sizeof(head), fp);
+    fclose(fp);
+    bool component = cm_is_component(head, n);
+    bool wants = f->fn.abi != NULL && strcmp(f->fn.abi, "component") == 0;
+    if (component && f->fn.abi != NULL && !wants)
+        return fail(w, abi, "%s: its module is a WebAssembly component, which abi '%s' cannot "
+                    "serve; set 'abi: component' or remove 'abi'",
+                    what, f->fn.abi);
+    if (!component && wants)
+        return fail(w, abi, "%s: abi 'component' needs a WebAssembly component, and its module "
+                    "is a core module; remove 'abi' to detect the core module's ABI",
+                    what);
+    return KILN_OK;
+}
+
 static int parse_function(walk *w, const node *key, const node *m, cfg_function *f,
                           const node **routes)
 {
@@ -1454,7 +1482,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
             /* The schema's values; whether this build has the ABI is checked
              * when the server loads the function. */
             static const char *const abis[] = {"wasi", "extism", "otoroshi", "opa",
-                                               "proxy-wasm"};
+                                               "proxy-wasm", "component"};
             bool known = strcmp(a, "auto") == 0;
             for (size_t j = 0; j < sizeof(abis) / sizeof(abis[0]); j++)
                 if (strcmp(a, abis[j]) == 0) {
@@ -1463,7 +1491,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                 }
             if (!known)
                 return fail(w, v, "%s: abi '%s' is unknown; use wasi, extism, otoroshi, opa, "
-                        "proxy-wasm or auto",
+                        "proxy-wasm, component or auto",
                             what, a);
         } else if (strcmp(k, "export") == 0) {
             rc = want_string(w, v, kw, &f->fn.export_name);
@@ -1529,7 +1557,9 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
         if (rc != KILN_OK)
             return rc;
     }
-    return check_events_grant(w, f);
+    if ((rc = check_events_grant(w, f)) != KILN_OK)
+        return rc;
+    return check_component_abi(w, get(m, "abi"), f, what);
 }
 
 static int walk_root(walk *w, const node *root)

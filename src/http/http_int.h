@@ -35,8 +35,15 @@ typedef struct http_mod {
     const kiln_abi_ops *abi;
     kiln_module *mod;
     kiln_linker *linker; /* WASI + the ABI's host functions; outlives every pre */
+    /* A module the ABI loads itself (handler.h: claims/load, e.g. a
+     * component): the state its load() made, shared by the module's
+     * functions and released with abi->release when the table goes; mod and
+     * linker stay NULL. */
+    void *loaded;
     int status;          /* KILN_OK, or why the module cannot serve */
     char reason[200];    /* short cause for the 503 body (details go to the log) */
+    char detail[512];    /* a module its ABI loaded (loaded below) and refused: the full
+                            message, which the admin API reports; "" otherwise */
     char hash[65];       /* sha256 of the module bytes serving (hex), "" if unknown */
     char tier[16];       /* compiler tier of the artifact serving ("O2", "tcc"), "" if none */
     /* snapshot: true and its image is ready: "loaded" (from the artifact

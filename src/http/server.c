@@ -1403,7 +1403,8 @@ void http_server_fn_status(http_server *s, const char *name, http_fn_status *out
         snprintf(out->tier, sizeof(out->tier), "%s", m->tier);
         snprintf(out->module_hash, sizeof(out->module_hash), "%s", m->hash);
         snprintf(out->abi, sizeof(out->abi), "%s", m->abi ? m->abi->name : "");
-        snprintf(out->error, sizeof(out->error), "%s", m->refused[0] ? m->refused : m->reason);
+        snprintf(out->error, sizeof(out->error), "%s",
+                 m->refused[0] ? m->refused : m->detail[0] ? m->detail : m->reason);
         snprintf(out->snapshot, sizeof(out->snapshot), "%s", m->snapshot);
         for (size_t i = 0; i < t->n_fns; i++)
             if (t->fns[i]->mod == m)

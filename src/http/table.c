@@ -58,6 +58,8 @@ static void table_free(http_table *t)
     kiln_free(t->routes);
     kiln_free(t->sinks);
     for (size_t i = 0; i < t->n_mods; i++) {
+        if (t->mods[i].loaded != NULL && t->mods[i].abi->release != NULL)
+            t->mods[i].abi->release(t->mods[i].loaded);
         if (t->mods[i].mod != NULL)
             kiln_module_release(t->mods[i].mod);
         if (t->mods[i].linker != NULL)
@@ -127,11 +129,55 @@ static void file_sha256(const char *path, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+/* The loader switch: a module that is not a core module (its first bytes
+ * claimed by an ABI, handler.h "claims"/"load") is loaded by that ABI, which
+ * compiles what it embeds itself. Tiers: no fast tier and no background
+ * swap for these; with tiers on, the optimised tier is compiled before the
+ * function serves. True when `m` was such a module (loaded or not). */
+static bool load_by_abi(http_mod *m, const http_options *o, http_bg *bg)
+{
+    const kiln_function *fn = &m->cf->fn;
+    uint8_t head[8];
+    size_t n = 0;
+    FILE *f = fopen(fn->module_path, "rb");
+    if (f != NULL) {
+        n = fread(head, 1, sizeof(head), f);
+        fclose(f);
+    }
+    const kiln_abi_ops *abi = kiln_abi_claim(head, n);
+    if (abi == NULL)
+        return false;
+    m->abi = abi;
+    kiln_aot_options ao = o->aot;
+    ao.imports = NULL;
+    if (bg != NULL)
+        ao.tier = KILN_AOT_TIER_OPTIMIZED;
+    if (bg != NULL)
+        snprintf(m->tier, sizeof(m->tier), "%s", kiln_aot_tier_name(KILN_AOT_TIER_OPTIMIZED));
+    else
+        snprintf(m->tier, sizeof(m->tier), "O%d", o->aot.opt_level < 0 ? 2 : o->aot.opt_level);
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+    int rc = abi->load(fn, &ao, &m->loaded, &err);
+    if (rc != KILN_OK) {
+        m->loaded = NULL;
+        mod_unavailable(m, rc,
+                        rc == KILN_EIMPORT   ? "the module imports functions Kiln does not provide"
+                        : rc == KILN_ECONFIG ? "its configuration does not fit the module"
+                                             : "the module cannot be served by its ABI",
+                        err.msg);
+        snprintf(m->detail, sizeof(m->detail), "%.*s", (int)sizeof(m->detail) - 1, err.msg);
+    }
+    return true;
+}
+
 /* Compile (or find in the cache), load, pick the ABI and link. Runs on a
  * compile thread; touches only `m`. */
 static void load_mod(http_mod *m, const http_options *o, http_bg *bg)
 {
     file_sha256(m->cf->fn.module_path, m->hash);
+    if (load_by_abi(m, o, bg))
+        return;
     if (bg == NULL)
         snprintf(m->tier, sizeof(m->tier), "O%d", o->aot.opt_level < 0 ? 2 : o->aot.opt_level);
     const kiln_function *fn = &m->cf->fn;
@@ -324,10 +370,16 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
     f->host.log_level = 2; /* info */
     f->fn.host_state[KILN_STATE_KV] = f->kv;
     f->fn.host_state[KILN_STATE_HOST] = &f->host;
-    rc = kiln_instance_pre_new(m->mod, m->linker, &f->pre, &e);
-    if (rc == KILN_OK) {
-        rc = f->abi->prepare(&f->fn, m->mod, &f->state, &e);
-        f->prepared = rc == KILN_OK;
+    if (m->loaded != NULL) {
+        /* Loaded by its ABI (load_by_abi): no core module, no pre; the
+         * state is the module's (released with the table). */
+        f->state = m->loaded;
+    } else {
+        rc = kiln_instance_pre_new(m->mod, m->linker, &f->pre, &e);
+        if (rc == KILN_OK) {
+            rc = f->abi->prepare(&f->fn, m->mod, &f->state, &e);
+            f->prepared = rc == KILN_OK;
+        }
     }
     bool snap_failed = false;
     if (rc == KILN_OK && f->fn.snapshot) {
@@ -477,7 +529,7 @@ static int auto_routes(http_table *t, http_mod *m, const char *domain, kiln_err 
     http_fn *f;
     int rc;
     size_t found = 0;
-    if (m->status == KILN_OK) {
+    if (m->status == KILN_OK && m->mod != NULL) {
         uint32_t n = kiln_module_export_count(m->mod);
         for (uint32_t i = 0; i < n; i++) {
             kiln_extern_info ex;

@@ -199,7 +199,7 @@ static void build_env(env_builder *e, const kiln_function *fn, const kiln_reques
 
 /* Guest stderr into the server log: "[fn] line", each line through the
  * invocation's log budget (abi/guest_log.h: lines, bytes, line length). */
-static void log_stderr(const char *name, const uint8_t *data, size_t len)
+void cgi_log_lines(const char *name, const uint8_t *data, size_t len)
 {
     size_t pos = 0;
     while (pos < len) {
@@ -277,7 +277,7 @@ void cgi_wasi_log_stderr(const kiln_function *fn, kiln_wasi *wasi)
     size_t elen;
     const uint8_t *edata = kiln_wasi_output(wasi, 2, &elen, NULL);
     if (elen > 0)
-        log_stderr(fn->name, edata, elen);
+        cgi_log_lines(fn->name, edata, elen);
 }
 
 int cgi_wasi_respond(const kiln_function *fn, kiln_wasi *wasi, kiln_response *resp,

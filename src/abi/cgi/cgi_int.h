@@ -51,6 +51,10 @@ int cgi_wasi_new(const kiln_function *fn, const kiln_request *req, const cgi_env
                  const kiln_wasi_preopen *preopens, size_t n_preopens,
                  kiln_wasi **out /* OUT */, kiln_err *err);
 
+/* Guest output to the server log: "[fn_name] line" per line, through the
+ * invocation's log budget (abi/guest_log.h). */
+void cgi_log_lines(const char *fn_name, const uint8_t *data, size_t len);
+
 /* Captured stderr to the server log, one "[fn] line" per line through the
  * invocation's log budget (abi/guest_log.h). Call it whatever the outcome. */
 void cgi_wasi_log_stderr(const kiln_function *fn, kiln_wasi *wasi);

@@ -80,8 +80,9 @@ expect "cgi: serves again after the failures" 201 "method=GET" "$URL/cmd"
 # ---- kiln:faas handler over HTTP ------------------------------------------------
 expect "faas: ok is 204" 204 "" -X POST --data-binary "x" "$URL/faas/fine"
 expect "faas: the handler-event it receives" 400 \
-    "type=4 version=1 source=http key=/faas/echo payload=hello recent=1 nanos_ok=1" \
+    "type=4 version=1 source=http key=/faas/echo payload=hello seconds=" \
     -X POST --data-binary "hello" "$URL/faas/echo"
+check_contains "faas: the timestamp is now, nanoseconds in range" "$BODY" "recent=1 nanos_ok=1"
 expect "faas: invalid(msg) is 400 with msg" 400 "bad input" "$URL/faas/invalid"
 check_eq "faas: the case is named" "invalid" "$(header X-Kiln-Handler-Error)"
 expect "faas: unsupported(type) is 400" 400 "unsupported event type 'message'" "$URL/faas/unsupported"
@@ -126,6 +127,33 @@ while [ $i -lt 6 ]; do
 done
 check_eq "concurrent: 12 requests, each its own fresh instance and answer" "" "$bad"
 serve_stop
+
+# ---- the event op (what src/event/ calls), through tests/tools/component_event ----
+EV="$KILN_BUILD/tests/tools/component_event"
+out=$("$EV" "$FAAS" object-added /orders/echo 'pay load' 2>&1)
+check_contains "event: the handler-event record" "$out" \
+    'invalid("type=0 version=1 source=kv:orders key=/orders/echo payload=pay load seconds=1767225600 nanos=123456789 '
+out=$("$EV" "$FAAS" object-updated /orders/fine x 2>&1)
+check_eq "event: ok is KILN_OK" "ok" "$out"
+out=$("$EV" "$FAAS" object-removed /orders/echo '' 2>&1)
+check_contains "event: object-removed maps to its enum case" "$out" "type=1 "
+out=$("$EV" "$FAAS" scheduled /orders/unsupported '' 2>&1)
+check_contains "event: unsupported names the case and type" "$out" \
+    "function 'evfn': the handler answered unsupported(scheduled)"
+out=$("$EV" "$FAAS" message /orders/invalid '' 2>&1)
+check_contains "event: invalid names the case and text" "$out" 'the handler answered invalid("bad input")'
+out=$("$EV" "$FAAS" message /orders/failed 'no stock' 2>&1)
+check_contains "event: failed names the case and text" "$out" 'the handler answered failed("no stock")'
+out=$("$EV" "$FAAS" message 'bad\xffkey' p 2>&1)
+check_contains "event: a key that is not UTF-8 fails clearly" "$out" \
+    "function 'evfn': the event's key is not valid UTF-8 (byte 3)"
+out=$("$EV" "$FAAS" message /orders/trap '' 2>&1)
+check_contains "event: a trap fails the event" "$out" "unreachable executed"
+out=$("$EV" "$FAAS" message /orders/loop '' 300 2>&1)
+check_contains "event: the time limit fails the event" "$out" "time limit exceeded"
+out=$("$EV" "$CMD" message /x '' 2>&1)
+check_contains "event: a command component takes no events" "$out" \
+    "only a kiln:faas handler component (exporting handle) takes events"
 
 # ---- configuration errors ----------------------------------------------------------
 cat >"$T/bad.yaml" <<YAML

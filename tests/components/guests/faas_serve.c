@@ -99,6 +99,10 @@ __attribute__((export_name("handle"))) uint8_t *handle(int32_t event_type, int64
         put(key, key_len);
         puts_(" payload=");
         put((const char *)payload, payload_len);
+        puts_(" seconds=");
+        putnum(seconds);
+        puts_(" nanos=");
+        putnum(nanos);
         puts_(" recent=");
         putnum(seconds > 1700000000);
         puts_(" nanos_ok=");

@@ -40,6 +40,7 @@ typedef struct http_mod {
      * functions and released with abi->release when the table goes; mod and
      * linker stay NULL. */
     void *loaded;
+    bool loaded_kept; /* `loaded` is the previous table's (keep_previous): not ours to release */
     int status;          /* KILN_OK, or why the module cannot serve */
     char reason[200];    /* short cause for the 503 body (details go to the log) */
     char detail[512];    /* a module its ABI loaded (loaded below) and refused: the full

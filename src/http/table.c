@@ -58,7 +58,8 @@ static void table_free(http_table *t)
     kiln_free(t->routes);
     kiln_free(t->sinks);
     for (size_t i = 0; i < t->n_mods; i++) {
-        if (t->mods[i].loaded != NULL && t->mods[i].abi->release != NULL)
+        if (t->mods[i].loaded != NULL && !t->mods[i].loaded_kept &&
+            t->mods[i].abi->release != NULL)
             t->mods[i].abi->release(t->mods[i].loaded);
         if (t->mods[i].mod != NULL)
             kiln_module_release(t->mods[i].mod);
@@ -860,10 +861,11 @@ static void keep_previous(http_mod *m, http_table *prev)
         return;
     for (size_t i = 0; i < prev->n_mods; i++) {
         const http_mod *p = &prev->mods[i];
-        if (p->status != KILN_OK || strcmp(p->cf->fn.name, m->cf->fn.name) != 0 || p->mod == NULL)
+        if (p->status != KILN_OK || strcmp(p->cf->fn.name, m->cf->fn.name) != 0 ||
+            (p->mod == NULL && p->loaded == NULL))
             continue;
-        kiln_linker *l;
-        if (make_linker(p->abi, &l) != KILN_OK)
+        kiln_linker *l = NULL;
+        if (p->mod != NULL && make_linker(p->abi, &l) != KILN_OK)
             return;
         /* The whole previous version: module and settings (routes, env,
          * limits). Its configuration lives in `prev`, kept alive by `t`. */
@@ -876,13 +878,21 @@ static void keep_previous(http_mod *m, http_table *prev)
             m->kept_index = i;
         }
         if (m->status != HTTP_MOD_COMPILING)
-            snprintf(m->refused, sizeof(m->refused), "%s", m->reason);
+            snprintf(m->refused, sizeof(m->refused), "%.*s", (int)sizeof(m->refused) - 1,
+                     m->detail[0] ? m->detail : m->reason);
         if (m->linker != NULL)
             kiln_linker_free(m->linker);
         if (m->mod != NULL)
             kiln_module_release(m->mod);
         m->linker = l;
-        m->mod = kiln_module_retain(p->mod);
+        m->mod = p->mod != NULL ? kiln_module_retain(p->mod) : NULL;
+        /* A module its ABI loaded: the previous table's state, which lives
+         * as long as that table, kept alive by this one (retain_kept). */
+        if (m->loaded != NULL && !m->loaded_kept && m->abi->release != NULL)
+            m->abi->release(m->loaded);
+        m->loaded = p->loaded;
+        m->loaded_kept = p->loaded != NULL;
+        m->detail[0] = '\0';
         m->abi = p->abi;
         m->status = KILN_OK;
         m->reason[0] = '\0';

@@ -232,6 +232,12 @@ api "admin: a component of neither world is refused (422)" 422 \
 api "admin: abi=extism on a component is refused (400)" 400 \
     "which abi 'extism' cannot serve" PUT "/functions/bad3?abi=extism" -T "$FAAS"
 expect "admin: the earlier deploy still serves" 204 "" "$URL/adm/fine"
+api "admin: a broken new version of a served component is refused (422)" 422 \
+    "example:unknown/thing@0.1.0#ping is not provided by Kiln" PUT "/functions/adm" -T "$UNKNOWN"
+expect "admin: ...and the previous version keeps serving" 204 "" "$URL/adm/fine"
+api "admin: the function reports the refusal" 200 "" GET /functions/adm
+check_contains "admin: the refusal names the import" "$(printf '%s' "$BODY" | jq -r .error)" \
+    "example:unknown/thing@0.1.0#ping"
 out=$("$KILN" inspect "$FAAS" 2>&1)
 check_contains "kiln inspect: says component" "$out" "component: "
 serve_stop

@@ -36,8 +36,8 @@ static void usage(FILE *f)
             "Run a WASI command module: compile it ahead of time (cached under\n"
             "$KILN_HOME/cache) and call its _start export. Options stop at the module.\n"
             "A wasi:cli/command component (e.g. made by `jco new --wasi-command`) runs\n"
-            "its wasi:cli/run export with WASI 0.2 (args, env, stdio, clocks, random;\n"
-            "no filesystem yet: --dir is not visible to it).\n"
+            "its wasi:cli/run export with WASI 0.2 (args, env, stdio, clocks, random,\n"
+            "and the --dir/--dir-ro preopens as wasi:filesystem).\n"
             "\n"
             "options:\n"
             "  --dir HOST[::GUEST]     preopen directory HOST, visible to the guest as GUEST\n"
@@ -258,12 +258,8 @@ int cmd_run(int argc, char **argv)
     size_t nfns;
     const kiln_hostfn *fns = kiln_wasi_hostfns(&nfns);
     int rc = KILN_OK;
-    if (component) {
-        if (o.npreopens > 0)
-            fprintf(stderr, "kiln run: %s: warning: --dir/--dir-ro are not visible to "
-                            "components yet (wasi:filesystem is not wired)\n", name);
+    if (component)
         goto wasi_ctx; /* its core modules are linked by the component itself */
-    }
     rc = kiln_linker_new(&linker);
     if (rc == KILN_OK)
         rc = kiln_linker_define_host(linker, fns, nfns);

@@ -21,7 +21,7 @@ typedef struct cm_lowered {
     cm_inst *ci;
     const cm_core_func *cf;
     const cm_type *ft;          /* lower: the component function's type */
-    const cm_host_fn *hf;       /* lower */
+    const cm_host_fn *hf;       /* lower; resource.drop of a host resource: its drop */
     void *ud;
     uint32_t n_in;              /* core parameters */
     char sig[MAX_CORE_PARAMS + 4];
@@ -312,6 +312,14 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
             rc = core_alias(ci, cf->resource->dtor, &di, &dname, &err);
             if (rc == KILN_OK)
                 rc = kiln_instance_call(di, dname, "i>", &arg, NULL, &err);
+        } else if (rc == KILN_OK && e.own && l->hf != NULL) {
+            /* A host resource: its `[resource-drop]NAME` entry frees what
+             * the rep stands for (an open file, a stream's position). */
+            cm_val arg = {.kind = CM_OWN, .u = e.rep};
+            kiln_instance *outer_caller = ci->caller;
+            ci->caller = caller;
+            rc = l->hf->fn(ci, l->ud, NULL, &arg, NULL, &err);
+            ci->caller = outer_caller;
         }
     } else {
         cm_arena *arena = cm_arena_new();
@@ -348,6 +356,10 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
     }
     if (rc != KILN_OK)
         kiln_host_trap(caller, KILN_TRAP_HOST, "%s", err.msg[0] ? err.msg : kiln_strerror(rc));
+    /* Nothing is held here: a host function that waited (a WASI 0.2 poll)
+     * returned early at the deadline or on a cancelled request, and this
+     * is where the guest is unwound for it. */
+    kiln_host_checkpoint(caller);
     if (l->ret == 0)
         return;
     switch (l->ret) {
@@ -363,6 +375,37 @@ static ffi_type *ffi_of(char t)
 {
     return t == 'i' ? &ffi_type_uint32 : t == 'j' ? &ffi_type_uint64 : t == 'f' ? &ffi_type_float
                                                                            : &ffi_type_double;
+}
+
+/* The host's `[resource-drop]NAME` for resource type rt, when rt is a type
+ * export NAME of an imported instance (a host resource) and the registry
+ * has that exact entry ("*" does not match drops); else NULL. */
+static const cm_host_fn *host_drop(const cm_inst *ci, const cm_type *rt, void **ud)
+{
+    const cm_component *c = ci->c;
+    for (uint32_t i = 0; i < c->n_imports; i++) {
+        const cm_extern *im = &c->imports[i];
+        if (im->sort != CM_SORT_INSTANCE || im->type == NULL)
+            continue;
+        for (uint32_t j = 0; j < im->type->n_exports; j++) {
+            const cm_extern *ex = &im->type->exports[j];
+            if (ex->sort != CM_SORT_TYPE || !same_resource(ex->type, rt))
+                continue;
+            char name[CM_MAX_NAME + 32];
+            snprintf(name, sizeof(name), "[resource-drop]%s", ex->name);
+            const cm_host *h = ci->host;
+            for (size_t t = h ? h->n : 0; t-- > 0;)
+                for (size_t k = 0; k < h->t[t].n; k++) {
+                    const cm_host_fn *f = &h->t[t].fns[k];
+                    if (iface_matches(f->iface, im->name) && strcmp(f->name, name) == 0) {
+                        *ud = h->t[t].ud;
+                        return f;
+                    }
+                }
+            break; /* an interface that only `use`s it: look further */
+        }
+    }
+    return NULL;
 }
 
 /* The component import behind component function `fi`: its interface (NULL
@@ -444,6 +487,8 @@ static int make_lowered(cm_inst *ci, uint32_t idx, cm_lowered **out, kiln_err *e
         l->sig[k++] = 'i';
         if (cf->how != CM_CORE_RESOURCE_DROP)
             l->ret = 'i';
+        else if (!cf->resource->has_dtor)
+            l->hf = host_drop(ci, cf->resource, &l->ud);
     }
     l->n_in = k;
     l->args[0] = &ffi_type_pointer;

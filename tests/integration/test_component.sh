@@ -188,15 +188,96 @@ line 2
 read 14 bytes"
 "$KILN" run "$OUT/hello_cmd.wasm" fail >/dev/null 2>&1
 check_eq "run: a failing main exits 1 (wasi:cli/exit carries ok/err only)" 1 "$?"
-out=$("$KILN" run --dir "$T" "$OUT/hello_cmd.wasm" 2>&1 >/dev/null)
-check_contains "run: --dir on a component is reported as not visible" "$out" \
-    "warning: --dir/--dir-ro are not visible to components yet"
 out=$("$KILN" run "$OUT/prims.wasm" 2>&1)
 rc=$?
 check_eq "run: a component without wasi:cli/run exits 1" 1 "$rc"
 check_contains "run: says it is not a command" "$out" "is not a command"
 out=$("$KILN" run --timeout 1 "$OUT/hello_cmd.wasm" stdin 2>&1 </dev/zero | tail -n 1)
 check_contains "run: the timeout applies to components" "$out" "timeout"
+
+# ---- WASI 0.2: wasi:filesystem over the preopens, pollables, exit codes ------
+# C programs through the preview-1 command adapter, which turns wasi-libc's
+# calls into wasi:filesystem / wasi:io / wasi:clocks imports; Kiln answers
+# them with preview 1's own descriptor table and sandbox (cm_wasi_fs.c).
+krun() { R=$("$KILN" run "$@" 2>"$T/err"); RC=$?; ERR=$(cat "$T/err"); }
+mkdir -p "$T/d"
+krun --dir "$T/d::/d" "$OUT/fs_cmd.wasm" write /d/a.txt hello append /d/a.txt " world" \
+    cat /d/a.txt
+check_eq "fs: write, append, read back in a preopen" "write /d/a.txt: ok
+append /d/a.txt: ok
+cat /d/a.txt: hello world" "$R"
+check_eq "fs: the host sees the file" "hello world" "$(cat "$T/d/a.txt")"
+krun --dir "$T/d::/d" "$OUT/fs_cmd.wasm" mkdir /d/sub rename /d/a.txt /d/sub/b.txt ls /d \
+    ls /d/sub stat /d/sub/b.txt stat /d/sub
+check_eq "fs: mkdir, rename, directory listing, stat" "mkdir /d/sub: ok
+rename /d/a.txt: ok
+ls /d: sub/
+ls /d/sub: b.txt
+stat /d/sub/b.txt: file 11 bytes
+stat /d/sub: dir 4096 bytes" "$R"
+check_eq "fs: rename seen by the host" "hello world" "$(cat "$T/d/sub/b.txt" 2>&1)"
+krun --dir "$T/d::/d" "$OUT/fs_cmd.wasm" rm /d/sub/b.txt rmdir /d/sub ls /d cat /d/a.txt
+check_contains "fs: unlink and rmdir" "$R" "rm /d/sub/b.txt: ok
+rmdir /d/sub: ok
+ls /d:"
+check_contains "fs: a missing file is no-entry (ENOENT)" "$R" \
+    "cat /d/a.txt: error: No such file or directory"
+check_eq "fs: the preopen is empty again" "" "$(ls -A "$T/d")"
+
+krun --dir "$T/d::/data" "$OUT/fileio_cmd.wasm" /data
+check_eq "fileio as a component: exit 0" 0 "$RC"
+check_contains "fileio as a component: every step of preview 1's file test" "$R" "fileio: ok"
+check_eq "fileio as a component: cleaned up after itself" "" "$(ls -A "$T/d")"
+
+mkdir -p "$T/ro/subdir"
+printf 'data\n' >"$T/ro/existing"
+before=$(ls -lR --time-style=+%s "$T/ro")
+krun --dir-ro "$T/ro::/ro" "$OUT/fileio_cmd.wasm" /ro ro
+check_eq "read-only preopen: reads work, every write refused (exit 0)" 0 "$RC"
+check_contains "read-only preopen: read-only (EROFS)" "$R" "Read-only file system"
+check_contains "read-only preopen: nothing allowed" "$R" "16 refused, 0 allowed"
+check_eq "read-only preopen: directory unchanged" "$before" "$(ls -lR --time-style=+%s "$T/ro")"
+krun --dir-ro "$T/ro::/ro" "$OUT/fs_cmd.wasm" cat /ro/existing write /ro/new x
+check_contains "read-only preopen: fopen(w) refused" "$R" \
+    "write /ro/new: error: Read-only file system"
+
+mkdir -p "$T/jail/inner"
+ln -s /etc "$T/jail/abs_link"
+krun --dir "$T/jail::/jail" "$OUT/escape_cmd.wasm" /jail abs_link
+check_eq "escape as a component: every attempt fails (exit 0)" 0 "$RC"
+case "$R" in *ESCAPED*) not_ok "escape as a component: nothing escaped" "$R" ;;
+*) ok "escape as a component: nothing escaped" ;; esac
+check_contains "escape: .. refused by the host (not-permitted)" "$R" \
+    "raw ../etc/passwd            refused (Operation not permitted)"
+check_contains "escape: symlinks out refused" "$R" \
+    "raw abs symlink              refused (Operation not permitted)"
+check_contains "escape: summary" "$R" "escape: 0 escaped"
+check_eq "escape: nothing created next to the preopen" 0 "$(ls "$T" | grep -c kiln-escape)"
+
+krun "$OUT/fs_cmd.wasm" cat /etc/passwd
+check_contains "no preopen: no access" "$R" "cat /etc/passwd: error: Capabilities insufficient"
+check_eq "no preopen: exit 1 (main returned 2)" 1 "$RC"
+
+t0=$(date +%s%N)
+krun "$OUT/fs_cmd.wasm" sleep 200
+ms=$((($(date +%s%N) - t0) / 1000000))
+check_contains "sleep: nanosleep through subscribe-duration + poll" "$R" "slept 200 ms"
+if [ "$ms" -ge 150 ]; then ok "sleep: 200 ms really waits (${ms} ms >= 150)"; else
+    not_ok "sleep: 200 ms really waits" "returned after ${ms} ms"; fi
+krun --timeout 300 "$OUT/fs_cmd.wasm" sleep 5000
+check_eq "sleep: cut by the timeout (exit 124)" 124 "$RC"
+check_contains "sleep: the timeout is reported" "$ERR" "timeout"
+
+krun "$OUT/fs_cmd.wasm" exit 0
+check_eq "exit(0) through the adapter: 0" 0 "$RC"
+krun "$OUT/fs_cmd.wasm" exit 3
+check_eq "exit(3) through the adapter: 1 (the adapter calls exit(err))" 1 "$RC"
+for c in "code 3:3" "code 0:0" "code 255:255" "ok:0" "err:1" "return-err:1" "return-ok:0"; do
+    krun "$OUT/exitcode.wasm" ${c%:*}
+    check_eq "wasi:cli/exit: ${c%:*} exits ${c#*:}" "${c#*:}" "$RC"
+done
+R=$(printf 'in put\n' | "$KILN" run "$OUT/fs_cmd.wasm" echo 2>/dev/null)
+check_eq "stdin to stdout through the stdio streams" "in put" "$R"
 
 # Compiling a component as a core module still refuses, pointing at inspect.
 out=$("$KILN" compile "$OUT/prims.wasm" 2>&1)

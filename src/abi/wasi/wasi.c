@@ -465,6 +465,8 @@ void kiln_wasi_free(kiln_wasi *w)
     wasi_outbuf_free(&w->out[0]);
     wasi_outbuf_free(&w->out[1]);
     kiln_free(w->scratch);
+    if (w->p2_free != NULL)
+        w->p2_free(w->p2);
     kiln_free(w);
 }
 
@@ -572,27 +574,37 @@ uint64_t wasi_now_ns(int id, bool *ok)
 /* Short enough that a deadline is noticed promptly, long enough to be cheap. */
 #define WASI_SLEEP_SLICE_NS 10000000u
 
-void wasi_sleep_until(kiln_instance *inst, uint64_t deadline_ns)
+bool wasi_wait_until(uint64_t deadline_ns)
 {
     /* On a worker's event loop the fiber waits, not the thread; the wait
-     * ends at the invocation's deadline at the latest, and the checkpoint
-     * then unwinds the guest (or on a cancelled request). */
-    if (kl_sleep_until(deadline_ns) != KL_BLOCK) {
-        kiln_host_checkpoint(inst);
-        return;
-    }
+     * ends at the invocation's deadline at the latest. */
+    int r = kl_sleep_until(deadline_ns);
+    if (r == KL_CANCELED)
+        return false;
     for (;;) {
         bool ok;
         uint64_t now = wasi_now_ns(WASI_CLOCK_MONOTONIC, &ok);
         if (!ok || now >= deadline_ns)
-            return;
+            return true;
+        /* The invocation's deadline (0: none; a fired interrupt sets a
+         * value in the past) ends the wait early. */
+        uint64_t dl = kiln_host_deadline_ns();
+        if ((dl != 0 && now >= dl) || r != KL_BLOCK)
+            return false;
         uint64_t d = deadline_ns - now;
         if (d > WASI_SLEEP_SLICE_NS)
             d = WASI_SLEEP_SLICE_NS;
         struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
         nanosleep(&ts, NULL);
-        kiln_host_checkpoint(inst);
     }
+}
+
+void wasi_sleep_until(kiln_instance *inst, uint64_t deadline_ns)
+{
+    /* The wait returns early at the invocation's deadline or on a
+     * cancelled request; the checkpoint then unwinds the guest. */
+    (void)wasi_wait_until(deadline_ns);
+    kiln_host_checkpoint(inst);
 }
 
 static uint32_t wasi_clock_res_get(kiln_instance *inst, uint32_t id, uint32_t res_ptr)

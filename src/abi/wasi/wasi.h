@@ -235,6 +235,12 @@ struct kiln_wasi {
     char path[2][4096];
     void *scratch;
     size_t scratch_size;
+
+    /* State a WASI 0.2 host keeps beside this context (cm_wasi's resource
+     * table: streams, pollables, directory listings), freed with it by
+     * kiln_wasi_free through p2_free. abi/wasi never looks inside. */
+    void *p2;
+    void (*p2_free)(void *p2);
 };
 
 /* Context of the calling instance, or NULL if it has none. */
@@ -327,9 +333,57 @@ wasi_errno wasi_scratch(kiln_wasi *w, size_t n);
 
 /* Monotonic time in ns, and sleep until a monotonic deadline: on a serve
  * worker the fiber waits (src/loop), elsewhere in short slices; either way
- * an invocation deadline interrupts it (kiln_host_checkpoint traps). */
+ * an invocation deadline interrupts it (kiln_host_checkpoint traps).
+ * wasi_wait_until is the same wait without the unwinding, for callers that
+ * hold allocations (WASI 0.2's host functions): it returns true when
+ * deadline_ns was reached, false when the invocation's deadline passed or
+ * the request was cancelled first; the caller returns, and the host
+ * bracket delivers the timeout. */
 uint64_t wasi_now_ns(int wasi_clock_id, bool *ok);
 void wasi_sleep_until(kiln_instance *inst, uint64_t deadline_ns);
+bool wasi_wait_until(uint64_t deadline_ns);
+
+/* ---- host-value cores shared by preview 1 and WASI 0.2 ----------------------
+ * The work of a preview-1 function once the guest's memory has been read:
+ * the same rights checks, read-only preopens and sandboxed resolution
+ * (platform/sandbox_fs.h) for both ABIs. Paths are NUL-terminated host
+ * strings below the directory descriptor `fd`; `follow` follows a final
+ * symlink (still beneath the root). */
+wasi_errno wasi_open_at(kiln_wasi *w, uint32_t dirfd, uint32_t dirflags, const char *path,
+                        uint32_t oflags, uint64_t rights_base, uint64_t rights_inheriting,
+                        uint32_t fdflags, uint32_t *out_fd);
+wasi_errno wasi_mkdir_at(kiln_wasi *w, uint32_t fd, const char *path);
+wasi_errno wasi_rmdir_at(kiln_wasi *w, uint32_t fd, const char *path);
+wasi_errno wasi_unlink_at(kiln_wasi *w, uint32_t fd, const char *path);
+wasi_errno wasi_stat_at(kiln_wasi *w, uint32_t fd, bool follow, const char *path,
+                        struct stat *st);
+wasi_errno wasi_utimes_at(kiln_wasi *w, uint32_t fd, bool follow, const char *path,
+                          const struct timespec ts[2]);
+wasi_errno wasi_readlink_at(kiln_wasi *w, uint32_t fd, const char *path, char *buf, size_t len,
+                            size_t *n);
+wasi_errno wasi_rename_at(kiln_wasi *w, uint32_t fd, const char *old_path, uint32_t new_fd,
+                          const char *new_path);
+wasi_errno wasi_link_at(kiln_wasi *w, uint32_t old_fd, uint32_t old_flags, const char *old_path,
+                        uint32_t new_fd, const char *new_path);
+wasi_errno wasi_symlink_at(kiln_wasi *w, const char *target, uint32_t fd, const char *path);
+/* Positioned reads and writes of a host file (rights READ/WRITE + SEEK). */
+wasi_errno wasi_preadv(kiln_wasi *w, uint32_t fd, const struct iovec *iov, int n,
+                       uint64_t offset, size_t *done);
+wasi_errno wasi_pwritev(kiln_wasi *w, uint32_t fd, const struct iovec *iov, int n,
+                        uint64_t offset, size_t *done);
+/* Size of a file open for writing (where an append lands). */
+wasi_errno wasi_file_size(kiln_wasi *w, uint32_t fd, uint64_t *size);
+wasi_errno wasi_fstat(kiln_wasi *w, uint32_t fd, struct stat *st);
+wasi_errno wasi_fsync(kiln_wasi *w, uint32_t fd, bool data_only);
+wasi_errno wasi_fadvise(kiln_wasi *w, uint32_t fd, uint64_t offset, uint64_t len,
+                        uint32_t advice);
+wasi_errno wasi_ftruncate(kiln_wasi *w, uint32_t fd, uint64_t size);
+wasi_errno wasi_futimens(kiln_wasi *w, uint32_t fd, const struct timespec ts[2]);
+/* WASI fdflags of an entry (a host fd's O_APPEND/O_NONBLOCK/O_*SYNC). */
+uint16_t wasi_fd_flags(const wasi_fd *f);
+/* A fresh listing of directory fd into d ("." and ".." included). */
+wasi_errno wasi_dir_list(kiln_wasi *w, uint32_t fd, wasi_dir_cache *d);
+void wasi_dir_free(wasi_dir_cache *d);
 
 /* ---- host functions (the signature letters are in wasi.c's table) --------- */
 

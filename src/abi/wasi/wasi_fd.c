@@ -178,6 +178,61 @@ uint32_t wasi_fd_write(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_t
     return wasi_put32(inst, nwritten_ptr, (uint32_t)done);
 }
 
+/* Positioned I/O on a host file: the check every caller shares. */
+static wasi_errno positioned(kiln_wasi *w, uint32_t fd, uint64_t right, uint64_t offset,
+                             wasi_fd **f)
+{
+    wasi_errno e = fd_lookup(w, fd, right | WASI_RIGHT_FD_SEEK, f);
+    if (e == WASI_ESUCCESS && (*f)->kind != WASI_FD_HOST)
+        e = WASI_ESPIPE;
+    if (e == WASI_ESUCCESS && offset > INT64_MAX)
+        e = WASI_EINVAL;
+    return e;
+}
+
+wasi_errno wasi_preadv(kiln_wasi *w, uint32_t fd, const struct iovec *iov, int n,
+                       uint64_t offset, size_t *done)
+{
+    wasi_fd *f;
+    *done = 0;
+    wasi_errno e = positioned(w, fd, WASI_RIGHT_FD_READ, offset, &f);
+    if (e != WASI_ESUCCESS)
+        return e;
+    ssize_t r = preadv(f->host_fd, iov, n, (off_t)offset);
+    if (r < 0)
+        return wasi_errno_from_host(errno);
+    *done = (size_t)r;
+    return WASI_ESUCCESS;
+}
+
+wasi_errno wasi_pwritev(kiln_wasi *w, uint32_t fd, const struct iovec *iov, int n,
+                        uint64_t offset, size_t *done)
+{
+    wasi_fd *f;
+    *done = 0;
+    wasi_errno e = positioned(w, fd, WASI_RIGHT_FD_WRITE, offset, &f);
+    if (e != WASI_ESUCCESS)
+        return e;
+    ssize_t r = pwritev(f->host_fd, iov, n, (off_t)offset);
+    if (r < 0)
+        return wasi_errno_from_host(errno);
+    *done = (size_t)r;
+    return WASI_ESUCCESS;
+}
+
+wasi_errno wasi_file_size(kiln_wasi *w, uint32_t fd, uint64_t *size)
+{
+    wasi_fd *f;
+    struct stat st;
+    wasi_errno e = positioned(w, fd, WASI_RIGHT_FD_WRITE, 0, &f);
+    if (e != WASI_ESUCCESS)
+        return e;
+    if (fstat(f->host_fd, &st) != 0)
+        return wasi_errno_from_host(errno);
+    *size = st.st_size < 0 ? 0 : (uint64_t)st.st_size;
+    return WASI_ESUCCESS;
+}
+
 uint32_t wasi_fd_pread(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_t iovs_len,
                        uint64_t offset, uint32_t nread_ptr)
 {
@@ -185,22 +240,15 @@ uint32_t wasi_fd_pread(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_t
     wasi_fd *f;
     int n;
     uint64_t total;
-    wasi_errno e = fd_lookup(w, fd, WASI_RIGHT_FD_READ | WASI_RIGHT_FD_SEEK, &f);
-    if (e == WASI_ESUCCESS && f->kind != WASI_FD_HOST)
-        e = WASI_ESPIPE;
-    if (e == WASI_ESUCCESS && offset > INT64_MAX)
-        e = WASI_EINVAL;
+    size_t r;
+    wasi_errno e = positioned(w, fd, WASI_RIGHT_FD_READ, offset, &f);
     if (e == WASI_ESUCCESS)
         e = load_iovs(inst, w, iovs, iovs_len, &n, &total);
     if (e == WASI_ESUCCESS && kiln_guest_ptr(inst, nread_ptr, 4) == NULL)
         e = WASI_EFAULT;
-    if (e != WASI_ESUCCESS)
-        return e;
-    ssize_t r = preadv(f->host_fd, w->iov, n, (off_t)offset);
-    int err = errno;
-    if (r < 0)
-        return wasi_errno_from_host(err);
-    return wasi_put32(inst, nread_ptr, (uint32_t)r);
+    if (e == WASI_ESUCCESS)
+        e = wasi_preadv(w, fd, w->iov, n, offset, &r);
+    return e != WASI_ESUCCESS ? e : wasi_put32(inst, nread_ptr, (uint32_t)r);
 }
 
 uint32_t wasi_fd_pwrite(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_t iovs_len,
@@ -210,22 +258,15 @@ uint32_t wasi_fd_pwrite(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_
     wasi_fd *f;
     int n;
     uint64_t total;
-    wasi_errno e = fd_lookup(w, fd, WASI_RIGHT_FD_WRITE | WASI_RIGHT_FD_SEEK, &f);
-    if (e == WASI_ESUCCESS && f->kind != WASI_FD_HOST)
-        e = WASI_ESPIPE;
-    if (e == WASI_ESUCCESS && offset > INT64_MAX)
-        e = WASI_EINVAL;
+    size_t r;
+    wasi_errno e = positioned(w, fd, WASI_RIGHT_FD_WRITE, offset, &f);
     if (e == WASI_ESUCCESS)
         e = load_iovs(inst, w, iovs, iovs_len, &n, &total);
     if (e == WASI_ESUCCESS && kiln_guest_ptr(inst, nwritten_ptr, 4) == NULL)
         e = WASI_EFAULT;
-    if (e != WASI_ESUCCESS)
-        return e;
-    ssize_t r = pwritev(f->host_fd, w->iov, n, (off_t)offset);
-    int err = errno;
-    if (r < 0)
-        return wasi_errno_from_host(err);
-    return wasi_put32(inst, nwritten_ptr, (uint32_t)r);
+    if (e == WASI_ESUCCESS)
+        e = wasi_pwritev(w, fd, w->iov, n, offset, &r);
+    return e != WASI_ESUCCESS ? e : wasi_put32(inst, nwritten_ptr, (uint32_t)r);
 }
 
 uint32_t wasi_fd_seek(kiln_instance *inst, uint32_t fd, uint64_t offset, uint32_t whence,
@@ -281,9 +322,9 @@ uint32_t wasi_fd_close(kiln_instance *inst, uint32_t fd)
     return WASI_ESUCCESS;
 }
 
-static uint32_t do_sync(kiln_instance *inst, uint32_t fd, uint64_t right, bool data_only)
+wasi_errno wasi_fsync(kiln_wasi *w, uint32_t fd, bool data_only)
 {
-    WASI_PROLOGUE(inst, w);
+    uint64_t right = data_only ? WASI_RIGHT_FD_DATASYNC : WASI_RIGHT_FD_SYNC;
     wasi_fd *f;
     wasi_errno e = fd_lookup(w, fd, right, &f);
     if (e != WASI_ESUCCESS)
@@ -297,18 +338,26 @@ static uint32_t do_sync(kiln_instance *inst, uint32_t fd, uint64_t right, bool d
 
 uint32_t wasi_fd_sync(kiln_instance *inst, uint32_t fd)
 {
-    return do_sync(inst, fd, WASI_RIGHT_FD_SYNC, false);
+    WASI_PROLOGUE(inst, w);
+    return wasi_fsync(w, fd, false);
 }
 
 uint32_t wasi_fd_datasync(kiln_instance *inst, uint32_t fd)
 {
-    return do_sync(inst, fd, WASI_RIGHT_FD_DATASYNC, true);
+    WASI_PROLOGUE(inst, w);
+    return wasi_fsync(w, fd, true);
 }
 
 uint32_t wasi_fd_advise(kiln_instance *inst, uint32_t fd, uint64_t offset, uint64_t len,
                         uint32_t advice)
 {
     WASI_PROLOGUE(inst, w);
+    return wasi_fadvise(w, fd, offset, len, advice);
+}
+
+wasi_errno wasi_fadvise(kiln_wasi *w, uint32_t fd, uint64_t offset, uint64_t len,
+                        uint32_t advice)
+{
     static const int map[] = {POSIX_FADV_NORMAL,   POSIX_FADV_SEQUENTIAL, POSIX_FADV_RANDOM,
                               POSIX_FADV_WILLNEED, POSIX_FADV_DONTNEED,   POSIX_FADV_NOREUSE};
     wasi_fd *f;
@@ -343,7 +392,7 @@ uint32_t wasi_fd_allocate(kiln_instance *inst, uint32_t fd, uint64_t offset, uin
     return wasi_errno_from_host(r);
 }
 
-static uint16_t host_fdflags(const wasi_fd *f)
+uint16_t wasi_fd_flags(const wasi_fd *f)
 {
     if (f->kind != WASI_FD_HOST)
         return f->fdflags;
@@ -373,7 +422,7 @@ uint32_t wasi_fd_fdstat_get(kiln_instance *inst, uint32_t fd, uint32_t buf)
         return WASI_EFAULT;
     memset(p, 0, WASI_FDSTAT_SIZE);
     wasi_st8(p + 0, f->filetype);
-    wasi_st16(p + 2, host_fdflags(f));
+    wasi_st16(p + 2, wasi_fd_flags(f));
     wasi_st64(p + 8, f->rights_base);
     wasi_st64(p + 16, f->rights_inheriting);
     return WASI_ESUCCESS;
@@ -428,6 +477,17 @@ uint32_t wasi_fd_fdstat_set_rights(kiln_instance *inst, uint32_t fd, uint64_t ba
     return WASI_ESUCCESS;
 }
 
+wasi_errno wasi_fstat(kiln_wasi *w, uint32_t fd, struct stat *st)
+{
+    wasi_fd *f;
+    wasi_errno e = fd_lookup(w, fd, WASI_RIGHT_FD_FILESTAT_GET, &f);
+    if (e != WASI_ESUCCESS)
+        return e;
+    if (f->kind != WASI_FD_HOST)
+        return WASI_EBADF;
+    return fstat(f->host_fd, st) == 0 ? WASI_ESUCCESS : wasi_errno_from_host(errno);
+}
+
 uint32_t wasi_fd_filestat_get(kiln_instance *inst, uint32_t fd, uint32_t buf)
 {
     WASI_PROLOGUE(inst, w);
@@ -440,8 +500,9 @@ uint32_t wasi_fd_filestat_get(kiln_instance *inst, uint32_t fd, uint32_t buf)
         return WASI_EFAULT;
     if (f->kind == WASI_FD_HOST) {
         struct stat st;
-        if (fstat(f->host_fd, &st) != 0)
-            return wasi_errno_from_host(errno);
+        e = wasi_fstat(w, fd, &st);
+        if (e != WASI_ESUCCESS)
+            return e;
         wasi_filestat_store(p, &st);
     } else {
         memset(p, 0, WASI_FILESTAT_SIZE);
@@ -457,6 +518,11 @@ uint32_t wasi_fd_filestat_get(kiln_instance *inst, uint32_t fd, uint32_t buf)
 uint32_t wasi_fd_filestat_set_size(kiln_instance *inst, uint32_t fd, uint64_t size)
 {
     WASI_PROLOGUE(inst, w);
+    return wasi_ftruncate(w, fd, size);
+}
+
+wasi_errno wasi_ftruncate(kiln_wasi *w, uint32_t fd, uint64_t size)
+{
     wasi_fd *f;
     wasi_errno e = fd_lookup(w, fd, WASI_RIGHT_FD_FILESTAT_SET_SIZE, &f);
     if (e != WASI_ESUCCESS)
@@ -498,6 +564,20 @@ wasi_errno wasi_times(uint64_t atim, uint64_t mtim, uint32_t fst, struct timespe
     return WASI_ESUCCESS;
 }
 
+wasi_errno wasi_futimens(kiln_wasi *w, uint32_t fd, const struct timespec ts[2])
+{
+    wasi_fd *f = wasi_fd_get(w, fd);
+    if (f == NULL)
+        return WASI_EBADF;
+    if (f->read_only)
+        return WASI_EROFS;
+    if (!(f->rights_base & WASI_RIGHT_FD_FILESTAT_SET_TIMES))
+        return WASI_ENOTCAPABLE;
+    if (f->kind != WASI_FD_HOST)
+        return WASI_EINVAL;
+    return futimens(f->host_fd, ts) == 0 ? WASI_ESUCCESS : wasi_errno_from_host(errno);
+}
+
 uint32_t wasi_fd_filestat_set_times(kiln_instance *inst, uint32_t fd, uint64_t atim,
                                     uint64_t mtim, uint32_t fst)
 {
@@ -511,11 +591,7 @@ uint32_t wasi_fd_filestat_set_times(kiln_instance *inst, uint32_t fd, uint64_t a
         return WASI_ENOTCAPABLE;
     struct timespec ts[2];
     wasi_errno e = wasi_times(atim, mtim, fst, ts);
-    if (e != WASI_ESUCCESS)
-        return e;
-    if (f->kind != WASI_FD_HOST)
-        return WASI_EINVAL;
-    return futimens(f->host_fd, ts) == 0 ? WASI_ESUCCESS : wasi_errno_from_host(errno);
+    return e != WASI_ESUCCESS ? e : wasi_futimens(w, fd, ts);
 }
 
 uint32_t wasi_fd_prestat_get(kiln_instance *inst, uint32_t fd, uint32_t buf)
@@ -589,6 +665,33 @@ static int dir_add(void *arg, uint64_t ino, unsigned type, const char *name)
     return 0;
 }
 
+wasi_errno wasi_dir_list(kiln_wasi *w, uint32_t fd, wasi_dir_cache *d)
+{
+    wasi_fd *f;
+    wasi_errno e = fd_lookup(w, fd, WASI_RIGHT_FD_READDIR, &f);
+    if (e != WASI_ESUCCESS)
+        return e;
+    if (f->kind != WASI_FD_HOST || f->filetype != WASI_FILETYPE_DIRECTORY)
+        return WASI_ENOTDIR;
+    d->n = 0;
+    d->names_len = 0;
+    int rc = sbx_readdir(f->host_fd, dir_add, d);
+    if (rc != 0) {
+        d->n = 0;
+        return wasi_errno_from_host(rc);
+    }
+    return WASI_ESUCCESS;
+}
+
+void wasi_dir_free(wasi_dir_cache *d)
+{
+    if (d == NULL)
+        return;
+    kiln_free(d->entries);
+    kiln_free(d->names);
+    kiln_free(d);
+}
+
 uint32_t wasi_fd_readdir(kiln_instance *inst, uint32_t fd, uint32_t buf, uint32_t buf_len,
                          uint64_t cookie, uint32_t bufused_ptr)
 {
@@ -612,13 +715,9 @@ uint32_t wasi_fd_readdir(kiln_instance *inst, uint32_t fd, uint32_t buf, uint32_
             if (f->dir == NULL)
                 return WASI_ENOMEM;
         }
-        f->dir->n = 0;
-        f->dir->names_len = 0;
-        int rc = sbx_readdir(f->host_fd, dir_add, f->dir);
-        if (rc != 0) {
-            f->dir->n = 0;
-            return wasi_errno_from_host(rc);
-        }
+        e = wasi_dir_list(w, fd, f->dir);
+        if (e != WASI_ESUCCESS)
+            return e;
     }
     const wasi_dir_cache *d = f->dir;
     size_t used = 0;

@@ -325,6 +325,20 @@ static int guest_realloc(cm_cx *cx, uint32_t old_ptr, uint32_t old_size, uint32_
     return rc;
 }
 
+/* A list<u8> given as raw bytes (cm_val.bytes): realloc'd and copied in one
+ * go, as the element-by-element store would write it. */
+static int store_byte_list(cm_cx *cx, const cm_val *v, uint32_t *out_ptr)
+{
+    uint32_t p;
+    int rc = guest_realloc(cx, 0, 0, 1, v->str.len, &p);
+    if (rc != KILN_OK)
+        return rc;
+    if (v->str.len > 0)
+        memcpy(cx->mem + p, v->str.p, v->str.len); /* range checked by guest_realloc */
+    *out_ptr = p;
+    return KILN_OK;
+}
+
 static float canon_f32(float f)
 {
     if (isnan(f)) {
@@ -751,6 +765,14 @@ int cm_store(cm_cx *cx, const cm_val *v, const cm_type *t, uint64_t ptr)
         if (bytes > UINT32_MAX)
             return trap(cx, "list of %u elements is too large", (unsigned)v->agg.n);
         rc = check_range(cx, ptr, 8, "store");
+        if (rc == KILN_OK && v->bytes) {
+            if (t->elem->kind != CM_U8)
+                return bad(cx, "raw bytes given for a list of %s", cm_kind_name(t->elem->kind));
+            rc = store_byte_list(cx, v, &p);
+            if (rc == KILN_OK)
+                rc = store_int(cx, ptr, 4, p);
+            return rc == KILN_OK ? store_int(cx, ptr + 4, 4, v->str.len) : rc;
+        }
         if (rc == KILN_OK)
             rc = guest_realloc(cx, 0, 0, cm_alignment(t->elem), (uint32_t)bytes, &p);
         for (uint32_t i = 0; i < v->agg.n && rc == KILN_OK; i++)
@@ -1025,6 +1047,16 @@ int cm_lower_flat(cm_cx *cx, const cm_val *v, const cm_type *t, cm_flat *out, ui
         uint64_t bytes = (uint64_t)v->agg.n * esize;
         if (bytes > UINT32_MAX)
             return trap(cx, "list of %u elements is too large", (unsigned)v->agg.n);
+        if (v->bytes) {
+            if (t->elem->kind != CM_U8)
+                return bad(cx, "raw bytes given for a list of %s", cm_kind_name(t->elem->kind));
+            rc = store_byte_list(cx, v, &p);
+            x.i32 = p;
+            kiln_value blen = {.i32 = v->str.len};
+            if (rc == KILN_OK)
+                rc = put_flat(cx, out, max, pos, 'i', x);
+            return rc == KILN_OK ? put_flat(cx, out, max, pos, 'i', blen) : rc;
+        }
         rc = guest_realloc(cx, 0, 0, cm_alignment(t->elem), (uint32_t)bytes, &p);
         for (uint32_t i = 0; i < v->agg.n && rc == KILN_OK; i++)
             rc = cm_store(cx, &v->agg.v[i], t->elem, p + (uint64_t)i * esize);

@@ -40,10 +40,14 @@
 #define CM_UTF16_TAG ((uint32_t)1 << 31)
 #define CM_MAX_STRING_BYTES (((uint32_t)1 << 31) - 1)
 
-/* A component-level value. `kind` is its type's kind. */
+/* A component-level value. `kind` is its type's kind. A host value of
+ * type list<u8> may be given as raw bytes instead of one cm_val per byte:
+ * `bytes` true, the bytes at str.p, their count in str.len (lowering copies
+ * them in one go; lifting never produces this form). */
 typedef struct cm_val cm_val;
 struct cm_val {
     cm_kind kind;
+    bool bytes; /* CM_LIST of u8 as str.p/str.len (host values only) */
     union {
         bool b;
         int64_t s;       /* s8..s64 */

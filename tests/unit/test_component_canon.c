@@ -617,6 +617,49 @@ static void test_params_flat_and_spilled(void **state)
     assert_int_equal(x, 48);
 }
 
+/* list<u8> given as raw bytes (cm_val.bytes): stored and lowered flat as the
+ * element-by-element form would be, and refused for other element types. */
+static void test_byte_lists(void **state)
+{
+    cm_cx cx = cx_for(CM_UTF8);
+    cm_type t_bytes = {.kind = CM_LIST, .elem = P(CM_U8), .depth = 2, .nodes = 2};
+    cm_type t_u32s = {.kind = CM_LIST, .elem = P(CM_U32), .depth = 2, .nodes = 2};
+    cm_val v = {.kind = CM_LIST, .bytes = true};
+    v.str.p = "a\0b\xff";
+    v.str.len = 4;
+    /* in memory */
+    assert_int_equal(cm_store(&cx, &v, &t_bytes, 16), KILN_OK);
+    uint32_t p, n;
+    memcpy(&p, mem + 16, 4);
+    memcpy(&n, mem + 20, 4);
+    assert_int_equal(n, 4);
+    assert_memory_equal(mem + p, "a\0b\xff", 4);
+    cm_val back;
+    assert_int_equal(cm_load(&cx, 16, &t_bytes, &back), KILN_OK);
+    assert_int_equal(back.agg.n, 4);
+    assert_false(back.bytes);
+    assert_int_equal(back.agg.v[3].u, 0xff);
+    /* flat, as a parameter */
+    cm_flat o[CM_MAX_FLAT_PARAMS];
+    uint32_t nf;
+    cm_field p1[1] = {{"b", &t_bytes}};
+    cm_type ft = {.kind = CM_FUNC, .n = 1, .f = p1};
+    assert_int_equal(cm_lower_params(&cx, &ft, &v, o, &nf), KILN_OK);
+    assert_int_equal(nf, 2);
+    assert_int_equal(o[1].v.i32, 4);
+    assert_memory_equal(mem + o[0].v.i32, "a\0b\xff", 4);
+    /* empty */
+    v.str.len = 0;
+    assert_int_equal(cm_lower_params(&cx, &ft, &v, o, &nf), KILN_OK);
+    assert_int_equal(o[1].v.i32, 0);
+    /* not a list<u8> */
+    v.str.len = 4;
+    assert_int_equal(cm_store(&cx, &v, &t_u32s, 16), KILN_EINVAL);
+    cm_field p2[1] = {{"b", &t_u32s}};
+    cm_type ft2 = {.kind = CM_FUNC, .n = 1, .f = p2};
+    assert_int_equal(cm_lower_params(&cx, &ft2, &v, o, &nf), KILN_EINVAL);
+}
+
 static void test_results(void **state)
 {
     cm_cx cx = cx_for(CM_UTF8);
@@ -724,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_flat_ints_and_bool),
         cmocka_unit_test(test_flat_variant_join),
         cmocka_unit_test(test_params_flat_and_spilled),
+        cmocka_unit_test(test_byte_lists),
         cmocka_unit_test(test_results),
         cmocka_unit_test(test_unsupported),
         cmocka_unit_test(test_resource_handles),

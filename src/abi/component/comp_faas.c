@@ -87,11 +87,9 @@ static int build_event(const kiln_function *fn, const cm_type *rec, cm_arena *ar
                             fn->name);
     cm_val *fields = cm_arena_alloc(arena, rec->n * sizeof(*fields));
     cm_val *ts = cm_arena_alloc(arena, 2 * sizeof(*ts));
-    cm_val *bytes = cm_arena_alloc(arena, (ev->payload_len ? ev->payload_len : 1) * sizeof(*bytes));
-    if (fields == NULL || ts == NULL || bytes == NULL)
+    if (fields == NULL || ts == NULL)
         return kiln_err_set(err, KILN_ENOMEM,
-                            "function '%s': out of memory for the event (%zu payload bytes)",
-                            fn->name, ev->payload_len);
+                            "function '%s': out of memory for the event", fn->name);
     memset(fields, 0, rec->n * sizeof(*fields));
     for (uint32_t i = 0; i < rec->n; i++) {
         const char *name = rec->f[i].name;
@@ -125,11 +123,10 @@ static int build_event(const kiln_function *fn, const cm_type *rec, cm_arena *ar
             set_str(v, s, strlen(s));
         } else if (strcmp(name, "key") == 0) {
             set_str(v, ev->key_len ? (const char *)ev->key : "", ev->key_len);
-        } else { /* payload */
-            for (size_t b = 0; b < ev->payload_len; b++)
-                bytes[b] = (cm_val){.kind = CM_U8, .u = ev->payload[b]};
-            v->agg.v = bytes;
-            v->agg.n = (uint32_t)ev->payload_len;
+        } else { /* payload: list<u8> lowered from the bytes as they are */
+            v->bytes = true;
+            v->str.p = ev->payload_len ? (const char *)ev->payload : "";
+            v->str.len = (uint32_t)ev->payload_len;
         }
     }
     out->kind = CM_RECORD;

@@ -222,6 +222,10 @@ api "admin: the function is listed" 200 "" GET /functions/adm
 check_eq "admin: listed with abi component" "component" "$(printf '%s' "$BODY" | jq -r .abi)"
 out=$(KILN_ADMIN="$ADMIN" KILN_ADMIN_TOKEN="$TOKEN" "$KILN" ls 2>&1)
 check_contains "kiln ls: shows the ABI" "$(printf '%s\n' "$out" | grep '^adm')" "component"
+out=$(KILN_ADMIN="$ADMIN" KILN_ADMIN_TOKEN="$TOKEN" "$KILN" deploy --route /clicmd --env GREETING=cli \
+    --abi component --wait clicmd "$CMD" 2>&1)
+check_contains "kiln deploy --abi component: serving" "$out" "status serving"
+expect "kiln deploy: the command answers with its env" 201 "greeting=cli" "$URL/clicmd"
 api "admin: deploy a command component" 201 '"status":"serving"' PUT \
     "/functions/admcmd?route=/admcmd" -T "$CMD"
 expect "admin: the command answers as CGI" 201 "script=/admcmd" "$URL/admcmd"

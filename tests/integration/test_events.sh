@@ -15,11 +15,12 @@
 
 GE=$KILN_BUILD/guests_events
 GK=$KILN_BUILD/guests_kv
-out=$(sh "$ROOT/tests/guests_events/build.sh" "$GE" 2>&1; sh "$ROOT/tests/guests_kv/build.sh" "$GK" 2>&1)
-case "$out" in
-*"1 passed, 0 failed"*" 0 failed") ok "guests build" ;;
+out=$(sh "$ROOT/tests/guests_events/build.sh" "$GE" 2>&1)
+out2=$(sh "$ROOT/tests/guests_kv/build.sh" "$GK" 2>&1)
+case "$out/$out2" in
+*" 0 failed/"*" 0 failed") ok "guests build" ;;
 *)
-    not_ok "guests build" "$out"
+    not_ok "guests build" "$out $out2"
     finish
     exit 1
     ;;

@@ -24,8 +24,7 @@ int comp_cmd_handle(const kiln_function *fn, const comp_state *s, const kiln_req
     int rc = cgi_env_build(fn, req, &env, err);
     if (rc != KILN_OK)
         return rc;
-    /* Components see no preopens yet (component.md "What remains"). */
-    rc = cgi_wasi_new(fn, req, &env, NULL, 0, &wasi, err);
+    rc = cgi_wasi_new(fn, req, &env, s->preopens, s->n_preopens, &wasi, err);
     if (rc == KILN_OK)
         rc = comp_instantiate(fn, s, wasi, &host, &ci, err);
     if (rc == KILN_OK && (arena = cm_arena_new()) == NULL)

@@ -210,6 +210,8 @@ static int faas_call(const kiln_function *fn, const comp_state *s, const kiln_ev
         wc.argc = 1;
         wc.env = envp;
         wc.envc = envp ? fn->n_env : 0;
+        wc.preopens = s->preopens;
+        wc.npreopens = s->n_preopens;
         wc.stdio[0].kind = KILN_WASI_STDIO_NULL;
         wc.stdio[1].kind = KILN_WASI_STDIO_BUFFER;
         wc.stdio[1].cap = FAAS_OUTPUT_CAP;

@@ -35,6 +35,8 @@ typedef struct comp_state {
     cm_mods *mods; /* its core modules, compiled and loaded once */
     comp_world world;
     const cm_func *entry; /* the lift of run (command) or handle (faas) */
+    kiln_wasi_preopen *preopens; /* fn->dirs, for the preview-1 context WASI 0.2 maps onto */
+    size_t n_preopens;
 } comp_state;
 
 /* A fresh instance of the component for one invocation: the function's

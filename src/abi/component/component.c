@@ -154,6 +154,7 @@ static void comp_release(void *state)
     if (s == NULL)
         return;
     cm_mods_free(s->mods);
+    kiln_free(s->preopens);
     cm_free(s->c);
     kiln_free(s->buf);
     kiln_free(s);
@@ -213,6 +214,21 @@ static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void 
                                 "wasi:filesystem) to components: rebuild it without that import",
                                 fn->name, e.msg);
         return kiln_err_set(err, rc, "function '%s': %s", fn->name, e.msg);
+    }
+    if (fn->n_dirs > 0) {
+        /* Handed to every request's preview-1 context, which WASI 0.2's
+         * filesystem maps onto (cm_wasi.c), as the wasi ABI does. */
+        s->preopens = kiln_calloc(fn->n_dirs, sizeof(*s->preopens));
+        if (s->preopens == NULL) {
+            comp_release(s);
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < fn->n_dirs; i++) {
+            s->preopens[i].host_path = fn->dirs[i].host;
+            s->preopens[i].guest_path = fn->dirs[i].guest;
+            s->preopens[i].read_only = fn->dirs[i].read_only;
+        }
+        s->n_preopens = fn->n_dirs;
     }
     rc = cm_mods_load(s->c, s->buf, fn->name, aot, &s->mods, &e);
     if (rc != KILN_OK) {

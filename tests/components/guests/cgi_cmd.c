@@ -5,7 +5,8 @@
  * read from stdin; X-Counter counts the runs of this instance (a fresh
  * instance per request answers 1). The query selects a failure: "exit"
  * (main returns 3), "trap", "loop" (runs until the time limit), "oom"
- * (allocates until memory runs out, then aborts).
+ * (allocates until memory runs out, then aborts); "file" answers the first line
+ * of /data/hello.txt (a preopen).
  * kiln-component: - command
  */
 #include <stdio.h>
@@ -42,6 +43,17 @@ int main(void)
             memset(p, 1, 1 << 20);
             keep = p; /* used, so the allocation cannot be optimised away */
         }
+    }
+    if (strcmp(q, "file") == 0) {
+        FILE *f = fopen("/data/hello.txt", "r");
+        char line[128] = "(cannot open /data/hello.txt)";
+        if (f != NULL) {
+            if (fgets(line, sizeof(line), f) == NULL)
+                strcpy(line, "(empty)");
+            fclose(f);
+        }
+        printf("Content-Type: text/plain\r\n\r\nfile=%s", line);
+        return 0;
     }
     fprintf(stderr, "cgi_cmd: serving %s\n", env("REQUEST_METHOD"));
     printf("Status: 201 Created\r\nContent-Type: text/plain\r\nX-Counter: %d\r\n\r\n", counter);

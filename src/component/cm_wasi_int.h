@@ -68,7 +68,8 @@ int cw_oom(kiln_err *err);
 /* result::ok(payload) (payload NULL: ok without a value) and result::err. */
 int cw_ok(cm_inst *ci, cm_val *r, const cm_val *payload, kiln_err *err);
 int cw_err(cm_inst *ci, cm_val *r, const cm_val *payload, kiln_err *err);
-/* A byte list of n bytes from p. */
+/* A byte list of the n bytes at p (raw-bytes form; p must live in the
+ * call's arena, or longer, until the result is lowered). */
 int cw_bytes(cm_inst *ci, const uint8_t *p, size_t n, cm_val *out, kiln_err *err);
 /* A lifted list<u8> copied into a host buffer (at most cap bytes; more is
  * KILN_ELIMIT). */

@@ -108,7 +108,10 @@ int http_events_update(ev_dispatcher **d, const ev_host *host, http_table *t)
             .state = f->state,
             .pre = f->pre,
             .path = event_path(t, f),
-            .available = f->status == KILN_OK && f->prepared && f->abi != NULL,
+            /* Prepared (a core module), or loaded by its ABI (a component:
+             * no pre, the module's state). */
+            .available = f->status == KILN_OK && f->abi != NULL &&
+                         (f->prepared || (f->pre == NULL && f->state != NULL)),
         };
     }
     int rc = KILN_OK;

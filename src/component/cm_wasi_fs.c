@@ -143,8 +143,10 @@ HOSTFN(drop_descriptor)
     kiln_wasi *w = ud;
     wasi_fd *f = wasi_fd_get(w, FD(a[0]));
     /* Preopens (and stdio, never handed out as descriptors) stay open. */
-    if (f != NULL && f->preopen == NULL && FD(a[0]) > 2)
+    if (f != NULL && f->preopen == NULL && FD(a[0]) > 2) {
+        cw_orphan(w, FD(a[0]));
         wasi_fd_release(f);
+    }
     return KILN_OK;
 }
 

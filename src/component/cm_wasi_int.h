@@ -59,6 +59,12 @@ cw_obj *cw_get(kiln_wasi *w, uint32_t rep, cw_kind kind, kiln_err *err);
 /* Free entry rep (its listing too); unknown reps are ignored. */
 void cw_free(kiln_wasi *w, uint32_t rep);
 
+/* A descriptor's fd is being closed: its streams and listings lose it (a
+ * later use is bad-descriptor, never a file opened later under the same
+ * number). */
+#define CW_NO_FD UINT32_MAX
+void cw_orphan(kiln_wasi *w, uint32_t fd);
+
 /* An error resource carrying e, as a stream-error::last-operation-failed. */
 int cw_stream_failed(cm_inst *ci, kiln_wasi *w, wasi_errno e, cm_val *r, kiln_err *err);
 

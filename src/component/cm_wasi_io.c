@@ -91,6 +91,15 @@ void cw_free(kiln_wasi *w, uint32_t rep)
     t->live--;
 }
 
+void cw_orphan(kiln_wasi *w, uint32_t fd)
+{
+    cw_table *t = w->p2;
+    for (uint32_t i = 0; t != NULL && i < t->n; i++)
+        if ((t->o[i].kind == CW_IN || t->o[i].kind == CW_OUT || t->o[i].kind == CW_DIRENTS) &&
+            t->o[i].fd == fd)
+            t->o[i].fd = CW_NO_FD;
+}
+
 static int drop_obj(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *a, cm_val *r,
                     kiln_err *err)
 {

@@ -118,6 +118,14 @@ static void test_shared_cores(void **state)
     assert_int_equal(wasi_rmdir_at(w, 3, "sub"), WASI_ENOTEMPTY);
     assert_int_equal(wasi_unlink_at(w, 3, "sub/g.txt"), WASI_ESUCCESS);
     assert_int_equal(wasi_rmdir_at(w, 3, "sub"), WASI_ESUCCESS);
+    /* A stream outliving its descriptor loses the fd, whatever reuses it. */
+    kiln_err err;
+    cw_obj so = {.kind = CW_IN, .mode = CW_FILE, .fd = fd};
+    uint32_t srep;
+    assert_int_equal(cw_new(w, &so, &srep, &err), KILN_OK);
+    cw_orphan(w, fd);
+    assert_int_equal(cw_get(w, srep, CW_IN, &err)->fd, CW_NO_FD);
+    assert_int_equal(wasi_preadv(w, CW_NO_FD, &rd, 1, 0, &done), WASI_EBADF);
     kiln_wasi_free(w);
 
     /* Read-only: no write opens, no changes; reads still work. */

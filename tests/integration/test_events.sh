@@ -9,8 +9,9 @@
 # failing every attempt
 # (logged, counted in /metrics, dead-lettered: `kiln kv dead`), a memory
 # namespace, a reload moving a subscription, a restart with a backlog left
-# by a slow handler (all delivered, in order), and subscriptions refused at
-# configuration load. Ends with "N passed, N failed".
+# by a slow handler (all delivered, in order), a component handler
+# (tests/components/guests/faas.c, kiln:faas) through the ABI's event op,
+# and subscriptions refused at configuration load. Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 
 GE=$KILN_BUILD/guests_events
@@ -257,6 +258,72 @@ if wait_key out4 log:s "=10;"; then ok "restart: every queued event delivered"; 
     not_ok "restart: every queued event delivered" "$(kvget out4 log:s)"; fi
 check_eq "restart: in order, none twice" "$want" "$(kvget out4 log:s)"
 serve_stop
+
+# ---- a component handler (kiln:faas) through the ABI's event op ------------------------------
+# tests/components/guests/faas.c: ok for any payload, failed(<rest>) for one starting with '!'.
+GC=$KILN_BUILD/ev_components
+if ! command -v node >/dev/null 2>&1 ||
+    [ ! -d "$ROOT/tests/components/node_modules/@bytecodealliance/jco" ]; then
+    echo "# skip: component handler (needs node and jco: npm ci in tests/components)"
+else
+    mkdir -p "$GC"
+    if [ ! -f "$GC/faas.wasm" ] || [ "$ROOT/tests/components/guests/faas.c" -nt "$GC/faas.wasm" ]; then
+        ${CC_WASM:-clang} --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror \
+            -mexec-model=reactor -o "$GC/faas.core.wasm" "$ROOT/tests/components/guests/faas.c" &&
+            ADAPTER=none STRING_ENCODING=utf8 node "$ROOT/tests/components/wrap.mjs" \
+                "$GC/faas.core.wasm" "$ROOT/tests/components/wit/faas" handler "$GC/faas.wasm" \
+                "$GC/faas.ref.wit" >"$GC/build.log" 2>&1
+    fi
+    C=$T/evc
+    mkdir -p "$C"
+    cp "$GC/faas.wasm" "$GK/kv_ops.wasm" "$C/"
+    cat >"$C/kiln.yaml" <<'EOF'
+kv:
+  path: data/kv.db
+functions:
+  writer:
+    module: kv_ops.wasm
+    kv: {grants: {cbucket: rw}}
+    routes: [/w]
+  onfaas:
+    module: faas.wasm
+    kv: {grants: {cbucket: r}}
+    events: {namespace: cbucket, retries: 1, backoff: 10ms}
+    routes: [/faas]
+EOF
+    cd "$C" || exit 1
+    if [ ! -f faas.wasm ]; then
+        not_ok "component: faas.wasm builds" "$(cat "$GC/build.log")"
+    elif ! serve_start ev3 --config kiln.yaml --threads 2; then
+        not_ok "component: server starts" "$(tail -n 5 "$LOG")"
+    elif grep -q "onfaas (unknown ABI)\|onfaas.*unavailable" "$LOG"; then
+        echo "# skip: component handler (this build serves no components: $(grep onfaas "$LOG" | head -n 1))"
+        serve_stop
+    else
+        w set cbucket good hello
+        w set cbucket bad '!boom'
+        i=0
+        while [ $i -lt 300 ]; do
+            admin_metrics
+            printf '%s' "$BODY" | grep -q 'kiln_events_failed_total{function="onfaas"} 1' && break
+            sleep 0.1
+            i=$((i + 1))
+        done
+        check_contains "component: ok() is delivered" "$BODY" \
+            'kiln_events_delivered_total{function="onfaas"} 1'
+        check_contains "component: failed() is retried, then given up" "$BODY" \
+            'kiln_events_failed_total{function="onfaas"} 1'
+        check_contains "component: one retry" "$BODY" 'kiln_events_retried_total{function="onfaas"} 1'
+        sleep 0.2
+        check_contains "component: the dead letter carries the handler-error" \
+            "$("$KILN" kv --db "$C/data/kv.db" dead)" \
+            "$(printf 'onfaas\tcbucket\tobject-added\tbad\t2\t')"
+        check_contains "component: the handler-error in the log" "$(cat "$LOG")" \
+            "failed 2 time(s), giving up: function 'onfaas': the handler answered failed(\"boom\")"
+        serve_stop
+    fi
+    cd "$D" || exit 1
+fi
 
 # ---- refused at configuration load ----------------------------------------------------------
 cat >"$D/bad.yaml" <<'EOF'

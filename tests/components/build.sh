@@ -3,8 +3,10 @@
 # with clang's wasm32-wasi target (exports named per the canonical ABI), then
 # wrapped by jco (pinned in package-lock.json, installed with `npm ci` on
 # first use) into OUTDIR/NAME.wasm for the world named on its
-# "kiln-component: WITDIR WORLD [ADAPTER]" line; OUTDIR/NAME.ref.wit is the
-# WIT wasm-tools prints for it. ADAPTER "reactor" wraps a module importing
+# "kiln-component: WITDIR WORLD [ADAPTER [ENCODING]]" line; OUTDIR/NAME.ref.wit
+# is the WIT wasm-tools prints for it. ENCODING (utf8, utf16, compact-utf16;
+# default utf8) is the string encoding the core module's lifts and lowers
+# declare. ADAPTER "reactor" ("none": no adapter) wraps a module importing
 # WASI preview 1 with jco's preview-1 reactor adapter; "kiln-component: -
 # command" builds a C program (main) as a wasi:cli/command component with
 # the command adapter, as `jco new --wasi-command` does. Up-to-date outputs
@@ -31,7 +33,7 @@ fi
 component() {
     "$CC_WASM" --target=wasm32-wasi --sysroot=/usr -O2 -s -Wall -Werror -mexec-model="$3" \
         -o "$OUT/$2.core.wasm" "$1" &&
-        ADAPTER=$4 node "$DIR/wrap.mjs" "$OUT/$2.core.wasm" "$5" "$6" "$7" "$OUT/$2.ref.wit"
+        ADAPTER=$4 STRING_ENCODING=${encoding:-utf8} node "$DIR/wrap.mjs" "$OUT/$2.core.wasm" "$5" "$6" "$7" "$OUT/$2.ref.wit"
 }
 
 for c in "$DIR"/guests/*.c; do
@@ -41,6 +43,7 @@ for c in "$DIR"/guests/*.c; do
     wit="$DIR/wit/$1"
     world=$2
     adapter=${3:-none}
+    encoding=${4:-utf8}
     model=reactor
     witarg=$wit
     if [ "$1" = - ]; then

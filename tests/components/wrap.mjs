@@ -2,7 +2,8 @@
 // ADAPTER=reactor|command (environment): also adapt the module's WASI
 // preview-1 imports with jco's preview-1 adapter (what `jco new
 // --wasi-reactor/--wasi-command` do); WITDIR "-" skips `embed` (a command's
-// world comes from the adapter).
+// world comes from the adapter). STRING_ENCODING=utf8|utf16|compact-utf16
+// (environment): the string encoding of the module's lifts and lowers.
 // `jco embed` + `jco new` as library calls (jco_tools.mjs says why).
 // Optionally writes the component's WIT as wasm-tools prints it (the
 // reference `kiln inspect` is compared with).
@@ -15,7 +16,9 @@ const kind = process.env.ADAPTER || 'none';
 const adapters = [];
 if (kind === 'reactor' || kind === 'command')
   adapters.push(['wasi_snapshot_preview1', await readFile(adapterUrl(kind))]);
-const embedded = witPath === '-' ? binary : await componentEmbed({ binary, witPath, world });
+const stringEncoding = process.env.STRING_ENCODING || 'utf8';
+const embedded = witPath === '-' ? binary
+  : await componentEmbed({ binary, witPath, world, stringEncoding });
 const component = await componentNew(embedded, adapters);
 await writeFile(out, component);
 if (witOut)

@@ -9,7 +9,8 @@
 # carries the policy's status and message, a policy that aborts fails the
 # request (500 naming it) without reaching the backend, a policy needing
 # builtins Kiln lacks is refused at start-up, and an OPA module as a backend
-# answers its result set. With server.server_timing, responses carry a
+# answers its result set; with snapshot: true the same decisions come from
+# an image. With server.server_timing, responses carry a
 # Server-Timing entry per stage. Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 
@@ -39,6 +40,7 @@ functions:
   policy_ctx: {module: policy_ctx.wasm, abi: opa}
   hostile: {module: policy_hostile.wasm, abi: opa}
   result: {module: policy.wasm, abi: opa}
+  policy_snap: {module: policy.wasm, abi: opa, snapshot: true}
 routes:
   - path: /api/...
     function: echo
@@ -57,6 +59,9 @@ routes:
     plugins: [{function: hostile, kind: access, config: {entrypoint: 2}}]
   - path: /opa/...
     function: result
+  - path: /snap/...
+    function: echo
+    plugins: [{function: policy_snap, kind: access, config: {entrypoint: "kiln/authz/decision"}}]
 YAML
 if ! serve_start opa --config "$D/kiln.yaml"; then
     not_ok "server starts" "$(cat "$LOG")"
@@ -99,6 +104,20 @@ check_contains "... naming the plugin function" "$(cat "$T/body")" '"function":"
 check_contains "... with the policy's abort message" "$(cat "$T/body")" "policy aborted on purpose"
 h3=$(hits)
 check_eq "the aborted request never reached the backend (only the count itself)" "$((h2 + 1))" "$h3"
+check_contains "snapshot: the policy's image is made at start-up" "$(cat "$LOG")" \
+    "function 'policy_snap': snapshot image built in memory"
+snap_same=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    a=$(code "$URL/decision/p$i" -H "x-role: admin")
+    b=$(code "$URL/snap/p$i" -H "x-role: admin")
+    c=$(code "$URL/decision/p$i")
+    ab=$(cat "$T/body")
+    d=$(code "$URL/snap/p$i")
+    [ "$a" = 200 ] && [ "$b" = 200 ] && [ "$c" = 401 ] && [ "$d" = 401 ] &&
+        [ "$(sed s/policy_snap/policy/ "$T/body")" = "$ab" ] && snap_same=$((snap_same + 1))
+done
+check_eq "snapshot: 20 decisions as without snapshot (allow; deny with the same body but the plugin name)" 10 \
+    "$snap_same"
 check_eq "an OPA module as a backend answers its result set" 200 \
     "$(code "$URL/opa/x" -H "x-role: admin")"
 check_contains "... [{\"result\": true}]" "$(tr -d ' ' <"$T/body")" '[{"result":true}]'

@@ -119,6 +119,10 @@ ALL3='{"b":true,"s8v":0,"u8v":1,"s16v":-32768,"u16v":1,"s32v":0,"u32v":1,"s64v":
 ev() { # TYPE KEY PAYLOAD-ARRAY
     printf '[{"event-type":"%s",%s,"key":"%s","payload":%s}]' "$1" "$EVT" "$2" "$3"
 }
+# Sizes past a 64 KiB page: a 70,000-byte string, 3,000 u32s, a 600-byte payload.
+BIGS=$(head -c 70000 /dev/zero | tr '\0' x)
+BIGL=$(seq 0 2999 | awk '{ printf "%s%.0f", (NR > 1 ? "," : ""), $1 * 1431655 }')
+BIGP=$(seq 1 600 | awk 'BEGIN { printf "33" } { printf ",%d", 97 + $1 % 26 }')
 cat >"$T/cases" <<EOF
 prims-add prims $W/prims add [2, 40]
 prims-add-wraps prims $W/prims add [2147483647, 1]
@@ -154,6 +158,9 @@ types-wide-none types $W/types flip-wide [[]]
 types-opt-some types $W/types echo-opt ["x"]
 types-opt-empty types $W/types echo-opt [""]
 types-opt-none types $W/types echo-opt [null]
+types-opt-big types $W/types echo-opt ["${BIGS}é"]
+types-u32s-big types $W/types echo-u32s [[$BIGL]]
+faas-failed-long faas $W/faas handle $(ev message k "[$BIGP]")
 types-spill types $W/types spill [{"x":1,"y":1.5,"tag":"a"},{"x":2,"y":2.5,"tag":"b"},{"x":3,"y":3.5,"tag":"c"},{"x":4,"y":4.5,"tag":"d"},{"x":-5,"y":-5.5,"tag":"e"}]
 types-half types $W/types half [3]
 types-half-small types $W/types half [1e-45]

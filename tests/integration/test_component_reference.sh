@@ -93,6 +93,7 @@ ln -sfn "$COMP/node_modules" "$REF/node_modules"
 for c in prims types utf16 faas traps counter res imports; do
     transpile "$c" "$OUT/$c.wasm"
 done
+transpile hello_cmd "$OUT/hello_cmd.wasm"
 transpile example "$EX/handler.wasm"
 transpile js_handler "$JSC"
 
@@ -110,6 +111,27 @@ for case in 'echo|["ÿéa"]|"ÿéa"' 'echo|["héllo ✓ 😀"]|"héllo ✓ 😀"
     check_eq "latin1+utf16 $e $rest" "${rest#*|}" \
         "$("$KILN" call "$L1" "$e" --input-json "${rest%%|*}" 2>&1)"
 done
+
+# ---- a wasi:cli/command component: `kiln run` vs Node (run_cmd.mjs) --------------
+# cmd_case NAME STDIN ARGS...: stdout, stderr and exit status agree.
+cmd_case() {
+    n=$1 in=$2
+    shift 2
+    printf '%s' "$in" | "$KILN" run --env GREETING=hi "$OUT/hello_cmd.wasm" "$@" \
+        >"$T/k.out" 2>"$T/k.err"
+    krc=$?
+    printf '%s' "$in" | (cd "$REF" && GREETING=hi REFERENCE_ENV=GREETING node "$COMP/run_cmd.mjs" \
+        hello_cmd/hello_cmd.js hello_cmd.wasm "$@" >"$T/n.out" 2>"$T/n.err")
+    nrc=$?
+    check_eq "command $n: stdout, kiln run = node" "$(cat "$T/n.out")" "$(cat "$T/k.out")"
+    check_eq "command $n: stderr, kiln run = node" "$(cat "$T/n.err")" "$(cat "$T/k.err")"
+    check_eq "command $n: exit status, kiln run = node" "$nrc" "$krc"
+}
+cmd_case "arguments and environment" "" one "two words" 'ü ✓'
+cmd_case "stdin" "line 1
+line 2
+" stdin
+cmd_case "main returns 7 (err)" "" fail
 
 # ---- the cases: NAME COMPONENT EXPORT JSON_ARGS --------------------------------
 W="$COMP/wit"

@@ -278,6 +278,8 @@ for c in "code 3:3" "code 0:0" "code 255:255" "ok:0" "err:1" "return-err:1" "ret
 done
 R=$(printf 'in put\n' | "$KILN" run "$OUT/fs_cmd.wasm" echo 2>/dev/null)
 check_eq "stdin to stdout through the stdio streams" "in put" "$R"
+(sleep 1) | "$KILN" run --timeout 200 "$OUT/fs_cmd.wasm" echo >/dev/null 2>&1
+check_eq "a read blocked on a stdin pipe is cut by the timeout (124)" 124 "$?"
 
 # Compiling a component as a core module still refuses, pointing at inspect.
 out=$("$KILN" compile "$OUT/prims.wasm" 2>&1)

@@ -293,9 +293,12 @@ static inline uint64_t wasi_ld64(const void *p)
 
 /* Store a u32/u64 result at guest address ptr; WASI_EFAULT if out of bounds. */
 /* Host-side byte streams over fd's kind (host fd, capture buffer, stdin
- * buffer, null), shared with WASI 0.2's streams (src/component/cm_wasi.c).
+ * buffer, null), shared with WASI 0.2's streams (src/component/cm_wasi_io.c).
  * Write: all of len unless the capture cap or an error stops it (*done
- * says how much); read: at most len, 0 at end of stream. */
+ * says how much); read: at most len, 0 at end of stream. A pipe or
+ * terminal is waited for in slices that never unwind: past the
+ * invocation's deadline (or on a cancelled request) they return WASI_EINTR
+ * and the caller's host bracket delivers the timeout. */
 wasi_errno wasi_stream_write(kiln_instance *inst, kiln_wasi *w, uint32_t fd, const void *buf,
                              size_t len, size_t *done);
 wasi_errno wasi_stream_read(kiln_instance *inst, kiln_wasi *w, uint32_t fd, void *buf, size_t len,

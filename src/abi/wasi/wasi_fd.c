@@ -68,20 +68,29 @@ static wasi_errno load_iovs(kiln_instance *inst, kiln_wasi *w, uint32_t iovs, ui
  * guest instead of hanging in a blocking read (files never block; guests that
  * set NONBLOCK get EAGAIN from the syscall itself).
  */
-static void wait_ready(kiln_instance *inst, const wasi_fd *f, short events)
+static bool wait_ready_bounded(const wasi_fd *f, short events)
 {
     if (f->filetype == WASI_FILETYPE_REGULAR_FILE || f->filetype == WASI_FILETYPE_DIRECTORY)
-        return;
+        return true;
     int fl = fcntl(f->host_fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK))
-        return;
+        return true;
     for (;;) {
         struct pollfd p = {.fd = f->host_fd, .events = events};
         int r = poll(&p, 1, 10);
         if (r != 0 && !(r < 0 && errno == EINTR))
-            return;
-        kiln_host_checkpoint(inst);
+            return true;
+        bool ok;
+        uint64_t dl = kiln_host_deadline_ns();
+        if ((dl != 0 && wasi_now_ns(WASI_CLOCK_MONOTONIC, &ok) >= dl) || kiln_fiber_cancelled())
+            return false;
     }
+}
+
+static void wait_ready(kiln_instance *inst, const wasi_fd *f, short events)
+{
+    while (!wait_ready_bounded(f, events))
+        kiln_host_checkpoint(inst);
 }
 
 uint32_t wasi_fd_read(kiln_instance *inst, uint32_t fd, uint32_t iovs, uint32_t iovs_len,
@@ -770,7 +779,8 @@ wasi_errno wasi_stream_write(kiln_instance *inst, kiln_wasi *w, uint32_t fd, con
     switch (f->kind) {
     case WASI_FD_HOST:
         while (*done < len) {
-            wait_ready(inst, f, POLLOUT);
+            if (!wait_ready_bounded(f, POLLOUT))
+                return *done ? WASI_ESUCCESS : WASI_EINTR;
             ssize_t r = write(f->host_fd, (const char *)buf + *done, len - *done);
             if (r < 0)
                 return *done ? WASI_ESUCCESS : wasi_errno_from_host(errno);
@@ -802,7 +812,8 @@ wasi_errno wasi_stream_read(kiln_instance *inst, kiln_wasi *w, uint32_t fd, void
         return e;
     switch (f->kind) {
     case WASI_FD_HOST: {
-        wait_ready(inst, f, POLLIN);
+        if (!wait_ready_bounded(f, POLLIN))
+            return WASI_EINTR;
         ssize_t r = read(f->host_fd, buf, len);
         if (r < 0)
             return wasi_errno_from_host(errno);

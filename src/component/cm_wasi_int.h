@@ -27,6 +27,9 @@
 
 /* Live streams, pollables, listings and errors of one context. */
 #define CW_MAX_OBJECTS 65536
+/* Directory entries all live listings of one context may hold (each
+ * read-directory snapshots its directory). */
+#define CW_MAX_LISTED (1 << 20)
 /* Bytes one read or blocking-read returns at most (lifted values cost
  * about 32 bytes of arena per byte). */
 #define CW_MAX_READ 65536
@@ -51,8 +54,10 @@ typedef struct cw_obj {
     wasi_dir_cache *dir; /* CW_DIRENTS: the snapshot */
 } cw_obj;
 
-/* A new entry (a copy of *o) in w's table: *rep = its representation.
- * KILN_ELIMIT past CW_MAX_OBJECTS live entries, KILN_ENOMEM. */
+/* A new entry (a copy of *o; a listing's snapshot then belongs to the
+ * table) in w's table: *rep = its representation. KILN_ELIMIT past
+ * CW_MAX_OBJECTS live entries or CW_MAX_LISTED listed entries, KILN_ENOMEM;
+ * on failure *o's snapshot stays the caller's. */
 int cw_new(kiln_wasi *w, const cw_obj *o, uint32_t *rep, kiln_err *err);
 /* The live entry rep of `kind`, or NULL with err set (KILN_EINVAL). */
 cw_obj *cw_get(kiln_wasi *w, uint32_t rep, cw_kind kind, kiln_err *err);

@@ -25,6 +25,7 @@
 typedef struct cw_table {
     cw_obj *o;
     uint32_t n, live;
+    uint64_t listed; /* entries held by live directory listings */
 } cw_table;
 
 static void table_free(void *p)
@@ -50,6 +51,10 @@ int cw_new(kiln_wasi *w, const cw_obj *o, uint32_t *rep, kiln_err *err)
     if (t->live >= CW_MAX_OBJECTS)
         return kiln_err_set(err, KILN_ELIMIT, "wasi 0.2: more than %d live streams, pollables "
                             "and listings; drop the ones no longer used", CW_MAX_OBJECTS);
+    uint64_t entries = o->dir != NULL ? o->dir->n : 0;
+    if (t->listed + entries > CW_MAX_LISTED)
+        return kiln_err_set(err, KILN_ELIMIT, "wasi 0.2: live directory listings hold more "
+                            "than %d entries; drop the ones no longer read", CW_MAX_LISTED);
     uint32_t i = 0;
     while (i < t->n && t->o[i].kind != CW_FREE)
         i++;
@@ -64,6 +69,7 @@ int cw_new(kiln_wasi *w, const cw_obj *o, uint32_t *rep, kiln_err *err)
     }
     t->o[i] = *o;
     t->live++;
+    t->listed += entries;
     *rep = i + 1;
     return KILN_OK;
 }
@@ -86,6 +92,8 @@ void cw_free(kiln_wasi *w, uint32_t rep)
     cw_table *t = w->p2;
     if (t == NULL || rep == 0 || rep > t->n || t->o[rep - 1].kind == CW_FREE)
         return;
+    if (t->o[rep - 1].dir != NULL)
+        t->listed -= t->o[rep - 1].dir->n;
     wasi_dir_free(t->o[rep - 1].dir);
     memset(&t->o[rep - 1], 0, sizeof(cw_obj));
     t->live--;

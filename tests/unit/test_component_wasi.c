@@ -70,6 +70,14 @@ static void test_table(void **state)
     cw_obj d = {.kind = CW_DIRENTS, .dir = kiln_calloc(1, sizeof(wasi_dir_cache))};
     cw_free(w, r);
     assert_int_equal(cw_new(w, &d, &r, &err), KILN_OK);
+    /* Listings are capped by the entries they hold, not only by count. */
+    cw_obj big = {.kind = CW_DIRENTS, .dir = kiln_calloc(1, sizeof(wasi_dir_cache))};
+    big.dir->n = CW_MAX_LISTED + 1;
+    cw_free(w, c);
+    assert_int_equal(cw_new(w, &big, &c, &err), KILN_ELIMIT);
+    assert_non_null(strstr(err.msg, "directory listings"));
+    big.dir->n = 0;
+    wasi_dir_free(big.dir);
     kiln_wasi_free(w);
 }
 

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/metrics.h"
@@ -36,7 +37,6 @@ _Static_assert(KILN_KV_EV_ADDED == KILN_EVENT_OBJECT_ADDED &&
 #define POLL_MS 1000 /* look for events other processes queued (kiln kv) */
 
 /* Owners of targets, reference counted by the dispatcher's thread. */
-typedef struct ev_dispatcher ev_dispatcher_t;
 typedef struct ev_gen {
     struct ev_gen *next;
     struct ev_dispatcher *d;
@@ -44,7 +44,7 @@ typedef struct ev_gen {
     void (*release)(void *owner);
     ev_target *targets;
     size_t n;
-    long refs; /* 1 while current + running deliveries */
+    long refs; /* subscribers pointing into it + deliveries running on it */
 } ev_gen;
 
 enum { IT_QUEUED, IT_RUNNING, IT_WAITING, IT_OK, IT_DEAD };
@@ -123,7 +123,8 @@ static void ev_log(const char *fmt, ...)
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
     line[len++] = '\n';
-    fwrite(line, 1, len, stderr);
+    ssize_t w = write(2, line, len); /* one write: lines of threads never interleave */
+    (void)w;
 }
 
 static uint64_t mono_ns(void)

@@ -74,7 +74,8 @@ int ev_dispatcher_new(const ev_host *h, ev_dispatcher **out /* OUT */, kiln_err 
  * the previous set included, which then drop the events of functions that
  * no longer subscribe, with a log line). n 0 = no subscriptions.
  * KILN_OK or an error of a store's subscribe (logged; the others still
- * apply).
+ * apply); KILN_ENOMEM when the targets could not be installed (owner is
+ * then released before returning, the previous targets stay).
  */
 int ev_dispatcher_update(ev_dispatcher *d, const ev_target *targets, size_t n, void *owner,
                          void (*retain)(void *owner), void (*release)(void *owner));

@@ -151,12 +151,12 @@ static bool load_by_abi(http_mod *m, const http_options *o, http_bg *bg)
     m->abi = abi;
     kiln_aot_options ao = o->aot;
     ao.imports = NULL;
-    if (bg != NULL)
+    if (bg != NULL) {
         ao.tier = KILN_AOT_TIER_OPTIMIZED;
-    if (bg != NULL)
         snprintf(m->tier, sizeof(m->tier), "%s", kiln_aot_tier_name(KILN_AOT_TIER_OPTIMIZED));
-    else
+    } else {
         snprintf(m->tier, sizeof(m->tier), "O%d", o->aot.opt_level < 0 ? 2 : o->aot.opt_level);
+    }
     kiln_err err;
     memset(&err, 0, sizeof(err));
     int rc = abi->load(fn, &ao, &m->loaded, &err);

@@ -263,7 +263,7 @@ int cgi_wasi_new(const kiln_function *fn, const kiln_request *req, const cgi_env
     wc.preopens = preopens;
     wc.npreopens = n_preopens;
     wc.stdio[0].kind = KILN_WASI_STDIO_BUFFER;
-    wc.stdio[0].data = req->body;
+    wc.stdio[0].data = req->body != NULL ? (const void *)req->body : ""; /* never NULL + 0 */
     wc.stdio[0].len = req->body_len;
     wc.stdio[1].kind = KILN_WASI_STDIO_BUFFER;
     wc.stdio[1].cap = cgi_output_cap(fn) + CGI_HEADER_SLACK;

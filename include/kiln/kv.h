@@ -130,7 +130,7 @@ typedef struct kiln_kv_qevent {
     const uint8_t *payload;
     size_t plen;
     const char *cause; /* dead letters: why; else NULL */
-    uint32_t attempts; /* dead letters: attempts made */
+    uint32_t attempts; /* attempts made (recorded by events_tried; dead letters: all) */
 } kiln_kv_qevent;
 
 typedef struct kiln_kv_events {
@@ -212,6 +212,11 @@ typedef struct kiln_kv_ops {
      * may be NULL) instead. Unknown ids are ignored. */
     int (*events_done)(kiln_kv_store *s, const char *fn, const uint64_t *ids,
                        const char *const *causes, const uint32_t *attempts, size_t n);
+    /* Record the attempts made so far on events of `fn` (attempts[i] for
+     * ids[i]), so that after a restart the count goes on (events_read
+     * returns it in kiln_kv_qevent.attempts). Unknown ids are ignored. */
+    int (*events_tried)(kiln_kv_store *s, const char *fn, const uint64_t *ids,
+                        const uint32_t *attempts, size_t n);
     /* Events queued for `fn` now, and writes refused so far because its
      * queue was full (this process). */
     int (*events_stats)(kiln_kv_store *s, const char *fn, uint64_t *depth /* OUT */,

@@ -194,7 +194,7 @@ static void refill(ev_sub *s)
             memcpy(bytes + e->klen, e->payload, e->plen);
         *it = (ev_item){.sub = s, .id = e->id, .type = e->type, .ts_ns = e->ts_ns, .key = bytes,
                         .payload = bytes + e->klen, .klen = e->klen, .plen = e->plen,
-                        .st = IT_QUEUED};
+                        .st = IT_QUEUED, .attempts = e->attempts};
         if (s->tail != NULL)
             s->tail->next = it;
         else
@@ -347,6 +347,12 @@ static void job_finished(void *arg)
             ms *= 2;
         if (ms > EV_MAX_BACKOFF_MS)
             ms = EV_MAX_BACKOFF_MS;
+        /* Recorded, so that a restart goes on counting (rare: failures only). */
+        if (s->t.store->ops->events_tried(s->t.store, s->t.fn_name, &it->id, &it->attempts, 1) !=
+            KILN_OK)
+            ev_log("function '%s': cannot record the attempts of event %" PRIu64
+                   " (a restart would count them from 1 again)",
+                   s->t.fn_name, it->id);
         it->st = IT_WAITING;
         it->timer = (kl_timer){.cb = retry_due, .arg = it};
         kl_timer_start(d->loop, &it->timer, mono_ns() + ms * 1000000u);

@@ -407,7 +407,7 @@ static int mem_events_read(kiln_kv_store *st, const char *fn, uint64_t after, si
             continue;
         kiln_kv_qevent v = {.id = e->id, .type = e->type, .ts_ns = e->ts_ns, .fn = fn,
                             .ns = s->subs->subs[q - s->q].ns, .key = e->key, .klen = e->klen,
-                            .payload = e->payload, .plen = e->plen};
+                            .payload = e->payload, .plen = e->plen, .attempts = e->attempts};
         rc = kv_evb_add(&b, &v);
     }
     pthread_rwlock_unlock(&s->lock);
@@ -466,6 +466,22 @@ static int mem_events_done(kiln_kv_store *st, const char *fn, const uint64_t *id
     }
     pthread_rwlock_unlock(&s->lock);
     return rc;
+}
+
+static int mem_events_tried(kiln_kv_store *st, const char *fn, const uint64_t *ids,
+                            const uint32_t *attempts, size_t n)
+{
+    mem_store *s = (mem_store *)st;
+    pthread_rwlock_wrlock(&s->lock);
+    mem_evq *q = evq_of(s, fn);
+    for (size_t i = 0; q != NULL && i < n; i++)
+        for (mem_ev *e = q->head; e != NULL; e = e->next)
+            if (e->id == ids[i]) {
+                e->attempts = attempts[i];
+                break;
+            }
+    pthread_rwlock_unlock(&s->lock);
+    return KILN_OK;
 }
 
 static int mem_events_stats(kiln_kv_store *st, const char *fn, uint64_t *depth,
@@ -836,6 +852,7 @@ static const kiln_kv_ops mem_ops = {
     .subscribe = mem_subscribe,
     .events_read = mem_events_read,
     .events_done = mem_events_done,
+    .events_tried = mem_events_tried,
     .events_stats = mem_events_stats,
     .events_dead = mem_events_dead,
 };

@@ -54,7 +54,8 @@ static const char schema[] =
     " max_queue INTEGER NOT NULL, PRIMARY KEY(fn, ns)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS kv_events("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, fn TEXT NOT NULL, ns TEXT NOT NULL,"
-    " key BLOB NOT NULL, type INTEGER NOT NULL, ts INTEGER NOT NULL, payload BLOB NOT NULL);"
+    " key BLOB NOT NULL, type INTEGER NOT NULL, ts INTEGER NOT NULL, payload BLOB NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS kv_events_fn ON kv_events(fn, id);"
     "CREATE TABLE IF NOT EXISTS kv_events_dead("
     " id INTEGER PRIMARY KEY, fn TEXT NOT NULL, ns TEXT NOT NULL, key BLOB NOT NULL,"
@@ -64,7 +65,7 @@ static const char schema[] =
 /* Dead letters kept (the newest). */
 #define MAX_DEAD 10000
 
-typedef enum wop_kind { W_SET, W_DEL, W_INCR, W_EXPIRE, W_SUBS, W_EV_DONE } wop_kind;
+typedef enum wop_kind { W_SET, W_DEL, W_INCR, W_EXPIRE, W_SUBS, W_EV_DONE, W_EV_TRIED } wop_kind;
 
 /* A queued write; lives on the caller's stack until `done`. */
 typedef struct wop {
@@ -137,7 +138,7 @@ typedef struct sq_store {
     ev_stat *ev_stats;
     void (*notify)(void *arg);
     void *notify_arg;
-    sqlite3_stmt *w_ev_put, *w_ev_del, *w_ev_dead, *w_ev_count, *w_ev_expired;
+    sqlite3_stmt *w_ev_put, *w_ev_del, *w_ev_dead, *w_ev_count, *w_ev_expired, *w_ev_tried;
     int64_t batch_ns;  /* event timestamp of the batch */
     bool batch_events; /* the batch queued events: notify after commit */
     bool batch_fail;   /* an event insert failed: roll the batch back */
@@ -190,6 +191,19 @@ static int open_conn(const char *path, bool create, sqlite3 **out)
 
 static void *writer_main(void *arg);
 static int subs_load(sq_store *s);
+
+/* kv_events of a file made before it had `attempts`. */
+static int add_attempts_column(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info('kv_events') "
+                                "WHERE name='attempts'", -1, &st, NULL);
+    bool has = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK || has)
+        return rc;
+    return exec(db, "ALTER TABLE kv_events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0");
+}
 static int ev_expired(sq_store *s, const char *ns, int64_t now);
 static int ev_queue(sq_store *s, const struct wop *op, unsigned type, const void *payload,
                     size_t plen);
@@ -252,6 +266,8 @@ static int do_open(sq_store *s)
                                               : "PRAGMA synchronous=FULL");
     if (rc == SQLITE_OK)
         rc = exec(s->wdb, schema);
+    if (rc == SQLITE_OK)
+        rc = add_attempts_column(s->wdb);
     if (rc == SQLITE_OK && app != APP_ID) {
         char sql[64];
         snprintf(sql, sizeof(sql), "PRAGMA application_id=%d", APP_ID);
@@ -303,6 +319,9 @@ static int do_open(sq_store *s)
                   "INSERT INTO kv_events(fn, ns, key, type, ts, payload) SELECT ?1, ns, key, 1, "
                   "?3, x'' FROM kv WHERE ns=?2 AND expires>0 AND expires<=?4 ORDER BY key",
                   &s->w_ev_expired);
+    if (rc == SQLITE_OK)
+        rc = prep(s->wdb, "UPDATE kv_events SET attempts=?1 WHERE id=?2 AND fn=?3",
+                  &s->w_ev_tried);
     if (rc == SQLITE_OK)
         rc = subs_load(s);
     if (rc != SQLITE_OK) {
@@ -735,6 +754,24 @@ static int apply_subs(sq_store *s, const kiln_kv_sub *subs, size_t n)
     return subs_install(s, set);
 }
 
+/* W_EV_TRIED: record attempts made, so a restart continues the count. */
+static int apply_ev_tried(sq_store *s, wop *op)
+{
+    const uint64_t *ids = op->key;
+    const uint32_t *attempts = op->aux2;
+    for (size_t i = 0; i < op->klen; i++) {
+        sqlite3_stmt *u = s->w_ev_tried;
+        sqlite3_bind_int(u, 1, (int)attempts[i]);
+        sqlite3_bind_int64(u, 2, (sqlite3_int64)ids[i]);
+        sqlite3_bind_text(u, 3, op->ns, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(u);
+        sqlite3_reset(u);
+        if (rc != SQLITE_DONE)
+            return KILN_EIO;
+    }
+    return KILN_OK;
+}
+
 /* W_EV_DONE: remove finished events, dead-lettering the failed ones. */
 static int apply_ev_done(sq_store *s, wop *op, int64_t now)
 {
@@ -875,6 +912,9 @@ static void apply(sq_store *s, wop *op, int64_t now)
         break;
     case W_EV_DONE:
         rc = apply_ev_done(s, op, now);
+        break;
+    case W_EV_TRIED:
+        rc = apply_ev_tried(s, op);
         break;
     default:
         rc = KILN_EINVAL;
@@ -1270,10 +1310,9 @@ static int read_events(sq_store *s, rconn *r, sqlite3_stmt *q, bool dead, kiln_k
             .payload = sqlite3_column_blob(q, 6),
             .plen = (size_t)sqlite3_column_bytes(q, 6),
         };
-        if (dead) {
-            e.attempts = (uint32_t)sqlite3_column_int(q, 7);
+        e.attempts = (uint32_t)sqlite3_column_int(q, 7);
+        if (dead)
             e.cause = (const char *)sqlite3_column_text(q, 8);
-        }
         if ((res = kv_evb_add(&b, &e)) != KILN_OK)
             break;
     }
@@ -1299,7 +1338,7 @@ static int sq_events_read(kiln_kv_store *st, const char *fn, uint64_t after, siz
     if (r == NULL)
         return KILN_EIO;
     if (r->evr == NULL &&
-        prep(r->db, "SELECT id, fn, ns, key, type, ts, payload FROM kv_events "
+        prep(r->db, "SELECT id, fn, ns, key, type, ts, payload, attempts FROM kv_events "
                     "WHERE fn=?1 AND id>?2 ORDER BY id LIMIT ?3", &r->evr) != SQLITE_OK) {
         kv_log("%s: cannot read events: %s", s->path, sqlite3_errmsg(r->db));
         return KILN_EIO;
@@ -1337,6 +1376,15 @@ static int sq_events_done(kiln_kv_store *st, const char *fn, const uint64_t *ids
     return submit((sq_store *)st, &op);
 }
 
+static int sq_events_tried(kiln_kv_store *st, const char *fn, const uint64_t *ids,
+                           const uint32_t *attempts, size_t n)
+{
+    if (n == 0)
+        return KILN_OK;
+    wop op = {.kind = W_EV_TRIED, .ns = fn, .key = ids, .klen = n, .aux2 = attempts};
+    return submit((sq_store *)st, &op);
+}
+
 static int sq_events_stats(kiln_kv_store *st, const char *fn, uint64_t *depth,
                            uint64_t *refused)
 {
@@ -1366,7 +1414,8 @@ static void sq_close(kiln_kv_store *st)
     }
     sqlite3_stmt *ws[] = {s->w_sel,   s->w_put,    s->w_del,    s->w_exp,
                           s->w_count, s->w_purge_ns, s->w_purge, s->w_ev_put,
-                          s->w_ev_del, s->w_ev_dead, s->w_ev_count, s->w_ev_expired};
+                          s->w_ev_del, s->w_ev_dead, s->w_ev_count, s->w_ev_expired,
+                          s->w_ev_tried};
     for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
         sqlite3_finalize(ws[i]);
     for (rconn *r = s->readers, *n; r != NULL; r = n) {
@@ -1407,6 +1456,7 @@ static const kiln_kv_ops sq_ops = {
     .subscribe = sq_subscribe,
     .events_read = sq_events_read,
     .events_done = sq_events_done,
+    .events_tried = sq_events_tried,
     .events_stats = sq_events_stats,
     .events_dead = sq_events_dead,
 };

@@ -196,6 +196,14 @@ static void test_dead_letters(void **state)
     assert_int_equal(s->ops->events_read(s, "f", 0, 10, &ev), KILN_OK);
     assert_int_equal(ev.n, 2);
     uint64_t ids[2] = {ev.ev[0].id, ev.ev[1].id};
+    assert_int_equal(ev.ev[1].attempts, 0);
+    kiln_kv_events_fini(&ev);
+    /* Attempts recorded are read back (a restart goes on counting). */
+    uint32_t tried = 2;
+    assert_int_equal(s->ops->events_tried(s, "f", &ids[1], &tried, 1), KILN_OK);
+    assert_int_equal(s->ops->events_read(s, "f", 0, 10, &ev), KILN_OK);
+    assert_int_equal(ev.ev[0].attempts, 0);
+    assert_int_equal(ev.ev[1].attempts, 2);
     kiln_kv_events_fini(&ev);
     const char *causes[2] = {"the handler answered 500", NULL};
     uint32_t attempts[2] = {4, 1};
@@ -316,8 +324,10 @@ static void test_sqlite_reopen(void **state)
     assert_int_equal(ev.n, 3);
     expect_ev(&ev.ev[0], KILN_KV_EV_ADDED, "a", "1");
     expect_ev(&ev.ev[2], KILN_KV_EV_UPDATED, "a", "3");
-    uint64_t id = ev.ev[0].id;
+    uint64_t id = ev.ev[0].id, id2 = ev.ev[1].id;
     kiln_kv_events_fini(&ev);
+    uint32_t tried = 3;
+    assert_int_equal(s->ops->events_tried(s, "f", &id2, &tried, 1), KILN_OK);
     uint64_t depth, refused;
     assert_int_equal(s->ops->events_stats(s, "f", &depth, &refused), KILN_OK);
     assert_int_equal(depth, 3);
@@ -326,6 +336,7 @@ static void test_sqlite_reopen(void **state)
     assert_int_equal(kiln_kv_sqlite_open(last_path, NULL, &s, &err), KILN_OK);
     assert_int_equal(s->ops->events_read(s, "f", 0, 10, &ev), KILN_OK);
     assert_int_equal(ev.n, 2); /* the removal was durable too */
+    assert_int_equal(ev.ev[0].attempts, 3); /* and the attempts */
     kiln_kv_events_fini(&ev);
     kiln_kv_close(s);
 }

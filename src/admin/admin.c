@@ -591,6 +591,27 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c)
     return ret;
 }
 
+/* GET /events/dead: the dead-lettered storage events, from the server. */
+static enum MHD_Result h_events_dead(admin_server *a, struct MHD_Connection *c)
+{
+    if (!a->has_backend || a->backend.events_dead == NULL)
+        return reply_error(c, 404, "no server: storage events are served by kiln serve");
+    char *text = a->backend.events_dead(a->backend.ctx);
+    if (text == NULL)
+        return reply_error(c, 500, "out of memory listing the dead letters");
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result dispatch(admin_server *a, struct MHD_Connection *c, const char *url,
                                 const char *method, admin_req *rq)
 {
@@ -601,6 +622,8 @@ static enum MHD_Result dispatch(admin_server *a, struct MHD_Connection *c, const
         return strcmp(method, "GET") == 0 ? h_status(a, c) : method_not_allowed(c, "GET");
     if (strcmp(url, "/metrics") == 0 || strcmp(url, "/v1/metrics") == 0)
         return strcmp(method, "GET") == 0 ? h_metrics(c) : method_not_allowed(c, "GET");
+    if (strcmp(url, "/events/dead") == 0 || strcmp(url, "/v1/events/dead") == 0)
+        return strcmp(method, "GET") == 0 ? h_events_dead(a, c) : method_not_allowed(c, "GET");
     if (strcmp(url, "/functions") == 0 || strcmp(url, "/functions/") == 0)
         return strcmp(method, "GET") == 0 ? h_list(a, c) : method_not_allowed(c, "GET");
     if (strncmp(url, "/functions/", 11) == 0) {
@@ -629,7 +652,8 @@ static enum MHD_Result dispatch(admin_server *a, struct MHD_Connection *c, const
                                                : method_not_allowed(c, "POST");
     }
     return reply_error(c, 404, "no endpoint %s %s; the admin API has /functions, "
-                               "/functions/NAME, /functions/NAME/rollback, /status, /metrics, /healthz "
+                               "/functions/NAME, /functions/NAME/rollback, /status, /metrics, "
+                               "/events/dead, /healthz "
                                "(README \"Deploying\")", method, url);
 }
 

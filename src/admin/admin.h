@@ -56,6 +56,10 @@ typedef struct admin_backend {
     size_t (*fn_names)(void *ctx, char ***out /* OUT: malloc'd array of malloc'd strings */);
     void (*rescan)(void *ctx);
     void *ctx;
+    /* Storage events given up on (docs/internals/events.md): JSON text
+     * {"dead":[...]}, malloc'd (free()), NULL when out of memory. May be
+     * NULL: GET /events/dead answers 404. */
+    char *(*events_dead)(void *ctx);
 } admin_backend;
 
 /*

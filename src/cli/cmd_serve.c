@@ -106,9 +106,18 @@ static void be_rescan(void *ctx)
     http_server_rescan(ctx);
 }
 
+static char *be_events_dead(void *ctx)
+{
+    return http_server_events_dead(ctx, 1000);
+}
+
 static void on_started(http_server *s, void *arg)
 {
-    admin_backend b = {be_status, be_names, be_rescan, s};
+    admin_backend b = {.fn_status = be_status,
+                       .fn_names = be_names,
+                       .rescan = be_rescan,
+                       .ctx = s,
+                       .events_dead = be_events_dead};
     kiln_err err;
     memset(&err, 0, sizeof(err));
     if (admin_start(arg, &b, &err) != KILN_OK)

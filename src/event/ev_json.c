@@ -24,8 +24,7 @@
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Standard base64 with padding into out (4 * ceil(n / 3) bytes); its length. */
-static size_t base64(const uint8_t *p, size_t n, char *out)
+size_t ev_base64(const uint8_t *p, size_t n, char *out)
 {
     size_t o = 0, i = 0;
     for (; i + 2 < n; i += 3) {
@@ -94,11 +93,11 @@ int ev_json_request(const kiln_event *ev, const char *path, kiln_request *req, k
     } else {
         memcpy(b + o, "\",\"key_base64\":\"", 16);
         o += 16;
-        o += base64(ev->key, ev->key_len, b + o);
+        o += ev_base64(ev->key, ev->key_len, b + o);
     }
     memcpy(b + o, "\",\"payload\":\"", 13);
     o += 13;
-    o += base64(ev->payload, ev->payload_len, b + o);
+    o += ev_base64(ev->payload, ev->payload_len, b + o);
     o += (size_t)snprintf(b + o, cap - o, "\",\"id\":%" PRIu64 ",\"attempt\":%" PRIu32 "}",
                           ev->id, ev->attempt);
     /* Header values: "application/json\0TYPE\0ID\0ATTEMPT\0SOURCE\0". */

@@ -93,6 +93,10 @@ void ev_dispatcher_free(ev_dispatcher *d);
 int ev_json_request(const kiln_event *ev, const char *path, kiln_request *req /* OUT */,
                     kiln_kv *hdrs /* [5] */, char **body /* OUT */, char **hdr_buf /* OUT */);
 
+/* Standard base64 with padding of n bytes into out (room for
+ * 4 * ceil(n / 3) bytes; not NUL-terminated); returns its length. */
+size_t ev_base64(const uint8_t *p, size_t n, char *out);
+
 /* Deliver `ev` to `t` on the calling fiber: the ABI's event op, else the
  * JSON event ABI. KILN_OK = handled; else err says why. */
 int ev_deliver(const ev_target *t, const kiln_event *ev, kiln_err *err);

@@ -5,9 +5,12 @@
  * the path their JSON event requests go to, and whether they can run now.
  * Called on the main thread at start and after every table swap.
  */
+#include <jansson.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/json_raw.h"
+#include "base/utf8.h"
 #include "event/event.h"
 #include "http/http_int.h"
 
@@ -132,4 +135,83 @@ int http_events_update(ev_dispatcher **d, const ev_host *host, http_table *t)
                  targets[i].available ? "" : " (queued until it is available)");
     kiln_free(targets);
     return rc;
+}
+
+/* One dead letter as JSON (names as in the JSON event ABI). */
+static json_t *dead_json(const kiln_kv_qevent *e)
+{
+    json_t *o = json_object();
+    char *b = kiln_malloc((e->klen > e->plen ? e->klen : e->plen) / 3 * 4 + 8);
+    if (o == NULL || b == NULL) {
+        json_decref(o);
+        kiln_free(b);
+        return NULL;
+    }
+    json_object_set_new(o, "id", json_integer((json_int_t)e->id));
+    json_object_set_new(o, "function", json_string(e->fn ? e->fn : ""));
+    json_object_set_new(o, "namespace", json_string(e->ns ? e->ns : ""));
+    json_object_set_new(o, "event_type", json_string(kiln_event_type_name(e->type)));
+    if (utf8_valid(e->key, e->klen)) {
+        json_object_set_new(o, "key", json_stringn((const char *)e->key, e->klen));
+    } else {
+        size_t n = ev_base64(e->key, e->klen, b);
+        json_object_set_new(o, "key_base64", json_stringn(b, n));
+    }
+    size_t n = ev_base64(e->payload, e->plen, b);
+    json_object_set_new(o, "payload", json_stringn(b, n));
+    json_object_set_new(o, "attempts", json_integer(e->attempts));
+    char *cause = e->cause ? json_raw_utf8(e->cause, strlen(e->cause), NULL) : NULL;
+    json_object_set_new(o, "cause", json_string(cause ? cause : ""));
+    kiln_free(cause);
+    json_t *ts = json_object();
+    json_object_set_new(ts, "seconds", json_integer(e->ts_ns / 1000000000));
+    json_object_set_new(ts, "nanoseconds", json_integer(e->ts_ns % 1000000000));
+    json_object_set_new(o, "event_timestamp", ts);
+    kiln_free(b);
+    return o;
+}
+
+char *http_events_dead_json(const http_table *t, size_t max)
+{
+    json_t *arr = json_array();
+    kiln_kv_store **seen = kiln_calloc(t->n_fns ? t->n_fns : 1, sizeof(*seen));
+    size_t n_seen = 0;
+    if (arr == NULL || seen == NULL) {
+        json_decref(arr);
+        kiln_free(seen);
+        return NULL;
+    }
+    for (size_t i = 0; i < t->n_fns; i++) {
+        const http_fn *f = t->fns[i];
+        const cfg_events *e = f->mod ? f->mod->cf->events : NULL;
+        const kiln_kv_ns *ns =
+            e != NULL && f->kv != NULL ? kiln_kv_grants_find(f->kv, e->ns, strlen(e->ns)) : NULL;
+        if (ns == NULL)
+            continue;
+        bool dup = false;
+        for (size_t j = 0; j < n_seen && !dup; j++)
+            dup = seen[j] == ns->store;
+        if (dup)
+            continue;
+        seen[n_seen++] = ns->store;
+        kiln_kv_events ev;
+        if (ns->store->ops->events_dead(ns->store, max, &ev) != KILN_OK)
+            continue;
+        for (size_t k = 0; k < ev.n; k++) {
+            json_t *o = dead_json(&ev.ev[k]);
+            if (o != NULL)
+                json_array_append_new(arr, o);
+        }
+        kiln_kv_events_fini(&ev);
+    }
+    kiln_free(seen);
+    json_t *root = json_object();
+    if (root == NULL) {
+        json_decref(arr);
+        return NULL;
+    }
+    json_object_set_new(root, "dead", arr);
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return text;
 }

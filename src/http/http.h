@@ -61,6 +61,13 @@ typedef struct http_fn_status {
 void http_server_fn_status(http_server *s, const char *name, http_fn_status *out /* OUT */);
 /* Names of every function served, malloc'd array of malloc'd strings. */
 size_t http_server_fn_names(http_server *s, char ***out /* OUT */);
+/* The dead-lettered storage events (docs/internals/events.md) of the stores
+ * the served functions' subscriptions live in, newest first, at most max
+ * per store: JSON text {"dead":[{"id", "function", "namespace",
+ * "event_type", "key" or "key_base64", "payload" (base64), "attempts",
+ * "cause", "event_timestamp"}]}, malloc'd (free()); NULL when out of
+ * memory. Thread-safe. */
+char *http_server_events_dead(http_server *s, size_t max);
 /* Re-read the configuration and the watched directories now, as a change
  * seen by the watcher would (asynchronous: the main thread does it). */
 void http_server_rescan(http_server *s);

@@ -225,5 +225,7 @@ int http_proxy(const http_fn *f, const kiln_request *req, kiln_response *resp);
 struct ev_dispatcher;
 struct ev_host;
 int http_events_update(struct ev_dispatcher **d, const struct ev_host *host, http_table *t);
+/* http_server_events_dead over table t. */
+char *http_events_dead_json(const http_table *t, size_t max);
 
 #endif

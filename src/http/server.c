@@ -1372,6 +1372,14 @@ static bool watch_due(http_server *s)
     return true;
 }
 
+char *http_server_events_dead(http_server *s, size_t max)
+{
+    http_table *t = acquire_table(s);
+    char *json = http_events_dead_json(t, max);
+    http_table_release(t);
+    return json;
+}
+
 void http_server_rescan(http_server *s)
 {
     atomic_store(&s->rescan, true);

@@ -7,7 +7,8 @@
 # object-added / -updated / -removed, order per key over many writes, a
 # handler failing its first attempts (retried), a key expiring (removed), one
 # failing every attempt
-# (logged, counted in /metrics, dead-lettered: `kiln kv dead`), a memory
+# (logged, counted in /metrics, dead-lettered: `kiln kv dead`, admin
+# GET /v1/events/dead), a memory
 # namespace, a reload moving a subscription, a restart with a backlog left
 # by a slow handler (all delivered, in order), a component handler
 # (tests/components/guests/faas.c, kiln:faas) through the ABI's event op,
@@ -219,6 +220,10 @@ check_contains "metrics: retried (two per event)" "$BODY" 'kiln_events_retried_t
 check_contains "metrics: failed" "$BODY" 'kiln_events_failed_total{function="ondoomed"} 1'
 check_contains "metrics: retried before failing" "$BODY" 'kiln_events_retried_total{function="ondoomed"} 2'
 check_contains "metrics: queue depth" "$BODY" 'kiln_events_queue_depth{function="onbucket"}'
+req -H "Authorization: Bearer $(cat "$KILN_HOME/admin.token")" "$ADMIN/v1/events/dead"
+check_eq "admin: GET /v1/events/dead answers" 200 "$CODE"
+check_contains "admin: the dead letter as JSON" "$BODY" \
+    '"function":"ondoomed","namespace":"doomed","event_type":"object-added","key":"y","payload":"YmFk","attempts":3,"cause":"the handler answered 500: failing on purpose, attempt 3"'
 
 # ---- a memory namespace -------------------------------------------------------------------
 w set membucket m1 mem

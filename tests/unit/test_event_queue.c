@@ -8,7 +8,8 @@
  * subscription set survive; a store opened without subscribing still
  * queues), the JSON event ABI's exact request, and the dispatcher over a
  * fake ABI: every event delivered in order per key across retries, failures
- * dead-lettered after their retries, and labelled metrics.
+ * dead-lettered after their retries, and labelled metrics; and the
+ * `events:` configuration key with its errors.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -26,6 +27,7 @@
 
 #include "base/alloc.h"
 #include "base/metrics.h"
+#include "config/config.h"
 #include "event/event.h"
 #include "kiln/kv.h"
 #include "loop/loop.h"
@@ -581,6 +583,75 @@ static void test_dispatcher(void **state)
     kiln_kv_close(s);
 }
 
+
+/* ---- configuration --------------------------------------------------------- */
+
+static int parse(const char *text, cfg_config **c, kiln_err *err)
+{
+    memset(err, 0, sizeof(*err));
+    return cfg_parse(text, strlen(text), "t.yaml", "/", c, err);
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    cfg_config *c;
+    kiln_err err;
+    assert_int_equal(parse("functions:\n"
+                           "  f:\n"
+                           "    module: /bin/sh\n"
+                           "    kv: {grants: {imgs: r}}\n"
+                           "    events: {namespace: imgs}\n"
+                           "    routes: [/f]\n"
+                           "  g:\n"
+                           "    module: /bin/sh\n"
+                           "    kv: {grants: {imgs: rw}}\n"
+                           "    events: {namespace: imgs, types: [object-removed], retries: 0,\n"
+                           "             backoff: 2s, max_queue: 10}\n"
+                           "    routes: [/g]\n",
+                           &c, &err),
+                     KILN_OK);
+    const cfg_events *e = c->functions[0].events;
+    assert_non_null(e);
+    assert_string_equal(e->ns, "imgs");
+    assert_int_equal(e->types, KILN_KV_EV_ALL);
+    assert_int_equal(e->retries, 3);
+    assert_int_equal(e->backoff_ms, 100);
+    assert_int_equal(e->max_queue, KILN_KV_DEFAULT_MAX_EVENTS);
+    e = c->functions[1].events;
+    assert_int_equal(e->types, 1u << KILN_KV_EV_REMOVED);
+    assert_int_equal(e->retries, 0);
+    assert_int_equal(e->backoff_ms, 2000);
+    assert_int_equal(e->max_queue, 10);
+    cfg_free(c);
+    static const struct {
+        const char *events, *grants, *msg;
+    } bad[] = {
+        {"{namespace: imgs}", "{}", "is not granted it; add kv: {grants: {imgs: r}}"},
+        {"{types: [object-added]}", "{imgs: r}", "events needs 'namespace'"},
+        {"{namespace: imgs, types: [scheduled]}", "{imgs: r}", "unknown event type 'scheduled'"},
+        {"{namespace: imgs, types: []}", "{imgs: r}", "must be a non-empty list"},
+        {"{namespace: imgs, retry: 1}", "{imgs: r}", "unknown key 'retry'"},
+        {"{namespace: imgs, retries: 101}", "{imgs: r}", "retries"},
+        {"{namespace: 'fn:x'}", "{imgs: r}", "is not a global namespace name"},
+        {"[imgs]", "{imgs: r}", "must be a mapping"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[400];
+        snprintf(text, sizeof(text),
+                 "functions:\n  f:\n    module: /bin/sh\n    kv: {grants: %s}\n"
+                 "    events: %s\n    routes: [/f]\n",
+                 bad[i].grants, bad[i].events);
+        int rc = parse(text, &c, &err);
+        if (rc == KILN_OK)
+            cfg_free(c);
+        assert_int_equal(rc, KILN_ECONFIG);
+        if (strstr(err.msg, bad[i].msg) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].msg);
+        assert_non_null(strstr(err.msg, "t.yaml:"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -597,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_reopen),
         cmocka_unit_test(test_sqlite_expiry),
         cmocka_unit_test(test_json_request),
+        cmocka_unit_test(test_config),
         cmocka_unit_test_prestate(test_dispatcher, "sqlite"),
         cmocka_unit_test_prestate(test_dispatcher, "memory"),
     };

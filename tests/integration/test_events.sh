@@ -50,6 +50,12 @@ functions:
     kv: {grants: {$1: r, out: rw}}
     events: {namespace: $1}
     routes: [/onbucket]
+  alsobucket:
+    module: ev_handler.wasm
+    env: {OUT_NS: out5}
+    kv: {grants: {bucket: r, out5: rw}}
+    events: {namespace: bucket}
+    routes: [/alsobucket]
   onflaky:
     module: ev_handler.wasm
     env: {OUT_NS: out2, FAIL_FIRST: "2"}
@@ -149,6 +155,9 @@ check_contains "removed: type" "$body" '"event_type":"object-removed","event_tim
 check_contains "removed: empty payload" "$body" '"key":"k1","payload":"","id"'
 check_eq "per key: the whole history in order" \
     "object-added=hello;object-updated=world;object-removed=;" "$(kvget out log:k1)"
+wait_key out5 log:k1 "object-removed"
+check_eq "two subscribers: the second gets every event too" \
+    "object-added=hello;object-updated=world;object-removed=;" "$(kvget out5 log:k1)"
 w incr bucket ctr 5
 wait_key out log:ctr
 check_eq "incr: object-added with the number as payload" "object-added=5;" "$(kvget out log:ctr)"

@@ -7,8 +7,11 @@
  *
  * Every request runs in a fresh instance with a fresh WASI context; nothing
  * survives between requests (`reuse` is refused: a command's _start runs
- * once per instance). The request's CGI context (environment, stdio, output
- * back to a response) is cgi_env.c, shared with wasi:cli/command components.
+ * once per instance). With `snapshot: true` the fresh instance starts from
+ * the image taken after the module's `wizer.initialize` or `_initialize`
+ * ran at deploy (cgi_snap.c). The request's CGI context (environment,
+ * stdio, output back to a response) is cgi_env.c, shared with
+ * wasi:cli/command components.
  * docs/internals/http.md lists the variables.
  */
 #include <ctype.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "abi/cgi/cgi_int.h"
+#include "abi/cgi/cgi_snap.h"
 #include "abi/guest_log.h"
 #include "base/alloc.h"
 #include "kiln/abi.h"
@@ -32,6 +36,7 @@ typedef struct cgi_state {
     const char *entry_name;
     kiln_wasi_preopen *preopens;
     size_t n_preopens;
+    cgi_image img; /* snapshot: true (cgi_snap.h) */
 } cgi_state;
 
 static const char WASI_MODULE[] = "wasi_snapshot_preview1";
@@ -111,8 +116,17 @@ static void cgi_release(void *state)
     cgi_state *s = state;
     if (s == NULL)
         return;
+    cgi_image_free(&s->img);
     kiln_free(s->preopens);
     kiln_free(s);
+}
+
+/* snapshot: true: the image every request starts from (cgi_snap.h). */
+static int cgi_snapshot(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                        kiln_err *err)
+{
+    cgi_state *s = state;
+    return cgi_image_make(fn, pre, s->preopens, s->n_preopens, &s->img, err);
 }
 
 /* ---- CGI response --------------------------------------------------------------- */
@@ -273,7 +287,10 @@ static int cgi_handle(const kiln_function *fn, void *state, const kiln_instance_
     /* Outbound HTTP keeps the instance's last response: one per request. */
     net_ctx_init(&http, fn, fn->limits.timeout_ms);
     slots[KILN_STATE_HTTP] = &http;
-    rc = kiln_instance_new(pre, &fn->limits, slots, &inst, err);
+    if (s->img.snap != NULL && s->img.pre == pre) /* initialised already */
+        rc = kiln_instance_new_from_snapshot(s->img.snap, &fn->limits, slots, &inst, err);
+    else
+        rc = kiln_instance_new(pre, &fn->limits, slots, &inst, err);
     if (rc == KILN_OK)
         rc = kiln_instance_call_index(inst, s->entry, NULL, NULL, err);
     if (rc == KILN_EEXIT && err->exit_code == 0)
@@ -304,4 +321,5 @@ KILN_API const kiln_abi_ops kiln_abi_cgi = {
     .prepare = cgi_prepare,
     .handle = cgi_handle,
     .release = cgi_release,
+    .snapshot = cgi_snapshot,
 };

@@ -76,8 +76,8 @@ typedef struct rt_mem_header {
      * image copies back only the pages written since the last one. */
     bool tracked;
     /* Restores left before tracking is tried again: the last tracked
-     * request wrote over a tenth of the image, and a write fault per page
-     * costs ~10x copying it (snapshot.md §2b). */
+     * request wrote over a sixteenth of the image, and a tracked write
+     * costs ~13x copying the page (snapshot.md §2b). */
     uint8_t track_skip;
     int registry_index; /* slot in the process-wide reservation registry */
     struct rt_mem_header *next_free;

@@ -148,10 +148,11 @@ static void slot_fill(rt_mem_header *h, const uint8_t *image, uint64_t extent, u
                 written += len;
             }
         }
-        /* More than a tenth written: the next requests likely do the
-         * same, and a write fault (~1 us a page) then costs more than
-         * copying the whole image (~0.09 us a page; snapshot.md §2b). */
-        bool mostly = written > extent / 10;
+        /* More than a sixteenth written: the next requests likely do the
+         * same, and tracked writes (~1.3 us a page: the fault, the copy
+         * back, re-arming) then cost more than copying the whole image
+         * (~0.1 us a page; snapshot.md §2b). */
+        bool mostly = written > extent / 16;
         if (n >= 0 && !mostly && vmem_track_rearm(d, extent) == 0) {
             rt_tls.image_partial_restores++;
             return;

@@ -506,9 +506,9 @@ static void tracked_rounds(tracked_ctx *c)
 {
     kiln_err err;
     kiln_instance *inst;
-    /* Pages written: a sixteenth, a sixtieth, a 23rd, a 17th; round 20
+    /* Pages written: a 32nd, a 61st, a 23rd, a 40th (plus 4 by read(2)); round 20
      * writes every byte (the slot then copies whole for a while). */
-    uint32_t steps[] = {65536 + 3, 4096 * 61, 4096 * 23 + 5, 4096 * 17 + 1};
+    uint32_t steps[] = {65536 * 2 + 3, 4096 * 61, 4096 * 23 + 5, 4096 * 40 + 1};
     for (int round = 0; round < 25; round++) {
         kiln_snapshot *s = round % 3 == 2 ? c->b : c->a;
         uint32_t v = s == c->a ? 0x11 : 0x22;
@@ -588,6 +588,51 @@ static void test_tracked_image_slots(void **state)
     kiln_instance_pre_free(c.pre);
     kiln_module_release(m);
     kiln_linker_free(l);
+}
+
+/* Cleanup (snapshot.md "Cleanup"): an owner's previous image is deleted
+ * when it moves to another, unless another owner still names it. */
+static void touch_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("x", f);
+    fclose(f);
+}
+
+static void test_image_cleanup(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kiln-snap-gc-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char a[256], b[256], c[256], gone[512];
+    snprintf(a, sizeof(a), "%s/a.img", dir);
+    snprintf(b, sizeof(b), "%s/b.img", dir);
+    snprintf(c, sizeof(c), "%s/c.img", dir);
+    touch_file(a);
+    touch_file(b);
+    touch_file(c);
+    kiln_err err;
+    assert_int_equal(kiln_snapshot_cache_claim(a, "f1", gone, sizeof(gone), &err), KILN_OK);
+    assert_string_equal(gone, "");
+    assert_int_equal(kiln_snapshot_cache_claim(a, "f2", gone, sizeof(gone), &err), KILN_OK);
+    /* f1 moves on; f2 still starts from a: kept. */
+    assert_int_equal(kiln_snapshot_cache_claim(b, "f1", gone, sizeof(gone), &err), KILN_OK);
+    assert_string_equal(gone, "");
+    assert_int_equal(access(a, F_OK), 0);
+    /* f2 moves on: nobody names a any more. */
+    assert_int_equal(kiln_snapshot_cache_claim(c, "f2", gone, sizeof(gone), &err), KILN_OK);
+    assert_string_equal(gone, a);
+    assert_int_equal(access(a, F_OK), -1);
+    /* Claiming the same image again removes nothing. */
+    assert_int_equal(kiln_snapshot_cache_claim(c, "f2", gone, sizeof(gone), &err), KILN_OK);
+    assert_string_equal(gone, "");
+    assert_int_equal(access(b, F_OK), 0);
+    assert_int_equal(access(c, F_OK), 0);
+    assert_int_equal(kiln_snapshot_cache_claim(c, NULL, gone, sizeof(gone), &err), KILN_EINVAL);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* Images on disk: saved, read back (header and sizes without an artifact),
@@ -818,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_plain_pool_reset),
         cmocka_unit_test(test_tracked_image_slots),
         cmocka_unit_test(test_image_on_disk),
+        cmocka_unit_test(test_image_cleanup),
         cmocka_unit_test(test_funcref_global),
         cmocka_unit_test(test_image_other_tier),
     };

@@ -201,6 +201,7 @@ static rt_mem_header *pool_take(rt_thread *t, uint64_t image_id)
     if (h->image_id != 0 && h->image_id != image_id) {
         uint64_t n = h->image_extent < h->committed ? h->image_extent : h->committed;
         slot_untag(h);
+        h->track_skip = 0; /* that image's write pattern, not the next one's */
         memset(header_data(h), 0, n);
     }
     return h;

@@ -52,7 +52,8 @@
  * whole image costs about what the tracking's two page-table scans do. */
 #define RT_TRACK_MIN ((uint64_t)64 << 10)
 #define RT_TRACK_RUNS 64
-#define RT_TRACK_SKIP 32 /* restores copied whole after a mostly-written one */
+#define RT_TRACK_SKIP 32 /* restores copied whole after a mostly-written one, */
+#define RT_TRACK_BACKOFF_MAX 7 /* ... doubled up to 32 << 7 = 4096 */
 #define RT_HOST_STACK_MARGIN ((uintptr_t)128 << 10)
 /* Guest stacks (rt_fiber.c): usable size = the function's stack limit +
  * RT_HOST_HEADROOM, below it RT_STACK_GUARD bytes that are never mapped. */
@@ -77,8 +78,11 @@ typedef struct rt_mem_header {
     bool tracked;
     /* Restores left before tracking is tried again: the last tracked
      * request wrote over a sixteenth of the image, and a tracked write
-     * costs ~13x copying the page (snapshot.md §2b). */
-    uint8_t track_skip;
+     * costs ~13x copying the page (snapshot.md §2b). The pause doubles
+     * (track_backoff) each time that happens again, up to 4096 restores,
+     * and is reset by a tracked request that wrote little. */
+    uint16_t track_skip;
+    uint8_t track_backoff;
     int registry_index; /* slot in the process-wide reservation registry */
     struct rt_mem_header *next_free;
 } rt_mem_header;

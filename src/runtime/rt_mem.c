@@ -66,6 +66,7 @@ static rt_mem_header *reserve_new(void)
     h->image_extent = 0;
     h->tracked = false;
     h->track_skip = 0;
+    h->track_backoff = 0;
     h->next_free = NULL;
     h->registry_index = -1;
     pthread_mutex_lock(&registry_lock);
@@ -154,12 +155,15 @@ static void slot_fill(rt_mem_header *h, const uint8_t *image, uint64_t extent, u
          * (~0.1 us a page; snapshot.md §2b). */
         bool mostly = written > extent / 16;
         if (n >= 0 && !mostly && vmem_track_rearm(d, extent) == 0) {
+            h->track_backoff = 0;
             rt_tls.image_partial_restores++;
             return;
         }
         if (n >= 0 && mostly) {
             slot_untag(h); /* stops tracking; the bytes are the image again */
-            h->track_skip = RT_TRACK_SKIP;
+            h->track_skip = (uint16_t)(RT_TRACK_SKIP << h->track_backoff);
+            if (h->track_backoff < RT_TRACK_BACKOFF_MAX)
+                h->track_backoff++;
             h->image_id = image_id;
             h->image_extent = extent;
             rt_tls.image_partial_restores++;
@@ -202,6 +206,7 @@ static rt_mem_header *pool_take(rt_thread *t, uint64_t image_id)
         uint64_t n = h->image_extent < h->committed ? h->image_extent : h->committed;
         slot_untag(h);
         h->track_skip = 0; /* that image's write pattern, not the next one's */
+        h->track_backoff = 0;
         memset(header_data(h), 0, n);
     }
     return h;

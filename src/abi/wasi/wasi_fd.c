@@ -824,7 +824,8 @@ wasi_errno wasi_stream_read(kiln_instance *inst, kiln_wasi *w, uint32_t fd, void
         size_t c = w->in_len - w->in_pos;
         if (c > len)
             c = len;
-        memcpy(buf, w->in_data + w->in_pos, c);
+        if (c) /* in_data may be NULL for an empty stdin */
+            memcpy(buf, w->in_data + w->in_pos, c);
         w->in_pos += c;
         *done = c;
         return WASI_ESUCCESS;

@@ -425,29 +425,39 @@ static int stat_val(cm_inst *ci, const struct stat *st, cm_val *out, kiln_err *e
     return KILN_OK;
 }
 
+/* stat and metadata-hash share their shape: a stat of the descriptor or of
+ * (path-flags, path) under it, answered as a record made by `conv`. */
+typedef int (*stat_conv)(cm_inst *ci, const struct stat *st, cm_val *out, kiln_err *err);
+
+static int stat_result(cm_inst *ci, cm_val *r, wasi_errno e, const struct stat *st,
+                       stat_conv conv, kiln_err *err)
+{
+    cm_val v;
+    if (e != WASI_ESUCCESS)
+        return fs_result(ci, r, e, NULL, err);
+    int rc = conv(ci, st, &v, err);
+    return rc != KILN_OK ? rc : fs_result(ci, r, e, &v, err);
+}
+
+/* (self, path-flags, path): symlink-follow is bit 0 of path-flags. */
+static wasi_errno stat_path(kiln_wasi *w, const cm_val *a, struct stat *st)
+{
+    wasi_errno e = path_of(w, &a[2], 0);
+    if (e != WASI_ESUCCESS)
+        return e;
+    return wasi_stat_at(w, FD(a[0]), (a[1].flags & 1) != 0, w->path[0], st);
+}
+
 HOSTFN(stat_fd)
 {
     struct stat st;
-    cm_val v;
-    wasi_errno e = wasi_fstat(ud, FD(a[0]), &st);
-    if (e != WASI_ESUCCESS)
-        return fs_result(ci, r, e, NULL, err);
-    int rc = stat_val(ci, &st, &v, err);
-    return rc != KILN_OK ? rc : fs_result(ci, r, e, &v, err);
+    return stat_result(ci, r, wasi_fstat(ud, FD(a[0]), &st), &st, stat_val, err);
 }
 
 HOSTFN(stat_at)
 {
-    kiln_wasi *w = ud;
     struct stat st;
-    cm_val v;
-    wasi_errno e = path_of(w, &a[2], 0);
-    if (e == WASI_ESUCCESS)
-        e = wasi_stat_at(w, FD(a[0]), (a[1].flags & 1) != 0, w->path[0], &st);
-    if (e != WASI_ESUCCESS)
-        return fs_result(ci, r, e, NULL, err);
-    int rc = stat_val(ci, &st, &v, err);
-    return rc != KILN_OK ? rc : fs_result(ci, r, e, &v, err);
+    return stat_result(ci, r, stat_path(ud, a, &st), &st, stat_val, err);
 }
 
 /* link-at(old-path-flags, old-path, new-descriptor, new-path) */
@@ -573,26 +583,13 @@ static int hash_val(cm_inst *ci, const struct stat *st, cm_val *out, kiln_err *e
 HOSTFN(metadata_hash)
 {
     struct stat st;
-    cm_val v;
-    wasi_errno e = wasi_fstat(ud, FD(a[0]), &st);
-    if (e != WASI_ESUCCESS)
-        return fs_result(ci, r, e, NULL, err);
-    int rc = hash_val(ci, &st, &v, err);
-    return rc != KILN_OK ? rc : fs_result(ci, r, e, &v, err);
+    return stat_result(ci, r, wasi_fstat(ud, FD(a[0]), &st), &st, hash_val, err);
 }
 
 HOSTFN(metadata_hash_at)
 {
-    kiln_wasi *w = ud;
     struct stat st;
-    cm_val v;
-    wasi_errno e = path_of(w, &a[2], 0);
-    if (e == WASI_ESUCCESS)
-        e = wasi_stat_at(w, FD(a[0]), (a[1].flags & 1) != 0, w->path[0], &st);
-    if (e != WASI_ESUCCESS)
-        return fs_result(ci, r, e, NULL, err);
-    int rc = hash_val(ci, &st, &v, err);
-    return rc != KILN_OK ? rc : fs_result(ci, r, e, &v, err);
+    return stat_result(ci, r, stat_path(ud, a, &st), &st, hash_val, err);
 }
 
 /* filesystem-error-code(borrow<error>) -> option<error-code> */

@@ -94,19 +94,11 @@ static int cgi_prepare(const kiln_function *fn, kiln_module *m, void **state, ki
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     s->entry = idx;
     s->entry_name = entry;
-    if (fn->n_dirs > 0) {
-        s->preopens = kiln_calloc(fn->n_dirs, sizeof(*s->preopens));
-        if (s->preopens == NULL) {
-            kiln_free(s);
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < fn->n_dirs; i++) {
-            s->preopens[i].host_path = fn->dirs[i].host;
-            s->preopens[i].guest_path = fn->dirs[i].guest;
-            s->preopens[i].read_only = fn->dirs[i].read_only;
-        }
-        s->n_preopens = fn->n_dirs;
+    if (cgi_preopens(fn, &s->preopens, err) != KILN_OK) {
+        kiln_free(s);
+        return KILN_ENOMEM;
     }
+    s->n_preopens = fn->n_dirs;
     *state = s;
     return KILN_OK;
 }

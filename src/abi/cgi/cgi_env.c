@@ -297,3 +297,20 @@ int cgi_wasi_respond(const kiln_function *fn, kiln_wasi *wasi, kiln_response *re
         kiln_free(out);
     return rc;
 }
+
+int cgi_preopens(const kiln_function *fn, kiln_wasi_preopen **out, kiln_err *err)
+{
+    *out = NULL;
+    if (fn->n_dirs == 0)
+        return KILN_OK;
+    kiln_wasi_preopen *p = kiln_calloc(fn->n_dirs, sizeof(*p));
+    if (p == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "function '%s': out of memory", fn->name);
+    for (size_t i = 0; i < fn->n_dirs; i++) {
+        p[i].host_path = fn->dirs[i].host;
+        p[i].guest_path = fn->dirs[i].guest;
+        p[i].read_only = fn->dirs[i].read_only;
+    }
+    *out = p;
+    return KILN_OK;
+}

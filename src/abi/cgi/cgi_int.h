@@ -43,6 +43,11 @@ void cgi_env_free(cgi_env *e); /* NULL or zeroed is ok */
 /* The response body cap: fn->max_output_bytes or 16 MiB. */
 size_t cgi_output_cap(const kiln_function *fn);
 
+/* fn->dirs as preview-1 preopens: *out is kiln_calloc'd (free with
+ * kiln_free; NULL when there are none), its strings borrowed from fn.
+ * KILN_OK or KILN_ENOMEM. */
+int cgi_preopens(const kiln_function *fn, kiln_wasi_preopen **out /* OUT */, kiln_err *err);
+
 /* The preview-1 context a CGI program runs with: argv = {fn->name}, `env`,
  * the preopens, stdin = the request body (borrowed: req must outlive the
  * context), stdout captured up to cgi_output_cap + 64 KiB of headers, stderr

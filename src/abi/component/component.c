@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "abi/cgi/cgi_int.h"
 #include "abi/component/comp_int.h"
 #include "base/alloc.h"
 #include "component/cm_wasi.h"
@@ -215,21 +216,13 @@ static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void 
                                 fn->name, e.msg);
         return kiln_err_set(err, rc, "function '%s': %s", fn->name, e.msg);
     }
-    if (fn->n_dirs > 0) {
-        /* Handed to every request's preview-1 context, which WASI 0.2's
-         * filesystem maps onto (cm_wasi.c), as the wasi ABI does. */
-        s->preopens = kiln_calloc(fn->n_dirs, sizeof(*s->preopens));
-        if (s->preopens == NULL) {
-            comp_release(s);
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < fn->n_dirs; i++) {
-            s->preopens[i].host_path = fn->dirs[i].host;
-            s->preopens[i].guest_path = fn->dirs[i].guest;
-            s->preopens[i].read_only = fn->dirs[i].read_only;
-        }
-        s->n_preopens = fn->n_dirs;
+    /* Handed to every request's preview-1 context, which WASI 0.2's
+     * filesystem maps onto (cm_wasi.c), as the wasi ABI does. */
+    if (cgi_preopens(fn, &s->preopens, err) != KILN_OK) {
+        comp_release(s);
+        return KILN_ENOMEM;
     }
+    s->n_preopens = fn->n_dirs;
     rc = cm_mods_load(s->c, s->buf, fn->name, aot, &s->mods, &e);
     if (rc != KILN_OK) {
         comp_release(s);

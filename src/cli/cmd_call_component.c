@@ -317,26 +317,6 @@ int cmd_call_dispatch(int argc, char **argv)
     return rc;
 }
 
-/* The lifted function behind wasi:cli/run's `run`: the adapter exports it
- * from its core instance as "wasi:cli/run@VERSION#run". The export is
- * wrapped in a typed nested instance the reader does not follow yet, so the
- * lift is found by that core export name. */
-static const cm_func *find_run(const cm_component *c)
-{
-    for (uint32_t i = 0; i < c->n_space[CM_SORT_FUNC]; i++) {
-        const cm_func *f = c->space[CM_SORT_FUNC][i];
-        if (f->how != CM_FUNC_LIFT)
-            continue;
-        const cm_core_func *cf = c->space[CM_SORT_CORE_FUNC][f->core_func];
-        if (cf->how == CM_CORE_ALIAS && strncmp(cf->name, "wasi:cli/run@", 13) == 0) {
-            const char *h = strchr(cf->name, '#');
-            if (h != NULL && strcmp(h, "#run") == 0 && f->type->n == 0)
-                return f;
-        }
-    }
-    return NULL;
-}
-
 int cli_run_component(const char *path, kiln_wasi *wasi, const kiln_limits *limits, kiln_err *err)
 {
     uint8_t *buf;
@@ -347,7 +327,7 @@ int cli_run_component(const char *path, kiln_wasi *wasi, const kiln_limits *limi
     cm_inst *ci = NULL;
     cm_arena *arena = NULL;
     int rc = cm_parse(buf, size, &c, err);
-    const cm_func *run = rc == KILN_OK ? find_run(c) : NULL;
+    const cm_func *run = rc == KILN_OK ? cm_find_cli_run(c) : NULL;
     if (rc == KILN_OK && run == NULL)
         rc = kiln_err_set(err, KILN_EUNSUPPORTED, "%s: a component without a wasi:cli/run "
                           "export is not a command; see `kiln inspect %s` and use `kiln call`",

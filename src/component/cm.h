@@ -203,4 +203,10 @@ const char *cm_kind_name(cm_kind k);
 /* Name of a sort ("func", "core module"). */
 const char *cm_sort_name(cm_sort s);
 
+/* The lift behind wasi:cli/run's `run`, or NULL. The command adapter exports
+ * it from its core instance as "wasi:cli/run@VERSION#run", re-exported
+ * through a typed nested instance the reader does not follow, so it is found
+ * by that core export name. */
+const cm_func *cm_find_cli_run(const cm_component *c);
+
 #endif

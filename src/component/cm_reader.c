@@ -1552,3 +1552,19 @@ void cm_free(cm_component *c)
     if (c != NULL)
         cm_arena_free(c->arena);
 }
+
+const cm_func *cm_find_cli_run(const cm_component *c)
+{
+    for (uint32_t i = 0; i < c->n_space[CM_SORT_FUNC]; i++) {
+        const cm_func *f = c->space[CM_SORT_FUNC][i];
+        if (f->how != CM_FUNC_LIFT)
+            continue;
+        const cm_core_func *cf = c->space[CM_SORT_CORE_FUNC][f->core_func];
+        if (cf->how == CM_CORE_ALIAS && strncmp(cf->name, "wasi:cli/run@", 13) == 0) {
+            const char *h = strchr(cf->name, '#');
+            if (h != NULL && strcmp(h, "#run") == 0 && f->type->n == 0)
+                return f;
+        }
+    }
+    return NULL;
+}

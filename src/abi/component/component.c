@@ -92,10 +92,8 @@ static int read_file(const char *path, uint8_t **out, size_t *len, kiln_err *err
     return KILN_OK;
 }
 
-/* The lift behind wasi:cli/run's `run`: the command adapter exports it from
- * its core instance as "wasi:cli/run@VERSION#run", re-exported through a
- * typed nested instance the reader does not follow, so it is found by that
- * core export name (as `kiln run` does). */
+/* The lift behind wasi:cli/run's `run`, when the component exports the
+ * wasi:cli/run instance. */
 static const cm_func *find_run(const cm_component *c)
 {
     bool exported = false;
@@ -104,18 +102,7 @@ static const cm_func *find_run(const cm_component *c)
                                 strncmp(c->exports[i].name, "wasi:cli/run@", 13) == 0);
     if (!exported)
         return NULL;
-    for (uint32_t i = 0; i < c->n_space[CM_SORT_FUNC]; i++) {
-        const cm_func *f = c->space[CM_SORT_FUNC][i];
-        if (f->how != CM_FUNC_LIFT)
-            continue;
-        const cm_core_func *cf = c->space[CM_SORT_CORE_FUNC][f->core_func];
-        if (cf->how == CM_CORE_ALIAS && strncmp(cf->name, "wasi:cli/run@", 13) == 0) {
-            const char *h = strchr(cf->name, '#');
-            if (h != NULL && strcmp(h, "#run") == 0 && f->type->n == 0)
-                return f;
-        }
-    }
-    return NULL;
+    return cm_find_cli_run(c);
 }
 
 static const cm_func *find_handle(const cm_component *c)

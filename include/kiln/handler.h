@@ -119,6 +119,14 @@ typedef struct kiln_function {
     /* Set by the server: hex SHA-256 of the module bytes, or NULL. Snapshot
      * images are cached under it (runtime.h "Images on disk"). */
     const char *module_id;
+    /* Set by the server: the owner of this function and of everything it
+     * points to (the route table). An ABI that keeps instances beyond a
+     * request (proxy-wasm VMs, whose timers fire between requests) holds a
+     * reference for as long as it keeps one; NULL hooks: nothing to hold
+     * (kiln call, libkiln, unit tests). */
+    void *owner;
+    void (*owner_retain)(void *owner);
+    void (*owner_release)(void *owner);
 } kiln_function;
 
 /* ---- pipeline stages -------------------------------------------------------
@@ -275,6 +283,12 @@ typedef struct kiln_abi_ops {
     int (*handle)(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
                   const kiln_request *req, kiln_response *resp, kiln_err *err);
     void (*release)(void *state);
+    /* Optional: the server stopped routing to this prepared function (a new
+     * table replaced its table). Instances kept beyond a request must go
+     * at their next chance, dropping the owner references that would
+     * otherwise keep the old table alive. Thread-safe; release() comes
+     * later, when the last reference to the table goes. */
+    void (*retire)(void *state);
     /* Optional (fn->snapshot): run the function's initialisation once on
      * `pre` and keep the image every later instance starts from (runtime.h
      * "snapshots"). Called after prepare, at deploy time; a failure makes

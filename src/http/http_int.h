@@ -145,6 +145,9 @@ int http_table_build(cfg_config *cfg, const http_options *o, const http_table *p
 void http_table_retain(http_table *t);
 /* Drop a reference; the last one frees the table (any thread). */
 void http_table_release(http_table *t);
+/* The server no longer routes through t: each prepared function's ABI drops
+ * what it keeps beyond a request (kiln_abi_ops.retire). Thread-safe. */
+void http_table_retire(http_table *t);
 /* Log the routes of a table, one line each. */
 void http_table_log_routes(const http_table *t);
 

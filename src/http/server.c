@@ -230,6 +230,9 @@ static void swap_table(http_server *s, http_table *t)
      * has counted its reference, so dropping ours is safe. */
     while (atomic_load(&s->loading) != 0)
         sched_yield();
+    /* Instances kept beyond a request (proxy-wasm VMs) hold the old table;
+     * tell them to let go. */
+    http_table_retire(old);
     http_table_release(old);
 }
 

@@ -84,6 +84,25 @@ void http_table_release(http_table *t)
         table_free(t);
 }
 
+static void owner_retain(void *t)
+{
+    http_table_retain(t);
+}
+
+static void owner_release(void *t)
+{
+    http_table_release(t);
+}
+
+void http_table_retire(http_table *t)
+{
+    for (size_t i = 0; t != NULL && i < t->n_fns; i++) {
+        http_fn *f = t->fns[i];
+        if (f->prepared && f->abi != NULL && f->abi->retire != NULL)
+            f->abi->retire(f->state);
+    }
+}
+
 static int make_linker(const kiln_abi_ops *abi, kiln_linker **out)
 {
     size_t nw, na = 0;
@@ -371,6 +390,9 @@ static int make_fn(http_table *t, http_mod *m, const char *export_name, bool pro
     f->host.log_level = 2; /* info */
     f->fn.host_state[KILN_STATE_KV] = f->kv;
     f->fn.host_state[KILN_STATE_HOST] = &f->host;
+    f->fn.owner = t;
+    f->fn.owner_retain = owner_retain;
+    f->fn.owner_release = owner_release;
     if (m->loaded != NULL) {
         /* Loaded by its ABI (load_by_abi): no core module, no pre; the
          * state is the module's (released with the table). */

@@ -210,6 +210,34 @@ check_eq "a filter as a backend: refused" 500 "$CODE"
 check_contains "a filter as a backend: the message says what to do" "$BODY" \
     "list it in a route's plugins with kind: proxy-wasm"
 
+# ---- reloads while ticks fire -----------------------------------------------------------------
+# Every reload retires the previous route table; a filter's VM, whose timer
+# fires between requests, holds that table until it notices and goes away
+# (kiln_abi_ops.retire). Reload while ticks fire and requests run: the
+# server must neither crash (a VM using a freed table) nor stop serving.
+before=$(grep -c "reloaded in" "$LOG")
+i=0
+while [ $i -lt 15 ]; do
+    kill -HUP "$SPID"
+    req "$URL/tick/r$i"
+    sleep 0.05
+    i=$((i + 1))
+done
+i=0
+while [ "$(grep -c "reloaded in" "$LOG")" -lt $((before + 1)) ] && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+sleep 0.3
+ok=0
+for i in 1 2 3 4 5; do
+    req "$URL/tick/after"
+    [ "$CODE" = 200 ] && ok=$((ok + 1))
+done
+check_eq "reloads while ticks fire: still serving" 5 "$ok"
+check "reloads while ticks fire: the server is alive" kill -0 "$SPID"
+check "reloads while ticks fire: reloaded" [ "$(grep -c "reloaded in" "$LOG")" -gt "$before" ]
+
 serve_stop
 check_eq "server stops cleanly" 0 "$SRC"
 finish

@@ -189,12 +189,21 @@ void pw_fn_unref(pw_fn *f)
         pw_fn_free(f);
 }
 
+/* The server routes elsewhere now: VMs on worker threads notice at their
+ * next request or tick and go away, dropping the references on the table
+ * they hold (pw_vm.c). */
+static void pw_retire(void *state)
+{
+    pw_fn *f = state;
+    if (f != NULL)
+        atomic_store(&f->dead, true);
+}
+
 static void pw_release(void *state)
 {
     pw_fn *f = state;
     if (f == NULL)
         return;
-    /* VMs on worker threads hold references; they notice and go away. */
     atomic_store(&f->dead, true);
     pw_fn_unref(f);
 }
@@ -413,6 +422,7 @@ const kiln_abi_ops kiln_abi_proxywasm = {
     .prepare = pw_prepare,
     .handle = pw_handle,
     .release = pw_release,
+    .retire = pw_retire,
     .stage_export = pw_stage_export,
     .stage = pw_stage,
     .stage_end = pw_stage_end,

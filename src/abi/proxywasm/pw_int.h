@@ -84,7 +84,8 @@ enum {
 };
 
 typedef struct pw_fn {
-    const kiln_function *fn; /* borrowed: lives as long as the prepared state */
+    const kiln_function *fn; /* borrowed: lives as long as its owner (the route
+                                table), which every VM holds a reference on */
     int ex[PW_EX_COUNT];
     bool abi_021;            /* 0.2.1 (else 0.2.0) */
     const char *root_id;     /* fn config `root_id`, default "" */
@@ -154,6 +155,7 @@ typedef struct pw_call_resp {
 
 struct pw_vm {
     pw_fn *fn;             /* holds a reference */
+    bool owns;             /* holds a reference on fn->fn->owner (the route table) */
     kiln_instance *inst;   /* NULL once broken */
     kiln_wasi *wasi;
     int refs;              /* the registry's + one per stream */

@@ -62,8 +62,15 @@ static void vm_destroy(pw_vm *vm)
         vm->roots = r->next;
         root_free(r);
     }
+    /* Last: the owner (route table) keeps vm->fn->fn and the instance's
+     * pre alive; dropping it may free them. */
+    const kiln_function *fn = vm->fn->fn;
+    void *owner = vm->owns ? fn->owner : NULL;
+    void (*owner_release)(void *) = fn->owner_release;
     pw_fn_unref(vm->fn);
     kiln_free(vm);
+    if (owner != NULL)
+        owner_release(owner);
 }
 
 void pw_vm_retain(pw_vm *vm)
@@ -249,6 +256,12 @@ static int vm_new(pw_fn *f, const kiln_instance_pre *pre, pw_vm **out, kiln_err 
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     vm->fn = f;
     atomic_fetch_add(&f->refs, 1);
+    /* Ticks and queue notifications run between requests, when no request
+     * holds the route table: the VM holds it (released in vm_destroy). */
+    if (f->fn->owner != NULL && f->fn->owner_retain != NULL && f->fn->owner_release != NULL) {
+        f->fn->owner_retain(f->fn->owner);
+        vm->owns = true;
+    }
     vm->refs = 1;
     vm->next_id = 1;
     vm->loop = kl_current();

@@ -155,7 +155,8 @@ typedef struct pw_call_resp {
 
 struct pw_vm {
     pw_fn *fn;             /* holds a reference */
-    bool owns;             /* holds a reference on fn->fn->owner (the route table) */
+    void *owner;           /* a reference on fn->fn->owner (the route table), or NULL */
+    void (*owner_release)(void *owner);
     kiln_instance *inst;   /* NULL once broken */
     kiln_wasi *wasi;
     int refs;              /* the registry's + one per stream */

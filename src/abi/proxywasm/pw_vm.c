@@ -64,9 +64,8 @@ static void vm_destroy(pw_vm *vm)
     }
     /* Last: the owner (route table) keeps vm->fn->fn and the instance's
      * pre alive; dropping it may free them. */
-    const kiln_function *fn = vm->fn->fn;
-    void *owner = vm->owns ? fn->owner : NULL;
-    void (*owner_release)(void *) = fn->owner_release;
+    void *owner = vm->owner;
+    void (*owner_release)(void *) = vm->owner_release;
     pw_fn_unref(vm->fn);
     kiln_free(vm);
     if (owner != NULL)
@@ -260,7 +259,8 @@ static int vm_new(pw_fn *f, const kiln_instance_pre *pre, pw_vm **out, kiln_err 
      * holds the route table: the VM holds it (released in vm_destroy). */
     if (f->fn->owner != NULL && f->fn->owner_retain != NULL && f->fn->owner_release != NULL) {
         f->fn->owner_retain(f->fn->owner);
-        vm->owns = true;
+        vm->owner = f->fn->owner;
+        vm->owner_release = f->fn->owner_release;
     }
     vm->refs = 1;
     vm->next_id = 1;

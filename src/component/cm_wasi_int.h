@@ -12,6 +12,10 @@
  *     kiln_wasi's p2 slot and freed with it. A guest dropping its handle
  *     frees the entry (the `[resource-drop]...` entries, called by
  *     cm_inst's resource.drop); live entries are capped at CW_MAX_OBJECTS.
+ *   - bucket (wasi:keyvalue, cm_kiln_kv.c): an entry of the same table
+ *     naming the granted namespace it opened; live buckets are capped at
+ *     CW_MAX_BUCKETS, so a guest opening buckets in a loop gets an error
+ *     instead of growing the table.
  * The handle table checks the resource type of every handle before a host
  * function sees its rep; cw_get checks the kind again.
  */
@@ -30,13 +34,17 @@
 /* Directory entries all live listings of one context may hold (each
  * read-directory snapshots its directory). */
 #define CW_MAX_LISTED (1 << 20)
+/* Live wasi:keyvalue buckets of one context (each open is one). */
+#define CW_MAX_BUCKETS 1024
 /* Bytes one read or blocking-read returns at most (lifted values cost
  * about 32 bytes of arena per byte). */
 #define CW_MAX_READ 65536
 
 typedef enum cw_kind {
-    CW_FREE = 0, CW_IN, CW_OUT, CW_POLL, CW_DIRENTS, CW_ERROR,
+    CW_FREE = 0, CW_IN, CW_OUT, CW_POLL, CW_DIRENTS, CW_ERROR, CW_BUCKET,
 } cw_kind;
+
+struct kiln_kv_ns;
 
 typedef enum cw_mode {
     CW_STDIO = 0, /* the fd's byte stream (wasi_stream_read/write) */
@@ -52,11 +60,14 @@ typedef struct cw_obj {
     uint64_t pos; /* file streams: offset; pollables: monotonic deadline
                      (0: ready); listings: next entry */
     wasi_dir_cache *dir; /* CW_DIRENTS: the snapshot */
+    const struct kiln_kv_ns *ns; /* CW_BUCKET: the granted namespace (the
+                                    function's grant set outlives the context) */
 } cw_obj;
 
 /* A new entry (a copy of *o; a listing's snapshot then belongs to the
  * table) in w's table: *rep = its representation. KILN_ELIMIT past
- * CW_MAX_OBJECTS live entries or CW_MAX_LISTED listed entries, KILN_ENOMEM;
+ * CW_MAX_OBJECTS live entries, CW_MAX_LISTED listed entries or
+ * CW_MAX_BUCKETS buckets, KILN_ENOMEM;
  * on failure *o's snapshot stays the caller's. */
 int cw_new(kiln_wasi *w, const cw_obj *o, uint32_t *rep, kiln_err *err);
 /* The live entry rep of `kind`, or NULL with err set (KILN_EINVAL). */

@@ -25,6 +25,7 @@
 typedef struct cw_table {
     cw_obj *o;
     uint32_t n, live;
+    uint32_t buckets; /* live CW_BUCKET entries */
     uint64_t listed; /* entries held by live directory listings */
 } cw_table;
 
@@ -51,6 +52,10 @@ int cw_new(kiln_wasi *w, const cw_obj *o, uint32_t *rep, kiln_err *err)
     if (t->live >= CW_MAX_OBJECTS)
         return kiln_err_set(err, KILN_ELIMIT, "wasi 0.2: more than %d live streams, pollables "
                             "and listings; drop the ones no longer used", CW_MAX_OBJECTS);
+    if (o->kind == CW_BUCKET && t->buckets >= CW_MAX_BUCKETS)
+        return kiln_err_set(err, KILN_ELIMIT, "wasi:keyvalue: more than %d open buckets in one "
+                            "instance; drop the buckets no longer used (one open per bucket "
+                            "is enough)", CW_MAX_BUCKETS);
     uint64_t entries = o->dir != NULL ? o->dir->n : 0;
     if (t->listed + entries > CW_MAX_LISTED)
         return kiln_err_set(err, KILN_ELIMIT, "wasi 0.2: live directory listings hold more "
@@ -69,6 +74,7 @@ int cw_new(kiln_wasi *w, const cw_obj *o, uint32_t *rep, kiln_err *err)
     }
     t->o[i] = *o;
     t->live++;
+    t->buckets += o->kind == CW_BUCKET;
     t->listed += entries;
     *rep = i + 1;
     return KILN_OK;
@@ -81,7 +87,7 @@ cw_obj *cw_get(kiln_wasi *w, uint32_t rep, cw_kind kind, kiln_err *err)
         kiln_err_set(err, KILN_EINVAL, "wasi 0.2: resource %u is not a live %s", (unsigned)rep,
                      kind == CW_IN ? "input-stream" : kind == CW_OUT ? "output-stream"
                      : kind == CW_POLL ? "pollable" : kind == CW_DIRENTS
-                     ? "directory-entry-stream" : "error");
+                     ? "directory-entry-stream" : kind == CW_BUCKET ? "bucket" : "error");
         return NULL;
     }
     return &t->o[rep - 1];
@@ -94,6 +100,7 @@ void cw_free(kiln_wasi *w, uint32_t rep)
         return;
     if (t->o[rep - 1].dir != NULL)
         t->listed -= t->o[rep - 1].dir->n;
+    t->buckets -= t->o[rep - 1].kind == CW_BUCKET;
     wasi_dir_free(t->o[rep - 1].dir);
     memset(&t->o[rep - 1], 0, sizeof(cw_obj));
     t->live--;

@@ -47,6 +47,12 @@ const kiln_hostfn *kiln_net_hostfns(size_t *n /* OUT */);
  * (server, kiln run, kiln call) links it the same way. KILN_OK or ENOMEM. */
 int kiln_host_define(kiln_linker *l);
 
+/* kiln.log's sink, shared with components' wasi:logging (cm_kiln_config.c):
+ * a line of `level` (0 trace .. 4 error) below h->log_level is dropped,
+ * else it goes to h->log (or stderr, h NULL or h->log NULL: as
+ * "[level] fn: msg") through the invocation's log budget (guest_log.h). */
+void kiln_host_log(const kiln_host_ctx *h, int level, const char *msg, size_t len);
+
 /* Internal status -> guest-visible KILN_HOST_* code (host_abi.h). */
 int32_t kiln_host_code(int rc);
 

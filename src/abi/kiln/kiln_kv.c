@@ -241,24 +241,30 @@ static uint32_t hf_config_get(kiln_instance *inst, uint32_t key, uint32_t key_le
 
 static const char *const level_names[] = {"trace", "debug", "info", "warn", "error"};
 
+void kiln_host_log(const kiln_host_ctx *h, int level, const char *msg, size_t len)
+{
+    level = level < 0 ? 0 : level > 4 ? 4 : level;
+    int threshold = h ? h->log_level : 2;
+    if (level < threshold)
+        return;
+    const char *fn = h && h->fn_name ? h->fn_name : "function";
+    /* The invocation's log budget (guest_log.h) applies to every sink. */
+    size_t take;
+    if (h != NULL && h->log != NULL) {
+        if (guest_log_admit(len, &take))
+            h->log(h->log_user, level, fn, msg, take);
+    } else {
+        guest_log_write(fn, level_names[level], msg, len);
+    }
+}
+
 static uint32_t hf_log(kiln_instance *inst, uint32_t level, uint32_t msg, uint32_t msg_len)
 {
     const kiln_host_ctx *h = kiln_instance_state(inst, KILN_STATE_HOST);
     const char *m = kiln_guest_ptr(inst, msg, msg_len);
     if (m == NULL || level > 4)
         return (uint32_t)KILN_HOST_EINVAL;
-    int threshold = h ? h->log_level : 2;
-    if ((int)level < threshold)
-        return 0;
-    const char *fn = h && h->fn_name ? h->fn_name : "function";
-    /* The invocation's log budget (guest_log.h) applies to every sink. */
-    size_t take;
-    if (h != NULL && h->log != NULL) {
-        if (guest_log_admit(msg_len, &take))
-            h->log(h->log_user, (int)level, fn, m, take);
-    } else {
-        guest_log_write(fn, level_names[level], m, msg_len);
-    }
+    kiln_host_log(h, (int)level, m, msg_len);
     return 0;
 }
 

@@ -158,6 +158,26 @@ typedef struct cm_core_instance {
     cm_core_arg *args;    /* instantiate args (sort = CORE_INSTANCE) or inline exports */
 } cm_core_instance;
 
+/* How a component instance (index space CM_SORT_INSTANCE) came to be: the
+ * provenance the flattener (cm_nest.c) needs to instantiate nested
+ * components. `args`: instantiate arguments or inline exports, each a name
+ * and an index in its sort's space of the same component. */
+typedef enum cm_inst_how {
+    CM_INST_IMPORT,      /* an import (or a declarator's): `name` */
+    CM_INST_INSTANTIATE, /* of `component` (NULL: not a component defined in this tree) */
+    CM_INST_INLINE,      /* a bag of exports */
+    CM_INST_ALIAS,       /* export `name` of instance `instance` */
+} cm_inst_how;
+
+typedef struct cm_inst_def {
+    cm_inst_how how;
+    const char *name;
+    const struct cm_component *component;
+    uint32_t instance;
+    uint32_t n;
+    cm_core_arg *args;
+} cm_inst_def;
+
 typedef struct cm_arena cm_arena;
 
 /*
@@ -178,6 +198,18 @@ typedef struct cm_component {
     struct cm_component **components;
     bool has_start;
     cm_arena *arena;              /* shared by the whole tree; owned by the root */
+    /* Provenance, parallel to space[CM_SORT_INSTANCE] and
+     * space[CM_SORT_COMPONENT]: how each instance was made (NULL inside
+     * type declarators) and the component each component index is (NULL
+     * when imported or not known). */
+    const cm_inst_def **idefs;
+    uint32_t n_idefs, cap_idefs;
+    const struct cm_component **cdefs;
+    uint32_t n_cdefs, cap_cdefs;
+    /* Set by cm_parse on the root when it instantiates nested components,
+     * flattened into its own index spaces (cm_nest.c): their core modules,
+     * instances and functions come after the root's own entries. */
+    bool flattened;
 } cm_component;
 
 /* True when the 8-byte preamble is a component's (layer 1), whatever version. */

@@ -22,6 +22,8 @@ typedef struct cm_lowered {
     const cm_core_func *cf;
     const cm_type *ft;          /* lower: the component function's type */
     const cm_host_fn *hf;       /* lower; resource.drop of a host resource: its drop */
+    const cm_func *lift;        /* lower of a lift (a nested component's export, cm_nest.c):
+                                   called through the Canonical ABI instead of hf */
     void *ud;
     uint32_t n_in;              /* core parameters */
     char sig[MAX_CORE_PARAMS + 4];
@@ -339,7 +341,11 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
             cm_arena *outer_arena = ci->call_arena;
             ci->caller = caller;
             ci->call_arena = arena;
-            rc = l->hf->fn(ci, l->ud, l->ft, vals, &result, &err);
+            /* A lowered lift is a component-to-component call: the
+             * values lifted from the caller's memory are lowered into the
+             * callee's, and its results lifted back (cm_nest.c). */
+            rc = l->lift != NULL ? cm_inst_call(ci, l->lift, vals, arena, &result, &err)
+                                 : l->hf->fn(ci, l->ud, l->ft, vals, &result, &err);
             ci->caller = outer_caller;
             ci->call_arena = outer_arena;
             if (rc == KILN_EEXIT) {
@@ -449,12 +455,17 @@ static int make_lowered(cm_inst *ci, uint32_t idx, cm_lowered **out, kiln_err *e
         l->ft = f->type;
         if (cf->opts.async)
             return kiln_err_set(err, KILN_EUNSUPPORTED, "async lowers are not implemented");
-        if (import_of(ci->c, cf->func, &iface, &name) != KILN_OK)
-            return kiln_err_set(err, KILN_EUNSUPPORTED, "a lowered function that is not an "
-                                "import of the component (component-to-component calls are "
-                                "not implemented)");
-        l->hf = cm_host_find(ci->host, iface, name, &l->ud);
-        if (l->hf == NULL)
+        if (f->how == CM_FUNC_LIFT) {
+            l->lift = f;
+            iface = "(component)";
+            name = "(lifted function)";
+        } else if (import_of(ci->c, cf->func, &iface, &name) != KILN_OK) {
+            return kiln_err_set(err, KILN_EUNSUPPORTED, "a lowered function that is neither an "
+                                "import of the component nor lifted by one of its components");
+        }
+        if (l->lift == NULL)
+            l->hf = cm_host_find(ci->host, iface, name, &l->ud);
+        if (l->hf == NULL && l->lift == NULL)
             return kiln_err_set(err, KILN_EIMPORT, "import %s%s%s is not provided by Kiln",
                                 iface ? iface : "", iface ? "#" : "", name);
         if (cm_check_supported(l->ft, err) != KILN_OK)
@@ -568,10 +579,12 @@ int cm_check_imports(const cm_component *c, const cm_host *host, kiln_err *err)
         if (cf->how != CM_CORE_LOWER)
             continue;
         const char *iface = NULL, *name = NULL;
+        const cm_func *f = c->space[CM_SORT_FUNC][cf->func];
+        if (f->how == CM_FUNC_LIFT)
+            continue; /* a component-to-component call (cm_nest.c) */
         if (import_of(c, cf->func, &iface, &name) != KILN_OK)
-            return kiln_err_set(err, KILN_EUNSUPPORTED, "a lowered function that is not an "
-                                "import of the component (component-to-component calls are "
-                                "not implemented)");
+            return kiln_err_set(err, KILN_EUNSUPPORTED, "a lowered function that is neither an "
+                                "import of the component nor lifted by one of its components");
         void *ud;
         if (cm_host_find(host, iface, name, &ud) == NULL)
             return kiln_err_set(err, KILN_EIMPORT, "import %s%s%s is not provided by Kiln",

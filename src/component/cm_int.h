@@ -10,6 +10,7 @@
 #ifndef KILN_COMPONENT_CM_INT_H
 #define KILN_COMPONENT_CM_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,5 +27,11 @@ void *cm_arena_alloc(cm_arena *a, size_t n);
 char *cm_arena_strndup(cm_arena *a, const char *s, size_t n);
 /* Append p to the array *v (n entries, room for *cap); KILN_OK or KILN_ENOMEM. */
 int cm_arena_push(cm_arena *a, void ***v, uint32_t *n, uint32_t *cap, void *p);
+
+/* cm_nest.c: whether the root instantiates a component it defines, and the
+ * flattening of those instantiations into the root's own index spaces
+ * (contract in cm_nest.c). */
+bool cm_nest_needed(const cm_component *c);
+int cm_nest_flatten(cm_component *root, kiln_err *err);
 
 #endif

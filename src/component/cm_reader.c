@@ -24,6 +24,10 @@ typedef struct rd {
     kiln_err *err;
     cm_arena *a;
     uint32_t next_resource;
+    /* Provenance of the next INSTANCE or COMPONENT pushed (push() takes
+     * and clears it). */
+    const cm_inst_def *next_idef;
+    const cm_component *next_cdef;
 } rd;
 
 /* An index-space scope: a component or a component/instance type declarator.
@@ -202,6 +206,34 @@ static int push(rd *r, cm_component *c, cm_sort s, void *p)
                     sort_names[s]);
     if (cm_arena_push(r->a, &c->space[s], &c->n_space[s], &c->cap_space[s], p) != KILN_OK)
         return oom(r);
+    if (s == CM_SORT_INSTANCE) {
+        const cm_inst_def *d = r->next_idef;
+        r->next_idef = NULL;
+        if (cm_arena_push(r->a, (void ***)&c->idefs, &c->n_idefs, &c->cap_idefs, (void *)d) !=
+            KILN_OK)
+            return oom(r);
+    } else if (s == CM_SORT_COMPONENT) {
+        const cm_component *d = r->next_cdef;
+        r->next_cdef = NULL;
+        if (cm_arena_push(r->a, (void ***)&c->cdefs, &c->n_cdefs, &c->cap_cdefs, (void *)d) !=
+            KILN_OK)
+            return oom(r);
+    }
+    return KILN_OK;
+}
+
+static int set_idef(rd *r, cm_inst_how how, const char *name, uint32_t instance,
+                    cm_inst_def **out)
+{
+    cm_inst_def *d = alloc(r, sizeof(*d));
+    if (d == NULL)
+        return oom(r);
+    d->how = how;
+    d->name = name;
+    d->instance = instance;
+    r->next_idef = d;
+    if (out != NULL)
+        *out = d;
     return KILN_OK;
 }
 
@@ -973,7 +1005,10 @@ static int rd_alias(rd *r, const scope *sc, bool in_decl)
         if (e == NULL || e->sort != s)
             return fail(r, KILN_EMODULE, at, "instance %u has no %s export '%s'", (unsigned)i,
                         sort_names[s], name);
-        rc = push_extern(r, c, s, e->type);
+        if (s == CM_SORT_INSTANCE && !in_decl)
+            rc = set_idef(r, CM_INST_ALIAS, name, i, NULL);
+        if (rc == KILN_OK)
+            rc = push_extern(r, c, s, e->type);
         if (rc == KILN_OK && s == CM_SORT_FUNC) {
             cm_func *f = c->space[s][c->n_space[s] - 1];
             f->how = CM_FUNC_ALIAS;
@@ -1041,6 +1076,8 @@ static int rd_alias(rd *r, const scope *sc, bool in_decl)
         if (rc != KILN_OK)
             return rc;
         const void *p = o->c->space[s][i];
+        if (s == CM_SORT_COMPONENT && i < o->c->n_cdefs)
+            r->next_cdef = o->c->cdefs[i];
         /* Resource types may be aliased out of enclosing type declarators
          * (an instance type naming the resources of its interface does),
          * never across a component boundary. */
@@ -1243,33 +1280,40 @@ static int rd_instance(rd *r, cm_component *c)
     if (rc != KILN_OK)
         return rc;
     cm_type *t = new_type(r, CM_INSTANCE);
-    if (t == NULL)
+    cm_inst_def *d = alloc(r, sizeof(*d));
+    if (t == NULL || d == NULL)
         return oom(r);
     if (form == 0x00) {
+        d->how = CM_INST_INSTANTIATE;
         rc = rd_index(r, c, CM_SORT_COMPONENT, &ci);
         if (rc == KILN_OK)
             rc = rd_count(r, &n, "instantiation arguments");
+        if (rc == KILN_OK && (d->args = alloc(r, (size_t)n * sizeof(cm_core_arg) + 1)) == NULL)
+            return oom(r);
         for (uint32_t i = 0; i < n && rc == KILN_OK; i++) {
-            const char *name;
-            cm_sort s;
-            uint32_t idx;
-            rc = rd_name(r, &name, "instantiation argument");
+            cm_core_arg *a = &d->args[i];
+            rc = rd_name(r, &a->name, "instantiation argument");
             if (rc == KILN_OK)
-                rc = rd_sort(r, &s);
-            if (rc == KILN_OK && s == CM_SORT_VALUE)
+                rc = rd_sort(r, &a->sort);
+            if (rc == KILN_OK && a->sort == CM_SORT_VALUE)
                 return fail(r, KILN_EUNSUPPORTED, at, "value instantiation arguments");
             if (rc == KILN_OK)
-                rc = rd_index(r, c, s, &idx);
+                rc = rd_index(r, c, a->sort, &a->index);
         }
         if (rc != KILN_OK)
             return rc;
+        d->n = n;
+        d->component = ci < c->n_cdefs ? c->cdefs[ci] : NULL;
         /* The instance exports what the component does; imported types are
          * shown as the component declares them (no substitution). */
         const cm_type *ct = c->space[CM_SORT_COMPONENT][ci];
         t->n_exports = ct->n_exports;
         t->exports = ct->exports;
     } else if (form == 0x01) {
+        d->how = CM_INST_INLINE;
         rc = rd_count(r, &n, "inline exports");
+        if (rc == KILN_OK && (d->args = alloc(r, (size_t)n * sizeof(cm_core_arg) + 1)) == NULL)
+            return oom(r);
         for (uint32_t i = 0; i < n && rc == KILN_OK; i++) {
             const char *name;
             cm_sort s;
@@ -1290,13 +1334,20 @@ static int rd_instance(rd *r, cm_component *c)
             if (rc == KILN_OK)
                 rc = add_extern(r, &t->exports, &t->n_exports, &cap, name, s,
                                 entry_type(c, s, idx), idx);
+            if (rc == KILN_OK) {
+                d->args[i] = (cm_core_arg){.name = name, .index = idx, .sort = s};
+                d->n = i + 1;
+            }
         }
         if (rc == KILN_OK)
             rc = flatten_externs(r, &t->exports, t->n_exports);
     } else {
         return fail(r, KILN_EMODULE, at, "unknown instance form 0x%02x", form);
     }
-    return rc == KILN_OK ? push(r, c, CM_SORT_INSTANCE, t) : rc;
+    if (rc != KILN_OK)
+        return rc;
+    r->next_idef = d;
+    return push(r, c, CM_SORT_INSTANCE, t);
 }
 
 static int parse_component(rd *r, const scope *outer, uint32_t depth, cm_component **out);
@@ -1370,6 +1421,7 @@ static int rd_sections(rd *r, scope *sc)
             t->imports = nested->imports;
             t->n_exports = nested->n_exports;
             t->exports = nested->exports;
+            r->next_cdef = nested;
             rc = push(r, c, CM_SORT_COMPONENT, t);
             if (rc == KILN_OK && cm_arena_push(r->a, (void ***)&c->components, &c->n_components,
                                                &cap_c, nested) != KILN_OK)
@@ -1414,6 +1466,8 @@ static int rd_sections(rd *r, scope *sc)
                 if (rc == KILN_OK)
                     rc = add_extern(r, &c->imports, &c->n_imports, &cap_i, name, s, t,
                                     c->n_space[s]);
+                if (rc == KILN_OK && s == CM_SORT_INSTANCE)
+                    rc = set_idef(r, CM_INST_IMPORT, name, 0, NULL);
                 if (rc == KILN_OK)
                     rc = push_extern(r, c, s, t);
                 if (rc == KILN_OK && s == CM_SORT_FUNC)
@@ -1463,6 +1517,10 @@ static int rd_sections(rd *r, scope *sc)
                     rc = add_extern(r, &c->exports, &c->n_exports, &cap_e, name, s, t,
                                     c->n_space[s]);
                 /* An export adds an index aliasing what it exports. */
+                if (s == CM_SORT_INSTANCE && idx < c->n_idefs)
+                    r->next_idef = c->idefs[idx];
+                if (s == CM_SORT_COMPONENT && idx < c->n_cdefs)
+                    r->next_cdef = c->cdefs[idx];
                 if (rc == KILN_OK)
                     rc = push(r, c, s, c->space[s][idx]);
             }
@@ -1537,6 +1595,8 @@ int cm_parse(const uint8_t *buf, size_t len, cm_component **out, kiln_err *err)
         return kiln_err_set(err, KILN_ENOMEM, "component reader: out of memory");
     cm_component *c = NULL;
     int rc = parse_component(&r, NULL, 0, &c);
+    if (rc == KILN_OK && cm_nest_needed(c))
+        rc = cm_nest_flatten(c, err);
     if (rc != KILN_OK) {
         if (err == NULL || err->code != rc) /* an arena exhaustion mid-way */
             kiln_err_set(err, rc, "component reader: failed (%s)", kiln_strerror(rc));

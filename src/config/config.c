@@ -1412,6 +1412,23 @@ static int check_component_abi(walk *w, const node *abi, const cfg_function *f, 
     return KILN_OK;
 }
 
+/* allow_http_response_headers is the Extism host option (http_request keeps
+ * the response's headers for http_headers()). Other ABIs have no such switch:
+ * the kiln ABI's http_response_headers always answers, proxy-wasm callouts
+ * always carry their headers. Refuse it where the abi says it cannot apply
+ * rather than let it silently do nothing; with abi detected it applies if
+ * the module turns out to be an Extism or Otoroshi plugin. */
+static int check_http_headers_abi(walk *w, const node *at, const cfg_function *f, const char *what)
+{
+    const char *abi = f->fn.abi;
+    if (at == NULL || !f->fn.http_response_headers || abi == NULL ||
+        strcmp(abi, "extism") == 0 || strcmp(abi, "otoroshi") == 0)
+        return KILN_OK;
+    return fail(w, at, "%s: 'allow_http_response_headers' is an Extism/Otoroshi setting and abi "
+                "'%s' has no such switch; remove it or use abi extism or otoroshi",
+                what, abi);
+}
+
 static int parse_function(walk *w, const node *key, const node *m, cfg_function *f,
                           const node **routes)
 {
@@ -1433,6 +1450,7 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
                                        "max_output_bytes",
                                        "max_var_bytes",
                                        "max_http_response_bytes",
+                                       "allow_http_response_headers",
                                        "kv",
                                        "log",
                                        "events",
@@ -1541,6 +1559,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
         } else if (strcmp(k, "max_http_response_bytes") == 0) {
             if ((rc = want_size(w, v, kw, 0, (uint64_t)1 << 32, &u)) == KILN_OK)
                 f->fn.max_http_response_bytes = (size_t)u;
+        } else if (strcmp(k, "allow_http_response_headers") == 0) {
+            rc = want_bool(w, v, kw, &f->fn.http_response_headers);
         } else if (strcmp(k, "kv") == 0) {
             rc = parse_function_kv(w, v, kw, f);
         } else if (strcmp(k, "log") == 0) {
@@ -1558,6 +1578,8 @@ static int parse_function(walk *w, const node *key, const node *m, cfg_function 
             return rc;
     }
     if ((rc = check_events_grant(w, f)) != KILN_OK)
+        return rc;
+    if ((rc = check_http_headers_abi(w, get(m, "allow_http_response_headers"), f, what)) != KILN_OK)
         return rc;
     return check_component_abi(w, get(m, "abi"), f, what);
 }

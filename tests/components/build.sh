@@ -10,7 +10,8 @@
 # WASI preview 1 with jco's preview-1 reactor adapter; "kiln-component: -
 # command" builds a C program (main) as a wasi:cli/command component with
 # the command adapter, as `jco new --wasi-command` does. Up-to-date outputs
-# are skipped. Last line:
+# are skipped. nested/NAME.wat (component text) becomes OUTDIR/NAME.wasm.
+# Last line:
 #   N passed, N failed
 # Usage: tests/components/build.sh OUTDIR
 OUT=${1:?usage: build.sh OUTDIR}
@@ -54,5 +55,15 @@ for c in "$DIR"/guests/*.c; do
     out="$OUT/$name.wasm"
     up_to_date "$out" "$c" "$wit"/*.wit "$wit"/deps/*/*.wit "$DIR/wrap.mjs" && continue
     build_step "$out" "$name.c" component "$c" "$name" "$model" "$adapter" "$witarg" "$world"
+done
+# Composed components written in the component text format (nested/*.wat:
+# nested components, component-to-component calls), turned into binaries by
+# jco's wasm-tools parse.
+for w in "$DIR"/nested/*.wat; do
+    [ -f "$w" ] || continue
+    name=$(basename "$w" .wat)
+    out="$OUT/$name.wasm"
+    up_to_date "$out" "$w" && continue
+    build_step "$out" "nested/$name.wat" "$DIR/node_modules/.bin/jco" parse "$w" -o
 done
 build_done

@@ -140,6 +140,29 @@ check_eq "imports: greet result" '"hello, Ada"' "$(cat "$T/out")"
 check_contains "imports: kiln:cli/log#log reached the host" "$(cat "$T/err")" "log: greeting Ada"
 check_contains "imports: guest printf through WASI 0.2 (to stderr under call)" \
     "$(cat "$T/err")" "stdout: greeting Ada"
+# ---- nested components (tests/components/nested/*.wat) ------------------------
+# A root instantiating a component it defines, passing it a host import, and
+# calling its export from the root's own core module (component to component:
+# the string is lifted out of one memory and lowered into the other).
+out=$("$KILN" inspect "$OUT/greet_chain.wasm" 2>&1)
+check_contains "nested: the root's world" "$out" "export run: func(name: string) -> string;"
+check_contains "nested: the nested module is listed" "$out" "core modules (2):"
+check_contains "nested: greet is the nested component's lift" "$out" \
+    "greet <- core export 'greet' of core instance"
+"$KILN" call "$OUT/greet_chain.wasm" greet --input-json '["Ada"]' >"$T/out" 2>"$T/err"
+check_eq "nested: greet (an export of the nested instance)" '"hello, Ada"' "$(cat "$T/out")"
+check_contains "nested: its import was the root's kiln:cli/log" "$(cat "$T/err")" "Ada"
+out=$("$KILN" call "$OUT/greet_chain.wasm" run --input-json '["Zoë 😀"]' 2>/dev/null)
+check_eq "nested: run calls greet component to component" '"hello, Zoë 😀"' "$out"
+out=$("$KILN" call "$OUT/twice.wasm" run 2>&1)
+check_eq "nested: one component instantiated twice keeps two states" 21 "$out"
+out=$("$KILN" call "$OUT/twice.wasm" bump-a 2>&1)
+check_eq "nested: a fresh instance per call" 1 "$out"
+out=$("$KILN" inspect "$OUT/missing_arg.wasm" 2>&1)
+check_eq "nested: an import not given exits 1" 1 $?
+check_contains "nested: the missing import is named" "$out" \
+    "its import 'log' is not given when it is instantiated"
+
 # Fresh per call: a second call sees the same output, nothing carried over.
 out=$("$KILN" call "$OUT/imports.wasm" greet --input-json '["Bob"]' 2>/dev/null)
 check_eq "imports: second call" '"hello, Bob"' "$out"

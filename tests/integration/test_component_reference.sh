@@ -100,6 +100,8 @@ for c in prims types utf16 faas traps counter res imports; do
     transpile "$c" "$OUT/$c.wasm"
 done
 transpile hello_cmd "$OUT/hello_cmd.wasm"
+transpile greet_chain "$OUT/greet_chain.wasm"
+transpile twice "$OUT/twice.wasm"
 transpile example "$EX/handler.wasm"
 transpile js_handler "$JSC"
 
@@ -219,6 +221,11 @@ res-bad-handle res $W/res bad-handle
 res-wrong-type res $W/res wrong-type
 imports-greet imports $W/imports greet ["Ada"]
 imports-greet-utf8 imports $W/imports greet ["Zoë 😀"]
+nested-greet greet_chain $W/nested-greet greet ["Ada"]
+nested-run greet_chain $W/nested-greet run ["Zoë 😀"]
+nested-run-empty greet_chain $W/nested-greet run [""]
+nested-twice twice $W/nested-twice run
+nested-twice-bump twice $W/nested-twice bump-a
 example-added example $EX/wit handle $(ev object-added a '[104,105,32,116,111,111]')
 example-removed example $EX/wit handle $(ev object-removed a '[]')
 example-unsupported example $EX/wit handle $(ev message a '[]')

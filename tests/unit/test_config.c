@@ -113,6 +113,7 @@ static const char full_yaml[] =
     "    request_json: true\n"
     "    max_var_bytes: 0\n"
     "    max_http_response_bytes: 1MiB\n"
+    "    allow_http_response_headers: true\n"
     "routes:\n"
     "  - path: /api/*\n"
     "    function: api\n"
@@ -139,7 +140,8 @@ static const char full_json[] =
     "    \"api\": {\"module\": \"api.wasm\", \"export\": \"handle\",\n"
     "            \"config\": {\"key\": \"value\", \"n\": \"3\"},\n"
     "            \"allowed_hosts\": [\"*.example.com\"], \"reuse\": true, \"snapshot\": true, \"request_json\": true,\n"
-    "            \"max_var_bytes\": 0, \"max_http_response_bytes\": \"1MiB\"}\n"
+    "            \"max_var_bytes\": 0, \"max_http_response_bytes\": \"1MiB\",\n"
+    "            \"allow_http_response_headers\": true}\n"
     "  },\n"
     "  \"routes\": [{\"path\": \"/api/*\", \"function\": \"api\", \"host\": \"api.example.com\",\n"
     "              \"method\": \"GET\"}]\n"
@@ -199,6 +201,8 @@ static void check_full(const cfg_config *c)
     assert_true(a->fn.request_json);
     assert_int_equal(a->fn.max_var_bytes, 0);
     assert_int_equal(a->fn.max_http_response_bytes, 1 << 20);
+    assert_true(a->fn.http_response_headers);
+    assert_false(h->fn.http_response_headers); /* default: off, as in Extism */
     /* Defaults. */
     assert_int_equal(a->fn.limits.max_memory_bytes, 64 << 20);
     assert_int_equal(a->fn.limits.timeout_ms, 5000);
@@ -230,7 +234,7 @@ static void test_full_yaml(void **state)
     if (rc != KILN_OK)
         fail_msg("%s", err.msg);
     check_full(c);
-    assert_int_equal(c->routes[2].line, 41);
+    assert_int_equal(c->routes[2].line, 42);
     assert_int_equal(c->functions[1].line, 30);
     cfg_free(c);
 }
@@ -339,6 +343,17 @@ static void test_errors(void **state)
                  "'reuse' must be true or false", NULL);
     expect_error("k.yaml", "functions:\n  hello: {module: hello.wasm, snapshot: 1}\n",
                  "'snapshot' must be true or false", NULL);
+    expect_error("k.yaml",
+                 "functions:\n  hello: {module: hello.wasm, allow_http_response_headers: 1}\n",
+                 "k.yaml:2:", "'allow_http_response_headers' must be true or false");
+    expect_error("k.yaml",
+                 "functions:\n  hello:\n    module: hello.wasm\n    abi: wasi\n"
+                 "    allow_http_response_headers: true\n",
+                 "k.yaml:5:", "abi 'wasi' has no such switch");
+    expect_error("k.yaml",
+                 "functions:\n  hello:\n    module: hello.wasm\n    abi: proxy-wasm\n"
+                 "    allow_http_response_headers: true\n",
+                 "'allow_http_response_headers' is an Extism/Otoroshi setting", NULL);
     expect_error("k.yaml", "server: {threads: 0}\nfunctions: {}\n", "k.yaml:1: server.threads",
                  "from 1 to 1024");
     /* Hostile-client limits. */

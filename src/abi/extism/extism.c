@@ -881,6 +881,7 @@ static int handler_new(const kiln_function *fn, kiln_module *m, const char *defa
     o.max_var_bytes = fn->max_var_bytes ? fn->max_var_bytes : XTM_DEFAULT_MAX_VAR_BYTES;
     o.max_http_response_bytes = fn->max_http_response_bytes ? fn->max_http_response_bytes
                                                              : XTM_DEFAULT_MAX_HTTP_RESPONSE;
+    o.http_headers = fn->http_response_headers;
     o.log_level = XTM_LOG_INFO;
     o.reuse = fn->reuse;
     o.snapshot = fn->snapshot;

@@ -53,8 +53,13 @@ typedef struct nest {
     kiln_err *err;
     const nest_map **maps; /* per root INSTANCE index; NULL: an imported instance */
     uint32_t n_maps;
-    uint32_t depth;
+    uint32_t depth;   /* nested instantiations */
+    uint32_t calls;   /* resolve() recursion */
 } nest;
+
+/* Bound on resolve()'s recursion: a hostile chain of definitions each
+ * naming the one before cannot exhaust the host stack. */
+#define NEST_MAX_RECURSION 1024
 
 /* One instantiation of a nested component. NULL stands for the root, whose
  * indices are kept as they are. */
@@ -215,15 +220,22 @@ static int instantiate(nest *t, nest_ctx *x, const cm_inst_def *d, nest_map **ou
             (child.memo[s] = kiln_calloc(nc->n_space[s], sizeof(uint32_t))) == NULL)
             rc = fail(t, KILN_ENOMEM, "out of memory");
     t->depth++;
-    /* Everything the component instantiates happens, used or not. */
+    /* Everything the component defines, in index order per sort: what it
+     * instantiates happens, used or not, and every reference then goes to
+     * an entry resolved already, which keeps the recursion shallow. */
+    static const cm_sort order[] = {CM_SORT_CORE_MODULE, CM_SORT_CORE_INSTANCE,
+                                    CM_SORT_CORE_FUNC,   CM_SORT_CORE_MEMORY,
+                                    CM_SORT_CORE_TABLE,  CM_SORT_CORE_GLOBAL,
+                                    CM_SORT_FUNC,        CM_SORT_INSTANCE};
     uint32_t ignored;
-    for (uint32_t k = 0; rc == KILN_OK && k < nc->n_space[CM_SORT_CORE_INSTANCE]; k++)
-        rc = resolve(t, &child, CM_SORT_CORE_INSTANCE, k, &ignored);
-    for (uint32_t k = 0; rc == KILN_OK && k < nc->n_space[CM_SORT_INSTANCE]; k++) {
-        const cm_inst_def *kd = k < nc->n_idefs ? nc->idefs[k] : NULL;
-        if (kd != NULL && kd->how == CM_INST_INSTANTIATE)
-            rc = resolve(t, &child, CM_SORT_INSTANCE, k, &ignored);
-    }
+    for (size_t o = 0; rc == KILN_OK && o < sizeof(order) / sizeof(order[0]); o++)
+        for (uint32_t k = 0; rc == KILN_OK && k < nc->n_space[order[o]]; k++) {
+            const cm_inst_def *kd = k < nc->n_idefs ? nc->idefs[k] : NULL;
+            if (order[o] == CM_SORT_INSTANCE &&
+                (kd == NULL || kd->how == CM_INST_IMPORT || kd->how == CM_INST_ALIAS))
+                continue; /* bound or aliased: resolved when used */
+            rc = resolve(t, &child, order[o], k, &ignored);
+        }
     nest_map *m = rc == KILN_OK ? alloc(t, sizeof(*m)) : NULL;
     cm_core_arg *e = m != NULL ? alloc(t, (size_t)nc->n_exports * sizeof(*e) + 1) : NULL;
     if (rc == KILN_OK && e == NULL)
@@ -374,6 +386,9 @@ static int resolve(nest *t, nest_ctx *x, cm_sort s, uint32_t i, uint32_t *out)
         *out = x->memo[s][i] - 1;
         return KILN_OK;
     }
+    if (t->calls >= NEST_MAX_RECURSION)
+        return fail(t, KILN_ELIMIT, "definitions refer to each other too deeply");
+    t->calls++;
     int rc;
     switch (s) {
     case CM_SORT_FUNC: rc = resolve_func(t, x, i, out); break;
@@ -395,9 +410,10 @@ static int resolve(nest *t, nest_ctx *x, cm_sort s, uint32_t i, uint32_t *out)
         break;
     }
     default:
-        return kiln_err_set(t->err, KILN_EUNSUPPORTED, "nested component: passing a %s",
-                            cm_sort_name(s));
+        rc = kiln_err_set(t->err, KILN_EUNSUPPORTED, "nested component: passing a %s",
+                          cm_sort_name(s));
     }
+    t->calls--;
     if (rc == KILN_OK && x->memo[s] != NULL)
         x->memo[s][i] = *out + 1;
     return rc;

@@ -11,6 +11,7 @@
  *                             plus x-seen-method / x-seen-url (what the
  *                             plugin was shown)
  *   config body_str, body, body_json, body_base64, body_bytes -> output as given
+ *   config cookies         -> output as given (also in the x-reject answer)
  *   config upper: true     -> body_bytes = request_body_bytes upper-cased
  * Nothing configured: output {} (the request goes on unchanged). Config
  * `reply` outputs a fixed text.
@@ -30,6 +31,7 @@ EXPORT("transform_request") int32_t transform_request(void)
         pl_member(&m, "status", j_raw(j_get(cfg, "reject_status")));
         pl_member(&m, "headers", "{\"Content-Type\":\"text/plain\",\"X-Rejected\":\"pl_req\"}");
         pl_member(&m, "body_str", j_quote(g_cat("rejected: ", reject, NULL)));
+        pl_member(&m, "cookies", j_raw(j_get(cfg, "cookies")));
         g_output_str(g_cat("{", m, "}", NULL));
         return 0;
     }
@@ -38,6 +40,7 @@ EXPORT("transform_request") int32_t transform_request(void)
     const char *xurl = j_path(in, "request", "headers", "x-url", NULL);
     pl_member(&m, "url", j_raw(xurl ? xurl : j_get(cfg, "url")));
     pl_member(&m, "headers", j_raw(j_get(cfg, "headers")));
+    pl_member(&m, "cookies", j_raw(j_get(cfg, "cookies")));
     const char *add = j_get(cfg, "add_headers");
     if (add != NULL) {
         char *extra = "";

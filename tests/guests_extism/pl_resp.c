@@ -10,6 +10,10 @@
  *   config add_headers     -> "headers": otoroshi_response.headers plus these
  *                             plus x-orig-status (the status it was shown)
  *   config body_str, body, body_json, body_base64, body_bytes -> output as given
+ *   config cookies         -> output as given (also in the x-resp-error answer)
+ *   config show_cookies: true -> "headers": otoroshi_response.headers plus
+ *                             x-orig-cookies (the cookies list it was shown,
+ *                             as compact JSON text)
  *   config wrap: true      -> body_json {"status": <backend status>, "body":
  *                             "<backend body as text>"} (from
  *                             response_body_bytes)
@@ -31,11 +35,19 @@ EXPORT("transform_response") int32_t transform_response(void)
         pl_member(&m, "status", j_raw(j_get(cfg, "error_status")));
         pl_member(&m, "headers", "{\"Content-Type\":\"text/plain\"}");
         pl_member(&m, "body_str", j_quote(g_cat("replaced: ", rerr, NULL)));
+        pl_member(&m, "cookies", j_raw(j_get(cfg, "cookies")));
         g_output_str(g_cat("{", m, "}", NULL));
         return 0;
     }
     pl_member(&m, "status", j_raw(j_get(cfg, "status")));
     pl_member(&m, "headers", j_raw(j_get(cfg, "headers")));
+    pl_member(&m, "cookies", j_raw(j_get(cfg, "cookies")));
+    if (j_true(j_get(cfg, "show_cookies"))) {
+        char *extra = "";
+        char *ck = j_raw(j_get(oresp, "cookies"));
+        pl_member(&extra, "x-orig-cookies", j_quote(ck ? ck : "absent"));
+        pl_member(&m, "headers", j_merge(j_get(oresp, "headers"), extra));
+    }
     const char *add = j_get(cfg, "add_headers");
     if (add != NULL) {
         char *inner = j_raw(add);

@@ -10,6 +10,9 @@
 # next route and to 404, pre-route short-circuit (every body form), request
 # transformers changing method/url/headers/body before an echo backend or
 # answering directly, response transformers (status defaults to 200),
+# cookies (a transformer's list replaces Cookie / every Set-Cookie, the
+# response's Set-Cookie headers shown as otoroshi_response.cookies and kept
+# through a header replacement, names and values that would inject refused),
 # attributes passed along a chain (host functions and output "attrs", numbers
 # exact, nothing leaking into the next request), sinks, an upstream backend
 # with and without plugins, upstream down 502 / slow 504, and plugins that
@@ -151,6 +154,17 @@ routes:
   - {path: /rw-b64, function: echo, plugins: [{function: rw, kind: request, config: {body_base64: aGVsbG8=}}]}
   - {path: /rw-bytes, function: echo, plugins: [{function: rw, kind: request, config: {body_bytes: [104, 105, -61, -87]}}]}
   - {path: /as-rw/..., function: echo, plugins: [{function: as_rw, kind: request}]}
+  # cookies (Otoroshi's WSCookie lists)
+  - {path: /ck-req, function: echo, plugins: [{function: rw, kind: request, config: {cookies: [{name: a, value: "1"}, {name: b, value: two, path: /, httpOnly: true}]}}]}
+  - {path: /ck-req-none, function: echo, plugins: [{function: rw, kind: request, config: {cookies: []}}]}
+  - {path: /ck-reject, function: echo, plugins: [{function: rw, kind: request, config: {reject_status: 401, cookies: [{name: why, value: denied}]}}]}
+  - path: /ck-resp
+    function: echo
+    plugins:
+      - {function: resp, kind: response, config: {cookies: [{name: sid, value: abc, path: /app, domain: example.com, maxAge: 60, secure: true, httpOnly: true}, {name: lang, value: fr}]}}
+      - {function: resp, kind: response, config: {show_cookies: true}}
+  - {path: /ck-bad, function: echo, plugins: [{function: resp, kind: response, config: {cookies: [{name: "a;b", value: x}]}}]}
+  - {path: /ck-bad-value, function: echo, plugins: [{function: rw, kind: request, config: {cookies: [{name: a, value: "x; Domain=evil"}]}}]}
   # response transformers
   - {path: /resp/..., function: echo, plugins: [{function: resp, kind: response, config: {status: 202, add_headers: {x-r: "1"}, wrap: true}}]}
   - {path: /resp-hdr, function: echo, plugins: [{function: resp, kind: response, config: {headers: {X-Only: "yes", Content-Type: text/plain}, body_str: replaced body, error_status: 418}}]}
@@ -332,6 +346,35 @@ check_eq "AssemblyScript request transformer: headers kept and added" "as assemb
     "$(jv 'd["headers"]["x-test"]') $(jv 'd["headers"]["x-as"]') $(jv 'd["headers"]["content-type"]')"
 check_eq "AssemblyScript request transformer: body_json" '{"foo":"bar","was":"was this"}' \
     "$(jv 'd["body"]')"
+
+# ---- cookies ----------------------------------------------------------------------------------
+req -H "Cookie: old=x; other=y" "$URL/ck-req"
+check_eq "request transformer cookies: replace the Cookie header the backend sees" "200 a=1; b=two" \
+    "$CODE $(jv 'd["headers"]["cookie"]')"
+req -H "Cookie: old=x" "$URL/ck-req-none"
+check_eq "request transformer cookies: [] removes the Cookie header" "200 None" \
+    "$CODE $(jv 'str(d["headers"].get("cookie"))')"
+h0=$(hits)
+req -H "X-Reject: c" "$URL/ck-reject"
+check_eq "request transformer answer (error: true) with cookies: its status and Set-Cookie" \
+    "401 why=denied" "$CODE $(header Set-Cookie)"
+not_reached "request transformer answer with cookies" "$h0"
+req "$URL/ck-resp"
+check_eq "response transformer cookies: one Set-Cookie each, attributes as Otoroshi's WSCookie" \
+    "200 sid=abc; Max-Age=60; Path=/app; Domain=example.com; Secure; HttpOnly|lang=fr|" \
+    "$CODE $(printf '%s\n' "$HDRS" | sed -n 's/^[Ss]et-[Cc]ookie: //p' | tr '\n' '|')"
+BODY=$(header x-orig-cookies)
+check_eq "response transformer input: the response's Set-Cookie headers as otoroshi_response.cookies" \
+    '[{"domain":"example.com","httpOnly":true,"maxAge":60,"name":"sid","path":"/app","secure":true,"value":"abc"},{"domain":null,"httpOnly":false,"maxAge":null,"name":"lang","path":null,"secure":false,"value":"fr"}]' \
+    "$(jv d)"
+req "$URL/ck-bad"
+check_eq "a cookie name with ';': 502 naming the plugin, not a header injection" "502 resp" \
+    "$CODE $(jv 'd["function"]')"
+check_contains "... saying which cookie" "$BODY" "cookies[0].name"
+h0=$(hits)
+req "$URL/ck-bad-value"
+check_eq "a cookie value with ';' (an attribute smuggled in): 502" "502 rw" "$CODE $(jv 'd["function"]')"
+not_reached "a request transformer with a bad cookie" "$h0"
 
 # ---- response transformers -------------------------------------------------------------------
 req "$URL/resp/x"

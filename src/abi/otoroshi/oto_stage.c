@@ -45,10 +45,15 @@ const char *oto_stage_export(kiln_stage_kind kind)
 
 /* ---- input documents ----------------------------------------------------------- */
 
+/* A response's headers as Otoroshi's single-valued map, without Set-Cookie:
+ * a map keeps one value per name, so the response's cookies are given
+ * whole in the `cookies` list instead (oto_write_response_cookies). */
 static void write_headers(jw *w, const kiln_kv *h, size_t n)
 {
     jw_obj_open(w);
     for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(h[i].name, "set-cookie") == 0)
+            continue;
         /* Single-valued with lower-case names, as requestToJson (last wins
          * when a client repeats one: later keys shadow earlier ones). */
         char name[256];
@@ -131,8 +136,7 @@ char *oto_stage_input(const kiln_function *fn, const kiln_plugin *plugin, kiln_s
             jw_key(w, "headers");
             write_headers(w, resp->headers, resp->n_headers);
             jw_key(w, "cookies");
-            jw_arr_open(w);
-            jw_arr_close(w);
+            oto_write_response_cookies(w, resp->headers, resp->n_headers);
             jw_obj_close(w);
         }
         jw_key(w, "response_body_bytes");
@@ -283,6 +287,10 @@ static int doc_answer(const out_doc *d, int def, const char *ctype, kiln_respons
         }
         if (rc == KILN_OK && !has_ct && ctype != NULL)
             rc = kiln_response_add_header(resp, "Content-Type", ctype);
+        if (rc == KILN_OK && (rc = oto_cookies_to_response(d->o, resp, err)) != KILN_OK) {
+            reply_free(&r);
+            return rc;
+        }
         if (rc == KILN_OK)
             rc = kiln_response_append(resp, r.body, r.blen);
         if (rc != KILN_OK)
@@ -350,6 +358,9 @@ static int apply_request(const out_doc *d, kiln_stage *st, kiln_err *err)
     if (nh != SIZE_MAX)
         rc = kiln_stage_set_headers(st, h, nh);
     free_headers(h, nh);
+    /* After the headers: a cookie list replaces whatever Cookie they left. */
+    if (rc == KILN_OK && (rc = oto_cookies_to_request(d->o, st, err)) != KILN_OK)
+        return rc;
     uint8_t *body = NULL;
     size_t blen = 0;
     if (rc == KILN_OK && (rc = doc_body(d, &body, &blen, err)) != KILN_OK)
@@ -374,14 +385,29 @@ static int apply_response(const out_doc *d, kiln_response *resp, kiln_err *err)
     if (rc == KILN_OK) {
         resp->status = r.status;
         if (r.nh != SIZE_MAX) {
-            /* Replace the header map; keep the body. */
+            /* Replace the header map; keep the body. The cookies are not in
+             * the map the plugin was shown, so they stay unless its map
+             * names set-cookie (or its `cookies` list replaces them below),
+             * as Otoroshi keeps the cookie list apart from the headers. */
+            bool keep_cookies = true;
+            for (size_t i = 0; i < r.nh; i++)
+                keep_cookies = keep_cookies && strcasecmp(r.h[i].name, "set-cookie") != 0;
+            size_t k = 0;
             for (size_t i = 0; i < resp->n_headers; i++) {
+                if (keep_cookies && strcasecmp(resp->headers[i].name, "set-cookie") == 0) {
+                    resp->headers[k++] = resp->headers[i];
+                    continue;
+                }
                 kiln_free((void *)resp->headers[i].name);
                 kiln_free((void *)resp->headers[i].value);
             }
-            resp->n_headers = 0;
+            resp->n_headers = k;
             for (size_t i = 0; i < r.nh && rc == KILN_OK; i++)
                 rc = kiln_response_add_header(resp, r.h[i].name, r.h[i].value);
+        }
+        if (rc == KILN_OK && (rc = oto_cookies_to_response(d->o, resp, err)) != KILN_OK) {
+            reply_free(&r);
+            return rc;
         }
         if (rc == KILN_OK && r.body != NULL) {
             resp->body_len = 0;

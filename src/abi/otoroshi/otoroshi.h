@@ -28,6 +28,20 @@
  */
 int oto_output_to_response(const uint8_t *out, size_t len, kiln_response *resp, kiln_err *err);
 
+/*
+ * Cookies (oto_cookies.c). oto_write_response_cookies writes the `cookies`
+ * list of a response transformer's input: one WSCookie object {name, value,
+ * domain, path, maxAge, secure, httpOnly} per Set-Cookie header of h.
+ * oto_cookies_to_request / _to_response apply an output document's
+ * `cookies` list, when present: it replaces the forwarded request's Cookie
+ * header ("name=value; ..."; an empty list removes it), or every Set-Cookie
+ * header of resp (one per entry, with Max-Age, Path, Domain, Secure,
+ * HttpOnly). A malformed list or entry is KILN_EBADOUTPUT, nothing changed.
+ */
+void oto_write_response_cookies(jw *w, const kiln_kv *h, size_t n);
+int oto_cookies_to_request(json_t *doc, kiln_stage *st, kiln_err *err);
+int oto_cookies_to_response(json_t *doc, kiln_response *resp, kiln_err *err);
+
 /* Fill resp with Otoroshi's failure answer: 400 {"error": "<msg>"}. */
 int oto_error_response(kiln_response *resp, const char *msg);
 

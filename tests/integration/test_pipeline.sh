@@ -17,7 +17,7 @@
 # exact, nothing leaking into the next request), sinks, an upstream backend
 # with and without plugins, upstream down 502 / slow 504, and plugins that
 # trap (500), time out (504) or answer non-JSON (502) without the backend
-# running. Ends with "N passed, N failed".
+# running; a directory sidecar attaching plugins. Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 . "$(dirname "$0")/net_lib"
 
@@ -554,5 +554,32 @@ check_eq "... told why" '{"message":"no route for this path","method":"DELETE","
     "$(jv d)"
 req "$URL/plain"
 check_eq "a matched route is not given to sinks" "200 /plain" "$CODE $(jv 'd["uri"]')"
+serve_stop
+
+# ---- directory mode: a sidecar attaches plugins ------------------------------------------
+L=$T/live
+mkdir -p "$L"
+cp "$XG/pl_echo.wasm" "$L/echo.wasm"
+cp "$XG/pl_access.wasm" "$L/guard.wasm"
+cp "$XG/pl_resp.wasm" "$L/stamp.wasm"
+cat >"$L/echo.yaml" <<YAML
+abi: otoroshi
+routes:
+  - path: /guarded/...
+    plugins:
+      - {function: guard, kind: access, config: {role: admin, message: sidecar says no, status: 401}}
+      - {function: stamp, kind: response, config: {status: 203, add_headers: {x-r: sidecar}}}
+YAML
+if ! serve_start live "$L"; then
+    not_ok "directory server with a sidecar's plugins starts" "$(tail -n 20 "$LOG")"
+    finish
+    exit 1
+fi
+req -H "X-Role: admin" "$URL/guarded/x"
+check_eq "sidecar plugins: access allows, the response transformer runs" "203 sidecar /guarded/x" \
+    "$CODE $(header x-r) $(jv 'd["uri"]')"
+req "$URL/guarded/x"
+check_eq "sidecar plugins: access denies with its status and message" \
+    '401 {"error":"sidecar says no","plugin":"guard"}' "$CODE $(jv d)"
 serve_stop
 finish

@@ -7,8 +7,11 @@
  * instructions (src/component/cm_inst.c): every core module compiled through
  * the AOT cache, imports wired between core instances, and the component's
  * imports satisfied by the host registry: WASI 0.2 (src/component/cm_wasi.c;
- * the guest's stdout goes to stderr, stdout carries the JSON result) and
- * kiln:cli/log. The export is called through the Canonical ABI
+ * the guest's stdout goes to stderr, stdout carries the JSON result),
+ * Kiln's host interfaces (src/component/cm_kiln.h: wasi:keyvalue over the
+ * store core plugins get from `kiln call --kv`, private namespace
+ * fn:<file name> and 'global' read-write; wasi:config over --config;
+ * wasi:logging on stderr) and kiln:cli/log. The export is called through the Canonical ABI
  * (src/component/cm_canon.c) with the memory, realloc and post-return the
  * lift names. cli_run_component() runs wasi:cli/run for `kiln run`.
  *
@@ -31,9 +34,12 @@
 #include "component/cm_inst.h"
 #include "component/cm_int.h"
 #include "component/cm_json.h"
+#include "component/cm_kiln.h"
 #include "component/cm_wasi.h"
 #include "kiln/abi.h"
+#include "abi/kiln/kiln_host.h"
 #include "kiln/aot.h"
+#include "kiln/kv.h"
 #include "kiln/runtime.h"
 #include "kiln/wasi.h"
 
@@ -70,9 +76,41 @@ static int exit_for(int rc)
     return rc == KILN_ETRAP ? EXIT_TRAP : 1;
 }
 
+/* What the component sees of Kiln besides WASI: --kv and --config. */
+typedef struct call_host {
+    const char *kv_dir; /* NULL: $KILN_HOME/kv.db */
+    kiln_kv config[64];
+    size_t n_config;
+} call_host;
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* The grant set of `kiln call --kv` for core plugins (em_compiled.c
+ * open_kv): fn:<file name> and 'global' read-write on DIR/kv.db, else
+ * $KILN_HOME/kv.db; *out NULL without either (buckets: no-such-store). */
+static int call_grants(const char *path, const char *kv_dir, kiln_kv_grants **out,
+                       kiln_err *err)
+{
+    static const kiln_kv_grant_config global = {"global", true};
+    char db[4096];
+    *out = NULL;
+    if (kv_dir != NULL)
+        snprintf(db, sizeof(db), "%s/kv.db", kv_dir);
+    else if (kiln_kv_default_path(db, sizeof(db)) != KILN_OK)
+        return KILN_OK;
+    kiln_kv_server_config srv = {.path = db, .backend = "sqlite"};
+    kiln_kv_config fc = {.grants = &global, .n_grants = 1};
+    int rc = kiln_kv_grants_new(&srv, base_name(path), &fc, out, err);
+    return rc == KILN_OK ? KILN_OK : kiln_err_prefix(err, "key-value store %s: ", db);
+}
+
 static int call_component(const char *path, const uint8_t *buf, size_t size,
                           const char *export_name, const char *input_json,
-                          const kiln_limits *limits)
+                          const kiln_limits *limits, const call_host *ch)
 {
     cm_component *c;
     kiln_err err = {0};
@@ -83,6 +121,7 @@ static int call_component(const char *path, const uint8_t *buf, size_t size,
     kiln_wasi *wasi = NULL;
     cm_arena *arena = NULL;
     json_t *input = NULL;
+    kiln_kv_grants *grants = NULL;
 
     const cm_extern *ex = NULL;
     for (uint32_t i = 0; i < c->n_exports; i++)
@@ -145,9 +184,17 @@ static int call_component(const char *path, const uint8_t *buf, size_t size,
     if (rc == KILN_OK)
         rc = cm_wasi_add(&host, wasi);
     if (rc == KILN_OK)
+        rc = cm_kiln_add(&host, wasi);
+    if (rc == KILN_OK)
         rc = cm_host_add(&host, cli_log_fns, 1, NULL);
+    if (rc == KILN_OK)
+        rc = call_grants(path, ch->kv_dir, &grants, &err);
+    kiln_host_ctx hctx = {.fn_name = base_name(path), .config = ch->config,
+                          .n_config = ch->n_config, .log_level = 2};
     void *state[KILN_STATE_SLOTS] = {0};
     state[KILN_STATE_WASI] = wasi;
+    state[KILN_STATE_KV] = grants;
+    state[KILN_STATE_HOST] = &hctx;
     if (rc == KILN_OK)
         rc = cm_inst_new(c, buf, path, limits, &host, state, &ci, &err);
     cm_val result = {0};
@@ -174,6 +221,7 @@ out:
     json_decref(input);
     cm_inst_free(ci);
     kiln_wasi_free(wasi);
+    kiln_kv_grants_free(grants);
     cm_arena_free(arena);
     cm_free(c);
     return status;
@@ -234,13 +282,18 @@ static void usage(FILE *f)
                "the value, results as {\"ok\": v} / {\"error\": e}, lists and tuples as\n"
                "arrays, flags as arrays of labels, strings as strings) and the result is\n"
                "printed as JSON. Every core module is compiled ahead of time and cached under\n"
-               "$KILN_HOME; the component may import WASI 0.2 (its stdout goes to stderr)\n"
-               "and kiln:cli/log (log: func(message: string), a line on stderr).\n"
+               "$KILN_HOME; the component may import WASI 0.2 (its stdout goes to stderr),\n"
+               "wasi:keyvalue (buckets 'default', fn:<file name> in the store, and\n"
+               "'global'), wasi:config (--config), wasi:logging (stderr) and kiln:cli/log\n"
+               "(log: func(message: string), a line on stderr).\n"
                "\n"
                "options:\n"
                "  --input-json JSON   the arguments (default: [])\n"
                "  --timeout MS        time limit, in milliseconds\n"
                "  --max-memory SIZE   cap linear memory (e.g. 16MiB)\n"
+               "  --kv DIR            the key-value store: DIR/kv.db (default\n"
+               "                      $KILN_HOME/kv.db, as `kiln kv`)\n"
+               "  --config KEY=VALUE  a config value for wasi:config (repeatable)\n"
                "  -h, --help          show this help\n"
                "\n"
                "For core modules (Extism plugins), see `kiln call --help` without a component.\n"
@@ -255,7 +308,8 @@ int cmd_call_dispatch(int argc, char **argv)
         if (argv[i][0] != '-' && npos < 2)
             pos[npos++] = argv[i];
         else if (strcmp(argv[i], "--input-json") == 0 || strcmp(argv[i], "--timeout") == 0 ||
-                 strcmp(argv[i], "--max-memory") == 0)
+                 strcmp(argv[i], "--max-memory") == 0 || strcmp(argv[i], "--kv") == 0 ||
+                 strcmp(argv[i], "--config") == 0)
             i++;
     }
     if (pos[0] == NULL || !cli_file_is_component(pos[0]))
@@ -263,6 +317,8 @@ int cmd_call_dispatch(int argc, char **argv)
 
     const char *input = NULL;
     kiln_limits limits = {0};
+    call_host ch;
+    memset(&ch, 0, sizeof(ch));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool m;
@@ -290,6 +346,22 @@ int cmd_call_dispatch(int argc, char **argv)
                 return 2;
             }
             limits.max_memory_bytes = (uint64_t)b;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--kv", &m)) != NULL || m) {
+            if (v == NULL)
+                goto need_value;
+            ch.kv_dir = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--config", &m)) != NULL || m) {
+            if (v == NULL)
+                goto need_value;
+            const char *eq = strchr(v, '=');
+            if (eq == NULL || eq == v || ch.n_config == sizeof(ch.config) / sizeof(ch.config[0])) {
+                cli_error("call", "--config '%s': expected KEY=VALUE (at most %zu)", v,
+                          sizeof(ch.config) / sizeof(ch.config[0]));
+                return 2;
+            }
+            /* argv outlives the call: the key is cut off in place. */
+            ((char *)v)[eq - v] = '\0';
+            ch.config[ch.n_config++] = (kiln_kv){v, eq + 1};
         } else {
             cli_error("call", "option '%s' is not supported for components; see `kiln call "
                               "%s --help`",
@@ -312,7 +384,7 @@ int cmd_call_dispatch(int argc, char **argv)
         cli_error("call", "cannot read '%s': %s", pos[0], strerror(errno));
         return 1;
     }
-    int rc = call_component(pos[0], buf, size, pos[1], input, &limits);
+    int rc = call_component(pos[0], buf, size, pos[1], input, &limits, &ch);
     kiln_free(buf);
     return rc;
 }
@@ -335,6 +407,10 @@ int cli_run_component(const char *path, kiln_wasi *wasi, const kiln_limits *limi
     cm_host host = {0};
     if (rc == KILN_OK)
         rc = cm_wasi_add(&host, wasi);
+    /* Kiln's interfaces without a store or config: buckets are
+     * no-such-store, wasi:logging lines go to stderr. */
+    if (rc == KILN_OK)
+        rc = cm_kiln_add(&host, wasi);
     void *state[KILN_STATE_SLOTS] = {0};
     state[KILN_STATE_WASI] = wasi;
     if (rc == KILN_OK)

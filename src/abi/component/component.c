@@ -9,7 +9,8 @@
  *     wasi:cli/run; comp_cmd.c) or a kiln:faas handler (exports handle;
  *     comp_faas.c), and refuses anything else, naming what it exports,
  *   - checks that every import it lowers is in the host registry (WASI 0.2's
- *     CLI subset, src/component/cm_wasi.c), naming the first one missing,
+ *     CLI subset, src/component/cm_wasi.c, and Kiln's host interfaces,
+ *     src/component/cm_kiln.h), naming the first one missing,
  *   - compiles and loads every embedded core module once through the
  *     artifact cache (cm_mods_load), in the tier the server asks for.
  * Requests and events then instantiate the component afresh
@@ -22,6 +23,7 @@
 #include "abi/cgi/cgi_int.h"
 #include "abi/component/comp_int.h"
 #include "base/alloc.h"
+#include "component/cm_kiln.h"
 #include "component/cm_wasi.h"
 #include "kiln/abi.h"
 
@@ -192,6 +194,8 @@ static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void 
     memset(&host, 0, sizeof(host));
     rc = cm_wasi_add(&host, NULL);
     if (rc == KILN_OK)
+        rc = cm_kiln_add(&host, NULL);
+    if (rc == KILN_OK)
         rc = cm_check_imports(s->c, &host, &e);
     if (rc != KILN_OK) {
         comp_release(s);
@@ -199,7 +203,10 @@ static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void 
             return kiln_err_set(err, rc,
                                 "function '%s': the component's %s; Kiln provides WASI 0.2's "
                                 "CLI interfaces (wasi:cli, wasi:io, wasi:clocks, wasi:random, "
-                                "wasi:filesystem) to components: rebuild it without that import",
+                                "wasi:filesystem) and wasi:keyvalue@0.2.0-draft2 (store, "
+                                "atomics.increment, batch), wasi:config/store and "
+                                "wasi:logging/logging to components: rebuild it without that "
+                                "import",
                                 fn->name, e.msg);
         return kiln_err_set(err, rc, "function '%s': %s", fn->name, e.msg);
     }
@@ -225,6 +232,8 @@ int comp_instantiate(const kiln_function *fn, const comp_state *s, kiln_wasi *wa
 {
     memset(host, 0, sizeof(*host));
     int rc = cm_wasi_add(host, wasi);
+    if (rc == KILN_OK)
+        rc = cm_kiln_add(host, wasi); /* Kiln's host interfaces (cm_kiln.h) */
     if (rc != KILN_OK)
         return kiln_err_set(err, rc, "function '%s': out of memory", fn->name);
     void *slots[KILN_STATE_SLOTS] = {0};

@@ -1,0 +1,160 @@
+#!/bin/sh
+# test_component_kv.sh - Kiln's host interfaces for components
+# (src/component/cm_kiln_kv.c, cm_kiln_config.c; docs/internals/component.md
+# "Kiln's host interfaces for components") against a real `kiln serve`
+# over real sockets, with tests/components/guests/kv_host.c, a kiln:faas
+# handler of world handler-host: wasi:keyvalue buckets over the function's
+# namespaces (values persist across requests, `kiln kv` sees what the
+# component wrote, granted / read-only / not granted / invalid namespaces,
+# the value size limit, list-keys paging, batch, the bucket cap), the
+# function's config through wasi:config, wasi:logging lines in the server
+# log under the function's name and level, and a storage event fired by a
+# component's write delivered to a component subscriber.
+# Ends with "N passed, N failed".
+. "$(dirname "$0")/serve_lib"
+
+C="$KILN_BUILD/components"
+if ! blog=$(sh "$KILN_ROOT/tests/components/build.sh" "$C" 2>&1); then
+    not_ok "build the test components" "$blog"
+    finish
+    exit 1
+fi
+ok "build the test components"
+
+D=$T/kvc
+mkdir -p "$D"
+cp "$C/kv_host.wasm" "$D/"
+DB=$D/data/kv.db
+cat >"$D/kiln.yaml" <<EOF
+kv:
+  path: data/kv.db
+  namespaces:
+    shared: {}
+    catalog: {}
+functions:
+  kvc:
+    module: kv_host.wasm
+    config: {greeting: hi there, mode: test}
+    kv:
+      max_value_bytes: 1000
+      grants: {shared: rw, catalog: r, bucket: rw}
+    routes: [/kvc/...]
+  kvev:
+    module: kv_host.wasm
+    kv: {grants: {bucket: r, evout: rw}}
+    events: {namespace: bucket}
+    routes: [/kvev]
+EOF
+kvget() { "$KILN" kv --db "$DB" get "$1" "$2" 2>&1; }
+cd "$D" || exit 1
+"$KILN" kv --db "$DB" set catalog item original >/dev/null 2>&1
+serve_start kvc --config kiln.yaml --threads 2 || {
+    not_ok "server starts" "$(cat "$LOG")"
+    finish
+    exit 1
+}
+ok "a component importing wasi:keyvalue, wasi:config and wasi:logging deploys"
+
+# ---- one request: every operation -------------------------------------------------
+req -X POST "$URL/kvc/run"
+check_eq "run: the handler reports (400 with its report)" 400 "$CODE"
+check_contains "run: increment creates the counter" "$BODY" "counter=1 "
+check_contains "run: set then get" "$BODY" "set=ok get=hello "
+check_contains "run: get of an absent key is none" "$BODY" "get-absent=none"
+check_contains "run: exists, delete, exists again" "$BODY" \
+    "exists=1 delete=ok exists-after=0 delete-absent=ok"
+check_contains "run: list-keys of the private namespace, one page" "$BODY" \
+    "keys=counter,greeting cursor=none"
+check_contains "run: an empty key is error::other" "$BODY" "empty-key=other:set: keys cannot be empty"
+check_contains "run: wasi:config get reads the function's config" "$BODY" "config=hi there "
+check_contains "run: wasi:config get of a missing key is none" "$BODY" "config-missing=none"
+check_contains "run: a granted global namespace opens and takes writes" "$BODY" "shared=ok"
+check_contains "run: a namespace not granted is access-denied" "$BODY" "secret=access-denied"
+check_contains "run: an identifier that names no namespace is no-such-store" "$BODY" \
+    "bad=no-such-store"
+check_contains "run: an empty identifier is no-such-store" "$BODY" "empty=no-such-store"
+
+# ---- persistence and the shared store ------------------------------------------------
+req -X POST "$URL/kvc/run"
+check_contains "the counter persists across requests (fresh instances)" "$BODY" "counter=2 "
+req -X POST "$URL/kvc/run"
+check_contains "and increments again" "$BODY" "counter=3 "
+check_eq "kiln kv sees the component's counter in fn:kvc" 3 "$(kvget fn:kvc counter)"
+check_eq "kiln kv sees the component's value" hello "$(kvget fn:kvc greeting)"
+check_eq "kiln kv sees the write to the granted global namespace" yes \
+    "$(kvget shared from-component)"
+"$KILN" kv --db "$DB" set fn:kvc counter 41 >/dev/null 2>&1
+req -X POST "$URL/kvc/run"
+check_contains "the component sees what kiln kv wrote (same store)" "$BODY" "counter=42 "
+
+# ---- read-only grant, limits -------------------------------------------------------------
+req -X POST "$URL/kvc/ro"
+check_contains "a read-only grant: get works" "$BODY" "get=original"
+check_contains "a read-only grant: set is access-denied" "$BODY" "set=access-denied"
+check_eq "the read-only value is unchanged" original "$(kvget catalog item)"
+req -X POST --data 1000 "$URL/kvc/big"
+check_contains "a value at max_value_bytes is stored" "$BODY" "big=ok"
+req -X POST --data 1001 "$URL/kvc/big"
+check_contains "a value over max_value_bytes fails with the limit error" "$BODY" \
+    "big=other:set: a value of 1001 bytes is over the max_value_bytes limit (1000) of namespace 'default'"
+check_eq "the value over the limit was not written" 1000 "$(kvget fn:kvc big | wc -c | tr -d ' ')"
+
+# ---- batch, config get-all -------------------------------------------------------------
+req -X POST "$URL/kvc/batch"
+check_contains "set-many then get-many (an absent key is none, an empty value kept)" "$BODY" \
+    "set-many=ok get-many=b1:one,none,b2:two,b3: "
+check_contains "delete-many deletes" "$BODY" "delete-many=ok b1-after=0"
+check_contains "wasi:config get-all lists the config" "$BODY" "config-all=greeting=hi there,mode=test"
+
+# ---- list-keys pages ------------------------------------------------------------------------
+# 600 keys of 900 bytes: list-keys stops a page at 256 KiB of keys (291 of
+# them), so the listing takes three pages.
+req -X POST --data 600 "$URL/kvc/fill"
+check_contains "set-many writes 600 long keys" "$BODY" "fill=ok"
+req -X POST "$URL/kvc/page"
+keys=$("$KILN" kv --db "$DB" ls fn:kvc 2>/dev/null | wc -l | tr -d ' ')
+check_contains "list-keys pages through every key with its cursor" "$BODY" "keys=$keys pages=3"
+
+# ---- bucket handles are bounded per instance -------------------------------------------
+req -X POST "$URL/kvc/loop"
+check_contains "opening buckets in a loop stops at the cap with error::other" "$BODY" \
+    "opened=1024 then=other:wasi:keyvalue: more than 1024 open buckets"
+req -X POST "$URL/kvc/drop"
+check_contains "dropped buckets free their entries (5000 opens, 1 live at a time)" "$BODY" \
+    "reopened=ok"
+
+# ---- logging --------------------------------------------------------------------------------
+check_contains "wasi:logging info: a line with the function's name and context" "$(cat "$LOG")" \
+    "[info] kvc: kv_host: info line from a component"
+check_contains "wasi:logging warn without a context" "$(cat "$LOG")" \
+    "[warn] kvc: warn line from a component"
+check "a line below the function's log level is dropped" \
+    sh -c "! grep -q 'trace line' '$LOG'"
+
+# ---- storage events: a component's write fires a component subscriber ------------------
+req -X POST --data evkey "$URL/kvc/write"
+check_contains "the component writes into the subscribed namespace" "$BODY" "write=ok"
+i=0
+while [ $i -lt 300 ] && [ "$(kvget evout evkey)" != v ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+check_eq "the subscriber component got the event and wrote it back" v "$(kvget evout evkey)"
+
+serve_stop
+check_eq "the server stops cleanly" 0 "$SRC"
+
+# ---- kiln call: the same interfaces over --kv and --config ------------------------------
+EVT='"event-timestamp":{"seconds":1700000000,"nanoseconds":5},"event-version":"1","source":"http"'
+RUN="[{\"event-type\":\"message\",$EVT,\"key\":\"/run\",\"payload\":[]}]"
+mkdir -p "$T/callkv"
+out=$("$KILN" call "$D/kv_host.wasm" handle --kv "$T/callkv" --config greeting=hey \
+    --input-json "$RUN" 2>"$T/call.err")
+check_contains "kiln call: buckets over --kv (a fresh store)" "$out" "counter=1 set=ok get=hello"
+check_contains "kiln call: --config through wasi:config" "$out" "config=hey "
+check_contains "kiln call: 'shared' is not granted there" "$out" "shared=access-denied"
+check_eq "kiln call: the write is in fn:<file name> of DIR/kv.db" 1 \
+    "$("$KILN" kv --db "$T/callkv/kv.db" get fn:kv_host.wasm counter 2>&1)"
+check_contains "kiln call: wasi:logging on stderr" "$(cat "$T/call.err")" \
+    "[info] kv_host.wasm: kv_host: info line from a component"
+finish

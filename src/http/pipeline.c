@@ -319,8 +319,11 @@ int http_pipeline_run(http_exchange *x)
             if (!in_group(pl->p.kind, g))
                 continue;
             rc = run_plugin(pl, KILN_PHASE_REQUEST, st, &verdict, &tm);
+            /* A filter that failed (trap, time limit: its VM is gone) gets
+             * no response side; the ones before it see the error answer,
+             * as Envoy's encoders see a local reply. */
             if (pl->p.kind == KILN_STAGE_FILTER)
-                ran = i + 1;
+                ran = rc == KILN_OK ? i + 1 : i;
             if (verdict != KILN_STAGE_CONTINUE)
                 x->served_by = pl->fn;
         }

@@ -42,6 +42,7 @@ int pw_set_shared(const char *k, size_t kl, const char *v, size_t vl, uint32_t c
 IMPORT("proxy_define_metric") int pw_define_metric(int type, const char *n, size_t nl, uint32_t *id);
 IMPORT("proxy_increment_metric") int pw_increment_metric(uint32_t id, int64_t delta);
 IMPORT("proxy_get_metric") int pw_get_metric(uint32_t id, uint64_t *v);
+IMPORT("proxy_record_metric") int pw_record_metric(uint32_t id, uint64_t v);
 IMPORT("proxy_set_tick_period_milliseconds") int pw_set_tick(uint32_t ms);
 IMPORT("proxy_get_property") int pw_get_property(const char *p, size_t pl, char **v, size_t *vl);
 IMPORT("proxy_get_current_time_nanoseconds") int pw_now(uint64_t *ns);

@@ -17,9 +17,19 @@
  *             end callbacks recorded
  *   metric    counter pw_test_requests incremented per request, reported in
  *             x-pw-metric
+ *   gauges    gauge pw_test_gauge recorded to 7, histogram pw_test_hist
+ *             recorded 5 per request; x-pw-gauge = the gauge read back
+ *   queue     registers shared queue "pwq" at configure; each request
+ *             enqueues one item; proxy_on_queue_ready (root) dequeues them
+ *             all and adds their count to shared data "dequeued";
+ *             x-pw-dequeued = that count as the request saw it
+ *   now       x-pw-now = proxy_get_current_time_nanoseconds
+ *   vmconf    x-pw-vmconf = the vm_configuration proxy_on_vm_start got
+ *   spin      loops forever when the request has x-spin (a time limit)
  *   tick      tick every 20 ms; x-pw-ticks tells how many fired
  *   props     x-pw-prop-path/-name/-root/-method from properties
  *   trap      traps when the request has x-trap
+ *   log       logs "pw_test log at <level>" at every level 0..5 per request
  *   pause     pauses forever (a stall)
  *   refuse    on_configure answers false
  *   tag=X     appends X to x-pw-chain on the request and the response
@@ -34,9 +44,11 @@
 typedef struct root {
     uint32_t id;
     char cfg[256];
-    uint32_t metric;
+    uint32_t metric, gauge, hist, queue;
     int ticks;
 } root;
+
+static char vm_conf[128]; /* what proxy_on_vm_start was given */
 
 typedef struct stream {
     uint32_t id, root, token;
@@ -138,6 +150,7 @@ EXPORT("proxy_on_vm_start") int on_vm_start(uint32_t root_id, uint32_t len)
     char *v = NULL;
     size_t vl = 0;
     pw_get_buffer(BUF_VM, 0, len, &v, &vl);
+    snprintf(vm_conf, sizeof(vm_conf), "%.*s", (int)vl, v ? v : "");
     char line[300];
     snprintf(line, sizeof(line), "vm start: root %u, vm configuration '%.*s'", root_id, (int)vl,
              v ? v : "");
@@ -171,7 +184,47 @@ EXPORT("proxy_on_configure") int on_configure(uint32_t root_id, uint32_t len)
         pw_define_metric(0, "pw_test_requests", 16, &r->metric);
     if (has(r, "tick"))
         pw_set_tick(20);
+    if (has(r, "gauges")) {
+        pw_define_metric(1, "pw_test_gauge", 13, &r->gauge);
+        pw_define_metric(2, "pw_test_hist", 12, &r->hist);
+    }
+    if (has(r, "queue"))
+        pw_register_queue("pwq", 3, &r->queue);
     return 1;
+}
+
+/* Add `delta` to the number in shared data `key` (CAS loop); the new value. */
+static long long shared_add(const char *key, long long delta)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        char *v = NULL;
+        size_t vl = 0;
+        uint32_t cas = 0;
+        long long c = 0;
+        if (pw_get_shared(key, strlen(key), &v, &vl, &cas) == 0 && vl > 0)
+            c = strtoll(v, NULL, 10);
+        free(v);
+        char b[32];
+        int bl = snprintf(b, sizeof(b), "%lld", c + delta);
+        if (pw_set_shared(key, strlen(key), b, (size_t)bl, cas) == 0)
+            return c + delta;
+    }
+    return -1;
+}
+
+EXPORT("proxy_on_queue_ready") void on_queue_ready(uint32_t root_id, uint32_t queue_id)
+{
+    (void)root_id;
+    long long n = 0;
+    char *v = NULL;
+    size_t vl = 0;
+    while (pw_dequeue(queue_id, &v, &vl) == 0) {
+        free(v);
+        v = NULL;
+        n++;
+    }
+    if (n > 0)
+        shared_add("dequeued", n);
 }
 
 EXPORT("proxy_on_tick") void on_tick(uint32_t root_id)
@@ -273,6 +326,33 @@ EXPORT("proxy_on_request_headers") int on_request_headers(uint32_t ctx, uint32_t
     }
     if (has(r, "tick"))
         set_int_header(MAP_REQ, "x-pw-ticks", r->ticks);
+    if (has(r, "gauges")) {
+        uint64_t v = 0;
+        pw_record_metric(r->gauge, 7);
+        pw_record_metric(r->hist, 5);
+        pw_get_metric(r->gauge, &v);
+        set_int_header(MAP_REQ, "x-pw-gauge", (long long)v);
+    }
+    if (has(r, "queue")) {
+        set_int_header(MAP_REQ, "x-pw-dequeued", shared_add("dequeued", 0));
+        pw_enqueue(r->queue, "x", 1);
+    }
+    if (has(r, "now")) {
+        uint64_t ns = 0;
+        pw_now(&ns);
+        set_int_header(MAP_REQ, "x-pw-now", (long long)ns);
+    }
+    if (has(r, "vmconf"))
+        pw_set(MAP_REQ, "x-pw-vmconf", vm_conf);
+    if (has(r, "log"))
+        for (int level = 0; level <= 5; level++) {
+            char line[64];
+            snprintf(line, sizeof(line), "pw_test log at %d", level);
+            pw_logs(level, line);
+        }
+    if (has(r, "spin") && pw_header(MAP_REQ, "x-spin") != NULL)
+        for (volatile int i = 0;; i++)
+            ;
     if (has(r, "block") && pw_header(MAP_REQ, "x-block") != NULL) {
         const char *kv[] = {"x-pw-blocked", "yes"};
         char h[64];

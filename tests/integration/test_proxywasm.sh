@@ -9,6 +9,8 @@
 # data across requests and workers, a filter metric in the admin API's
 # /metrics, tick timers, a chain of two filters (response side reversed),
 # a trapping filter (500 naming it, the next request served by a new VM),
+# one past its time limit (504, the same), vm_configuration, the clock,
+# gauges and histograms in /metrics, shared queues, log levels,
 # and a proxy-wasm module refused as a backend. Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 . "$(dirname "$0")/net_lib"
@@ -45,9 +47,16 @@ functions:
   pw_m: {module: pw_test.wasm, abi: proxy-wasm}
   pw_t: {module: pw_test.wasm, abi: proxy-wasm}
   pw_x: {module: pw_test.wasm, abi: proxy-wasm}
+  pw_q: {module: pw_test.wasm, abi: proxy-wasm}
+  pw_s: {module: pw_test.wasm, abi: proxy-wasm, timeout: 300ms}
+  pw_l: {module: pw_test.wasm, abi: proxy-wasm}
   asf: {module: as_filter.wasm, abi: proxy-wasm}
 routes:
-  - {path: /fn/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: "headers,props", vm_configuration: {mode: test}}]}
+  - {path: /fn/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: "headers,props,vmconf,now", vm_configuration: {mode: test}}]}
+  - {path: /gauges/..., function: echo, plugins: [{function: pw_m, kind: proxy-wasm, configuration: gauges}]}
+  - {path: /queue/..., function: echo, plugins: [{function: pw_q, kind: proxy-wasm, configuration: queue}]}
+  - {path: /spin/..., function: echo, plugins: [{function: pw_s, kind: proxy-wasm, configuration: "spin,shared"}]}
+  - {path: /log/..., function: echo, plugins: [{function: pw_l, kind: proxy-wasm, configuration: log, vm_configuration: "vm-conf-text"}]}
   - {path: /up/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: headers}]}
   - {path: /plain/..., upstream: "$UP"}
   - {path: /block/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: block}]}
@@ -102,6 +111,12 @@ check_eq "function: property request.path" "/fn/a?b=1" "$(jv 'd["headers"]["x-pw
 check_eq "function: property plugin_name" pw "$(jv 'd["headers"]["x-pw-prop-name"]')"
 check_eq "function: response header added" 1 "$(header X-Pw-Resp)"
 check_eq "function: :status readable in the response map" 200 "$(header X-Pw-Status)"
+check_eq "function: proxy_on_vm_start got the route's vm_configuration (JSON)" '{"mode":"test"}' \
+    "$(jv 'd["headers"]["x-pw-vmconf"]')"
+now=$(date +%s)
+check "function: proxy_get_current_time_nanoseconds is the wall clock (within 60 s)" python3 -c \
+    "import sys; ns = int(sys.argv[1]); assert abs(ns // 10**9 - $now) < 60, ns" \
+    "$(jv 'd["headers"]["x-pw-now"]')"
 
 # ---- headers in front of an upstream -----------------------------------------------------
 req -H "X-Pw-Replace: old" -H "X-Pw-Remove: 1" "$URL/up/echoall?q=2"
@@ -171,6 +186,40 @@ check_eq "metrics: /metrics answers" 200 "$CODE"
 check_contains "metrics: the filter's counter in Kiln's metrics" "$BODY" "pw_test_requests 2"
 req "$ADMIN/metrics"
 check_eq "metrics: token required" 401 "$CODE"
+req "$URL/gauges/1"
+check_eq "metrics: a gauge recorded and read back by the filter" 7 "$(jv 'd["headers"]["x-pw-gauge"]')"
+req "$URL/gauges/2"
+req -H "Authorization: Bearer $TOKEN" "$ADMIN/metrics"
+check_contains "metrics: the gauge in Kiln's metrics" "$BODY" "pw_test_gauge 7"
+check_contains "metrics: the histogram's count (two records)" "$BODY" "pw_test_hist_count 2"
+check_contains "metrics: the histogram's sum" "$BODY" "pw_test_hist_sum 10"
+check_contains "metrics: the histogram's types" "$BODY" "# TYPE pw_test_hist histogram"
+
+# ---- shared queues ---------------------------------------------------------------------------------
+req "$URL/queue/1"
+req "$URL/queue/2"
+n=0
+i=0
+while [ $i -lt 50 ]; do
+    req "$URL/queue/3"
+    n=$(jv 'd["headers"]["x-pw-dequeued"]')
+    [ "$n" -ge 2 ] 2>/dev/null && break
+    sleep 0.1
+    i=$((i + 1))
+done
+check "shared queue: items enqueued by requests reach proxy_on_queue_ready on the root ($n)" \
+    [ "$n" -ge 2 ]
+
+# ---- logging at levels ------------------------------------------------------------------------------
+req "$URL/log/1"
+check_contains "log: proxy_on_vm_start got a string vm_configuration as given" "$(cat "$LOG")" \
+    "vm configuration 'vm-conf-text'"
+for lv in 2 3 4 5; do
+    check "log: level $lv (info and above) reaches the server log" grep -q "pw_test log at $lv" "$LOG"
+done
+for lv in 0 1; do
+    check "log: level $lv (below info) is dropped" sh -c "! grep -q 'pw_test log at $lv' '$LOG'"
+done
 
 # ---- ticks ------------------------------------------------------------------------------------------
 req "$URL/tick/1"
@@ -198,6 +247,8 @@ check_eq "AssemblyScript: local reply" 403 "$CODE"
 req -H "X-Trap: 1" "$URL/trap/x"
 check_eq "trap: 500" 500 "$CODE"
 check_contains "trap: the answer names the filter" "$BODY" "pw_x"
+check_contains "trap: the answer is the trap (not replaced by a later callback on the dead VM)" \
+    "$BODY" "proxy_on_request_headers): pw_test.wasm: proxy_on_request_headers: trap"
 ok=0
 for i in 1 2 3 4; do
     req "$URL/trap/y"
@@ -205,6 +256,20 @@ for i in 1 2 3 4; do
 done
 check_eq "trap: later requests are served (VM recreated)" 4 "$ok"
 check "trap: logged" grep -q "proxy-wasm filter 'pw_x'" "$LOG"
+req "$URL/spin/a"
+first=$(jv 'd["headers"]["x-pw-count"]')
+t0=$(date +%s)
+req -H "X-Spin: 1" "$URL/spin/x"
+check_eq "a filter past its time limit: 504" 504 "$CODE"
+check_contains "... naming the filter" "$BODY" "pw_s"
+check_contains "... saying it was the time limit" "$BODY" "\"timeout_ms\":300"
+check "... stopped soon ($(($(date +%s) - t0)) s)" [ $(($(date +%s) - t0)) -lt 10 ]
+ok=0
+for i in 1 2 3 4; do
+    req "$URL/spin/y"
+    [ "$CODE" = 200 ] && ok=$((ok + 1))
+done
+check_eq "a filter past its time limit: later requests are served" 4 "$ok"
 req "$URL/filter-as-backend"
 check_eq "a filter as a backend: refused" 500 "$CODE"
 check_contains "a filter as a backend: the message says what to do" "$BODY" \

@@ -87,6 +87,10 @@ check_eq "kiln kv sees the write to the granted global namespace" yes \
 req -X POST "$URL/kvc/run"
 check_contains "the component sees what kiln kv wrote (same store)" "$BODY" "counter=42 "
 
+req -X POST --data 50 "$URL/kvc/incr"
+check_eq "50 increments in one request answer 204" 204 "$CODE"
+check_eq "and leave 50" 50 "$(kvget fn:kvc n)"
+
 # ---- read-only grant, limits -------------------------------------------------------------
 req -X POST "$URL/kvc/ro"
 check_contains "a read-only grant: get works" "$BODY" "get=original"

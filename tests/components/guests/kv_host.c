@@ -22,6 +22,12 @@
  *   /loop    opens buckets without dropping them until open fails
  *   /drop    opens and drops 5000 buckets, then one more
  *   /write   bucket "bucket": sets the key named by the payload to "v"
+ *   /incr    opens "default", increments "n" by 1 as many times as the
+ *            payload says (decimal; none: once), drops it: 204 when all
+ *            went well (for measuring the cost of a KV call)
+ *   /setloop sets keys f0.. f<N-1> (N the payload) to "xxxxxxxx" one set
+ *            per call, as tests/guests_kv/flood.c op=fill does with kiln.kv_set
+ * Any other path answers ok (204) without touching anything.
  * kiln-component: ../../../wit handler-host
  */
 #include <stdint.h>
@@ -493,7 +499,45 @@ __attribute__((export_name("handle"))) uint8_t *handle(int32_t event_type, int64
         loop();
     else if (ends(key, key_len, "/drop"))
         drop();
-    else if (ends(key, key_len, "/write"))
+    else if (ends(key, key_len, "/incr")) {
+        kv_open("default", 7, r);
+        uint32_t b = r[0] == 0 ? u32(r + 4) : 0;
+        if (b == 0) {
+            puts_("open failed");
+        } else {
+            size_t n = 0;
+            for (size_t i = 0; i < payload_len && payload[i] >= '0' && payload[i] <= '9'; i++)
+                n = n * 10 + (payload[i] - '0');
+            for (size_t i = 0; i < (payload_len ? n : 1) && tlen == 0; i++) {
+                kv_incr(b, "n", 1, 1, r);
+                if (r[0] != 0)
+                    puts_("increment failed");
+            }
+            kv_drop(b);
+        }
+    } else if (ends(key, key_len, "/setloop")) {
+        size_t n = 0;
+        for (size_t i = 0; i < payload_len && payload[i] >= '0' && payload[i] <= '9'; i++)
+            n = n * 10 + (payload[i] - '0');
+        uint32_t b = open_("default", "default");
+        for (size_t i = 0; b != 0 && i < n && tlen == 0; i++) {
+            char k[16] = "f";
+            size_t kl = 1, v = i;
+            char d[12];
+            int nd = 0;
+            do {
+                d[nd++] = (char)('0' + v % 10);
+                v /= 10;
+            } while (v);
+            while (nd > 0)
+                k[kl++] = d[--nd];
+            kv_set(b, k, kl, "xxxxxxxx", 8, r);
+            if (r[0] != 0)
+                puts_("set failed");
+        }
+        if (b != 0)
+            kv_drop(b);
+    } else if (ends(key, key_len, "/write"))
         write_(payload, payload_len);
     return answer();
 }

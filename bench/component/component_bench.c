@@ -9,7 +9,10 @@
  * canonical ABI done by hand, so (a) - (b) is the cost of the generic one.
  * With -DHAVE_CM_MODS (cm_mods_load in cm_inst.h, the serve path): also
  * (a') `component-loaded`, the core modules loaded once by cm_mods_load and
- * each event's instance made by cm_inst_new_loaded (no AOT cache lookup).
+ * each event's instance made by cm_inst_new_loaded (no AOT cache lookup);
+ * with -DHAVE_CM_PLAN (cm_plan_new: the serve path since the per-function
+ * plan) the plan is made once and each event's instance by cm_inst_new_plan
+ * (no linking, no closures per event).
  *
  * Usage: component_bench component|component-loaded|core FILE.wasm EVENTS
  * Prints: MODE events/s p50_us p99_us
@@ -76,6 +79,9 @@ typedef struct {
     const cm_func *fn;
     cm_val arg;
     const void *mods; /* cm_mods when loaded once, else NULL */
+#ifdef HAVE_CM_PLAN
+    cm_plan *plan; /* made once from mods (component-loaded) */
+#endif
 } comp_bench;
 
 static void comp_setup(comp_bench *b, const char *path)
@@ -107,6 +113,11 @@ static void comp_event(comp_bench *b)
     void *state[KILN_STATE_SLOTS] = {0};
     cm_inst *ci;
     int rc;
+#ifdef HAVE_CM_PLAN
+    if (b->plan != NULL)
+        rc = cm_inst_new_plan(b->plan, NULL, &host, state, &ci, &err);
+    else
+#endif
 #ifdef HAVE_CM_MODS
     if (b->mods != NULL)
         rc = cm_inst_new_loaded(b->c, b->buf, "faas", b->mods, NULL, &host, state, &ci, &err);
@@ -217,6 +228,11 @@ int main(int argc, char **argv)
         if (cm_mods_load(cb.c, cb.buf, "faas", &opts, &mods, &err) != KILN_OK)
             die("cm_mods_load", &err);
         cb.mods = mods;
+#ifdef HAVE_CM_PLAN
+        cm_host host = {0};
+        if (cm_plan_new(cb.c, cb.buf, "faas", mods, &host, &cb.plan, &err) != KILN_OK)
+            die("cm_plan_new", &err);
+#endif
 #else
         die("component-loaded needs cm_mods_load (build with -DHAVE_CM_MODS)", NULL);
 #endif

@@ -53,6 +53,9 @@ if grep -q 'cm_mods_load' src/component/cm_inst.h; then
     LOADED=yes
     DEF=-DHAVE_CM_MODS
 fi
+if grep -q 'cm_plan_new' src/component/cm_inst.h; then
+    DEF="$DEF -DHAVE_CM_PLAN" # component-loaded: the plan made once (the serve path)
+fi
 say "building component_bench (cc -O2, linked with libkiln.a)"
 cc -std=c11 -D_GNU_SOURCE -O2 -g $DEF -Iinclude -Isrc -Wl,--export-dynamic-symbol=wasm_rt_* \
     -o "$B/component_bench" bench/component/component_bench.c "$BUILD/libkiln.a" $LIBS ||

@@ -151,6 +151,21 @@ KILN_API int kiln_linker_define_instance(kiln_linker *l, const char *module_name
 KILN_API int kiln_linker_define_instance_export(kiln_linker *l, const char *module,
                                                 const char *name, kiln_instance *inst,
                                                 const char *export_name, kiln_extern_kind kind);
+/*
+ * Links to instances that do not exist yet (a component's core-instance
+ * graph, linked once per deployed function and instantiated per request):
+ * every export of (or one export of, renamed) the instance that will be
+ * passed as argument `arg` of kiln_instance_new_args, an instance of module
+ * `m`. Types are checked against m's declared exports when the pre is made;
+ * the instance is bound at each instantiation. The pre only compares m's
+ * artifact with the argument's, so m need not outlive it. Tags cannot be
+ * linked this way (KILN_EUNSUPPORTED).
+ */
+KILN_API int kiln_linker_define_arg(kiln_linker *l, const char *module_name, kiln_module *m,
+                                    uint32_t arg);
+KILN_API int kiln_linker_define_arg_export(kiln_linker *l, const char *module, const char *name,
+                                           kiln_module *m, uint32_t arg, const char *export_name,
+                                           kiln_extern_kind kind);
 /* Define a raw memory (wasm_rt_memory_t*), table (wasm_rt_funcref_table_t*),
  * global (pointer to its value; type is the value letter, mutable prefixed
  * with "mut ") or tag (const u32 * value) under module.name. */
@@ -183,6 +198,7 @@ enum {
     KILN_STATE_KV = 3,   /* KV grants of the calling function (src/store) */
     KILN_STATE_HOST = 4, /* Kiln's own host module: config, log, request scratch */
     KILN_STATE_OPA = 5,  /* OPA policies: the prepared policy (src/abi/opa) */
+    KILN_STATE_COMPONENT = 6, /* the component instance a core instance belongs to */
     KILN_STATE_USER = 7
 };
 
@@ -216,6 +232,14 @@ KILN_API kiln_module *kiln_instance_pre_module(const kiln_instance_pre *pre);
 KILN_API int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits,
                                void *const *state, kiln_instance **out /* OUT */,
                                kiln_err *err);
+/* kiln_instance_new for a pre whose linker has argument links
+ * (kiln_linker_define_arg): args[k] is the instance bound to argument k; it
+ * must be of the module the link named and outlive the new instance.
+ * kiln_instance_new on such a pre fails with KILN_EINVAL. */
+KILN_API int kiln_instance_new_args(const kiln_instance_pre *pre, const kiln_limits *limits,
+                                    void *const *state, kiln_instance *const *args,
+                                    uint32_t n_args, kiln_instance **out /* OUT */,
+                                    kiln_err *err);
 /* Call export `index` (from kiln_module_find_export) with args/results sized
  * by its signature. Returns KILN_OK, KILN_ETRAP, KILN_EEXIT (proc_exit), or
  * KILN_ETIMEOUT (the instance was poisoned by an earlier timeout). */

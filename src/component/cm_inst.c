@@ -16,15 +16,18 @@
 
 #define MAX_CORE_PARAMS (CM_MAX_FLAT_PARAMS + 1) /* + the retptr */
 
-/* A core function the runtime provides: a lowered import or a resource built-in. */
+/* A core function the runtime provides: a lowered import or a resource
+ * built-in. Made once per plan (per deployed function): the libffi closure
+ * finds the request's cm_inst through the calling core instance's
+ * KILN_STATE_COMPONENT slot, which is per instance, so a request suspended
+ * inside a host call on its fiber never sees another request's. */
 typedef struct cm_lowered {
-    cm_inst *ci;
     const cm_core_func *cf;
     const cm_type *ft;          /* lower: the component function's type */
     const cm_host_fn *hf;       /* lower; resource.drop of a host resource: its drop */
     const cm_func *lift;        /* lower of a lift (a nested component's export, cm_nest.c):
                                    called through the Canonical ABI instead of hf */
-    void *ud;
+    uint32_t table;             /* the registry table hf is in: its user data is the request's */
     uint32_t n_in;              /* core parameters */
     char sig[MAX_CORE_PARAMS + 4];
     char ret;                   /* 0: none */
@@ -42,26 +45,40 @@ struct cm_mods {
     kiln_module **mod;
 };
 
-struct cm_inst {
+/* Everything about instantiating a component that does not depend on the
+ * request (cm_inst.h "plans"). Immutable once made. */
+struct cm_plan {
     const cm_component *c;
-    const cm_mods *premods; /* loaded once (cm_mods_load), or NULL: compile here */
     const uint8_t *buf;
-    const char *display;
+    char *display;
+    cm_mods *own_mods;         /* compiled here when none were given */
+    uint32_t n_core;
+    kiln_module **mods;        /* per core instance (a reference), NULL for a bag */
+    kiln_linker **linkers;
+    kiln_instance_pre **pres;  /* per core instance; arguments = earlier core instances */
+    cm_lowered **lowered;      /* per core func index, made on first use */
+    kiln_hostfn **hostfns;     /* kiln_hostfn entries the linkers point to */
+    uint32_t n_hostfns;
+    /* The registry's tables as the plan resolved them: a request's registry
+     * must hold the same tables (its user data is the request's). */
+    const cm_host_fn *tables[CM_HOST_MAX_TABLES];
+    uint32_t n_tables;
+};
+
+struct cm_inst {
+    const cm_plan *plan;
+    cm_plan *own_plan;     /* cm_inst_new / cm_inst_new_loaded: made for this instance */
+    const cm_component *c;
     kiln_limits limits;
     const cm_host *host;
+    void *ud[CM_HOST_MAX_TABLES]; /* per plan table: this instance's user data */
     void *state[KILN_STATE_SLOTS];
     uint32_t n_core;
     kiln_instance **core;
-    kiln_module **mods;
-    kiln_instance_pre **pres;
-    kiln_linker **linkers;
-    cm_lowered **lowered;      /* per core func index, made on first use */
     cm_handles handles;
     int exit_code;
     kiln_instance *caller; /* during a host call: the calling core instance */
     cm_arena *call_arena;  /* during a host call: where results are allocated */
-    void **hostfns; /* kiln_hostfn entries the linkers point to */
-    uint32_t n_hostfns;
 };
 
 /* ---- the registry --------------------------------------------------------- */
@@ -87,18 +104,29 @@ static bool iface_matches(const char *want, const char *have)
     return strncmp(want, have, n) == 0 && (have[n] == '\0' || have[n] == '@');
 }
 
-const cm_host_fn *cm_host_find(const cm_host *h, const char *iface, const char *name, void **ud)
+/* cm_host_find, also giving the table's index. */
+static const cm_host_fn *host_find(const cm_host *h, const char *iface, const char *name,
+                                   uint32_t *table)
 {
     for (size_t i = h ? h->n : 0; i-- > 0;)
         for (size_t j = 0; j < h->t[i].n; j++) {
             const cm_host_fn *f = &h->t[i].fns[j];
             if (iface_matches(f->iface, iface) &&
                 (strcmp(f->name, name) == 0 || strcmp(f->name, "*") == 0)) {
-                *ud = h->t[i].ud;
+                *table = (uint32_t)i;
                 return f;
             }
         }
     return NULL;
+}
+
+const cm_host_fn *cm_host_find(const cm_host *h, const char *iface, const char *name, void **ud)
+{
+    uint32_t t;
+    const cm_host_fn *f = host_find(h, iface, name, &t);
+    if (f != NULL)
+        *ud = h->t[t].ud;
+    return f;
 }
 
 /* ---- handles -------------------------------------------------------------- */
@@ -274,8 +302,11 @@ static int opts_setup(cm_inst *ci, const cm_opts *opts, opts_cx *o, cm_cx *cx, c
 static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
 {
     cm_lowered *l = user;
-    cm_inst *ci = l->ci;
     kiln_instance *caller = *(kiln_instance **)args[0];
+    cm_inst *ci = kiln_instance_state(caller, KILN_STATE_COMPONENT);
+    if (ci == NULL)
+        kiln_host_trap(caller, KILN_TRAP_HOST, "canonical ABI: a lowered function called from "
+                       "a core instance that belongs to no component instance");
     cm_flat in[MAX_CORE_PARAMS];
     for (uint32_t i = 0; i < l->n_in; i++) {
         in[i].t = l->sig[i];
@@ -320,7 +351,7 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
             cm_val arg = {.kind = CM_OWN, .u = e.rep};
             kiln_instance *outer_caller = ci->caller;
             ci->caller = caller;
-            rc = l->hf->fn(ci, l->ud, NULL, &arg, NULL, &err);
+            rc = l->hf->fn(ci, ci->ud[l->table], NULL, &arg, NULL, &err);
             ci->caller = outer_caller;
         }
     } else {
@@ -345,7 +376,7 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
              * values lifted from the caller's memory are lowered into the
              * callee's, and its results lifted back (cm_nest.c). */
             rc = l->lift != NULL ? cm_inst_call(ci, l->lift, vals, arena, &result, &err)
-                                 : l->hf->fn(ci, l->ud, l->ft, vals, &result, &err);
+                                 : l->hf->fn(ci, ci->ud[l->table], l->ft, vals, &result, &err);
             ci->caller = outer_caller;
             ci->call_arena = outer_arena;
             if (rc == KILN_EEXIT) {
@@ -386,9 +417,9 @@ static ffi_type *ffi_of(char t)
 /* The host's `[resource-drop]NAME` for resource type rt, when rt is a type
  * export NAME of an imported instance (a host resource) and the registry
  * has that exact entry ("*" does not match drops); else NULL. */
-static const cm_host_fn *host_drop(const cm_inst *ci, const cm_type *rt, void **ud)
+static const cm_host_fn *host_drop(const cm_component *c, const cm_host *h, const cm_type *rt,
+                                   uint32_t *table)
 {
-    const cm_component *c = ci->c;
     for (uint32_t i = 0; i < c->n_imports; i++) {
         const cm_extern *im = &c->imports[i];
         if (im->sort != CM_SORT_INSTANCE || im->type == NULL)
@@ -399,12 +430,11 @@ static const cm_host_fn *host_drop(const cm_inst *ci, const cm_type *rt, void **
                 continue;
             char name[CM_MAX_NAME + 32];
             snprintf(name, sizeof(name), "[resource-drop]%s", ex->name);
-            const cm_host *h = ci->host;
             for (size_t t = h ? h->n : 0; t-- > 0;)
                 for (size_t k = 0; k < h->t[t].n; k++) {
                     const cm_host_fn *f = &h->t[t].fns[k];
                     if (iface_matches(f->iface, im->name) && strcmp(f->name, name) == 0) {
-                        *ud = h->t[t].ud;
+                        *table = (uint32_t)t;
                         return f;
                     }
                 }
@@ -435,22 +465,22 @@ static int import_of(const cm_component *c, uint32_t fi, const char **iface, con
     return KILN_ENOENT;
 }
 
-static int make_lowered(cm_inst *ci, uint32_t idx, cm_lowered **out, kiln_err *err)
+static int make_lowered(cm_plan *p, const cm_host *host, uint32_t idx, cm_lowered **out,
+                        kiln_err *err)
 {
-    if (ci->lowered[idx] != NULL) {
-        *out = ci->lowered[idx];
+    if (p->lowered[idx] != NULL) {
+        *out = p->lowered[idx];
         return KILN_OK;
     }
-    const cm_core_func *cf = ci->c->space[CM_SORT_CORE_FUNC][idx];
+    const cm_core_func *cf = p->c->space[CM_SORT_CORE_FUNC][idx];
     cm_lowered *l = kiln_calloc(1, sizeof(*l));
     if (l == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-    ci->lowered[idx] = l;
-    l->ci = ci;
+    p->lowered[idx] = l;
     l->cf = cf;
     uint32_t k = 0;
     if (cf->how == CM_CORE_LOWER) {
-        const cm_func *f = ci->c->space[CM_SORT_FUNC][cf->func];
+        const cm_func *f = p->c->space[CM_SORT_FUNC][cf->func];
         const char *iface = NULL, *name = NULL;
         l->ft = f->type;
         if (cf->opts.async)
@@ -459,12 +489,12 @@ static int make_lowered(cm_inst *ci, uint32_t idx, cm_lowered **out, kiln_err *e
             l->lift = f;
             iface = "(component)";
             name = "(lifted function)";
-        } else if (import_of(ci->c, cf->func, &iface, &name) != KILN_OK) {
+        } else if (import_of(p->c, cf->func, &iface, &name) != KILN_OK) {
             return kiln_err_set(err, KILN_EUNSUPPORTED, "a lowered function that is neither an "
                                 "import of the component nor lifted by one of its components");
         }
         if (l->lift == NULL)
-            l->hf = cm_host_find(ci->host, iface, name, &l->ud);
+            l->hf = host_find(host, iface, name, &l->table);
         if (l->hf == NULL && l->lift == NULL)
             return kiln_err_set(err, KILN_EIMPORT, "import %s%s%s is not provided by Kiln",
                                 iface ? iface : "", iface ? "#" : "", name);
@@ -499,7 +529,7 @@ static int make_lowered(cm_inst *ci, uint32_t idx, cm_lowered **out, kiln_err *e
         if (cf->how != CM_CORE_RESOURCE_DROP)
             l->ret = 'i';
         else if (!cf->resource->has_dtor)
-            l->hf = host_drop(ci, cf->resource, &l->ud);
+            l->hf = host_drop(p->c, host, cf->resource, &l->table);
     }
     l->n_in = k;
     l->args[0] = &ffi_type_pointer;
@@ -595,106 +625,169 @@ int cm_check_imports(const cm_component *c, const cm_host *host, kiln_err *err)
 
 /* ---- instantiation ---------------------------------------------------------- */
 
-static int define_item(cm_inst *ci, kiln_linker *lk, const char *module, const cm_core_arg *a,
-                       kiln_err *err)
+static int define_item(cm_plan *p, const cm_host *host, kiln_linker *lk, const char *module,
+                       const cm_core_arg *a, kiln_err *err)
 {
-    const cm_component *c = ci->c;
+    const cm_component *c = p->c;
     static const kiln_extern_kind kinds[] = {
         [CM_SORT_CORE_FUNC] = KILN_EXTERN_FUNC, [CM_SORT_CORE_TABLE] = KILN_EXTERN_TABLE,
         [CM_SORT_CORE_MEMORY] = KILN_EXTERN_MEMORY, [CM_SORT_CORE_GLOBAL] = KILN_EXTERN_GLOBAL};
-    kiln_instance *src = NULL;
+    uint32_t src = UINT32_MAX;
     const char *src_name = NULL;
     if (a->sort == CM_SORT_CORE_FUNC) {
         const cm_core_func *f = c->space[CM_SORT_CORE_FUNC][a->index];
         if (f->how != CM_CORE_ALIAS) {
             cm_lowered *l = NULL;
-            int rc = make_lowered(ci, a->index, &l, err);
+            int rc = make_lowered(p, host, a->index, &l, err);
             if (rc != KILN_OK)
                 return rc;
             /* One table entry per (module, name) use; it must outlive the
-             * linker, so the instance keeps it. */
+             * linker, so the plan keeps it. */
             kiln_hostfn *h = kiln_malloc(sizeof(*h));
-            void **v = h ? kiln_realloc(ci->hostfns, (ci->n_hostfns + 1) * sizeof(*v)) : NULL;
+            void *v = h ? kiln_realloc(p->hostfns, (p->n_hostfns + 1) * sizeof(*p->hostfns)) : NULL;
             if (v == NULL) {
                 kiln_free(h);
                 return kiln_err_set(err, KILN_ENOMEM, "out of memory");
             }
-            ci->hostfns = v;
-            ci->hostfns[ci->n_hostfns++] = h;
+            p->hostfns = v;
+            p->hostfns[p->n_hostfns++] = h;
             *h = l->hostfn;
             h->module = module;
             h->name = a->name;
             return kiln_linker_define_host(lk, h, 1);
         }
-        if (f->instance < ci->n_core)
-            src = ci->core[f->instance];
+        src = f->instance;
         src_name = f->name;
     } else if (a->sort == CM_SORT_CORE_TABLE || a->sort == CM_SORT_CORE_MEMORY ||
                a->sort == CM_SORT_CORE_GLOBAL) {
         const cm_core_item *it = c->space[a->sort][a->index];
-        if (it->instance < ci->n_core)
-            src = ci->core[it->instance];
+        src = it->instance;
         src_name = it->name;
     } else {
         return kiln_err_set(err, KILN_EUNSUPPORTED, "inline core export '%s' of a %s", a->name,
                             cm_sort_name(a->sort));
     }
-    if (src == NULL)
+    if (src >= p->n_core || p->pres[src] == NULL)
         return kiln_err_set(err, KILN_EUNSUPPORTED, "core export '%s' comes from an instance "
                             "that is not instantiated", src_name);
-    int rc = kiln_linker_define_instance_export(lk, module, a->name, src, src_name,
-                                                kinds[a->sort]);
-    if (rc != KILN_OK)
+    /* Bound per request to that core instance (kiln_instance_new_args with
+     * the request's core instances as arguments, by index). */
+    int rc = kiln_linker_define_arg_export(lk, module, a->name, p->mods[src], src, src_name,
+                                           kinds[a->sort]);
+    if (rc == KILN_ENOENT)
         return kiln_err_set(err, rc, "core instance has no %s export '%s'",
                             cm_sort_name(a->sort), src_name);
+    if (rc != KILN_OK)
+        return kiln_err_set(err, rc, "cannot link core export '%s': %s", src_name,
+                            kiln_strerror(rc));
     return KILN_OK;
 }
 
-static int instantiate(cm_inst *ci, uint32_t i, kiln_err *err)
+/* Link core instance i once: its module, a linker whose instance arguments
+ * are placeholders for the request's earlier core instances, the pre. */
+static int plan_instance(cm_plan *p, const cm_mods *mods, const cm_host *host, uint32_t i,
+                         kiln_err *err)
 {
-    const cm_component *c = ci->c;
+    const cm_component *c = p->c;
     const cm_core_instance *inst = c->space[CM_SORT_CORE_INSTANCE][i];
     if (!inst->instantiate)
         return KILN_OK; /* a bag of inline exports: resolved where it is used */
     const cm_module *m = c->space[CM_SORT_CORE_MODULE][inst->module];
-    if (m == NULL)
+    if (m == NULL || inst->module >= mods->n || mods->mod[inst->module] == NULL)
         return kiln_err_set(err, KILN_EUNSUPPORTED, "core instance %u instantiates an imported "
                             "core module; only embedded modules are supported", (unsigned)i);
-    char display[300];
-    snprintf(display, sizeof(display), "%.200s#module%u", ci->display, (unsigned)inst->module);
+    p->mods[i] = kiln_module_retain(mods->mod[inst->module]);
     int rc = KILN_OK;
-    if (ci->premods != NULL && inst->module < ci->premods->n &&
-        ci->premods->mod[inst->module] != NULL) {
-        ci->mods[i] = kiln_module_retain(ci->premods->mod[inst->module]);
-    } else {
-        kiln_aot_result res;
-        rc = kiln_aot_compile(ci->buf + m->offset, m->len, display, NULL, &res, err);
-        if (rc == KILN_OK)
-            rc = kiln_module_load(res.so_path, display, &ci->mods[i], err);
-    }
-    if (rc == KILN_OK && kiln_linker_new(&ci->linkers[i]) != KILN_OK)
+    if (kiln_linker_new(&p->linkers[i]) != KILN_OK)
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
     for (uint32_t a = 0; rc == KILN_OK && a < inst->n; a++) {
         const cm_core_arg *arg = &inst->args[a];
         const cm_core_instance *src = c->space[CM_SORT_CORE_INSTANCE][arg->index];
         if (src->instantiate) {
-            if (ci->core[arg->index] == NULL)
+            if (arg->index >= i || p->pres[arg->index] == NULL)
                 rc = kiln_err_set(err, KILN_EUNSUPPORTED, "argument '%s' of core instance %u "
                                   "is not instantiated", arg->name, (unsigned)i);
-            else
-                rc = kiln_linker_define_instance(ci->linkers[i], arg->name, ci->core[arg->index]);
+            else if (kiln_linker_define_arg(p->linkers[i], arg->name, p->mods[arg->index],
+                                            arg->index) != KILN_OK)
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
             continue;
         }
         for (uint32_t e = 0; rc == KILN_OK && e < src->n; e++)
-            rc = define_item(ci, ci->linkers[i], arg->name, &src->args[e], err);
+            rc = define_item(p, host, p->linkers[i], arg->name, &src->args[e], err);
     }
     if (rc == KILN_OK)
-        rc = kiln_instance_pre_new(ci->mods[i], ci->linkers[i], &ci->pres[i], err);
-    if (rc == KILN_OK)
-        rc = kiln_instance_new(ci->pres[i], &ci->limits, ci->state, &ci->core[i], err);
+        rc = kiln_instance_pre_new(p->mods[i], p->linkers[i], &p->pres[i], err);
     if (rc != KILN_OK && err->msg[0] == '\0')
         kiln_err_set(err, rc, "core instance %u: %s", (unsigned)i, kiln_strerror(rc));
     return rc;
+}
+
+int cm_plan_new(const cm_component *c, const uint8_t *buf, const char *display,
+                const cm_mods *mods, const cm_host *host, cm_plan **out, kiln_err *err)
+{
+    *out = NULL;
+    cm_plan *p = kiln_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    p->c = c;
+    p->buf = buf;
+    p->display = kiln_strdup(display ? display : "component");
+    p->n_core = c->n_space[CM_SORT_CORE_INSTANCE];
+    uint32_t nf = c->n_space[CM_SORT_CORE_FUNC];
+    p->mods = kiln_calloc(p->n_core + 1, sizeof(*p->mods));
+    p->pres = kiln_calloc(p->n_core + 1, sizeof(*p->pres));
+    p->linkers = kiln_calloc(p->n_core + 1, sizeof(*p->linkers));
+    p->lowered = kiln_calloc(nf + 1, sizeof(*p->lowered));
+    if (!p->display || !p->mods || !p->pres || !p->linkers || !p->lowered) {
+        cm_plan_free(p);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    for (size_t t = 0; host != NULL && t < host->n; t++)
+        p->tables[p->n_tables++] = host->t[t].fns;
+    int rc = KILN_OK;
+    if (mods == NULL) {
+        rc = cm_mods_load(c, buf, p->display, NULL, &p->own_mods, err);
+        mods = p->own_mods;
+    }
+    for (uint32_t i = 0; rc == KILN_OK && i < p->n_core; i++)
+        rc = plan_instance(p, mods, host, i, err);
+    if (rc != KILN_OK) {
+        cm_plan_free(p);
+        return rc;
+    }
+    *out = p;
+    return KILN_OK;
+}
+
+void cm_plan_free(cm_plan *p)
+{
+    if (p == NULL)
+        return;
+    for (uint32_t i = p->n_core; i-- > 0;) {
+        if (p->pres)
+            kiln_instance_pre_free(p->pres[i]);
+        if (p->linkers)
+            kiln_linker_free(p->linkers[i]);
+        if (p->mods && p->mods[i])
+            kiln_module_release(p->mods[i]);
+    }
+    uint32_t nf = p->c->n_space[CM_SORT_CORE_FUNC];
+    for (uint32_t i = 0; p->lowered && i < nf; i++)
+        if (p->lowered[i]) {
+            if (p->lowered[i]->closure)
+                ffi_closure_free(p->lowered[i]->closure);
+            kiln_free(p->lowered[i]);
+        }
+    for (uint32_t i = 0; i < p->n_hostfns; i++)
+        kiln_free(p->hostfns[i]);
+    kiln_free(p->hostfns);
+    kiln_free(p->mods);
+    kiln_free(p->pres);
+    kiln_free(p->linkers);
+    kiln_free(p->lowered);
+    cm_mods_free(p->own_mods);
+    kiln_free(p->display);
+    kiln_free(p);
 }
 
 int cm_inst_new(const cm_component *c, const uint8_t *buf, const char *display,
@@ -709,35 +802,72 @@ int cm_inst_new_loaded(const cm_component *c, const uint8_t *buf, const char *di
                        void *const *state, cm_inst **out, kiln_err *err)
 {
     *out = NULL;
+    cm_plan *p;
+    int rc = cm_plan_new(c, buf, display, mods, host, &p, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = cm_inst_new_plan(p, limits, host, state, out, err);
+    if (rc != KILN_OK) {
+        cm_plan_free(p);
+        return rc;
+    }
+    (*out)->own_plan = p;
+    return KILN_OK;
+}
+
+/* A new cm_inst with the plan's registry tables found in `host` (their user
+ * data is this instance's), its state, no core instances yet. */
+static int inst_alloc(const cm_plan *p, const kiln_limits *limits, const cm_host *host,
+                      void *const *state, cm_inst **out, kiln_err *err)
+{
     cm_inst *ci = kiln_calloc(1, sizeof(*ci));
-    if (ci == NULL)
+    if (ci == NULL || (ci->core = kiln_calloc(p->n_core + 1, sizeof(*ci->core))) == NULL) {
+        kiln_free(ci);
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-    ci->c = c;
-    ci->premods = mods;
-    ci->buf = buf;
-    ci->display = display;
+    }
+    ci->plan = p;
+    ci->c = p->c;
     if (limits)
         ci->limits = *limits;
     ci->host = host;
+    ci->n_core = p->n_core;
     if (state)
         memcpy(ci->state, state, sizeof(ci->state));
-    ci->n_core = c->n_space[CM_SORT_CORE_INSTANCE];
-    uint32_t nf = c->n_space[CM_SORT_CORE_FUNC];
-    ci->core = kiln_calloc(ci->n_core + 1, sizeof(*ci->core));
-    ci->mods = kiln_calloc(ci->n_core + 1, sizeof(*ci->mods));
-    ci->pres = kiln_calloc(ci->n_core + 1, sizeof(*ci->pres));
-    ci->linkers = kiln_calloc(ci->n_core + 1, sizeof(*ci->linkers));
-    ci->lowered = kiln_calloc(nf + 1, sizeof(*ci->lowered));
-    if (!ci->core || !ci->mods || !ci->pres || !ci->linkers || !ci->lowered) {
-        cm_inst_free(ci);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-    }
-    for (uint32_t i = 0; i < ci->n_core; i++) {
-        int rc = instantiate(ci, i, err);
-        if (rc != KILN_OK) {
+    ci->state[KILN_STATE_COMPONENT] = ci;
+    for (uint32_t k = 0; k < p->n_tables; k++) {
+        size_t t = host ? host->n : 0;
+        while (t-- > 0 && host->t[t].fns != p->tables[k])
+            ;
+        if (t == (size_t)-1) {
             cm_inst_free(ci);
-            return rc;
+            return kiln_err_set(err, KILN_EINVAL, "%s: the host registry lacks a table the "
+                                "component was linked with; make instances with the registry "
+                                "the plan was made with", p->display);
         }
+        ci->ud[k] = host->t[t].ud;
+    }
+    *out = ci;
+    return KILN_OK;
+}
+
+int cm_inst_new_plan(const cm_plan *p, const kiln_limits *limits, const cm_host *host,
+                     void *const *state, cm_inst **out, kiln_err *err)
+{
+    *out = NULL;
+    cm_inst *ci = NULL;
+    int rc = inst_alloc(p, limits, host, state, &ci, err);
+    for (uint32_t i = 0; rc == KILN_OK && i < p->n_core; i++) {
+        if (p->pres[i] == NULL)
+            continue;
+        rc = kiln_instance_new_args(p->pres[i], &ci->limits, ci->state, ci->core, p->n_core,
+                                    &ci->core[i], err);
+        if (rc != KILN_OK && err->msg[0] == '\0')
+            kiln_err_set(err, rc, "core instance %u: %s", (unsigned)i, kiln_strerror(rc));
+    }
+    if (rc != KILN_OK) {
+        if (ci != NULL)
+            cm_inst_free(ci);
+        return rc;
     }
     *out = ci;
     return KILN_OK;
@@ -748,32 +878,12 @@ void cm_inst_free(cm_inst *ci)
     if (ci == NULL)
         return;
     /* Later instances link against earlier ones: free in reverse. */
-    for (uint32_t i = ci->n_core; i-- > 0;) {
+    for (uint32_t i = ci->n_core; i-- > 0;)
         if (ci->core)
             kiln_instance_free(ci->core[i]);
-        if (ci->pres)
-            kiln_instance_pre_free(ci->pres[i]);
-        if (ci->linkers)
-            kiln_linker_free(ci->linkers[i]);
-        if (ci->mods && ci->mods[i])
-            kiln_module_release(ci->mods[i]);
-    }
-    uint32_t nf = ci->c->n_space[CM_SORT_CORE_FUNC];
-    for (uint32_t i = 0; ci->lowered && i < nf; i++)
-        if (ci->lowered[i]) {
-            if (ci->lowered[i]->closure)
-                ffi_closure_free(ci->lowered[i]->closure);
-            kiln_free(ci->lowered[i]);
-        }
-    for (uint32_t i = 0; i < ci->n_hostfns; i++)
-        kiln_free(ci->hostfns[i]);
-    kiln_free(ci->hostfns);
     kiln_free(ci->core);
-    kiln_free(ci->mods);
-    kiln_free(ci->pres);
-    kiln_free(ci->linkers);
-    kiln_free(ci->lowered);
     cm_handles_free(&ci->handles);
+    cm_plan_free(ci->own_plan);
     kiln_free(ci);
 }
 

@@ -10,10 +10,11 @@
  * named argument instance (a core instance made earlier: all its exports; or
  * a bag of inline exports: aliases of earlier instances' exports, `canon
  * lower`ed component functions and resource built-ins as host functions) and
- * instantiates it under `limits` with `state`. A lowered function must be an
- * import of the component (directly or an export of an imported instance)
- * that the registry provides, else instantiation fails naming it. Everything
- * is fresh per cm_inst: no state survives cm_inst_free.
+ * instantiates it under `limits` with `state` (plus KILN_STATE_COMPONENT: the
+ * cm_inst). A lowered function must be an import of the component (directly
+ * or an export of an imported instance) that the registry provides, else
+ * instantiation fails naming it. Every core instance and the handle table
+ * are fresh per cm_inst: no state survives cm_inst_free.
  *
  * Host functions receive lifted arguments (cm_val, resources as their host
  * representation in `u`) and return one lifted result; returning KILN_EEXIT
@@ -82,10 +83,10 @@ int cm_inst_new(const cm_component *c, const uint8_t *buf, const char *display,
 
 /*
  * Serving: the component's embedded core modules compiled (through the AOT
- * cache, with `aot`; its `imports` is ignored) and loaded once, then shared
- * by every cm_inst_new_loaded() of that component, which only links and
- * instantiates (fresh core instances, handle table and lowered imports per
- * cm_inst, as cm_inst_new). `mods` must outlive those instances; c and buf
+ * cache, with `aot`; its `imports` is ignored) and loaded once (cm_mods),
+ * then linked once (cm_plan), then instantiated per request.
+ * cm_inst_new_loaded() makes a plan for one instance (kept for `kiln call`
+ * style callers). `mods` must outlive the plans made from it; c and buf
  * must be the ones it was loaded from. Thread-safe once loaded.
  */
 typedef struct cm_mods cm_mods;
@@ -95,6 +96,33 @@ void cm_mods_free(cm_mods *m);
 int cm_inst_new_loaded(const cm_component *c, const uint8_t *buf, const char *display,
                        const cm_mods *mods, const kiln_limits *limits, const cm_host *host,
                        void *const *state, cm_inst **out, kiln_err *err);
+
+/*
+ * A plan: everything about instantiating the component that does not depend
+ * on the request, made once per deployed function — per core instance its
+ * module, linker and kiln_instance_pre (links to earlier core instances are
+ * argument links, kiln_linker_define_arg, bound to the request's instances),
+ * every lowered import resolved in the registry and turned into its libffi
+ * closure. A closure finds the request's cm_inst through the calling core
+ * instance's KILN_STATE_COMPONENT slot (per instance, so safe when a request
+ * suspends in a host call on its fiber and another runs on the thread), and
+ * its host function's user data in the request's registry.
+ *
+ * cm_plan_new: `mods` NULL compiles the modules here (the AOT cache);
+ * `host` is the registry's shape (which tables, in which order): its user
+ * data is not used. cm_inst_new_plan: a fresh instance (core instances from
+ * the per-thread pools, start functions run, an empty handle table) whose
+ * registry `host` holds the plan's tables (KILN_EINVAL otherwise) with this
+ * request's user data. The plan must outlive its instances; it is immutable
+ * and shared by threads.
+ */
+typedef struct cm_plan cm_plan;
+int cm_plan_new(const cm_component *c, const uint8_t *buf, const char *display,
+                const cm_mods *mods, const cm_host *host, cm_plan **out /* OUT */,
+                kiln_err *err);
+void cm_plan_free(cm_plan *p);
+int cm_inst_new_plan(const cm_plan *p, const kiln_limits *limits, const cm_host *host,
+                     void *const *state, cm_inst **out /* OUT */, kiln_err *err);
 
 /* Whether `host` provides every import the component lowers: KILN_EIMPORT
  * naming the first one it does not ("import IFACE#NAME is not provided by

@@ -27,6 +27,10 @@ typedef struct lk_def {
     kiln_instance *inst; /* definitions from an instance: its type is live */
     uint32_t export_index;
     bool per_instance; /* memory: a new one for each instance (kiln_linker_define_memory) */
+    /* an argument link (kiln_linker_define_arg): export `export_index` of the
+     * instance passed as argument `arg` (of artifact `arg_d`) at instantiation */
+    uint32_t arg;
+    const kiln_descriptor *arg_d;
 } lk_def;
 
 struct kiln_linker {
@@ -78,6 +82,7 @@ static int add_def(kiln_linker *l, const char *module, size_t mlen, const char *
     d->module_len = mlen;
     d->name_len = nlen;
     d->kind = kind;
+    d->arg = RT_NO_ARG;
     l->n++;
     *out = d;
     return KILN_OK;
@@ -146,6 +151,51 @@ int kiln_linker_define_instance_export(kiln_linker *l, const char *module, const
         def->ctx = ex->object(inst->wasm);
     }
     return KILN_OK;
+}
+
+static int add_arg_def(kiln_linker *l, const char *module, const char *name, kiln_module *m,
+                       uint32_t arg, uint32_t idx)
+{
+    const kiln_desc_export *ex = &m->d->exports[idx];
+    if (ex->kind == KILN_EXTERN_TAG)
+        return KILN_EUNSUPPORTED;
+    lk_def *def;
+    int rc = add_def(l, module, strlen(module), name, strlen(name), (kiln_extern_kind)ex->kind,
+                     ex->type, &def);
+    if (rc != KILN_OK)
+        return rc;
+    def->arg = arg;
+    def->arg_d = m->d;
+    def->export_index = idx;
+    if (ex->kind == KILN_EXTERN_FUNC)
+        def->fn = ex->func; /* the same in every instance; ctx bound per instance */
+    return KILN_OK;
+}
+
+int kiln_linker_define_arg(kiln_linker *l, const char *module_name, kiln_module *m, uint32_t arg)
+{
+    if (arg == RT_NO_ARG)
+        return KILN_EINVAL;
+    for (uint32_t i = 0; i < m->d->n_exports; i++) {
+        if (m->d->exports[i].kind == KILN_EXTERN_TAG)
+            continue; /* never importable through an argument (an import of it fails) */
+        int rc = add_arg_def(l, module_name, m->d->exports[i].name, m, arg, i);
+        if (rc != KILN_OK)
+            return rc;
+    }
+    return KILN_OK;
+}
+
+int kiln_linker_define_arg_export(kiln_linker *l, const char *module, const char *name,
+                                  kiln_module *m, uint32_t arg, const char *export_name,
+                                  kiln_extern_kind kind)
+{
+    if (arg == RT_NO_ARG)
+        return KILN_EINVAL;
+    int idx = kiln_module_find_export(m, export_name, kind);
+    if (idx < 0)
+        return KILN_ENOENT;
+    return add_arg_def(l, module, name, m, arg, (uint32_t)idx);
 }
 
 int kiln_linker_define_extern(kiln_linker *l, const char *module, const char *name,
@@ -320,6 +370,30 @@ static int add_inst_mem(kiln_instance_pre *pre, uint32_t slot, const char *type)
     return KILN_OK;
 }
 
+/* Record that import slot `slot` is bound per instantiation to an export of
+ * argument def->arg (kiln_linker_define_arg). */
+static int add_arg_slot(kiln_instance_pre *pre, uint32_t slot, const lk_def *def)
+{
+    if (def->arg >= pre->n_args) {
+        const kiln_descriptor **a = kiln_realloc(pre->arg_d, (def->arg + 1) * sizeof(*a));
+        if (a == NULL)
+            return KILN_ENOMEM;
+        for (uint32_t k = pre->n_args; k <= def->arg; k++)
+            a[k] = NULL;
+        pre->arg_d = a;
+        pre->n_args = def->arg + 1;
+    }
+    if (pre->arg_d[def->arg] != NULL && pre->arg_d[def->arg] != def->arg_d)
+        return KILN_EINVAL;
+    pre->arg_d[def->arg] = def->arg_d;
+    rt_arg_slot *s = kiln_realloc(pre->arg_slots, (pre->n_arg_slots + 1) * sizeof(*s));
+    if (s == NULL)
+        return KILN_ENOMEM;
+    pre->arg_slots = s;
+    s[pre->n_arg_slots++] = (rt_arg_slot){slot, def->arg, def->export_index};
+    return KILN_OK;
+}
+
 int kiln_instance_pre_new(kiln_module *m, const kiln_linker *l, kiln_instance_pre **out,
                           kiln_err *err)
 {
@@ -360,6 +434,15 @@ int kiln_instance_pre_new(kiln_module *m, const kiln_linker *l, kiln_instance_pr
                 return kiln_err_set(err, rc, "%s: out of memory linking", m->name);
             }
         }
+        if (def->arg != RT_NO_ARG) {
+            int rc = add_arg_slot(pre, i, def);
+            if (rc != KILN_OK) {
+                kiln_instance_pre_free(pre);
+                return kiln_err_set(err, rc, "%s: import %u is linked to argument %u, which "
+                                    "another import links as another module", m->name,
+                                    (unsigned)i, (unsigned)def->arg);
+            }
+        }
         pre->slots[i].fn = def->fn;
         pre->slots[i].ctx = def->ctx;
         pre->slots[i].host = def->ctx_is_self;
@@ -387,6 +470,8 @@ void kiln_instance_pre_free(kiln_instance_pre *pre)
     kiln_free(pre->slots);
     kiln_free(pre->ctx_is_self);
     kiln_free(pre->inst_mems);
+    kiln_free(pre->arg_slots);
+    kiln_free(pre->arg_d);
     kiln_free(pre);
 }
 

@@ -207,6 +207,13 @@ typedef struct rt_inst_mem {
     uint32_t min_pages, max_pages;
 } rt_inst_mem;
 
+/* An import bound per instantiation to export `export_index` of argument
+ * `arg` (kiln_linker_define_arg, kiln_instance_new_args). */
+#define RT_NO_ARG UINT32_MAX
+typedef struct rt_arg_slot {
+    uint32_t slot, arg, export_index;
+} rt_arg_slot;
+
 struct kiln_instance_pre {
     kiln_module *m;
     uint32_t n_slots;
@@ -214,6 +221,10 @@ struct kiln_instance_pre {
     bool *ctx_is_self;
     uint32_t n_inst_mems;
     rt_inst_mem *inst_mems;
+    uint32_t n_arg_slots;
+    rt_arg_slot *arg_slots;
+    uint32_t n_args;              /* arguments an instantiation must pass */
+    const kiln_descriptor **arg_d; /* the artifact each argument is an instance of */
 };
 
 /* Objects wasm2c allocated inside an instance's struct while it was being
@@ -257,12 +268,14 @@ struct kiln_instance {
     rt_recording *rec; /* set while instantiated by kiln_snapshot_begin */
 };
 
-/* instance.c: the instance block with its link filled from `pre` and a
- * zeroed wasm2c struct (NULL and err set when out of memory); run wasm2c's
+/* instance.c: the instance block with its link filled from `pre` (argument
+ * links bound to `args`) and a zeroed wasm2c struct (NULL and err set when
+ * out of memory or an argument is missing or of another module); run wasm2c's
  * instantiate on it (on failure the block is released); release a block
  * that is not (or not fully) instantiated. */
 kiln_instance *rt_instance_alloc(const kiln_instance_pre *pre, const kiln_limits *limits,
-                                 void *const *state, kiln_err *err);
+                                 void *const *state, kiln_instance *const *args,
+                                 uint32_t n_args, kiln_err *err);
 int rt_instance_start(kiln_instance *inst, kiln_err *err);
 void rt_instance_discard(kiln_instance *inst);
 /* snapshot.c: free an instance's recording (NULL is ok). */

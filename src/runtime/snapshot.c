@@ -194,7 +194,7 @@ int kiln_snapshot_begin(const kiln_instance_pre *pre, const kiln_limits *limits,
                                 : im->kind == KILN_EXTERN_MEMORY ? "a memory shared with another instance"
                                 : im->kind == KILN_EXTERN_TABLE ? "a table" : "a global");
     }
-    kiln_instance *inst = rt_instance_alloc(pre, limits, state, err);
+    kiln_instance *inst = rt_instance_alloc(pre, limits, state, NULL, 0, err);
     if (inst == NULL)
         return KILN_ENOMEM;
     inst->rec = kiln_calloc(1, sizeof(*inst->rec));
@@ -553,7 +553,7 @@ int kiln_instance_new_from_snapshot(const kiln_snapshot *s, const kiln_limits *l
                                     void *const *state, kiln_instance **out, kiln_err *err)
 {
     *out = NULL;
-    kiln_instance *inst = rt_instance_alloc(s->pre, limits, state, err);
+    kiln_instance *inst = rt_instance_alloc(s->pre, limits, state, NULL, 0, err);
     if (inst == NULL)
         return KILN_ENOMEM;
     /* Memory and table structs are zero in the image, so a restore that

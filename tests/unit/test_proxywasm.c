@@ -31,6 +31,7 @@
 #include "kiln/aot.h"
 #include "kiln/handler.h"
 #include "kiln/wasi.h"
+#include "support/wat.h"
 #include "loop/loop.h"
 
 extern const kiln_abi_ops kiln_abi_proxywasm;
@@ -611,6 +612,106 @@ static void test_assemblyscript_filter(void **state)
     filt_fini(&f);
 }
 
+/* Every host function of the spec (proxy-wasm-abi.md §5.1-5.7, with its
+ * signature) and the WASI imports Rust, TinyGo and AssemblyScript filters
+ * link against (§7): a module importing all of them must link - "never a
+ * missing import", whatever SDK built the filter. */
+static void test_every_spec_import_links(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *module, *name, *params, *result;
+    } imp[] = {
+        {"env", "proxy_log", "i32 i32 i32", "i32"},
+        {"env", "proxy_get_log_level", "i32", "i32"},
+        {"env", "proxy_get_current_time_nanoseconds", "i32", "i32"},
+        {"env", "proxy_set_tick_period_milliseconds", "i32", "i32"},
+        {"env", "proxy_get_status", "i32 i32 i32", "i32"},
+        {"env", "proxy_set_effective_context", "i32", "i32"},
+        {"env", "proxy_done", "", "i32"},
+        {"env", "proxy_call_foreign_function", "i32 i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_get_property", "i32 i32 i32 i32", "i32"},
+        {"env", "proxy_set_property", "i32 i32 i32 i32", "i32"},
+        {"env", "proxy_get_header_map_pairs", "i32 i32 i32", "i32"},
+        {"env", "proxy_set_header_map_pairs", "i32 i32 i32", "i32"},
+        {"env", "proxy_get_header_map_value", "i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_add_header_map_value", "i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_replace_header_map_value", "i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_remove_header_map_value", "i32 i32 i32", "i32"},
+        {"env", "proxy_get_header_map_size", "i32 i32", "i32"},
+        {"env", "proxy_get_buffer_bytes", "i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_set_buffer_bytes", "i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_get_buffer_status", "i32 i32 i32", "i32"},
+        {"env", "proxy_continue_stream", "i32", "i32"},
+        {"env", "proxy_close_stream", "i32", "i32"},
+        {"env", "proxy_send_local_response", "i32 i32 i32 i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_http_call", "i32 i32 i32 i32 i32 i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_grpc_call", "i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_grpc_stream", "i32 i32 i32 i32 i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_grpc_send", "i32 i32 i32 i32", "i32"},
+        {"env", "proxy_grpc_cancel", "i32", "i32"},
+        {"env", "proxy_grpc_close", "i32", "i32"},
+        {"env", "proxy_get_shared_data", "i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_set_shared_data", "i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_register_shared_queue", "i32 i32 i32", "i32"},
+        {"env", "proxy_resolve_shared_queue", "i32 i32 i32 i32 i32", "i32"},
+        {"env", "proxy_enqueue_shared_queue", "i32 i32 i32", "i32"},
+        {"env", "proxy_dequeue_shared_queue", "i32 i32 i32", "i32"},
+        {"env", "proxy_define_metric", "i32 i32 i32 i32", "i32"},
+        {"env", "proxy_increment_metric", "i32 i64", "i32"},
+        {"env", "proxy_record_metric", "i32 i64", "i32"},
+        {"env", "proxy_get_metric", "i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "fd_write", "i32 i32 i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "proc_exit", "i32", ""},
+        {"wasi_snapshot_preview1", "random_get", "i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "environ_get", "i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "environ_sizes_get", "i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "args_get", "i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "args_sizes_get", "i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "clock_time_get", "i32 i64 i32", "i32"},
+        {"wasi_snapshot_preview1", "poll_oneoff", "i32 i32 i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "fd_fdstat_get", "i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "fd_close", "i32", "i32"},
+        {"wasi_snapshot_preview1", "fd_seek", "i32 i64 i32 i32", "i32"},
+        {"wasi_snapshot_preview1", "sched_yield", "", "i32"},
+        {"wasi_unstable", "proc_exit", "i32", ""},
+        {"wasi_unstable", "fd_write", "i32 i32 i32 i32", "i32"},
+    };
+    size_t n = sizeof(imp) / sizeof(imp[0]);
+    size_t cap = 16384, len = 0;
+    char *wat = malloc(cap);
+    len += (size_t)snprintf(wat + len, cap - len, "(module\n");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(wat + len, cap - len,
+                                "  (import \"%s\" \"%s\" (func (param %s)%s%s%s))\n",
+                                imp[i].module, imp[i].name, imp[i].params,
+                                imp[i].result[0] ? " (result " : "", imp[i].result,
+                                imp[i].result[0] ? ")" : "");
+    len += (size_t)snprintf(wat + len, cap - len,
+                            "  (memory (export \"memory\") 1)\n"
+                            "  (func (export \"proxy_abi_version_0_2_1\"))\n"
+                            "  (func (export \"proxy_on_memory_allocate\") (param i32) (result i32)"
+                            " i32.const 1024)\n"
+                            "  (func (export \"_initialize\")))\n");
+    assert_true(len < cap);
+    char *path = test_wat2wasm(wat, "");
+    free(wat);
+    assert_non_null(path);
+    kiln_module *m = NULL;
+    kiln_instance_pre *pre = NULL;
+    if (load(path, &m, &pre) != 0)
+        fail_msg("a module importing every spec'd host function does not link (see above)");
+    assert_true(ops->detect(m) >= 100);
+    void *st = NULL;
+    kiln_function fn = {.name = "allimports"};
+    kiln_err err;
+    assert_int_equal(ops->prepare(&fn, m, &st, &err), KILN_OK);
+    ops->release(st);
+    kiln_instance_pre_free(pre);
+    kiln_module_release(m);
+    test_wat_cleanup(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_stall_and_refusal),
         cmocka_unit_test(test_ticks_on_a_loop),
         cmocka_unit_test(test_assemblyscript_filter),
+        cmocka_unit_test(test_every_spec_import_links),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

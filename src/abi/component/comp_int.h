@@ -33,6 +33,7 @@ typedef struct comp_state {
     size_t len;
     cm_component *c;
     cm_mods *mods; /* its core modules, compiled and loaded once */
+    cm_plan *plan; /* linked once: linkers, pres, lowered imports (cm_inst.h) */
     comp_world world;
     const cm_func *entry; /* the lift of run (command) or handle (faas) */
     kiln_wasi_preopen *preopens; /* fn->dirs, for the preview-1 context WASI 0.2 maps onto */
@@ -45,6 +46,11 @@ typedef struct comp_state {
  * instance), fn->limits. */
 int comp_instantiate(const kiln_function *fn, const comp_state *s, kiln_wasi *wasi,
                      cm_host *host, cm_inst **out /* OUT */, kiln_err *err);
+
+/* The host registry of every instance of a component function: WASI 0.2
+ * over `wasi` (NULL at deploy, where only the registry's shape matters:
+ * the plan and the import check are made with it). */
+int comp_host_add(cm_host *host, kiln_wasi *wasi);
 
 /* After a trap in `ci`: a guest that aborted right after failing to grow a
  * memory up to its limit was out of memory (as cgi.c's explain_oom). */

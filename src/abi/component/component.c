@@ -143,6 +143,7 @@ static void comp_release(void *state)
     comp_state *s = state;
     if (s == NULL)
         return;
+    cm_plan_free(s->plan);
     cm_mods_free(s->mods);
     kiln_free(s->preopens);
     cm_free(s->c);
@@ -192,9 +193,7 @@ static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void 
     /* Imports before the compiler runs: the registry a request will get. */
     cm_host host;
     memset(&host, 0, sizeof(host));
-    rc = cm_wasi_add(&host, NULL);
-    if (rc == KILN_OK)
-        rc = cm_kiln_add(&host, NULL);
+    rc = comp_host_add(&host, NULL);
     if (rc == KILN_OK)
         rc = cm_check_imports(s->c, &host, &e);
     if (rc != KILN_OK) {
@@ -223,6 +222,17 @@ static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void 
         return kiln_err_set(err, rc, "function '%s': a core module of the component: %s",
                             fn->name, e.msg);
     }
+    /* Linked once: a request only instantiates (comp_instantiate). The
+     * registry's shape is the one comp_host_add gives every request. */
+    memset(&host, 0, sizeof(host));
+    rc = comp_host_add(&host, NULL);
+    if (rc == KILN_OK)
+        rc = cm_plan_new(s->c, s->buf, fn->name, s->mods, &host, &s->plan, &e);
+    if (rc != KILN_OK) {
+        comp_release(s);
+        return kiln_err_set(err, rc, "function '%s': linking the component: %s", fn->name,
+                            e.msg);
+    }
     *state = s;
     return KILN_OK;
 }
@@ -231,17 +241,20 @@ int comp_instantiate(const kiln_function *fn, const comp_state *s, kiln_wasi *wa
                      cm_host *host, cm_inst **out, kiln_err *err)
 {
     memset(host, 0, sizeof(*host));
-    int rc = cm_wasi_add(host, wasi);
-    if (rc == KILN_OK)
-        rc = cm_kiln_add(host, wasi); /* Kiln's host interfaces (cm_kiln.h) */
+    int rc = comp_host_add(host, wasi);
     if (rc != KILN_OK)
         return kiln_err_set(err, rc, "function '%s': out of memory", fn->name);
     void *slots[KILN_STATE_SLOTS] = {0};
     for (int i = 0; i < KILN_STATE_SLOTS; i++)
         slots[i] = fn->host_state[i];
     slots[KILN_STATE_WASI] = wasi;
-    return cm_inst_new_loaded(s->c, s->buf, fn->name, s->mods, &fn->limits, host, slots, out,
-                              err);
+    return cm_inst_new_plan(s->plan, &fn->limits, host, slots, out, err);
+}
+
+int comp_host_add(cm_host *host, kiln_wasi *wasi)
+{
+    int rc = cm_wasi_add(host, wasi);
+    return rc == KILN_OK ? cm_kiln_add(host, wasi) : rc;
 }
 
 void comp_explain_oom(cm_inst *ci, const comp_state *s, const kiln_function *fn, kiln_err *err)

@@ -33,6 +33,8 @@
  * KILN_ENOENT; the server then compiles whatever tier is missing. A
  * remembered failure of either tier comes back at once with its status
  * and `failure_remembered` set, so it is not recompiled on every start.
+ * kiln_aot_best_tier() makes the same choice for several modules that run
+ * together at one tier (a component's embedded core modules).
  */
 #ifndef KILN_AOT_H
 #define KILN_AOT_H
@@ -123,6 +125,30 @@ KILN_API int kiln_aot_load_file(const char *path, const kiln_aot_options *opts,
  */
 KILN_API int kiln_aot_load_best(const char *path, const kiln_aot_options *opts,
                                 kiln_module **out /* OUT */, kiln_aot_tier *tier_out /* OUT */,
+                                kiln_err *err);
+
+/* One module of a set that is served at one tier (kiln_aot_best_tier). */
+typedef struct kiln_aot_input {
+    const uint8_t *wasm;
+    size_t len;
+    const char *name; /* names the module in messages */
+} kiln_aot_input;
+
+/*
+ * kiln_aot_load_best's choice for a set of modules that must all run at the
+ * same tier (the core modules a component embeds): the OPTIMIZED tier if
+ * every module's artifact of it is cached, else the FAST tier if every one
+ * of those is, compiling nothing (`opts` as for kiln_aot_load_best). On
+ * KILN_OK *tier_out is that tier and out[i] (n results; out may be NULL)
+ * describes module i's artifact, loaded by nothing yet. When no tier is
+ * complete: KILN_ENOENT if some tier has no module remembered as failed
+ * (compile that tier of every module); otherwise the optimised tier's error.
+ * A tier one module failed is never chosen, whatever the others. n == 0 is
+ * the optimised tier. Thread-safe.
+ */
+KILN_API int kiln_aot_best_tier(const kiln_aot_input *in, size_t n, const kiln_aot_options *opts,
+                                kiln_aot_tier *tier_out /* OUT */,
+                                kiln_aot_result *out /* OUT, n of them; may be NULL */,
                                 kiln_err *err);
 
 #endif

@@ -327,6 +327,23 @@ typedef struct kiln_abi_ops {
     bool (*claims)(const uint8_t *head, size_t n);
     int (*load)(const kiln_function *fn, const kiln_aot_options *aot, void **state /* OUT */,
                 kiln_err *err);
+    /* Optional, for compile tiers (kiln serve; both NULL: load() at the
+     * optimised tier before serving). Every artifact a loaded module uses
+     * is at one tier.
+     * load_best: as load(), compiling nothing: at the optimised tier if
+     * every artifact of it is cached, else at the fast tier if every one of
+     * those is (*tier says which; kiln_aot_best_tier's choice). The checks
+     * of load() come first and fail as there; then KILN_ENOENT when some
+     * tier still has to be compiled (compile() it), else the optimised
+     * tier's failure (both tiers failed). A file that cannot be read is
+     * KILN_EIO, never KILN_ENOENT.
+     * compile: compile tier aot->tier of everything the file at `path`
+     * embeds into the artifact cache, loading nothing (the background
+     * compiler; `display` names the function in messages). */
+    int (*load_best)(const kiln_function *fn, const kiln_aot_options *aot,
+                     void **state /* OUT */, kiln_aot_tier *tier /* OUT */, kiln_err *err);
+    int (*compile)(const char *path, const char *display, const kiln_aot_options *aot,
+                   kiln_err *err);
 
     /* ---- as a pipeline plugin (all NULL: the ABI only serves backends) ---- */
     /* The export a plugin of `kind` calls when the configuration names none;

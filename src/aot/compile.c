@@ -1155,6 +1155,65 @@ int kiln_aot_load_file(const char *path, const kiln_aot_options *opts, kiln_modu
     return kiln_module_load(res.so_path, base_name(path), out, err);
 }
 
+/*
+ * The tier choice of kiln_aot_load_best, for n modules at once. Per tier the
+ * status is the first failure of a module (a remembered failure, a missing
+ * compiler: compiling cannot complete the tier), else KILN_ENOENT when a
+ * module is only not compiled yet, else KILN_OK.
+ */
+int kiln_aot_best_tier(const kiln_aot_input *in, size_t n, const kiln_aot_options *opts,
+                       kiln_aot_tier *tier_out, kiln_aot_result *out, kiln_err *err)
+{
+    if (tier_out != NULL)
+        *tier_out = KILN_AOT_TIER_CONFIGURED;
+    if (in == NULL && n > 0)
+        return kiln_err_set(err, KILN_EINVAL, "kiln_aot_best_tier: no modules given");
+    kiln_aot_options o;
+    if (opts != NULL)
+        o = *opts;
+    else
+        memset(&o, 0, sizeof(o)), o.opt_level = -1;
+    o.force = false;
+    o.cache_only = true;
+    static const kiln_aot_tier order[] = {KILN_AOT_TIER_OPTIMIZED, KILN_AOT_TIER_FAST};
+    kiln_err why[2];
+    int rcs[2];
+    kiln_aot_result scratch;
+    for (size_t t = 0; t < 2; t++) {
+        memset(&why[t], 0, sizeof(why[t]));
+        rcs[t] = KILN_OK;
+        o.tier = order[t];
+        for (size_t i = 0; i < n; i++) {
+            kiln_err e;
+            memset(&e, 0, sizeof(e));
+            int rc = kiln_aot_compile(in[i].wasm, in[i].len, in[i].name, &o,
+                                      out != NULL ? &out[i] : &scratch, &e);
+            if (rc == KILN_OK)
+                continue;
+            if (rcs[t] == KILN_OK || rcs[t] == KILN_ENOENT) {
+                rcs[t] = rc;
+                why[t] = e;
+            }
+            if (rc != KILN_ENOENT)
+                break; /* compiling the others cannot complete this tier */
+        }
+        if (rcs[t] == KILN_OK) {
+            if (tier_out != NULL)
+                *tier_out = order[t];
+            return KILN_OK;
+        }
+    }
+    const char *name = n > 0 && in[0].name != NULL ? in[0].name : "module";
+    if (rcs[0] == KILN_ENOENT || rcs[1] == KILN_ENOENT)
+        return kiln_err_set(err, KILN_ENOENT,
+                            "%s%s: no tier is cached yet (optimized: %s; fast: %s); compile it",
+                            name, n > 1 ? " and the modules served with it" : "",
+                            kiln_strerror(rcs[0]), kiln_strerror(rcs[1]));
+    if (err != NULL)
+        *err = why[0];
+    return rcs[0];
+}
+
 int kiln_aot_load_best(const char *path, const kiln_aot_options *opts, kiln_module **out,
                        kiln_aot_tier *tier_out, kiln_err *err)
 {
@@ -1170,37 +1229,14 @@ int kiln_aot_load_best(const char *path, const kiln_aot_options *opts, kiln_modu
     if (fs_read_file(path, AOT_MAX_WASM_FILE, &buf, &len) != 0)
         return kiln_err_set(err, errno == ENOMEM ? KILN_ENOMEM : KILN_ENOENT,
                             "cannot read %s: %s; check the path", path, strerror(errno));
-    kiln_aot_options o;
-    if (opts != NULL)
-        o = *opts;
-    else
-        memset(&o, 0, sizeof(o)), o.opt_level = -1;
-    o.force = false;
-    o.cache_only = true;
-    static const kiln_aot_tier order[] = {KILN_AOT_TIER_OPTIMIZED, KILN_AOT_TIER_FAST};
-    kiln_err why[2];
-    int rcs[2];
+    kiln_aot_input in = {.wasm = buf, .len = len, .name = base_name(path)};
     kiln_aot_result res;
-    int rc = KILN_ENOENT;
-    for (size_t i = 0; i < 2; i++) {
-        memset(&why[i], 0, sizeof(why[i]));
-        o.tier = order[i];
-        rcs[i] = kiln_aot_compile(buf, len, base_name(path), &o, &res, &why[i]);
-        if (rcs[i] == KILN_OK) {
-            rc = kiln_module_load(res.so_path, base_name(path), out, err);
-            if (rc == KILN_OK && tier_out != NULL)
-                *tier_out = order[i];
-            break;
-        }
-    }
+    kiln_aot_tier tier;
+    int rc = kiln_aot_best_tier(&in, 1, opts, &tier, &res, err);
     kiln_free(buf);
-    if (*out != NULL || rc != KILN_ENOENT)
-        return rc;
-    if (rcs[0] == KILN_ENOENT || rcs[1] == KILN_ENOENT)
-        return kiln_err_set(err, KILN_ENOENT,
-                            "%s: no tier is cached yet (optimized: %s; fast: %s); compile it",
-                            base_name(path), kiln_strerror(rcs[0]), kiln_strerror(rcs[1]));
-    if (err != NULL)
-        *err = why[0];
-    return rcs[0];
+    if (rc == KILN_OK)
+        rc = kiln_module_load(res.so_path, base_name(path), out, err);
+    if (rc == KILN_OK && tier_out != NULL)
+        *tier_out = tier;
+    return rc;
 }

@@ -9,7 +9,12 @@
  * every core from the workers. Fast-tier jobs go before every optimised one
  * (a function waiting for its first tier answers 503 meanwhile). A job
  * already queued or running for the same module and tier is not queued
- * again.
+ * again, nor one whose module content and tier failed before in this server:
+ * a module serving its fast tier whose optimised tier fails (a compiler out
+ * of memory) keeps serving it, with the failure logged once, instead of a
+ * rebuild asking for the failed tier again and again. A module another ABI
+ * loads itself (a component, handler.h "claims") is compiled by that ABI's
+ * compile(): one tier of every core module it embeds, in one job.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@
 typedef struct bg_job {
     struct bg_job *next;
     kiln_aot_options ao; /* tier set; cc/cache strings owned by the server's options */
+    const kiln_abi_ops *loader; /* NULL: a core module; else compiles what the file embeds */
     char name[128];
     char hash[65];
     char path[];
@@ -34,6 +40,12 @@ struct http_bg {
     bg_job *head, *tail;
     bg_job *last_fast; /* the last fast-tier job in the queue, NULL if none */
     bg_job *running[BG_THREADS];
+    /* Module contents (hash) and tiers that failed: never queued again. */
+    struct bg_failed {
+        char hash[65];
+        kiln_aot_tier tier;
+    } *failed;
+    size_t n_failed, cap_failed;
     pthread_t th[BG_THREADS];
     unsigned n_threads;
     bool stop;
@@ -45,6 +57,29 @@ static bool same(const bg_job *a, const char *hash, const char *path, kiln_aot_t
 {
     return a != NULL && a->ao.tier == tier && strcmp(a->hash, hash) == 0 &&
            strcmp(a->path, path) == 0;
+}
+
+/* Under bg->lock. Best effort: out of memory, the tier may be tried again. */
+static void remember_failed(http_bg *bg, const char *hash, kiln_aot_tier tier)
+{
+    if (bg->n_failed == bg->cap_failed) {
+        size_t cap = bg->cap_failed ? bg->cap_failed * 2 : 8;
+        struct bg_failed *f = kiln_realloc(bg->failed, cap * sizeof(*f));
+        if (f == NULL)
+            return;
+        bg->failed = f;
+        bg->cap_failed = cap;
+    }
+    snprintf(bg->failed[bg->n_failed].hash, sizeof(bg->failed[0].hash), "%s", hash);
+    bg->failed[bg->n_failed++].tier = tier;
+}
+
+static bool failed_before(const http_bg *bg, const char *hash, kiln_aot_tier tier)
+{
+    for (size_t i = 0; i < bg->n_failed; i++)
+        if (bg->failed[i].tier == tier && strcmp(bg->failed[i].hash, hash) == 0)
+            return true;
+    return false;
 }
 
 static void *bg_main(void *p)
@@ -72,18 +107,22 @@ static void *bg_main(void *p)
         kiln_module *m = NULL;
         kiln_err err;
         memset(&err, 0, sizeof(err));
-        int rc = kiln_aot_load_file(j->path, &j->ao, &m, &err);
+        int rc = j->loader != NULL ? j->loader->compile(j->path, j->name, &j->ao, &err)
+                                   : kiln_aot_load_file(j->path, &j->ao, &m, &err);
         if (rc == KILN_OK)
             http_log("kiln serve: function '%s': %s tier compiled", j->name,
                      kiln_aot_tier_name(j->ao.tier));
         else
-            http_log("kiln serve: function '%s': %s tier failed: %s", j->name,
+            http_log("kiln serve: function '%s': %s tier failed: %s (not tried again until "
+                     "the module changes or the server restarts)", j->name,
                      kiln_aot_tier_name(j->ao.tier), err.msg);
         kiln_module_release(m);
 
         pthread_mutex_lock(&bg->lock);
         if (me < BG_THREADS)
             bg->running[me] = NULL;
+        if (rc != KILN_OK)
+            remember_failed(bg, j->hash, j->ao.tier);
         /* A new artifact is always worth a rebuild. A failure only once no
          * other tier of the module is queued or compiling: the rebuild then
          * finds every tier remembered as failed and reports the module
@@ -144,17 +183,18 @@ void http_bg_free(http_bg *bg)
         n = j->next;
         kiln_free(j);
     }
+    kiln_free(bg->failed);
     pthread_cond_destroy(&bg->cv);
     pthread_mutex_destroy(&bg->lock);
     kiln_free(bg);
 }
 
 void http_bg_submit(http_bg *bg, const char *name, const char *path, const char *hash,
-                    const kiln_aot_options *ao, kiln_aot_tier tier)
+                    const kiln_abi_ops *loader, const kiln_aot_options *ao, kiln_aot_tier tier)
 {
     size_t pl = strlen(path) + 1;
     pthread_mutex_lock(&bg->lock);
-    bool dup = false;
+    bool dup = failed_before(bg, hash, tier);
     for (bg_job *j = bg->head; j != NULL && !dup; j = j->next)
         dup = same(j, hash, path, tier);
     for (unsigned i = 0; i < BG_THREADS && !dup; i++)
@@ -166,6 +206,7 @@ void http_bg_submit(http_bg *bg, const char *name, const char *path, const char 
         j->ao.tier = tier;
         j->ao.cache_only = false;
         j->ao.imports = NULL; /* checked when the table links the module */
+        j->loader = loader != NULL && loader->compile != NULL ? loader : NULL;
         snprintf(j->name, sizeof(j->name), "%s", name);
         snprintf(j->hash, sizeof(j->hash), "%s", hash);
         memcpy(j->path, path, pl);

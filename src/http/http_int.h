@@ -46,7 +46,9 @@ typedef struct http_mod {
     char detail[512];    /* a module its ABI loaded (loaded below) and refused: the full
                             message, which the admin API reports; "" otherwise */
     char hash[65];       /* sha256 of the module bytes serving (hex), "" if unknown */
-    char tier[16];       /* compiler tier of the artifact serving ("O2", "tcc"), "" if none */
+    char tier[16];       /* tier serving: "fast"/"optimized" (tiers), "O2" etc. (--no-tiers);
+                            "" if none. A claimed module (a component) has one tier for
+                            every artifact it embeds */
     /* snapshot: true and its image is ready: "loaded" (from the artifact
      * cache), "built" (init ran, image saved) or "memory" (built, not
      * cached); "" otherwise. Set while the table is built. */
@@ -211,9 +213,13 @@ void http_ip_count(http_ip_table *t, const struct sockaddr *addr, int delta);
 int http_bg_new(void (*done)(void *arg), void *arg, http_bg **out /* OUT */);
 void http_bg_free(http_bg *bg); /* waits for a compile in progress */
 /* Queue `tier` of the module at `path` (content `hash`) unless it is queued
- * or compiling already. */
+ * or compiling already, or that tier of that content failed in this server
+ * already (the failure was logged then; a new module version or a restart
+ * tries again). `loader` NULL: a core module (kiln_aot_load_file); else the
+ * ABI that claimed the file, whose compile() builds the tier of everything
+ * it embeds (a component's core modules). */
 void http_bg_submit(http_bg *bg, const char *name, const char *path, const char *hash,
-                    const kiln_aot_options *ao, kiln_aot_tier tier);
+                    const kiln_abi_ops *loader, const kiln_aot_options *ao, kiln_aot_tier tier);
 
 /* Answer `req` from the upstream service of `f` (proxy.c): forwards method,
  * path and query (below the upstream's base path), headers without the

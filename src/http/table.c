@@ -151,8 +151,11 @@ static void file_sha256(const char *path, char out[65])
 
 /* The loader switch: a module that is not a core module (its first bytes
  * claimed by an ABI, handler.h "claims"/"load") is loaded by that ABI, which
- * compiles what it embeds itself. Tiers: no fast tier and no background
- * swap for these; with tiers on, the optimised tier is compiled before the
+ * compiles what it embeds itself. Tiers as for core modules (load_mod) when
+ * the ABI has load_best/compile: the best tier cached for everything the
+ * module embeds, 503 "compiling" while none is, the missing tiers compiled
+ * in the background (the ABI's compile) and swapped in by the rebuild that
+ * follows; an ABI without them is loaded at the optimised tier before the
  * function serves. True when `m` was such a module (loaded or not). */
 static bool load_by_abi(http_mod *m, const http_options *o, http_bg *bg)
 {
@@ -170,15 +173,36 @@ static bool load_by_abi(http_mod *m, const http_options *o, http_bg *bg)
     m->abi = abi;
     kiln_aot_options ao = o->aot;
     ao.imports = NULL;
-    if (bg != NULL) {
-        ao.tier = KILN_AOT_TIER_OPTIMIZED;
-        snprintf(m->tier, sizeof(m->tier), "%s", kiln_aot_tier_name(KILN_AOT_TIER_OPTIMIZED));
-    } else {
-        snprintf(m->tier, sizeof(m->tier), "O%d", o->aot.opt_level < 0 ? 2 : o->aot.opt_level);
-    }
     kiln_err err;
     memset(&err, 0, sizeof(err));
-    int rc = abi->load(fn, &ao, &m->loaded, &err);
+    int rc;
+    if (bg != NULL && abi->load_best != NULL && abi->compile != NULL) {
+        kiln_aot_tier tier = KILN_AOT_TIER_CONFIGURED;
+        rc = abi->load_best(fn, &ao, &m->loaded, &tier, &err);
+        if (rc == KILN_ENOENT) {
+            m->loaded = NULL;
+            m->status = HTTP_MOD_COMPILING;
+            snprintf(m->reason, sizeof(m->reason), "it is being compiled");
+            http_bg_submit(bg, fn->name, fn->module_path, m->hash, abi, &ao, KILN_AOT_TIER_FAST);
+            http_bg_submit(bg, fn->name, fn->module_path, m->hash, abi, &ao,
+                           KILN_AOT_TIER_OPTIMIZED);
+            return true;
+        }
+        if (rc == KILN_OK) {
+            snprintf(m->tier, sizeof(m->tier), "%s", kiln_aot_tier_name(tier));
+            if (tier == KILN_AOT_TIER_FAST)
+                http_bg_submit(bg, fn->name, fn->module_path, m->hash, abi, &ao,
+                               KILN_AOT_TIER_OPTIMIZED);
+        }
+    } else {
+        if (bg != NULL) {
+            ao.tier = KILN_AOT_TIER_OPTIMIZED;
+            snprintf(m->tier, sizeof(m->tier), "%s", kiln_aot_tier_name(KILN_AOT_TIER_OPTIMIZED));
+        } else {
+            snprintf(m->tier, sizeof(m->tier), "O%d", o->aot.opt_level < 0 ? 2 : o->aot.opt_level);
+        }
+        rc = abi->load(fn, &ao, &m->loaded, &err);
+    }
     if (rc != KILN_OK) {
         m->loaded = NULL;
         mod_unavailable(m, rc,
@@ -230,14 +254,15 @@ static void load_mod(http_mod *m, const http_options *o, http_bg *bg)
         if (rc == KILN_ENOENT) {
             m->status = HTTP_MOD_COMPILING;
             snprintf(m->reason, sizeof(m->reason), "it is being compiled");
-            http_bg_submit(bg, fn->name, fn->module_path, m->hash, &ao, KILN_AOT_TIER_FAST);
-            http_bg_submit(bg, fn->name, fn->module_path, m->hash, &ao, KILN_AOT_TIER_OPTIMIZED);
+            http_bg_submit(bg, fn->name, fn->module_path, m->hash, NULL, &ao, KILN_AOT_TIER_FAST);
+            http_bg_submit(bg, fn->name, fn->module_path, m->hash, NULL, &ao,
+                           KILN_AOT_TIER_OPTIMIZED);
             return;
         }
         if (rc == KILN_OK) {
             snprintf(m->tier, sizeof(m->tier), "%s", kiln_aot_tier_name(tier));
             if (tier == KILN_AOT_TIER_FAST)
-                http_bg_submit(bg, fn->name, fn->module_path, m->hash, &ao,
+                http_bg_submit(bg, fn->name, fn->module_path, m->hash, NULL, &ao,
                                KILN_AOT_TIER_OPTIMIZED);
         }
     } else {

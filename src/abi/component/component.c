@@ -12,7 +12,9 @@
  *     CLI subset, src/component/cm_wasi.c, and Kiln's host interfaces,
  *     src/component/cm_kiln.h), naming the first one missing,
  *   - compiles and loads every embedded core module once through the
- *     artifact cache (cm_mods_load), in the tier the server asks for.
+ *     artifact cache (cm_mods_load), in the tier the server asks for; or,
+ *     with tiers (load_best), loads the best tier cached for all of them,
+ *     which the server's background compiler fills (compile, cm_tier.h).
  * Requests and events then instantiate the component afresh
  * (comp_instantiate). Owns the comp_state it makes; release frees it.
  */
@@ -24,6 +26,7 @@
 #include "abi/component/comp_int.h"
 #include "base/alloc.h"
 #include "component/cm_kiln.h"
+#include "component/cm_tier.h"
 #include "component/cm_wasi.h"
 #include "kiln/abi.h"
 
@@ -151,8 +154,25 @@ static void comp_release(void *state)
     kiln_free(s);
 }
 
-static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void **state,
-                     kiln_err *err)
+/* The embedded core modules: at aot's tier, or (best != NULL) at the best
+ * tier every one of them is cached at, compiling nothing. */
+static int load_mods(comp_state *s, const char *name, const kiln_aot_options *aot,
+                     kiln_aot_tier *best, kiln_err *e)
+{
+    if (best == NULL)
+        return cm_mods_load(s->c, s->buf, name, aot, &s->mods, e);
+    int rc = cm_mods_best_tier(s->c, s->buf, name, aot, best, e);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_aot_options ao = *aot;
+    ao.tier = *best;
+    ao.cache_only = true;
+    return cm_mods_load(s->c, s->buf, name, &ao, &s->mods, e);
+}
+
+/* load (best NULL) and load_best (*best: the tier loaded). */
+static int comp_load_tier(const kiln_function *fn, const kiln_aot_options *aot,
+                          kiln_aot_tier *best, void **state, kiln_err *err)
 {
     *state = NULL;
     if (fn->reuse)
@@ -171,6 +191,8 @@ static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void 
     kiln_err e;
     memset(&e, 0, sizeof(e));
     int rc = read_file(fn->module_path, &s->buf, &s->len, &e);
+    if (rc == KILN_ENOENT && best != NULL)
+        rc = KILN_EIO; /* for load_best, KILN_ENOENT means "compile it" */
     if (rc == KILN_OK)
         rc = cm_parse(s->buf, s->len, &s->c, &e);
     if (rc != KILN_OK) {
@@ -216,7 +238,7 @@ static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void 
         return KILN_ENOMEM;
     }
     s->n_preopens = fn->n_dirs;
-    rc = cm_mods_load(s->c, s->buf, fn->name, aot, &s->mods, &e);
+    rc = load_mods(s, fn->name, aot, best, &e);
     if (rc != KILN_OK) {
         comp_release(s);
         return kiln_err_set(err, rc, "function '%s': a core module of the component: %s",
@@ -300,6 +322,40 @@ static int comp_event(const kiln_function *fn, void *state, const kiln_instance_
     return comp_faas_event(fn, state, pre, ev, err);
 }
 
+static int comp_load(const kiln_function *fn, const kiln_aot_options *aot, void **state,
+                     kiln_err *err)
+{
+    return comp_load_tier(fn, aot, NULL, state, err);
+}
+
+static int comp_load_best(const kiln_function *fn, const kiln_aot_options *aot, void **state,
+                          kiln_aot_tier *tier, kiln_err *err)
+{
+    return comp_load_tier(fn, aot, tier, state, err);
+}
+
+/* The background compiler's job: one tier of every embedded core module. */
+static int comp_compile(const char *path, const char *display, const kiln_aot_options *aot,
+                        kiln_err *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cm_component *c = NULL;
+    kiln_err e;
+    memset(&e, 0, sizeof(e));
+    int rc = read_file(path, &buf, &len, &e);
+    if (rc == KILN_OK)
+        rc = cm_parse(buf, len, &c, &e);
+    if (rc == KILN_OK)
+        rc = cm_mods_compile(c, buf, display, aot, &e);
+    cm_free(c);
+    kiln_free(buf);
+    if (rc != KILN_OK)
+        return kiln_err_set(err, rc, "function '%s': a core module of the component: %s",
+                            display, e.msg);
+    return KILN_OK;
+}
+
 KILN_API const kiln_abi_ops kiln_abi_component = {
     .name = "component",
     .detect = comp_detect,
@@ -310,4 +366,6 @@ KILN_API const kiln_abi_ops kiln_abi_component = {
     .event = comp_event,
     .claims = comp_claims,
     .load = comp_load,
+    .load_best = comp_load_best,
+    .compile = comp_compile,
 };

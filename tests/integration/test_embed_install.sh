@@ -4,7 +4,8 @@
 # Extism host program examples/embed/host.c builds with
 # `cc host.c $(pkg-config --cflags --libs kiln)` and runs a plugin with a
 # host function (its user-data destructor runs on free); the library exports
-# only the Extism API and wasm_rt_* (what dlopen'ed artifacts resolve).
+# only the Extism API and wasm_rt_* (what dlopen'ed artifacts resolve); a
+# plugin is compiled once per KILN_HOME (a second process reuses the artifact).
 # Ends with "N passed, N failed".
 ROOT=${KILN_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 KILN_BUILD=${KILN_BUILD:-$ROOT/build}
@@ -46,6 +47,24 @@ check_contains "exports wasm_rt_trap" "$syms" "wasm_rt_trap"
 check_contains "exports wasm_rt_kiln_host_enter" "$syms" "wasm_rt_kiln_host_enter"
 other=$(echo "$syms" | grep -vE '^(extism_|kiln_extism_|wasm_rt_)' | grep -v '^$' | grep -vE '^(_init|_fini)$')
 check_eq "exports nothing else" "" "$other"
+
+# Compilation goes through Kiln's artifact cache: with a fresh KILN_HOME the
+# first run compiles the plugin into $KILN_HOME/cache, a second process maps
+# that artifact (nothing compiled, nothing rewritten).
+H=$T/home
+mkdir -p "$H"
+run=$(KILN_HOME="$H" LD_LIBRARY_PATH="$T/prefix/lib" "$T/host" "$G/hostfn.wasm" "hi" 2>&1)
+check_eq "fresh KILN_HOME: the plugin runs" 2 "$(echo "$run" | grep -c '^HI$')"
+n1=$(ls "$H/cache" 2>/dev/null | grep -c '\.so$')
+check "fresh KILN_HOME: the first process compiled an artifact into \$KILN_HOME/cache ($n1)" \
+    [ "$n1" -ge 1 ]
+before=$(cd "$H/cache" && ls -l --time-style=+%s.%N *.so 2>/dev/null | awk '{print $6, $7}')
+sleep 1
+run=$(KILN_HOME="$H" LD_LIBRARY_PATH="$T/prefix/lib" "$T/host" "$G/hostfn.wasm" "hi" 2>&1)
+check_eq "second process: the plugin runs" 2 "$(echo "$run" | grep -c '^HI$')"
+after=$(cd "$H/cache" && ls -l --time-style=+%s.%N *.so 2>/dev/null | awk '{print $6, $7}')
+check_eq "second process: the cached artifact is reused (no new or rewritten artifact)" \
+    "$before" "$after"
 
 # A missing plugin file and a plugin whose import is missing fail cleanly.
 run=$(LD_LIBRARY_PATH="$T/prefix/lib" "$T/host" "$G/greet.wasm" x 2>&1)

@@ -6,8 +6,9 @@
  * functions with user data, destructors, namespaces and every value type;
  * extism_current_plugin_memory*; cancel from another thread; reset; vars
  * from the host; logging to a file and to the drain; linked modules; a KV store;
- * plugin ids, version, fuel-limit refusal, WASI on/off, response headers
- * (every function of extism.h is called).
+ * plugin ids, version, fuel-limit refusal, WASI on/off, response headers,
+ * threads sharing a compiled plugin and one plugin (every function of
+ * extism.h is called).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -229,6 +230,76 @@ static void test_compiled_shared(void **state)
     assert_output(a, "4");
     extism_plugin_free(a);
     extism_plugin_free(b);
+}
+
+/* Thread model (embed.md "Thread model", as Extism documents it): a compiled
+ * plugin is shared by threads, each making its own plugins from it; one
+ * plugin used by several threads has its calls serialised by its lock. */
+typedef struct worker {
+    ExtismCompiledPlugin *c; /* own plugin from c, or ... */
+    ExtismPlugin *shared;    /* ... this one, shared */
+    int calls, failed;
+    char last[16];
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    char *err = NULL;
+    ExtismPlugin *p = w->shared ? w->shared : extism_plugin_new_from_compiled(w->c, &err);
+    if (p == NULL) {
+        w->failed = -1;
+        return NULL;
+    }
+    for (int i = 0; i < w->calls; i++)
+        if (extism_plugin_call(p, "count", NULL, 0) != 0)
+            w->failed++;
+    if (w->shared == NULL) {
+        size_t n = (size_t)extism_plugin_output_length(p);
+        snprintf(w->last, sizeof(w->last), "%.*s", (int)(n < 15 ? n : 15),
+                 (const char *)extism_plugin_output_data(p));
+        extism_plugin_free(p);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *wasm = slurp("vars.wasm", &len);
+    char *err = NULL;
+    ExtismCompiledPlugin *c = extism_compiled_plugin_new(wasm, len, NULL, 0, false, &err);
+    free(wasm);
+    assert_non_null(c);
+    enum { N = 4, CALLS = 300 };
+    worker w[N];
+    pthread_t th[N];
+    /* one compiled plugin, a plugin per thread: each counts alone */
+    for (int i = 0; i < N; i++) {
+        w[i] = (worker){.c = c, .calls = CALLS};
+        pthread_create(&th[i], NULL, work, &w[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failed, 0);
+        assert_string_equal(w[i].last, "300");
+    }
+    /* one plugin, four threads: no call lost or doubled */
+    ExtismPlugin *p = extism_plugin_new_from_compiled(c, &err);
+    assert_non_null(p);
+    for (int i = 0; i < N; i++) {
+        w[i] = (worker){.shared = p, .calls = CALLS};
+        pthread_create(&th[i], NULL, work, &w[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failed, 0);
+    }
+    assert_int_equal(extism_plugin_call(p, "count", NULL, 0), 0);
+    assert_output(p, "1201");
+    extism_plugin_free(p);
+    extism_compiled_plugin_free(c);
 }
 
 /* ---- host functions ------------------------------------------------------------------ */
@@ -807,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_manifest_and_config),
         cmocka_unit_test(test_manifest_limits_and_vars),
         cmocka_unit_test(test_compiled_shared),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_host_functions),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_log),

@@ -26,6 +26,7 @@
 
 #include "aot/cache.h"
 #include "aot/toolchain.h"
+#include "base/alloc.h"
 #include "base/sha256.h"
 #include "platform/fs.h"
 #include "platform/proc.h"
@@ -355,6 +356,100 @@ static void test_failed_compile_leaves_nothing(void **state)
     assert_int_equal(count_entries(t.cache, ".so"), 0); /* the partial file never got a name */
     assert_int_equal(count_tmp(&t), 0);
     tdir_free(&t);
+}
+
+/* ---- kiln_aot_best_tier: one tier for a set of modules ------------------- */
+
+static const char *sub_wat = "(module (func (export \"sub\") (param i32 i32) (result i32)\n"
+                             "  (i32.sub (local.get 0) (local.get 1))))\n";
+
+static void read_wasm(const char *path, uint8_t **buf, size_t *len)
+{
+    assert_int_equal(fs_read_file(path, 1 << 20, buf, len), 0);
+}
+
+static int compile_tier(const uint8_t *w, size_t n, const kiln_aot_options *base,
+                        kiln_aot_tier tier)
+{
+    kiln_aot_options o = *base;
+    o.tier = tier;
+    kiln_aot_result r;
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+    return kiln_aot_compile(w, n, "m", &o, &r, &err);
+}
+
+/* The optimised tier only once every module has it; a tier one module
+ * failed is never chosen; KILN_ENOENT while a tier can still be compiled;
+ * both tiers failed: the optimised tier's remembered failure. */
+static void test_best_tier_of_a_set(void **state)
+{
+    (void)state;
+    if (!have_program("tcc")) {
+        print_message("tcc not installed: skipped\n");
+        return;
+    }
+    tdir a, b;
+    tdir_new(&a, add_wat, "");
+    tdir_new(&b, sub_wat, "");
+    uint8_t *wa, *wb;
+    size_t la, lb;
+    read_wasm(a.wasm, &wa, &la);
+    read_wasm(b.wasm, &wb, &lb);
+    kiln_aot_input in[2] = {{wa, la, "a.wasm"}, {wb, lb, "b.wasm"}};
+    kiln_aot_options o = opts_for(&a);
+    kiln_aot_tier tier;
+    kiln_aot_result res[2];
+    kiln_err err;
+    memset(&err, 0, sizeof(err));
+
+    assert_int_equal(kiln_aot_best_tier(in, 2, &o, &tier, res, &err), KILN_ENOENT);
+    assert_non_null(strstr(err.msg, "no tier is cached yet"));
+    assert_int_equal(count_entries(a.cache, ".so"), 0); /* nothing compiled */
+    assert_int_equal(kiln_aot_best_tier(in, 0, &o, &tier, NULL, &err), KILN_OK);
+    assert_int_equal(tier, KILN_AOT_TIER_OPTIMIZED);
+
+    assert_int_equal(compile_tier(wa, la, &o, KILN_AOT_TIER_FAST), KILN_OK);
+    assert_int_equal(kiln_aot_best_tier(in, 2, &o, &tier, res, &err), KILN_ENOENT);
+    assert_int_equal(compile_tier(wb, lb, &o, KILN_AOT_TIER_FAST), KILN_OK);
+    assert_int_equal(kiln_aot_best_tier(in, 2, &o, &tier, res, &err), KILN_OK);
+    assert_int_equal(tier, KILN_AOT_TIER_FAST);
+    assert_true(res[0].cached && res[1].cached);
+    assert_string_not_equal(res[0].so_path, res[1].so_path); /* one artifact per module */
+    assert_int_equal(compile_tier(wa, la, &o, KILN_AOT_TIER_OPTIMIZED), KILN_OK);
+    assert_int_equal(kiln_aot_best_tier(in, 2, &o, &tier, res, &err), KILN_OK);
+    assert_int_equal(tier, KILN_AOT_TIER_FAST); /* b has no optimised artifact yet */
+    assert_int_equal(compile_tier(wb, lb, &o, KILN_AOT_TIER_OPTIMIZED), KILN_OK);
+    assert_int_equal(kiln_aot_best_tier(in, 2, &o, &tier, res, &err), KILN_OK);
+    assert_int_equal(tier, KILN_AOT_TIER_OPTIMIZED);
+    assert_int_equal(count_entries(a.cache, ".so"), 4);
+
+    /* A failing optimising compiler: b's optimised tier is remembered as
+     * failed, so the set stays at the fast tier. */
+    char cc[160];
+    snprintf(cc, sizeof(cc), "%s/fakecc", a.root);
+    write_file(cc, partial_cc, 0755);
+    kiln_aot_options f = o;
+    f.cc = cc;
+    assert_int_equal(compile_tier(wb, lb, &f, KILN_AOT_TIER_OPTIMIZED), KILN_ECOMPILE);
+    assert_int_equal(kiln_aot_best_tier(in, 2, &f, &tier, res, &err), KILN_OK);
+    assert_int_equal(tier, KILN_AOT_TIER_FAST);
+    /* A fast compiler not run yet: compile that tier (KILN_ENOENT). Once it
+     * failed too, both tiers of b are failed: the optimised tier's failure,
+     * although a's artifacts for these compilers were never even tried. */
+    kiln_aot_input one = in[1];
+    f.fast_cc = cc;
+    assert_int_equal(kiln_aot_best_tier(&one, 1, &f, &tier, NULL, &err), KILN_ENOENT);
+    assert_int_equal(compile_tier(wb, lb, &f, KILN_AOT_TIER_FAST), KILN_ECOMPILE);
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(kiln_aot_best_tier(in, 2, &f, &tier, res, &err), KILN_ECOMPILE);
+    assert_non_null(strstr(err.msg, "remembered failure"));
+    assert_int_equal(tier, KILN_AOT_TIER_CONFIGURED);
+
+    kiln_free(wa);
+    kiln_free(wb);
+    tdir_free(&a);
+    tdir_free(&b);
 }
 
 static void test_stale_scratch_is_never_an_artifact(void **state)
@@ -761,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_bad_imports_listed_before_tools_run),
         cmocka_unit_test(test_unsupported_and_invalid_modules),
         cmocka_unit_test(test_compile_file_errors),
+        cmocka_unit_test(test_best_tier_of_a_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -281,6 +281,12 @@ EOF
         --allow-host 127.0.0.1
     body=$(echo "$OUT" | sed -n 's/.*"body_base64":"\([^"]*\)".*/\1/p' | base64 -d)
     check_eq "otoroshi proxy_http_call: POST body_json" 'POST {"a":1}' "$body"
+    NUMS='{"n": 0.9678663636363636, "v": 431952.32, "big": 123456789012345678901234567890}'
+    kcall "$G/backend.wasm" http_call \
+        --input "{\"url\":\"$URL/echo\",\"method\":\"POST\",\"body_json\":$NUMS}" --allow-host 127.0.0.1
+    body=$(echo "$OUT" | sed -n 's/.*"body_base64":"\([^"]*\)".*/\1/p' | base64 -d)
+    check_eq "otoroshi proxy_http_call: body_json sent as written (numbers exact, > int64 kept)" \
+        "POST $NUMS" "$body"
     start=$(date +%s%N)
     kcall "$G/http.wasm" fetch --input "$URL/slow" --allow-host 127.0.0.1 --timeout 300
     ms=$((($(date +%s%N) - start) / 1000000))

@@ -382,8 +382,11 @@ static char *url_with_query(const char *url, json_t *query)
 }
 
 /* The request body per §3.4: body_str or body, body_json, body_base64,
- * body_bytes; *out is kiln_malloc'd (NULL = no body). */
-static int http_call_body(json_t *req, uint8_t **out, size_t *len, char *msg, size_t cap)
+ * body_bytes; *out is kiln_malloc'd (NULL = no body). `text` is the request
+ * document as the plugin wrote it: body_json is sent as its exact bytes
+ * there (numbers as written, as for a WasmBackend's body_json). */
+static int http_call_body(json_t *req, const char *text, size_t text_len, uint8_t **out,
+                          size_t *len, char *msg, size_t cap)
 {
     json_t *v = json_object_get(req, "body_str");
     if (v == NULL)
@@ -399,13 +402,18 @@ static int http_call_body(json_t *req, uint8_t **out, size_t *len, char *msg, si
     }
     v = json_object_get(req, "body_json");
     if (v != NULL && !json_is_null(v)) {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (s == NULL)
+        const char *raw;
+        size_t n;
+        if (json_raw_member(text, text_len, "body_json", &raw, &n) != 1) {
+            snprintf(msg, cap, "proxy_http_call: body_json cannot be read back from the request");
+            return KILN_EINVAL;
+        }
+        *out = kiln_malloc(n + 1);
+        if (*out == NULL)
             return KILN_ENOMEM;
-        *len = strlen(s);
-        *out = (uint8_t *)kiln_strdup(s);
-        free(s);
-        return *out ? KILN_OK : KILN_ENOMEM;
+        memcpy(*out, raw, n);
+        *len = n;
+        return KILN_OK;
     }
     v = json_object_get(req, "body_base64");
     if (json_is_string(v)) {
@@ -487,7 +495,9 @@ static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t l
 
     oto_call *oc = call_state(c);
     json_error_t je;
-    json_t *req = json_loadb((const char *)b, (size_t)len, 0, &je);
+    /* json_raw_load: an integer beyond int64 (in body_json, say) must not
+     * make the whole request unreadable. */
+    json_t *req = json_raw_load((const char *)b, (size_t)len, &je);
     if (oc == NULL) {
         rc = KILN_ENOMEM;
         snprintf(msg, sizeof(msg), "proxy_http_call: out of host memory");
@@ -522,7 +532,8 @@ static uint64_t hf_proxy_http_call(kiln_instance *inst, uint64_t off, uint64_t l
         }
     }
     if (rc == KILN_OK)
-        rc = http_call_body(req, &body, &body_len, msg, sizeof(msg));
+        rc = http_call_body(req, (const char *)b, (size_t)len, &body, &body_len, msg,
+                            sizeof(msg));
     if (rc == KILN_ENOMEM && msg[0] == '\0')
         snprintf(msg, sizeof(msg), "proxy_http_call: out of host memory");
     net_url nu;

@@ -5,7 +5,8 @@
  * built with wit-bindgen against them runs on Kiln unchanged (the WIT is
  * wit/deps/, printed by `kiln wit`):
  *   - wasi:keyvalue/store, atomics (increment) and batch @0.2.0-draft2
- *     over the calling function's KV grant set (cm_kiln_kv.c);
+ *     (Spin 3's) and @0.2.0-draft (wasmtime's) over the calling
+ *     function's KV grant set (cm_kiln_kv.c);
  *   - wasi:config/store (any version) over its `config` map, and
  *     wasi:logging/logging (any version) into the server log under its
  *     name and log budget (cm_kiln_config.c).
@@ -17,9 +18,10 @@
  * the same kiln_kv_ns_* calls) and KILN_STATE_HOST (a kiln_host_ctx: name,
  * config, log level and sink). A slot left NULL means the function has
  * none: open answers no-such-store, config is empty, log lines go to stderr
- * under the name "component". Bucket handles are entries of `w`'s WASI 0.2
- * resource table (cm_wasi_int.h), at most CW_MAX_BUCKETS live ones, freed
- * when the guest drops them or with `w` (one cm_inst's context).
+ * at the default level (info) under the name "function". Bucket handles
+ * are entries of `w`'s WASI 0.2 resource table (cm_wasi_int.h), at most
+ * CW_MAX_BUCKETS live ones, freed when the guest drops them or with `w`
+ * (one cm_inst's context).
  *
  * Differences from Spin: docs/internals/component.md "Kiln's host
  * interfaces for components".

@@ -1,6 +1,7 @@
 /*
  * cm_kiln_kv.c - wasi:keyvalue@0.2.0-draft2 for components (store,
- * atomics.increment, batch) over the calling function's KV grant set, the
+ * atomics.increment, batch; and wasmtime's 0.2.0-draft, which differs in
+ * list-keys' cursor and increment's sign only) over the calling function's KV grant set, the
  * one core modules' kiln.kv_* use (src/abi/kiln/kiln_kv.c): every
  * operation is the same kiln_kv_ns_* call, so permissions, key and value
  * size limits, key-count and byte quotas, storage events and the waits of
@@ -328,13 +329,60 @@ static int kv_exists(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *a, 
     return cw_ok(ci, r, &b, err);
 }
 
+/* Whether list-keys' cursor is wasmtime's option<u64> (wasi:keyvalue
+ * 0.2.0-draft: the number of keys returned so far) rather than draft2's
+ * option<string>. */
+static bool numeric_cursor(const cm_type *ft)
+{
+    const cm_type *o = ft != NULL && ft->n == 2 ? ft->f[1].type : NULL;
+    return o != NULL && o->kind == CM_OPTION && o->elem != NULL && o->elem->kind == CM_U64;
+}
+
+/* For a numeric cursor: the key after which key number `skip` comes, in a
+ * kiln_malloc'd *after (NULL, *alen 0: from the first). Walks the keys a
+ * page at a time, so a numeric cursor costs O(skip); draft2's string
+ * cursor costs nothing. */
+static int skip_keys(const kiln_kv_ns *ns, uint64_t skip, uint8_t **after, size_t *alen)
+{
+    *after = NULL;
+    *alen = 0;
+    while (skip > 0) {
+        kiln_kv_page page;
+        int st = kiln_kv_ns_list(ns, "", 0, *after ? (const void *)*after : "", *alen,
+                                 skip < LIST_PAGE_KEYS ? (size_t)skip : LIST_PAGE_KEYS, &page);
+        if (st != KILN_OK)
+            return st;
+        if (page.n == 0) { /* past the end: an empty page follows */
+            kiln_kv_page_fini(&page);
+            return KILN_OK;
+        }
+        const kiln_kv_key *last = &page.keys[page.n - 1];
+        uint8_t *b = kiln_malloc(last->len ? last->len : 1);
+        if (b == NULL) {
+            kiln_kv_page_fini(&page);
+            return KILN_ENOMEM;
+        }
+        memcpy(b, last->p, last->len);
+        kiln_free(*after);
+        *after = b;
+        *alen = last->len;
+        skip -= page.n;
+        bool more = page.more;
+        kiln_kv_page_fini(&page);
+        if (!more)
+            break;
+    }
+    return KILN_OK;
+}
+
 /*
  * [method]bucket.list-keys: func(cursor: option<string>) ->
  * result<key-response, error>. Keys come in ascending byte order, a page at
  * a time; the cursor is the last key of the page (the store lists "after"
- * a key, so a page is stable under concurrent writes). Keys are WIT
- * strings: a key that is not UTF-8 (written by a core module) fails the
- * listing, naming the namespace.
+ * a key, so a page is stable under concurrent writes). With wasmtime's
+ * 0.2.0-draft shape (cursor: option<u64>) the cursor counts the keys
+ * returned so far. Keys are WIT strings: a key that is not UTF-8 (written
+ * by a core module) fails the listing, naming the namespace.
  */
 static int kv_list_keys(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *a, cm_val *r,
                         kiln_err *err)
@@ -342,10 +390,22 @@ static int kv_list_keys(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *
     const kiln_kv_ns *ns = bucket_ns(ud, a[0].u, err);
     if (ns == NULL)
         return KILN_EINVAL;
+    bool numeric = numeric_cursor(ft);
     const cm_val *cur = a[1].var.index == 1 ? a[1].var.payload : NULL;
+    uint64_t offset = numeric && cur != NULL ? cur->u : 0;
+    uint8_t *skipped = NULL;
+    size_t slen = 0;
+    int st = numeric ? skip_keys(ns, offset, &skipped, &slen) : KILN_OK;
+    if (st == KILN_ENOMEM)
+        return cw_oom(err);
     kiln_kv_page page;
-    int st = kiln_kv_ns_list(ns, "", 0, cur ? cur->str.p : "", cur ? cur->str.len : 0,
-                             LIST_PAGE_KEYS, &page);
+    if (st == KILN_OK) {
+        const void *after = numeric ? (skipped ? (const void *)skipped : "")
+                                    : (cur ? (const void *)cur->str.p : "");
+        size_t alen = numeric ? slen : cur ? cur->str.len : 0;
+        st = kiln_kv_ns_list(ns, "", 0, after, alen, LIST_PAGE_KEYS, &page);
+    }
+    kiln_free(skipped);
     if (st != KILN_OK)
         return kv_status(ci, ns, st, "list-keys", 1, 0, r, err);
     cm_val *keys = cw_vals(ci, (uint32_t)page.n);
@@ -360,7 +420,7 @@ static int kv_list_keys(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *
             kiln_kv_page_fini(&page);
             return kv_other(ci, r, err, "list-keys: namespace '%s' holds a key that is not "
                             "UTF-8 (byte %zu), which a WIT string cannot carry; list it with "
-                            "`kiln kv list`", ns_label(ns), utf8_bad_at(k->p, k->len));
+                            "`kiln kv ls`", ns_label(ns), utf8_bad_at(k->p, k->len));
         }
         char *s = cm_arena_alloc(cm_inst_arena(ci), k->len ? k->len : 1);
         if (s == NULL) {
@@ -376,7 +436,10 @@ static int kv_list_keys(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *
     if (rc != KILN_OK)
         return rc;
     f[0] = (cm_val){.kind = CM_LIST, .agg = {keys, (uint32_t)n}};
-    f[2] = n > 0 ? keys[n - 1] : (cm_val){.kind = CM_STRING};
+    if (numeric)
+        f[2] = (cm_val){.kind = CM_U64, .u = offset + n};
+    else
+        f[2] = n > 0 ? keys[n - 1] : (cm_val){.kind = CM_STRING};
     f[1] = (cm_val){.kind = CM_OPTION, .var = {more && n > 0 ? 1 : 0,
                                                 more && n > 0 ? &f[2] : NULL}};
     cm_val rec = {.kind = CM_RECORD, .agg = {f, 2}};
@@ -386,18 +449,29 @@ static int kv_list_keys(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *
 /* ---- atomics -------------------------------------------------------------------- */
 
 /* increment: func(bucket: borrow<bucket>, key: string, delta: s64) ->
- * result<s64, error>: kiln.kv_incr (decimal integer values). */
+ * result<s64, error>: kiln.kv_incr (decimal integer values). wasmtime's
+ * 0.2.0-draft has u64 for both: a delta over 2^63-1 or a result below 0
+ * is error::other there (nothing is written for the first; the second
+ * was written, as a signed store would). */
 static int kv_increment(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *a, cm_val *r,
                         kiln_err *err)
 {
     const kiln_kv_ns *ns = bucket_ns(ud, a[0].u, err);
     if (ns == NULL)
         return KILN_EINVAL;
+    bool unsig = ft != NULL && ft->n == 3 && ft->f[2].type->kind == CM_U64;
+    if (unsig && a[2].u > (uint64_t)INT64_MAX)
+        return kv_other(ci, r, err, "increment: a delta of %" PRIu64 " is over Kiln's "
+                        "64-bit signed integers (nothing was changed)", a[2].u);
     int64_t v = 0;
     int st = kiln_kv_ns_incr(ns, a[1].str.p, a[1].str.len, a[2].s, &v);
     if (st != KILN_OK)
         return kv_status(ci, ns, st, "increment", a[1].str.len, 0, r, err);
-    cm_val n = {.kind = CM_S64, .s = v};
+    if (unsig && v < 0)
+        return kv_other(ci, r, err, "increment: the value is now %" PRId64 ", which this "
+                        "interface's u64 cannot carry", v);
+    cm_val n = unsig ? (cm_val){.kind = CM_U64, .u = (uint64_t)v}
+                     : (cm_val){.kind = CM_S64, .s = v};
     return cw_ok(ci, r, &n, err);
 }
 
@@ -482,19 +556,22 @@ static int kv_delete_many(cm_inst *ci, void *ud, const cm_type *ft, const cm_val
     return cw_ok(ci, r, NULL, err);
 }
 
-#define STORE "wasi:keyvalue/store@0.2.0-draft2"
+/* Spin 3's wasi:keyvalue@0.2.0-draft2, and wasmtime-wasi-keyvalue's
+ * 0.2.0-draft, whose only differences (list-keys' cursor and increment as
+ * u64) the functions above follow from the imported type; neither
+ * version's CAS resource is provided. */
+#define KV_TABLE(V)                                                                           \
+    {"wasi:keyvalue/store@" V, "open", kv_open},                                              \
+    {"wasi:keyvalue/store@" V, "[method]bucket.get", kv_get},                                 \
+    {"wasi:keyvalue/store@" V, "[method]bucket.set", kv_set},                                 \
+    {"wasi:keyvalue/store@" V, "[method]bucket.delete", kv_delete},                           \
+    {"wasi:keyvalue/store@" V, "[method]bucket.exists", kv_exists},                           \
+    {"wasi:keyvalue/store@" V, "[method]bucket.list-keys", kv_list_keys},                     \
+    {"wasi:keyvalue/store@" V, "[resource-drop]bucket", bucket_drop},                         \
+    {"wasi:keyvalue/atomics@" V, "increment", kv_increment},                                  \
+    {"wasi:keyvalue/batch@" V, "get-many", kv_get_many},                                      \
+    {"wasi:keyvalue/batch@" V, "set-many", kv_set_many},                                      \
+    {"wasi:keyvalue/batch@" V, "delete-many", kv_delete_many}
 
-const cm_host_fn ck_kv_fns[] = {
-    {STORE, "open", kv_open},
-    {STORE, "[method]bucket.get", kv_get},
-    {STORE, "[method]bucket.set", kv_set},
-    {STORE, "[method]bucket.delete", kv_delete},
-    {STORE, "[method]bucket.exists", kv_exists},
-    {STORE, "[method]bucket.list-keys", kv_list_keys},
-    {STORE, "[resource-drop]bucket", bucket_drop},
-    {"wasi:keyvalue/atomics@0.2.0-draft2", "increment", kv_increment},
-    {"wasi:keyvalue/batch@0.2.0-draft2", "get-many", kv_get_many},
-    {"wasi:keyvalue/batch@0.2.0-draft2", "set-many", kv_set_many},
-    {"wasi:keyvalue/batch@0.2.0-draft2", "delete-many", kv_delete_many},
-};
+const cm_host_fn ck_kv_fns[] = {KV_TABLE("0.2.0-draft2"), KV_TABLE("0.2.0-draft")};
 const size_t ck_kv_n = sizeof(ck_kv_fns) / sizeof(ck_kv_fns[0]);

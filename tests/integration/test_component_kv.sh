@@ -9,7 +9,9 @@
 # the value size limit, list-keys paging, batch, the bucket cap), the
 # function's config through wasi:config, wasi:logging lines in the server
 # log under the function's name and level, and a storage event fired by a
-# component's write delivered to a component subscriber.
+# component's write delivered to a component subscriber; then `kiln call`
+# with --kv and --config, and kv_draft.c against wasmtime's
+# wasi:keyvalue@0.2.0-draft shape (u64 cursor and increment).
 # Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 
@@ -161,4 +163,15 @@ check_eq "kiln call: the write is in fn:<file name> of DIR/kv.db" 1 \
     "$("$KILN" kv --db "$T/callkv/kv.db" get fn:kv_host.wasm counter 2>&1)"
 check_contains "kiln call: wasi:logging on stderr" "$(cat "$T/call.err")" \
     "[info] kv_host.wasm: kv_host: info line from a component"
+
+# ---- wasmtime's wasi:keyvalue@0.2.0-draft: u64 cursor and increment --------------------
+mkdir -p "$T/draftkv"
+out=$("$KILN" call "$C/kv_draft.wasm" run --kv "$T/draftkv" --input-json '[1500]' 2>&1)
+check_contains "0.2.0-draft: increment of u64" "$out" "ctr=10 "
+check_contains "0.2.0-draft: a u64 delta over 2^63-1 is error::other, nothing changed" "$out" \
+    "huge=other:increment: a delta of 9223372036854775808 is over Kiln's 64-bit signed integers"
+check_contains "0.2.0-draft: list-keys pages with the numeric cursor (1000 per page)" "$out" \
+    "keys=1501 pages=2 last-cursor=1000"
+check_eq "0.2.0-draft: the counter in the store" 10 \
+    "$("$KILN" kv --db "$T/draftkv/kv.db" get fn:kv_draft.wasm ctr 2>&1)"
 finish

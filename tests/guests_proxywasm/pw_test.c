@@ -26,6 +26,9 @@
  *   now       x-pw-now = proxy_get_current_time_nanoseconds
  *   vmconf    x-pw-vmconf = the vm_configuration proxy_on_vm_start got
  *   spin      loops forever when the request has x-spin (a time limit)
+ *   pseudo    x-pw-pseudo = ":method :path :authority :scheme" as the
+ *             request map has them; with x-new-path: P, replaces :path by P
+ *             (and :method by PUT)
  *   tick      tick every 20 ms; x-pw-ticks tells how many fired
  *   props     x-pw-prop-path/-name/-root/-method from properties
  *   trap      traps when the request has x-trap
@@ -344,6 +347,21 @@ EXPORT("proxy_on_request_headers") int on_request_headers(uint32_t ctx, uint32_t
     }
     if (has(r, "vmconf"))
         pw_set(MAP_REQ, "x-pw-vmconf", vm_conf);
+    if (has(r, "pseudo")) {
+        char *m = pw_header(MAP_REQ, ":method"), *p = pw_header(MAP_REQ, ":path");
+        char *a = pw_header(MAP_REQ, ":authority"), *sc = pw_header(MAP_REQ, ":scheme");
+        char b[400];
+        snprintf(b, sizeof(b), "%s %s %s %s", m ? m : "-", p ? p : "-", a ? a : "-",
+                 sc ? sc : "-");
+        pw_set(MAP_REQ, "x-pw-pseudo", b);
+        free(m), free(p), free(a), free(sc);
+        char *np = pw_header(MAP_REQ, "x-new-path");
+        if (np != NULL) {
+            pw_set(MAP_REQ, ":path", np);
+            pw_set(MAP_REQ, ":method", "PUT");
+            free(np);
+        }
+    }
     if (has(r, "log"))
         for (int level = 0; level <= 5; level++) {
             char line[64];

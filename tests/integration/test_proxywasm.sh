@@ -9,7 +9,8 @@
 # data across requests and workers, a filter metric in the admin API's
 # /metrics, tick timers, a chain of two filters (response side reversed),
 # a trapping filter (500 naming it, the next request served by a new VM),
-# one past its time limit (504, the same), vm_configuration, the clock,
+# one past its time limit (504, the same), pseudo-headers (read, and :path/:method
+# rewritten in front of a function and an upstream), vm_configuration, the clock,
 # gauges and histograms in /metrics, shared queues, log levels,
 # and a proxy-wasm module refused as a backend. Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
@@ -53,6 +54,8 @@ functions:
   asf: {module: as_filter.wasm, abi: proxy-wasm}
 routes:
   - {path: /fn/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: "headers,props,vmconf,now", vm_configuration: {mode: test}}]}
+  - {path: /pseudo/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: pseudo}]}
+  - {path: /pseudo-up/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: pseudo}]}
   - {path: /gauges/..., function: echo, plugins: [{function: pw_m, kind: proxy-wasm, configuration: gauges}]}
   - {path: /queue/..., function: echo, plugins: [{function: pw_q, kind: proxy-wasm, configuration: queue}]}
   - {path: /spin/..., function: echo, plugins: [{function: pw_s, kind: proxy-wasm, configuration: "spin,shared"}]}
@@ -117,6 +120,17 @@ now=$(date +%s)
 check "function: proxy_get_current_time_nanoseconds is the wall clock (within 60 s)" python3 -c \
     "import sys; ns = int(sys.argv[1]); assert abs(ns // 10**9 - $now) < 60, ns" \
     "$(jv 'd["headers"]["x-pw-now"]')"
+
+# ---- pseudo-headers -------------------------------------------------------------------
+req "$URL/pseudo/a?b=1"
+check_eq "pseudo-headers: :method :path :authority :scheme in the request map" \
+    "GET /pseudo/a?b=1 $HOSTPORT http" "$(jv 'd["headers"]["x-pw-pseudo"]')"
+req -H "X-New-Path: /pseudo/moved?z=2" "$URL/pseudo/a"
+check_eq "pseudo-headers: replacing :path and :method changes the request the backend gets" \
+    "PUT /pseudo/moved?z=2" "$(jv 'd["method"]') $(jv 'd["uri"]')"
+req -H "X-New-Path: /echoall?via=pw" "$URL/pseudo-up/a"
+check_eq "pseudo-headers: a new :path below an upstream route is what the upstream gets" \
+    "200 PUT /echoall?via=pw" "$CODE $(jv 'd["method"]') $(jv 'd["path"]')"
 
 # ---- headers in front of an upstream -----------------------------------------------------
 req -H "X-Pw-Replace: old" -H "X-Pw-Remove: 1" "$URL/up/echoall?q=2"

@@ -134,6 +134,9 @@ routes:
   - {path: "/m/:id", function: echo_b, plugins: [{function: match, kind: matcher, config: {variant: b}}]}
   - {path: /m/..., function: echo_c}
   - {path: /n/item, function: echo_a, plugins: [{function: match, kind: matcher, config: {variant: a}}]}
+  - {path: /mm/item, function: echo_a, plugins: [{function: match, kind: matcher, config: {variant: a}}, {function: match, kind: matcher, config: {reply: '{"result":true}'}}]}
+  - {path: /mm/other, function: echo_a, plugins: [{function: match, kind: matcher, config: {variant: a}}, {function: match, kind: matcher, config: {variant: b}}]}
+  - {path: /mm/..., function: echo_c}
   - {path: /w/item, function: echo_a, plugins: [{function: match, kind: matcher, config: {reply: '{"result":"true"}'}}]}
   - {path: /w/..., function: echo_c}
   # pre-route
@@ -279,6 +282,10 @@ check_eq "a request /m/item's route never saw goes to /m/:id" "200 b" "$CODE $(j
 req -H "X-Variant: z" "$URL/n/item"
 check_eq "matcher says no and no other route: 404" '404 {"error":"no route for this path"}' \
     "$CODE $(jv d)"
+req -H "X-Variant: a" "$URL/mm/item"
+check_eq "two matchers, both say yes: the route takes it" "200 a" "$CODE $(jv 'd["name"]')"
+req -H "X-Variant: a" "$URL/mm/other"
+check_eq "two matchers, the second says no: the next route" "200 c" "$CODE $(jv 'd["name"]')"
 req "$URL/w/item"
 check_eq "matcher answering {result: \"true\"} (not a boolean) does not match" "200 c" \
     "$CODE $(jv 'd["name"]')"

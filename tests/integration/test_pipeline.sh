@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_pipeline.sh - route pipelines (issue 10): Otoroshi plugin kinds in
 # front of a backend, over real sockets with curl. Guests: the C plugins in
-# tests/guests_extism/pl_*.c and the AssemblyScript ones in
+# tests/guests_extism/pl_*.c and the AssemblyScript ones (every kind) in
 # tests/as/assembly/pl_*.ts (as_pl_*.wasm), behaviour driven by each
 # plugin's `config` and by request headers (see each file's comment).
 # Checked, with exact statuses, headers and bodies: the context document of
@@ -25,7 +25,7 @@ XG=$KILN_BUILD/guests_extism
 sh "$ROOT/tests/guests_extism/build.sh" "$XG" >"$T/xbuild.log" 2>&1
 missing=""
 for m in pl_echo pl_access pl_matcher pl_pre_route pl_req pl_resp pl_sink pl_sink_all pl_attrs \
-    pl_bad pl_ctx as_pl_access as_pl_req as_pl_resp; do
+    pl_bad pl_ctx as_pl_access as_pl_req as_pl_resp as_pl_misc; do
     [ -f "$XG/$m.wasm" ] || missing="$missing $m"
 done
 if [ -n "$missing" ]; then
@@ -82,7 +82,7 @@ not_reached() {
 D=$T/pipe
 mkdir -p "$D"
 for m in pl_echo pl_access pl_matcher pl_pre_route pl_req pl_resp pl_sink pl_sink_all pl_attrs \
-    pl_bad pl_ctx as_pl_access as_pl_req as_pl_resp; do
+    pl_bad pl_ctx as_pl_access as_pl_req as_pl_resp as_pl_misc; do
     cp "$XG/$m.wasm" "$D/"
 done
 cat >"$D/kiln.yaml" <<YAML
@@ -101,6 +101,7 @@ functions:
   as_rw: {module: as_pl_req.wasm}
   resp: {module: pl_resp.wasm}
   as_resp: {module: as_pl_resp.wasm}
+  as_misc: {module: as_pl_misc.wasm}
   sink: {module: pl_sink.wasm}
   attrs: {module: pl_attrs.wasm}
   ctx: {module: pl_ctx.wasm}
@@ -137,6 +138,9 @@ routes:
   - {path: /mm/item, function: echo_a, plugins: [{function: match, kind: matcher, config: {variant: a}}, {function: match, kind: matcher, config: {reply: '{"result":true}'}}]}
   - {path: /mm/other, function: echo_a, plugins: [{function: match, kind: matcher, config: {variant: a}}, {function: match, kind: matcher, config: {variant: b}}]}
   - {path: /mm/..., function: echo_c}
+  - {path: /as-m/item, function: echo_a, plugins: [{function: as_misc, kind: matcher}]}
+  - {path: /as-m/..., function: echo_c}
+  - {path: /as-pre, function: echo, plugins: [{function: as_misc, kind: pre-route}]}
   - {path: /w/item, function: echo_a, plugins: [{function: match, kind: matcher, config: {reply: '{"result":"true"}'}}]}
   - {path: /w/..., function: echo_c}
   # pre-route
@@ -212,6 +216,7 @@ routes:
   - {path: /updown/..., upstream: "http://127.0.0.1:1", plugins: [{function: guard, kind: access, config: {role: admin}}]}
   - {path: /upslow/..., upstream: "$UP", timeout: 300ms, plugins: [{function: resp, kind: response, config: {status: 299}}]}
 sinks:
+  - {function: as_misc, config: {prefix: /as-sunk, status: 410}}
   - {function: sink, config: {prefix: /sunk/deep, name: deep, status: 451}}
   - {function: sink, config: {prefix: /sunk, name: s1, status: 410}}
   - {function: sink, config: {prefix: /sunk, name: never, status: 500}}
@@ -290,6 +295,12 @@ req "$URL/w/item"
 check_eq "matcher answering {result: \"true\"} (not a boolean) does not match" "200 c" \
     "$CODE $(jv 'd["name"]')"
 
+req -H "foo: bar" "$URL/as-m/item"
+check_eq "AssemblyScript matcher (Otoroshi's test plugin: foo: bar) says yes" "200 a" \
+    "$CODE $(jv 'd["name"]')"
+req "$URL/as-m/item"
+check_eq "AssemblyScript matcher says no: the next route" "200 c" "$CODE $(jv 'd["name"]')"
+
 # ---- pre-route --------------------------------------------------------------------------
 h0=$(hits)
 req -H "X-Stop: now" "$URL/pre"
@@ -303,6 +314,13 @@ req -H "X-Stop: j" "$URL/pre-default"
 check_eq "pre-route without status: 200, body_json" '200 {"stopped":"j"}' "$CODE $(jv d)"
 check_eq "pre-route without headers: Content-Type application/json" "application/json" \
     "$(header Content-Type)"
+h0=$(hits)
+req "$URL/as-pre"
+check_eq "AssemblyScript pre-route (Otoroshi's test plugin) answers: 401, text/plain, its \"body\"" \
+    "401 text/plain you're not authorized" "$CODE $(header Content-Type) $BODY"
+not_reached "AssemblyScript pre-route answers" "$h0"
+req -H "foo: bar" "$URL/as-pre"
+check_eq "AssemblyScript pre-route continues ({error: false})" "200 /as-pre" "$CODE $(jv 'd["uri"]')"
 req -H "X-Stop: s" "$URL/pre-str"
 check_eq "pre-route body_str" "200 stopped: s" "$CODE $BODY"
 req -H "X-Stop: b64" "$URL/pre-b64"
@@ -461,6 +479,9 @@ check_eq "sink: its input (origin, status, message) and body_json" \
 req -X POST -d "x" "$URL/sunk/deep/1"
 check_eq "sink: order decides (the more specific sink is listed first)" "451 deep POST" \
     "$CODE $(header X-Sink) $(jv 'd["method"]')"
+req "$URL/as-sunk/x"
+check_eq "AssemblyScript sink: its status, header and body_json (origin NotFound)" \
+    '410 yes {"origin":"NotFound","path":"/as-sunk/x"}' "$CODE $(header X-As-Sink) $(jv d)"
 req "$URL/nowhere"
 check_eq "no route, no sink takes it: 404" '404 {"error":"no route for this path"}' "$CODE $(jv d)"
 

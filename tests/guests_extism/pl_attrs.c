@@ -18,6 +18,11 @@
  *   body_json {"attrs": <its attrs input>, "score": proxy_get_attr("score"),
  *   "tmp": proxy_get_attr("tmp"), "all": proxy_get_attrs(), "backend":
  *   <the backend's body as text>} (a missing attribute is null).
+ * count_global (an access validator): proxy_datastore_incrby on key
+ *   "plugin_hits" of the global data store (namespace `global`: the plugin
+ *   function needs kv.grants {global: rw}, its own grant - without it the
+ *   host call fails and so does the request); {"result": true, "attrs":
+ *   {"set": {"global_hits": N}}}.
  */
 #include "pl_json.h"
 
@@ -25,6 +30,18 @@
 OIMPORT("proxy_set_attr") uint64_t proxy_set_attr(uint64_t off, uint64_t len);
 OIMPORT("proxy_get_attr") xh proxy_get_attr(uint64_t off, uint64_t len);
 OIMPORT("proxy_get_attrs") xh proxy_get_attrs(uint64_t unused);
+OIMPORT("proxy_datastore_incrby") uint64_t proxy_datastore_incrby(uint64_t off, uint64_t len);
+
+EXPORT("count_global") int32_t count_global(void)
+{
+    const char *arg = "{\"key\":\"plugin_hits\",\"incr\":1}";
+    uint64_t n = proxy_datastore_incrby(g_alloc_str(arg), strlen(arg));
+    char ns[24];
+    g_utoa(n, ns);
+    g_output_str(g_cat("{\"result\":true,\"attrs\":{\"set\":{\"global_hits\":", ns, "}}}",
+                       NULL));
+    return 0;
+}
 
 static void set_attr(const char *key, const char *json)
 {

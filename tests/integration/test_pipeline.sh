@@ -104,6 +104,7 @@ functions:
   as_misc: {module: as_pl_misc.wasm}
   sink: {module: pl_sink.wasm}
   attrs: {module: pl_attrs.wasm}
+  counter: {module: pl_attrs.wasm, kv: {grants: {global: rw}}}
   ctx: {module: pl_ctx.wasm}
   bad: {module: pl_bad.wasm}
   bad_slow: {module: pl_bad.wasm, timeout: 200ms}
@@ -195,6 +196,9 @@ routes:
       - {function: attrs, kind: access, export: set_attrs}
       - {function: attrs, kind: request, export: clear_attrs}
       - {function: attrs, kind: response, export: read_attrs}
+  # a plugin's own grants (its function's kv.grants, not the backend's)
+  - {path: /grant-ok, function: echo, plugins: [{function: counter, kind: access, export: count_global}]}
+  - {path: /grant-no, function: echo, plugins: [{function: attrs, kind: access, export: count_global}]}
   # failures
   - {path: /fail/trap, function: echo, plugins: [{function: bad, kind: request, export: trap}]}
   - {path: /fail/spin, function: echo, plugins: [{function: bad_slow, kind: pre-route, export: spin}]}
@@ -469,6 +473,19 @@ check_eq "attrs under concurrency: 20 chains complete, no other request sees the
     "$full $leaked"
 req "$URL/cleared"
 check_eq "attrs: {clear: true} in an output clears them" '200 {}' "$CODE $(jv 'd["attrs"]')"
+
+# ---- a plugin's own grants --------------------------------------------------------------------
+req "$URL/grant-ok"
+n1=$(jv 'd["attrs"]["global_hits"]')
+req "$URL/grant-ok"
+check_eq "a plugin with its own kv grant (global rw) writes the global store; the backend sees it" \
+    "200 $((n1 + 1))" "$CODE $(jv 'd["attrs"]["global_hits"]')"
+h0=$(hits)
+req "$URL/grant-no"
+check_eq "the same plugin code as a function without the grant: its call fails, 500 naming it" \
+    "500 attrs" "$CODE $(jv 'd["function"]')"
+check_contains "... saying the namespace is not granted" "$BODY" "global"
+not_reached "a plugin without the grant" "$h0"
 
 # ---- sinks ---------------------------------------------------------------------------------------
 req "$URL/sunk/x"

@@ -12,15 +12,21 @@ tests of `kiln serve` (test_serve_async.sh). Python standard library only.
       AFTER_MS without reading. Prints "closed=N".
   async_client.py timed HOST:PORT PATH
       One GET; prints "status=S ms=M body=<first 200 bytes>".
+Environment: AC_HEADER="Name: value" adds that header to every request.
 """
 import asyncio
+import os
 import sys
 import time
+
+EXTRA = os.environ.get("AC_HEADER", "")
 
 
 async def get(host, port, path, timeout=60):
     r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    w.write(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host)).encode())
+    extra = EXTRA + "\r\n" if EXTRA else ""
+    w.write(("GET %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n"
+             % (path, host, extra)).encode())
     await w.drain()
     data = await asyncio.wait_for(r.read(), timeout)
     w.close()

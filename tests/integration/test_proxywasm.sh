@@ -8,7 +8,8 @@
 # against the stand-in upstream (allowed, denied, unknown cluster), shared
 # data across requests and workers, a filter metric in the admin API's
 # /metrics, tick timers, a chain of two filters (response side reversed),
-# a trapping filter (500 naming it, the next request served by a new VM),
+# 40 streams paused on callouts at once with no extra thread, a trapping
+# filter (500 naming it, the next request served by a new VM),
 # one past its time limit (504, the same), pseudo-headers (read, and :path/:method
 # rewritten in front of a function and an upstream), vm_configuration, the clock,
 # gauges and histograms in /metrics, shared queues, log levels,
@@ -177,6 +178,19 @@ check_eq "impatient clients during callouts: every patient one still gets 200" \
     "200 200 200 200 200 200" "$(cat "$T"/patient.code.* | tr '\n' ' ' | sed 's/ $//')"
 req -H "X-User: alice" "$URL/auth/echoall"
 check_eq "... and the filter keeps working afterwards" 200 "$CODE"
+# A paused stream costs no thread: 40 requests whose filter waits 700 ms on
+# its callout, at once on 2 workers; kiln starts no thread for them.
+AC="python3 $ROOT/tests/integration/async_client.py"
+idle=$(ls /proc/"$SPID"/task | wc -l)
+AC_HEADER="X-User: alice&ms=700" $AC burst "$HOSTPORT" 40 /auth/echoall '"x-auth"' >"$T/pwburst.out" &
+BP=$!
+sleep 0.4
+during=$(ls /proc/"$SPID"/task | wc -l)
+wait $BP
+check_contains "40 streams paused on callouts at once: all answered 200 with the callout's result" \
+    "$(cat "$T/pwburst.out")" "ok=40 bad=0"
+check_eq "... while kiln ran no more threads than idle ($idle)" "$idle" "$during"
+echo "# $(cat "$T/pwburst.out")"
 req -H "X-User: alice" "$URL/auth-bad/echoall"
 check_eq "auth with an unknown cluster: BAD_ARGUMENT, the filter answers 503" 503 "$CODE"
 req -H "X-User: alice" "$URL/as-auth/echoall"

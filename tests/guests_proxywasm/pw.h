@@ -43,6 +43,13 @@ IMPORT("proxy_define_metric") int pw_define_metric(int type, const char *n, size
 IMPORT("proxy_increment_metric") int pw_increment_metric(uint32_t id, int64_t delta);
 IMPORT("proxy_get_metric") int pw_get_metric(uint32_t id, uint64_t *v);
 IMPORT("proxy_record_metric") int pw_record_metric(uint32_t id, uint64_t v);
+IMPORT("proxy_grpc_call")
+int pw_grpc_call(const char *s, size_t sl, const char *n, size_t nl, const char *m, size_t ml,
+                 const char *md, size_t mdl, const char *msg, size_t msgl, uint32_t timeout,
+                 uint32_t *token);
+IMPORT("proxy_grpc_cancel") int pw_grpc_cancel(uint32_t token);
+IMPORT("proxy_call_foreign_function")
+int pw_foreign(const char *n, size_t nl, const char *a, size_t al, char **r, size_t *rl);
 IMPORT("proxy_set_tick_period_milliseconds") int pw_set_tick(uint32_t ms);
 IMPORT("proxy_get_property") int pw_get_property(const char *p, size_t pl, char **v, size_t *vl);
 IMPORT("proxy_get_current_time_nanoseconds") int pw_now(uint64_t *ns);

@@ -26,6 +26,11 @@
  *   now       x-pw-now = proxy_get_current_time_nanoseconds
  *   vmconf    x-pw-vmconf = the vm_configuration proxy_on_vm_start got
  *   spin      loops forever when the request has x-spin (a time limit)
+ *   stubs     x-pw-stubs = the statuses of calls Kiln answers without doing
+ *             anything (gRPC, foreign functions) and of refused arguments
+ *             (log level 6, a missing header, an unknown queue, a negative
+ *             counter delta, an unknown effective context, stream type 9,
+ *             a stale CAS), as "name=status ..."
  *   pseudo    x-pw-pseudo = ":method :path :authority :scheme" as the
  *             request map has them; with x-new-path: P, replaces :path by P
  *             (and :method by PUT)
@@ -347,6 +352,32 @@ EXPORT("proxy_on_request_headers") int on_request_headers(uint32_t ctx, uint32_t
     }
     if (has(r, "vmconf"))
         pw_set(MAP_REQ, "x-pw-vmconf", vm_conf);
+    if (has(r, "stubs")) {
+        uint32_t tok = 0, ctr = 0, cas = 0;
+        char *v = NULL, *res = NULL;
+        size_t vl = 0, rl = 0;
+        int grpc = pw_grpc_call("svc", 3, "s", 1, "m", 1, NULL, 0, NULL, 0, 100, &tok);
+        int cancel = pw_grpc_cancel(12345);
+        int foreign = pw_foreign("nope", 4, NULL, 0, &res, &rl);
+        int log6 = pw_log(6, "x", 1);
+        int missing = pw_get_header(MAP_REQ, "x-not-there", 11, &v, &vl);
+        int deq = pw_dequeue(987654, &v, &vl);
+        pw_define_metric(0, "pw_test_stub_counter", 20, &ctr);
+        int neg = pw_increment_metric(ctr, -1);
+        int eff = pw_set_effective(987654);
+        int cont = pw_continue(9);
+        pw_set_shared("stub_cas", 8, "a", 1, 0);
+        pw_get_shared("stub_cas", 8, &v, &vl, &cas);
+        free(v);
+        pw_set_shared("stub_cas", 8, "b", 1, 0); /* a new cas */
+        int stale = pw_set_shared("stub_cas", 8, "c", 1, cas);
+        char b[200];
+        snprintf(b, sizeof(b),
+                 "grpc=%d cancel=%d foreign=%d log6=%d missing=%d deq=%d neg=%d eff=%d cont=%d "
+                 "cas=%d",
+                 grpc, cancel, foreign, log6, missing, deq, neg, eff, cont, stale);
+        pw_set(MAP_REQ, "x-pw-stubs", b);
+    }
     if (has(r, "pseudo")) {
         char *m = pw_header(MAP_REQ, ":method"), *p = pw_header(MAP_REQ, ":path");
         char *a = pw_header(MAP_REQ, ":authority"), *sc = pw_header(MAP_REQ, ":scheme");

@@ -10,7 +10,8 @@
 # /metrics, tick timers, a chain of two filters (response side reversed),
 # 40 streams paused on callouts at once with no extra thread, a trapping
 # filter (500 naming it, the next request served by a new VM),
-# one past its time limit (504, the same), pseudo-headers (read, and :path/:method
+# one past its time limit (504, the same), the statuses of stubs and
+# refused arguments, pseudo-headers (read, and :path/:method
 # rewritten in front of a function and an upstream), vm_configuration, the clock,
 # gauges and histograms in /metrics, shared queues, log levels,
 # and a proxy-wasm module refused as a backend. Ends with "N passed, N failed".
@@ -55,6 +56,7 @@ functions:
   asf: {module: as_filter.wasm, abi: proxy-wasm}
 routes:
   - {path: /fn/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: "headers,props,vmconf,now", vm_configuration: {mode: test}}]}
+  - {path: /stubs/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: stubs}]}
   - {path: /pseudo/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: pseudo}]}
   - {path: /pseudo-up/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: pseudo}]}
   - {path: /gauges/..., function: echo, plugins: [{function: pw_m, kind: proxy-wasm, configuration: gauges}]}
@@ -121,6 +123,12 @@ now=$(date +%s)
 check "function: proxy_get_current_time_nanoseconds is the wall clock (within 60 s)" python3 -c \
     "import sys; ns = int(sys.argv[1]); assert abs(ns // 10**9 - $now) < 60, ns" \
     "$(jv 'd["headers"]["x-pw-now"]')"
+
+# ---- statuses where Kiln has no equivalent, and refused arguments (spec §5, §9) ----------
+req "$URL/stubs/x"
+check_eq "statuses: gRPC UNIMPLEMENTED (12), unknown gRPC token / foreign function / header / queue NOT_FOUND (1), bad level / negative counter delta / unknown context / stream type BAD_ARGUMENT (2), stale CAS CAS_MISMATCH (8)" \
+    "grpc=12 cancel=1 foreign=1 log6=2 missing=1 deq=1 neg=2 eff=2 cont=2 cas=8" \
+    "$(jv 'd["headers"]["x-pw-stubs"]')"
 
 # ---- pseudo-headers -------------------------------------------------------------------
 req "$URL/pseudo/a?b=1"

@@ -164,6 +164,12 @@ check_eq "kiln call: the write is in fn:<file name> of DIR/kv.db" 1 \
 check_contains "kiln call: wasi:logging on stderr" "$(cat "$T/call.err")" \
     "[info] kv_host.wasm: kv_host: info line from a component"
 
+# ---- the CAS resource is not provided: refused, naming the import ----------------------
+out=$("$KILN" call "$C/kv_cas.wasm" try-cas 2>&1)
+check_eq "a component importing cas.new does not run (exit 1)" 1 $?
+check_contains "and the refusal names the import" "$out" \
+    "import wasi:keyvalue/atomics@0.2.0-draft2#[static]cas.new is not provided by Kiln"
+
 # ---- wasmtime's wasi:keyvalue@0.2.0-draft: u64 cursor and increment --------------------
 mkdir -p "$T/draftkv"
 out=$("$KILN" call "$C/kv_draft.wasm" run --kv "$T/draftkv" --input-json '[1500]' 2>&1)

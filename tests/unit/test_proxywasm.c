@@ -712,6 +712,73 @@ static void test_every_spec_import_links(void **state)
     test_wat_cleanup(path);
 }
 
+/* The TinyGo shape: no _initialize, a `_start` that ends with WASI
+ * proc_exit(0) (Go's runtime does), callbacks exported next to it - the VM
+ * starts cleanly and the filter runs (pw_vm.c vm_start). And ABI 0.1.0:
+ * detected, refused at prepare with a message. */
+static void test_start_proc_exit_and_old_abi(void **state)
+{
+    (void)state;
+    static const char wat[] =
+        "(module\n"
+        "  (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $exit (param i32)))\n"
+        "  (import \"env\" \"proxy_add_header_map_value\"\n"
+        "    (func $add (param i32 i32 i32 i32 i32) (result i32)))\n"
+        "  (memory (export \"memory\") 1)\n"
+        "  (data (i32.const 16) \"x-started1\")\n"
+        "  (global $started (mut i32) (i32.const 0))\n"
+        "  (func (export \"proxy_abi_version_0_2_1\"))\n"
+        "  (func (export \"proxy_on_memory_allocate\") (param i32) (result i32) i32.const 1024)\n"
+        "  (func (export \"_start\") i32.const 1 global.set $started i32.const 0 call $exit)\n"
+        "  (func (export \"proxy_on_context_create\") (param i32 i32))\n"
+        "  (func (export \"proxy_on_request_headers\") (param i32 i32 i32) (result i32)\n"
+        "    global.get $started\n"
+        "    if\n"
+        "      i32.const 0 i32.const 16 i32.const 9 i32.const 25 i32.const 1 call $add drop\n"
+        "    end\n"
+        "    i32.const 0))\n";
+    char *path = test_wat2wasm(wat, "");
+    assert_non_null(path);
+    kiln_module *m = NULL;
+    kiln_instance_pre *pre = NULL;
+    assert_int_equal(load(path, &m, &pre), 0);
+    filt f;
+    memset(&f, 0, sizeof(f));
+    f.fn.name = "gostart";
+    f.fn.limits.timeout_ms = 3000;
+    f.pre = pre;
+    kiln_err err;
+    kiln_rt_reinstall_signals();
+    assert_int_equal(ops->prepare(&f.fn, m, &f.state, &err), KILN_OK);
+    kiln_plugin p = plugin("", 0);
+    req r = {.n = 0};
+    int v;
+    kiln_stage *st = request_ok(&f, &p, &r, &v);
+    assert_int_equal(v, KILN_STAGE_CONTINUE);
+    assert_string_equal(req_header(st, "x-started"), "1"); /* _start ran, proc_exit(0) was clean */
+    end(&f, &p, st);
+    pw_vms_free_thread();
+    filt_fini(&f);
+    kiln_instance_pre_free(pre);
+    kiln_module_release(m);
+    test_wat_cleanup(path);
+
+    static const char old[] = "(module (memory (export \"memory\") 1)\n"
+                              "  (func (export \"proxy_abi_version_0_1_0\"))\n"
+                              "  (func (export \"proxy_on_context_create\") (param i32 i32)))\n";
+    path = test_wat2wasm(old, "");
+    assert_non_null(path);
+    assert_int_equal(load(path, &m, &pre), 0);
+    assert_true(ops->detect(m) > 0);
+    void *s2 = NULL;
+    kiln_function fn = {.name = "old"};
+    assert_int_not_equal(ops->prepare(&fn, m, &s2, &err), KILN_OK);
+    assert_non_null(strstr(err.msg, "ABI 0.1.0 is not supported"));
+    kiln_instance_pre_free(pre);
+    kiln_module_release(m);
+    test_wat_cleanup(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -729,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_ticks_on_a_loop),
         cmocka_unit_test(test_assemblyscript_filter),
         cmocka_unit_test(test_every_spec_import_links),
+        cmocka_unit_test(test_start_proc_exit_and_old_abi),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

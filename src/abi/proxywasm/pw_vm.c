@@ -219,6 +219,10 @@ int pw_vm_call(pw_vm *vm, int ex, uint32_t ctx, const uint32_t *args, int nargs,
         *err = e;
         kiln_err_prefix(err, "proxy-wasm filter '%s' (%s)", fname, ex_names[ex]);
     }
+    /* TinyGo's _start ends with proc_exit(0) once main returns: the VM is
+     * started, not broken (vm_start takes it as a clean start). */
+    if (ex == PW_EX_START && rc == KILN_EEXIT && e.exit_code == 0)
+        return rc;
     pw_vm_break(vm);
     return rc;
 }

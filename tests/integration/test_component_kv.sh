@@ -25,7 +25,7 @@ ok "build the test components"
 
 D=$T/kvc
 mkdir -p "$D"
-cp "$C/kv_host.wasm" "$D/"
+cp "$C/kv_host.wasm" "$C/kv_cas.wasm" "$D/"
 DB=$D/data/kv.db
 cat >"$D/kiln.yaml" <<EOF
 kv:
@@ -46,6 +46,9 @@ functions:
     kv: {grants: {bucket: r, evout: rw}}
     events: {namespace: bucket}
     routes: [/kvev]
+  kvcas:
+    module: kv_cas.wasm
+    routes: [/kvcas]
 EOF
 kvget() { "$KILN" kv --db "$DB" get "$1" "$2" 2>&1; }
 cd "$D" || exit 1
@@ -56,6 +59,10 @@ serve_start kvc --config kiln.yaml --threads 2 || {
     exit 1
 }
 ok "a component importing wasi:keyvalue, wasi:config and wasi:logging deploys"
+req "$URL/kvcas"
+check_eq "a component importing the keyvalue CAS resource is not served (503)" 503 "$CODE"
+check_contains "the log names the function and the import, and what Kiln provides" "$(cat "$LOG")" \
+    "function 'kvcas': the component's import wasi:keyvalue/atomics@0.2.0-draft2#[static]cas.new is not provided by Kiln; Kiln provides WASI 0.2's CLI interfaces (wasi:cli, wasi:io, wasi:clocks, wasi:random, wasi:filesystem) and wasi:keyvalue@0.2.0-draft2"
 
 # ---- one request: every operation -------------------------------------------------
 req -X POST "$URL/kvc/run"
@@ -165,7 +172,7 @@ check_contains "kiln call: wasi:logging on stderr" "$(cat "$T/call.err")" \
     "[info] kv_host.wasm: kv_host: info line from a component"
 
 # ---- the CAS resource is not provided: refused, naming the import ----------------------
-out=$("$KILN" call "$C/kv_cas.wasm" try-cas 2>&1)
+out=$("$KILN" call "$C/kv_cas.wasm" handle --input-json "$RUN" 2>&1)
 check_eq "a component importing cas.new does not run (exit 1)" 1 $?
 check_contains "and the refusal names the import" "$out" \
     "import wasi:keyvalue/atomics@0.2.0-draft2#[static]cas.new is not provided by Kiln"

@@ -1,11 +1,13 @@
 /*
- * kv_cas.c - imports wasi:keyvalue/atomics@0.2.0-draft2's CAS constructor,
- * which Kiln does not provide (its store has no compare-and-set): `kiln
- * call` and deploy must refuse it, naming the import (test_component_kv.sh).
+ * kv_cas.c - a kiln:faas handler importing wasi:keyvalue/atomics@0.2.0-draft2's
+ * CAS constructor, which Kiln does not provide (its store has no
+ * compare-and-set): `kiln serve` and `kiln call` must refuse it, naming the
+ * import (test_component_kv.sh).
  * kiln-component: kvcas kvcas
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 __attribute__((import_module("wasi:keyvalue/atomics@0.2.0-draft2"),
                import_name("[static]cas.new"))) extern void
@@ -20,9 +22,15 @@ __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *p, size_t 
 }
 
 static uint8_t r[16] __attribute__((aligned(4)));
+static uint8_t ret[16] __attribute__((aligned(4)));
 
-__attribute__((export_name("try-cas"))) uint32_t try_cas(void)
+__attribute__((export_name("handle"))) uint8_t *handle(int32_t event_type, int64_t seconds,
+                                                       int32_t nanos, char *version,
+                                                       size_t version_len, char *source,
+                                                       size_t source_len, char *key, size_t key_len,
+                                                       uint8_t *payload, size_t payload_len)
 {
-    cas_new(1, "k", 1, r);
-    return r[0];
+    cas_new(1, key, key_len, r);
+    memset(ret, 0, sizeof(ret));
+    return ret;
 }

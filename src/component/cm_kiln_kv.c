@@ -401,7 +401,7 @@ static int kv_list_keys(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *
     kiln_kv_page page;
     if (st == KILN_OK) {
         const void *after = numeric ? (skipped ? (const void *)skipped : "")
-                                    : (cur ? (const void *)cur->str.p : "");
+                                    : (cur && cur->str.len ? (const void *)cur->str.p : "");
         size_t alen = numeric ? slen : cur ? cur->str.len : 0;
         st = kiln_kv_ns_list(ns, "", 0, after, alen, LIST_PAGE_KEYS, &page);
     }

@@ -36,6 +36,10 @@
  *             (and :method by PUT)
  *   tick      tick every 20 ms; x-pw-ticks tells how many fired
  *   props     x-pw-prop-path/-name/-root/-method from properties
+ *   props2    x-pw-props2 = request.host|scheme|protocol|useragent|url_path|
+ *             query|source.address|plugin_vm_id|route_name|xds.cluster_name
+ *             (Rust/Go spelling: segments joined by NUL, no terminator);
+ *             response: x-pw-resp-code = response.code
  *   trap      traps when the request has x-trap
  *   log       logs "pw_test log at <level>" at every level 0..5 per request
  *   pause     pauses forever (a stall)
@@ -300,6 +304,25 @@ EXPORT("proxy_on_request_headers") int on_request_headers(uint32_t ctx, uint32_t
         prop_header("request\0method\0", 15, "x-pw-prop-method");
         prop_header("no\0such", 7, "x-pw-prop-missing");
     }
+    if (has(r, "props2")) {
+        static const char *const names[] = {"request\0host", "request\0scheme",
+                                            "request\0protocol", "request\0useragent",
+                                            "request\0url_path", "request\0query",
+                                            "source\0address", "plugin_vm_id", "route_name",
+                                            "xds\0cluster_name"};
+        static const size_t lens[] = {12, 14, 16, 17, 16, 13, 14, 12, 10, 16};
+        char b[600];
+        size_t bl = 0;
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+            char *v = NULL;
+            size_t vl = 0;
+            int st = pw_get_property(names[i], lens[i], &v, &vl);
+            bl += (size_t)snprintf(b + bl, sizeof(b) - bl, "%s%.*s", i ? "|" : "",
+                                   st == 0 ? (int)vl : 3, st == 0 ? (v ? v : "") : "N/F");
+            free(v);
+        }
+        pw_set(MAP_REQ, "x-pw-props2", b);
+    }
     if (has(r, "shared")) {
         for (int tries = 0; tries < 10; tries++) {
             char *v = NULL;
@@ -499,6 +522,20 @@ EXPORT("proxy_on_response_headers") int on_response_headers(uint32_t ctx, uint32
     }
     if (has(r, "respbody"))
         pw_remove_header(MAP_RESP, "content-length", 14);
+    if (has(r, "props2")) {
+        char *v = NULL;
+        size_t vl = 0;
+        char b[32] = "N/F";
+        if (pw_get_property("response\0code", 13, &v, &vl) == 0) {
+            /* Envoy encodes numbers as 8 little-endian bytes */
+            long long code = 0;
+            if (vl == 8)
+                memcpy(&code, v, 8);
+            snprintf(b, sizeof(b), "%lld/%zu", code, vl);
+        }
+        free(v);
+        pw_set(MAP_RESP, "x-pw-resp-code", b);
+    }
     return 0;
 }
 

@@ -56,6 +56,7 @@ functions:
   asf: {module: as_filter.wasm, abi: proxy-wasm}
 routes:
   - {path: /fn/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: "headers,props,vmconf,now", vm_configuration: {mode: test}}]}
+  - {path: /props2/..., function: echo, plugins: [{function: pw_m, kind: proxy-wasm, configuration: props2}]}
   - {path: /stubs/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: stubs}]}
   - {path: /pseudo/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: pseudo}]}
   - {path: /pseudo-up/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: pseudo}]}
@@ -123,6 +124,13 @@ now=$(date +%s)
 check "function: proxy_get_current_time_nanoseconds is the wall clock (within 60 s)" python3 -c \
     "import sys; ns = int(sys.argv[1]); assert abs(ns // 10**9 - $now) < 60, ns" \
     "$(jv 'd["headers"]["x-pw-now"]')"
+
+# ---- more of Envoy's properties -----------------------------------------------------------
+req -H "User-Agent: kiln-test/1" "$URL/props2/p/q?k=v"
+check_eq "properties: request.host|scheme|protocol|useragent|url_path|query, source.address, plugin_vm_id, route_name, xds.cluster_name" \
+    "$HOSTPORT|http|HTTP/1.1|kiln-test/1|/props2/p/q|k=v|127.0.0.1|pw_m|/props2/...|echo" \
+    "$(jv 'd["headers"]["x-pw-props2"]')"
+check_eq "properties: response.code (8 little-endian bytes, as Envoy)" "200/8" "$(header X-Pw-Resp-Code)"
 
 # ---- statuses where Kiln has no equivalent, and refused arguments (spec §5, §9) ----------
 req "$URL/stubs/x"

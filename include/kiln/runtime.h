@@ -305,6 +305,31 @@ KILN_API int kiln_snapshot_build(const kiln_instance_pre *pre, const kiln_limits
 KILN_API int kiln_instance_new_from_snapshot(const kiln_snapshot *s, const kiln_limits *limits,
                                              void *const *state, kiln_instance **out /* OUT */,
                                              kiln_err *err);
+/*
+ * Graphs of linked instances (a component's core instances, whose pres
+ * link argument k to graph member k: kiln_linker_define_arg). Begin each
+ * member in order with kiln_snapshot_begin_args (argument links are bound
+ * to args and allowed; host imports are refused as for begin); once the
+ * whole graph is initialised, capture each member with
+ * kiln_snapshot_capture_graph: pointers into another member (an imported
+ * memory, table or global) and table elements holding another member's
+ * function (a shim table a later fixup module filled) are kept as (member,
+ * offset). kiln_snapshot_graph_restore makes a whole new graph from the
+ * members' images (NULL entries stay NULL in out[n]): every member is
+ * allocated first, so a table may refer to a later member. Graph images
+ * hold other artifacts' function addresses: they live in this process only
+ * (kiln_snapshot_save refuses them; artifacts are never unmapped), and a
+ * member is never restored alone.
+ */
+KILN_API int kiln_snapshot_begin_args(const kiln_instance_pre *pre, const kiln_limits *limits,
+                                      void *const *state, kiln_instance *const *args,
+                                      uint32_t n_args, const char *const *allow, size_t n_allow,
+                                      kiln_instance **out /* OUT */, kiln_err *err);
+KILN_API int kiln_snapshot_capture_graph(kiln_instance *const *graph, uint32_t n, uint32_t self,
+                                         kiln_snapshot **out /* OUT */, kiln_err *err);
+KILN_API int kiln_snapshot_graph_restore(const kiln_snapshot *const *snaps, uint32_t n,
+                                         const kiln_limits *limits, void *const *state,
+                                         kiln_instance **out /* OUT: n */, kiln_err *err);
 KILN_API void kiln_snapshot_free(kiln_snapshot *s);
 typedef struct kiln_snapshot_info {
     uint64_t image_bytes;  /* memory bytes stored (non-zero extents) */

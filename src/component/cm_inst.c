@@ -834,7 +834,8 @@ static int inst_alloc(const cm_plan *p, const kiln_limits *limits, const cm_host
     if (state)
         memcpy(ci->state, state, sizeof(ci->state));
     ci->state[KILN_STATE_COMPONENT] = ci;
-    for (uint32_t k = 0; k < p->n_tables; k++) {
+    /* No registry (building an image): every host import is refused then. */
+    for (uint32_t k = 0; host != NULL && k < p->n_tables; k++) {
         size_t t = host ? host->n : 0;
         while (t-- > 0 && host->t[t].fns != p->tables[k])
             ;
@@ -867,6 +868,97 @@ int cm_inst_new_plan(const cm_plan *p, const kiln_limits *limits, const cm_host 
     if (rc != KILN_OK) {
         if (ci != NULL)
             cm_inst_free(ci);
+        return rc;
+    }
+    *out = ci;
+    return KILN_OK;
+}
+
+/* ---- images: the graph instantiated once, every request restored ---------- */
+
+struct cm_image {
+    uint32_t n;
+    kiln_snapshot **snaps; /* per core instance, NULL for a bag */
+};
+
+int cm_image_build(const cm_plan *p, const kiln_limits *limits, void *const *state,
+                   cm_image **out, kiln_err *err)
+{
+    *out = NULL;
+    cm_image *img = kiln_calloc(1, sizeof(*img));
+    if (img == NULL || (img->snaps = kiln_calloc(p->n_core + 1, sizeof(*img->snaps))) == NULL) {
+        kiln_free(img);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    img->n = p->n_core;
+    cm_inst *ci = NULL;
+    int rc = inst_alloc(p, limits, NULL, state, &ci, err);
+    /* Begun in order with every host import refused: start functions (the
+     * guest's constructors through `_initialize`), data and element segments
+     * run as for a request, and only what can be reproduced is captured. */
+    for (uint32_t i = 0; rc == KILN_OK && i < p->n_core; i++) {
+        if (p->pres[i] == NULL)
+            continue;
+        rc = kiln_snapshot_begin_args(p->pres[i], &ci->limits, ci->state, ci->core, p->n_core,
+                                      NULL, 0, &ci->core[i], err);
+        if (rc != KILN_OK)
+            kiln_err_prefix(err, "core instance %u", (unsigned)i);
+    }
+    /* Captured once all exist: a shim's table holds the fixup's functions. */
+    for (uint32_t i = 0; rc == KILN_OK && i < p->n_core; i++) {
+        if (ci->core[i] == NULL)
+            continue;
+        rc = kiln_snapshot_capture_graph(ci->core, p->n_core, i, &img->snaps[i], err);
+        if (rc != KILN_OK)
+            kiln_err_prefix(err, "core instance %u", (unsigned)i);
+    }
+    cm_inst_free(ci);
+    if (rc != KILN_OK) {
+        cm_image_free(img);
+        return rc;
+    }
+    *out = img;
+    return KILN_OK;
+}
+
+void cm_image_free(cm_image *img)
+{
+    if (img == NULL)
+        return;
+    for (uint32_t i = 0; i < img->n; i++)
+        kiln_snapshot_free(img->snaps[i]);
+    kiln_free(img->snaps);
+    kiln_free(img);
+}
+
+void cm_image_info(const cm_image *img, uint32_t *n_core, uint64_t *image_bytes)
+{
+    *n_core = 0;
+    *image_bytes = 0;
+    for (uint32_t i = 0; i < img->n; i++) {
+        if (img->snaps[i] == NULL)
+            continue;
+        kiln_snapshot_info si;
+        kiln_snapshot_info_get(img->snaps[i], &si);
+        (*n_core)++;
+        *image_bytes += si.image_bytes;
+    }
+}
+
+int cm_inst_new_image(const cm_plan *p, const cm_image *img, const kiln_limits *limits,
+                      const cm_host *host, void *const *state, cm_inst **out, kiln_err *err)
+{
+    *out = NULL;
+    if (img->n != p->n_core)
+        return kiln_err_set(err, KILN_EINVAL, "%s: the image is of another component",
+                            p->display);
+    cm_inst *ci = NULL;
+    int rc = inst_alloc(p, limits, host, state, &ci, err);
+    if (rc == KILN_OK)
+        rc = kiln_snapshot_graph_restore((const kiln_snapshot *const *)img->snaps, img->n,
+                                         &ci->limits, ci->state, ci->core, err);
+    if (rc != KILN_OK) {
+        cm_inst_free(ci);
         return rc;
     }
     *out = ci;

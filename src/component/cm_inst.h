@@ -124,6 +124,28 @@ void cm_plan_free(cm_plan *p);
 int cm_inst_new_plan(const cm_plan *p, const kiln_limits *limits, const cm_host *host,
                      void *const *state, cm_inst **out /* OUT */, kiln_err *err);
 
+/*
+ * Images (`snapshot: true`): cm_image_build instantiates the plan's graph
+ * once under `limits` with `state`, every host import refused (a start
+ * function - a guest's constructors through `_initialize` - that calls one
+ * fails the build with the trap naming the core import), and captures
+ * every core instance (kiln_snapshot_capture_graph: memories, globals,
+ * tables, a shim table's funcrefs into the fixup instance included).
+ * cm_inst_new_image: a fresh instance restored from it (no start function,
+ * no segments; write-tracked memory restores), otherwise as
+ * cm_inst_new_plan. The image refers to the plan (which must outlive it),
+ * lives in memory only, is immutable and shared by threads.
+ */
+typedef struct cm_image cm_image;
+int cm_image_build(const cm_plan *p, const kiln_limits *limits, void *const *state,
+                   cm_image **out /* OUT */, kiln_err *err);
+void cm_image_free(cm_image *img);
+/* Core instances captured and memory bytes stored, for the log. */
+void cm_image_info(const cm_image *img, uint32_t *n_core, uint64_t *image_bytes);
+int cm_inst_new_image(const cm_plan *p, const cm_image *img, const kiln_limits *limits,
+                      const cm_host *host, void *const *state, cm_inst **out /* OUT */,
+                      kiln_err *err);
+
 /* Whether `host` provides every import the component lowers: KILN_EIMPORT
  * naming the first one it does not ("import IFACE#NAME is not provided by
  * Kiln"), KILN_EUNSUPPORTED for a lower of something not imported. */

@@ -57,34 +57,45 @@ static bool imports_table(const kiln_descriptor *d)
 }
 
 /* Is every argument the pre links to given, and of the module it named? */
-static bool args_ok(const kiln_instance_pre *pre, kiln_instance *const *args, uint32_t n_args,
-                    kiln_err *err)
+static int args_ok(const kiln_instance_pre *pre, kiln_instance *const *args, uint32_t n_args,
+                   kiln_err *err)
 {
     for (uint32_t k = 0; k < pre->n_args; k++) {
         if (pre->arg_d[k] == NULL)
             continue;
-        if (k >= n_args || args == NULL || args[k] == NULL) {
-            kiln_err_set(err, KILN_EINVAL, "%s: instantiation needs the instance it links as "
-                         "argument %u (kiln_instance_new_args)", pre->m->name, (unsigned)k);
-            return false;
-        }
-        if (args[k]->d != pre->arg_d[k]) {
-            kiln_err_set(err, KILN_EINVAL, "%s: argument %u is an instance of %s, not of the "
-                         "module it was linked against", pre->m->name, (unsigned)k,
-                         args[k]->pre->m->name);
-            return false;
-        }
+        if (k >= n_args || args == NULL || args[k] == NULL)
+            return kiln_err_set(err, KILN_EINVAL, "%s: instantiation needs the instance it "
+                                "links as argument %u (kiln_instance_new_args)", pre->m->name,
+                                (unsigned)k);
+        if (args[k]->d != pre->arg_d[k])
+            return kiln_err_set(err, KILN_EINVAL, "%s: argument %u is an instance of %s, not "
+                                "of the module it was linked against", pre->m->name,
+                                (unsigned)k, args[k]->pre->m->name);
     }
-    return true;
+    return KILN_OK;
+}
+
+int rt_instance_bind(kiln_instance *inst, kiln_instance *const *args, uint32_t n_args,
+                     kiln_err *err)
+{
+    const kiln_instance_pre *pre = inst->pre;
+    int rc = args_ok(pre, args, n_args, err);
+    if (rc != KILN_OK)
+        return rc;
+    for (uint32_t i = 0; i < pre->n_arg_slots; i++) {
+        const rt_arg_slot *as = &pre->arg_slots[i];
+        const kiln_instance *a = args[as->arg];
+        const kiln_desc_export *ex = &a->d->exports[as->export_index];
+        inst->link->slots[as->slot].ctx =
+            ex->kind == KILN_EXTERN_FUNC ? a->wasm : ex->object(a->wasm);
+    }
+    return KILN_OK;
 }
 
 kiln_instance *rt_instance_alloc(const kiln_instance_pre *pre, const kiln_limits *limits,
-                                 void *const *state, kiln_instance *const *args,
-                                 uint32_t n_args, kiln_err *err)
+                                 void *const *state, kiln_err *err)
 {
     const kiln_descriptor *d = pre->m->d;
-    if (!args_ok(pre, args, n_args, err))
-        return NULL;
     size_t link_size = sizeof(kiln_link) + pre->n_slots * sizeof(kiln_slot);
     size_t mems_size = align16(pre->n_inst_mems * sizeof(wasm_rt_memory_t));
     size_t total = align16(sizeof(kiln_instance)) + align16(link_size) + mems_size +
@@ -115,13 +126,6 @@ kiln_instance *rt_instance_alloc(const kiln_instance_pre *pre, const kiln_limits
         inst->link->slots[i] = pre->slots[i];
         if (pre->ctx_is_self[i])
             inst->link->slots[i].ctx = inst;
-    }
-    for (uint32_t i = 0; i < pre->n_arg_slots; i++) {
-        const rt_arg_slot *as = &pre->arg_slots[i];
-        const kiln_instance *a = args[as->arg];
-        const kiln_desc_export *ex = &a->d->exports[as->export_index];
-        inst->link->slots[as->slot].ctx =
-            ex->kind == KILN_EXTERN_FUNC ? a->wasm : ex->object(a->wasm);
     }
     return inst;
 }
@@ -164,13 +168,14 @@ int kiln_instance_new_args(const kiln_instance_pre *pre, const kiln_limits *limi
                            kiln_instance **out, kiln_err *err)
 {
     *out = NULL;
-    kiln_err e;
-    if (err == NULL)
-        err = &e;
-    err->code = KILN_OK;
-    kiln_instance *inst = rt_instance_alloc(pre, limits, state, args, n_args, err);
+    kiln_instance *inst = rt_instance_alloc(pre, limits, state, err);
     if (inst == NULL)
-        return err->code != KILN_OK ? err->code : KILN_ENOMEM;
+        return KILN_ENOMEM;
+    int brc = rt_instance_bind(inst, args, n_args, err);
+    if (brc != KILN_OK) {
+        rt_instance_discard(inst);
+        return brc;
+    }
     int rc = rt_instance_start(inst, err);
     if (rc == KILN_OK)
         *out = inst;

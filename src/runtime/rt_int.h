@@ -269,13 +269,19 @@ struct kiln_instance {
 };
 
 /* instance.c: the instance block with its link filled from `pre` (argument
- * links bound to `args`) and a zeroed wasm2c struct (NULL and err set when
- * out of memory or an argument is missing or of another module); run wasm2c's
+ * links unbound: rt_instance_bind) and a zeroed wasm2c struct (NULL and err
+ * set when out of memory); run wasm2c's
  * instantiate on it (on failure the block is released); release a block
  * that is not (or not fully) instantiated. */
 kiln_instance *rt_instance_alloc(const kiln_instance_pre *pre, const kiln_limits *limits,
-                                 void *const *state, kiln_instance *const *args,
-                                 uint32_t n_args, kiln_err *err);
+                                 void *const *state, kiln_err *err);
+/* Bind the argument links of inst's pre to args (kiln_instance_new_args);
+ * KILN_EINVAL naming the argument when one is missing or of another module.
+ * Every alloc is bound before it runs (a pre without argument links binds
+ * with no args). Exports of an argument are read from its struct: bind
+ * after the arguments are instantiated or restored. */
+int rt_instance_bind(kiln_instance *inst, kiln_instance *const *args, uint32_t n_args,
+                     kiln_err *err);
 int rt_instance_start(kiln_instance *inst, kiln_err *err);
 void rt_instance_discard(kiln_instance *inst);
 /* snapshot.c: free an instance's recording (NULL is ok). */

@@ -39,11 +39,18 @@ typedef struct snap_port {
     uint32_t obj, idx;
 } snap_port;
 
+/* Graph images (kiln_snapshot_capture_graph): a reference into another
+ * member of the graph names it by index; SELF is the instance itself. */
+#define SELF UINT32_MAX
 typedef struct snap_ref {
     uint32_t func_type;
     int64_t func_off; /* from the artifact's load address; -1: null */
     int64_t inst_off; /* module_instance, from the wasm2c struct; -1: NULL */
     snap_port port;
+    /* graph images: the function is another artifact's, at address
+     * func_off (kept in memory only, where artifacts never move) */
+    bool func_abs;
+    uint32_t inst_who; /* whose struct inst_off is in: SELF or a member */
 } snap_ref;
 
 typedef struct snap_obj {
@@ -59,12 +66,15 @@ typedef struct snap_obj {
  * restore. */
 /* RELOC_INST_MEMORY: the address of the instance's imported memory number
  * `delta` (wasm2c keeps a pointer to each imported memory in the struct). */
-enum { RELOC_INSTANCE, RELOC_ARTIFACT, RELOC_INST_MEMORY };
+/* RELOC_GRAPH / RELOC_GRAPH_MEMORY: the same into graph member `who` (an
+ * imported memory, table or global of another core instance). */
+enum { RELOC_INSTANCE, RELOC_ARTIFACT, RELOC_INST_MEMORY, RELOC_GRAPH, RELOC_GRAPH_MEMORY };
 typedef struct snap_reloc {
     uint32_t offset; /* in the struct, 8-byte aligned */
     uint32_t kind;
     int64_t delta; /* from the instance struct or the artifact's load address */
     snap_port port; /* RELOC_ARTIFACT */
+    uint32_t who;   /* RELOC_GRAPH*: the member */
 } snap_reloc;
 
 struct kiln_snapshot {
@@ -79,6 +89,7 @@ struct kiln_snapshot {
     uint32_t n_relocs;
     snap_reloc *relocs;
     bool portable; /* every function it holds has a port: loadable on any tier */
+    bool graph;    /* refers to other members of a graph: restored with it, never saved */
 };
 
 static _Atomic uint64_t next_id = 1;
@@ -170,9 +181,25 @@ static uint32_t import_groups(const kiln_descriptor *d)
     return n;
 }
 
+static bool arg_slot(const kiln_instance_pre *pre, uint32_t slot)
+{
+    for (uint32_t k = 0; k < pre->n_arg_slots; k++)
+        if (pre->arg_slots[k].slot == slot)
+            return true;
+    return false;
+}
+
 int kiln_snapshot_begin(const kiln_instance_pre *pre, const kiln_limits *limits,
                         void *const *state, const char *const *allow, size_t n_allow,
                         kiln_instance **out, kiln_err *err)
+{
+    return kiln_snapshot_begin_args(pre, limits, state, NULL, 0, allow, n_allow, out, err);
+}
+
+int kiln_snapshot_begin_args(const kiln_instance_pre *pre, const kiln_limits *limits,
+                             void *const *state, kiln_instance *const *args, uint32_t n_args,
+                             const char *const *allow, size_t n_allow, kiln_instance **out,
+                             kiln_err *err)
 {
     *out = NULL;
     const kiln_descriptor *d = pre->m->d;
@@ -180,6 +207,8 @@ int kiln_snapshot_begin(const kiln_instance_pre *pre, const kiln_limits *limits,
         const kiln_desc_import *im = &d->imports[i];
         if (im->kind == KILN_EXTERN_TAG)
             continue;
+        if (args != NULL && arg_slot(pre, i))
+            continue; /* a graph member's export: captured with the graph */
         bool own_mem = false; /* a memory the runtime gives each instance: captured */
         for (uint32_t k = 0; im->kind == KILN_EXTERN_MEMORY && k < pre->n_inst_mems; k++)
             own_mem = own_mem || pre->inst_mems[k].slot == i;
@@ -194,9 +223,14 @@ int kiln_snapshot_begin(const kiln_instance_pre *pre, const kiln_limits *limits,
                                 : im->kind == KILN_EXTERN_MEMORY ? "a memory shared with another instance"
                                 : im->kind == KILN_EXTERN_TABLE ? "a table" : "a global");
     }
-    kiln_instance *inst = rt_instance_alloc(pre, limits, state, NULL, 0, err);
+    kiln_instance *inst = rt_instance_alloc(pre, limits, state, err);
     if (inst == NULL)
         return KILN_ENOMEM;
+    int brc = rt_instance_bind(inst, args, n_args, err);
+    if (brc != KILN_OK) {
+        rt_instance_discard(inst);
+        return brc;
+    }
     inst->rec = kiln_calloc(1, sizeof(*inst->rec));
     rt_refusal *ref = kiln_calloc(d->n_imports ? d->n_imports : 1, sizeof(*ref));
     if (inst->rec == NULL || ref == NULL) {
@@ -206,7 +240,8 @@ int kiln_snapshot_begin(const kiln_instance_pre *pre, const kiln_limits *limits,
     }
     inst->rec->refusals = ref;
     for (uint32_t i = 0; i < d->n_imports; i++) {
-        if (d->imports[i].kind != KILN_EXTERN_FUNC || allowed(&d->imports[i], allow, n_allow))
+        if (d->imports[i].kind != KILN_EXTERN_FUNC || !pre->slots[i].host ||
+            allowed(&d->imports[i], allow, n_allow))
             continue;
         ref[i].magic = REFUSAL_MAGIC;
         ref[i].im = &d->imports[i];
@@ -245,8 +280,35 @@ void kiln_snapshot_free(kiln_snapshot *s)
     kiln_free(s);
 }
 
+/* The member of `graph` whose wasm2c struct holds address p, or SELF. */
+static uint32_t graph_member(kiln_instance *const *graph, uint32_t n, uintptr_t p)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        uintptr_t lo = graph[k] ? (uintptr_t)graph[k]->wasm : 0;
+        if (graph[k] != NULL && p >= lo && p < lo + graph[k]->d->instance_size)
+            return k;
+    }
+    return SELF;
+}
+
+/* The member of `graph` one of whose per-instance memories
+ * (kiln_linker_define_memory) is at p, or SELF. */
+static uint32_t graph_mem_member(kiln_instance *const *graph, uint32_t n, uintptr_t p)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        if (graph[k] == NULL || graph[k]->pre->n_inst_mems == 0)
+            continue;
+        uintptr_t lo = (uintptr_t)graph[k]->imported_mems;
+        uintptr_t hi = lo + graph[k]->pre->n_inst_mems * sizeof(wasm_rt_memory_t);
+        if (p >= lo && p < hi && (p - lo) % sizeof(wasm_rt_memory_t) == 0)
+            return k;
+    }
+    return SELF;
+}
+
 /* Copy one recorded object; a refusal is returned as a message. */
-static const char *capture_obj(kiln_snapshot *s, kiln_instance *inst, snap_obj *o, kiln_err *err)
+static const char *capture_obj(kiln_snapshot *s, kiln_instance *inst, snap_obj *o,
+                               kiln_instance *const *graph, uint32_t n_graph, kiln_err *err)
 {
     uint8_t *field = o->rec.kind == RT_REC_INST_MEMORY
                          ? (uint8_t *)&inst->imported_mems[o->rec.offset]
@@ -282,17 +344,29 @@ static const char *capture_obj(kiln_snapshot *s, kiln_instance *inst, snap_obj *
         sr->func_type = r->func_type;
         sr->func_off = -1;
         sr->inst_off = -1;
+        sr->inst_who = SELF;
+        sr->func_abs = false;
         if (r->func != NULL) {
             Dl_info info;
-            if (dladdr((const void *)r->func, &info) == 0 || (uint8_t *)info.dli_fbase != s->base)
+            bool own = dladdr((const void *)r->func, &info) != 0 &&
+                       (uint8_t *)info.dli_fbase == s->base;
+            if (!own && graph == NULL)
                 return "a table holds a function of another module";
-            sr->func_off = (uint8_t *)(uintptr_t)r->func - s->base;
+            sr->func_abs = !own; /* another member's artifact: mapped for good */
+            sr->func_off = own ? (uint8_t *)(uintptr_t)r->func - s->base
+                               : (int64_t)(uintptr_t)r->func;
         }
         if (r->module_instance != NULL) {
             uintptr_t mi = (uintptr_t)r->module_instance;
-            if (mi < lo || mi >= hi)
-                return "a table holds a function bound to another instance";
-            sr->inst_off = (int64_t)(mi - lo);
+            if (mi >= lo && mi < hi) {
+                sr->inst_off = (int64_t)(mi - lo);
+            } else {
+                uint32_t k = graph_member(graph, n_graph, mi);
+                if (k == SELF)
+                    return "a table holds a function bound to an instance outside the graph";
+                sr->inst_who = k;
+                sr->inst_off = (int64_t)(mi - (uintptr_t)graph[k]->wasm);
+            }
         }
     }
     (void)err;
@@ -377,9 +451,9 @@ static void snapshot_ports(kiln_snapshot *s)
         for (uint32_t k = 0; k < o->size; k++) {
             snap_ref *r = &o->refs[k];
             r->port = (snap_port){NO_PORT, NO_PORT};
-            if (r->func_off >= 0 && a != NULL)
+            if (r->func_off >= 0 && !r->func_abs && a != NULL)
                 r->port = ref_find(a, n, (uintptr_t)(s->base + r->func_off));
-            all = all && (r->func_off < 0 || r->port.obj != NO_PORT);
+            all = all && (r->func_off < 0 || (!r->func_abs && r->port.obj != NO_PORT));
         }
     }
     for (uint32_t i = 0; i < s->n_relocs; i++) {
@@ -394,7 +468,29 @@ static void snapshot_ports(kiln_snapshot *s)
     kiln_instance_free(ref);
 }
 
+static int capture(kiln_instance *inst, kiln_instance *const *graph, uint32_t n_graph,
+                   kiln_snapshot **out, kiln_err *err);
+
 int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *err)
+{
+    return capture(inst, NULL, 0, out, err);
+}
+
+int kiln_snapshot_capture_graph(kiln_instance *const *graph, uint32_t n, uint32_t self,
+                                kiln_snapshot **out, kiln_err *err)
+{
+    *out = NULL;
+    if (self >= n || graph[self] == NULL)
+        return kiln_err_set(err, KILN_EINVAL, "snapshot: graph member %u does not exist",
+                            (unsigned)self);
+    int rc = capture(graph[self], graph, n, out, err);
+    if (rc == KILN_OK)
+        (*out)->graph = true;
+    return rc;
+}
+
+static int capture(kiln_instance *inst, kiln_instance *const *graph, uint32_t n_graph,
+                   kiln_snapshot **out, kiln_err *err)
 {
     *out = NULL;
     const char *mname = inst->pre->m->name;
@@ -432,7 +528,7 @@ int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *er
     memcpy(s->state, inst->wasm, d->instance_size);
     for (uint32_t i = 0; i < s->n_objs; i++) {
         s->objs[i].rec = inst->rec->objs[i];
-        const char *why = capture_obj(s, inst, &s->objs[i], err);
+        const char *why = capture_obj(s, inst, &s->objs[i], graph, n_graph, err);
         if (why != NULL) {
             kiln_snapshot_free(s);
             return kiln_err_set(err, KILN_EINVAL, "%s: snapshot: cannot capture the instance: %s",
@@ -459,7 +555,7 @@ int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *er
     for (uint32_t off = groups * sizeof(void *); off + 8 <= s->state_size; off += 8) {
         uint64_t v;
         memcpy(&v, s->state + off, 8);
-        uint32_t kind;
+        uint32_t kind, who = SELF;
         int64_t delta;
         Dl_info info;
         if (n_im > 0 && v >= ml && v < ml + n_im * sizeof(wasm_rt_memory_t) &&
@@ -469,12 +565,20 @@ int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *er
         } else if (v >= lo && v < hi) {
             kind = RELOC_INSTANCE;
             delta = (int64_t)(v - lo);
+        } else if (graph != NULL && (who = graph_member(graph, n_graph, v)) != SELF) {
+            /* an imported memory, table or global: another member's field */
+            kind = RELOC_GRAPH;
+            delta = (int64_t)(v - (uintptr_t)graph[who]->wasm);
+        } else if (graph != NULL && (who = graph_mem_member(graph, n_graph, v)) != SELF) {
+            kind = RELOC_GRAPH_MEMORY; /* another member's per-instance memory */
+            delta = (int64_t)((v - (uintptr_t)graph[who]->imported_mems) /
+                              sizeof(wasm_rt_memory_t));
         } else if (v >= 4096 && dladdr((const void *)(uintptr_t)v, &info) != 0 &&
                    (uint8_t *)info.dli_fbase == s->base) {
             kind = RELOC_ARTIFACT;
             delta = (int64_t)(v - (uintptr_t)s->base);
         } else {
-            continue;
+            continue; /* plain data; another artifact's function stays valid in process */
         }
         snap_reloc *nr = kiln_realloc(s->relocs, (s->n_relocs + 1) * sizeof(*nr));
         if (nr == NULL) {
@@ -482,7 +586,7 @@ int kiln_snapshot_capture(kiln_instance *inst, kiln_snapshot **out, kiln_err *er
             return kiln_err_set(err, KILN_ENOMEM, "%s: out of memory", mname);
         }
         s->relocs = nr;
-        s->relocs[s->n_relocs++] = (snap_reloc){off, kind, delta, {NO_PORT, NO_PORT}};
+        s->relocs[s->n_relocs++] = (snap_reloc){off, kind, delta, {NO_PORT, NO_PORT}, who};
         memset(s->state + off, 0, 8);
     }
     snapshot_ports(s);
@@ -513,6 +617,7 @@ int kiln_snapshot_build(const kiln_instance_pre *pre, const kiln_limits *limits,
 typedef struct restore_args {
     const kiln_snapshot *s;
     kiln_instance *inst;
+    kiln_instance *const *graph; /* graph images: every member, allocated */
 } restore_args;
 
 static void do_restore(void *p)
@@ -542,43 +647,95 @@ static void do_restore(void *p)
                 const snap_ref *r = &o->refs[k];
                 t->data[k].func_type = r->func_type;
                 t->data[k].func = r->func_off < 0 ? NULL
+                                  : r->func_abs ? (wasm_rt_function_ptr_t)(uintptr_t)r->func_off
                                   : (wasm_rt_function_ptr_t)(uintptr_t)(s->base + r->func_off);
-                t->data[k].module_instance = r->inst_off < 0 ? NULL : w + r->inst_off;
+                uint8_t *mw = r->inst_who == SELF ? w : (uint8_t *)a->graph[r->inst_who]->wasm;
+                t->data[k].module_instance = r->inst_off < 0 ? NULL : mw + r->inst_off;
             }
         }
     }
+}
+
+/* Fill an allocated instance from its image (graph: every member
+ * allocated, those before it restored; NULL for a plain image). On failure
+ * the caller discards it: memory and table structs are zero in the image,
+ * so a restore that fails half-way frees exactly what it allocated. */
+static int restore_into(const kiln_snapshot *s, kiln_instance *inst, kiln_instance *const *graph,
+                        uint32_t n_graph, kiln_err *err)
+{
+    memcpy(inst->wasm, s->state, s->state_size);
+    for (uint32_t i = 0; i < s->n_link_words; i++)
+        ((void **)inst->wasm)[i] = inst->link;
+    for (uint32_t i = 0; i < s->n_relocs; i++) {
+        const snap_reloc *r = &s->relocs[i];
+        uint64_t v;
+        if (r->kind == RELOC_INST_MEMORY)
+            v = (uintptr_t)&inst->imported_mems[r->delta];
+        else if (r->kind == RELOC_GRAPH)
+            v = (uintptr_t)graph[r->who]->wasm + (uint64_t)r->delta;
+        else if (r->kind == RELOC_GRAPH_MEMORY)
+            v = (uintptr_t)&graph[r->who]->imported_mems[r->delta];
+        else
+            v = (r->kind == RELOC_INSTANCE ? (uintptr_t)inst->wasm : (uintptr_t)s->base) +
+                (uint64_t)r->delta;
+        memcpy((uint8_t *)inst->wasm + r->offset, &v, 8);
+    }
+    int rc = rt_instance_bind(inst, graph, n_graph, err);
+    restore_args a = {s, inst, graph};
+    if (rc == KILN_OK)
+        rc = rt_guarded(inst, "restore from snapshot", do_restore, &a, err);
+    if (rc != KILN_OK)
+        return rc;
+    inst->instantiated = true;
+    inst->mem0 = inst->d->memory0 ? inst->d->memory0(inst->wasm) : NULL;
+    return KILN_OK;
 }
 
 int kiln_instance_new_from_snapshot(const kiln_snapshot *s, const kiln_limits *limits,
                                     void *const *state, kiln_instance **out, kiln_err *err)
 {
     *out = NULL;
-    kiln_instance *inst = rt_instance_alloc(s->pre, limits, state, NULL, 0, err);
+    if (s->graph)
+        return kiln_err_set(err, KILN_EINVAL, "%s: a graph member's image is restored with its "
+                            "graph (kiln_snapshot_graph_restore)", s->pre->m->name);
+    kiln_instance *inst = rt_instance_alloc(s->pre, limits, state, err);
     if (inst == NULL)
         return KILN_ENOMEM;
-    /* Memory and table structs are zero in the image, so a restore that
-     * fails half-way frees exactly what it allocated. */
-    memcpy(inst->wasm, s->state, s->state_size);
-    for (uint32_t i = 0; i < s->n_link_words; i++)
-        ((void **)inst->wasm)[i] = inst->link;
-    for (uint32_t i = 0; i < s->n_relocs; i++) {
-        const snap_reloc *r = &s->relocs[i];
-        uint64_t v = r->kind == RELOC_INST_MEMORY
-                         ? (uintptr_t)&inst->imported_mems[r->delta]
-                         : (r->kind == RELOC_INSTANCE ? (uintptr_t)inst->wasm : (uintptr_t)s->base) +
-                               (uint64_t)r->delta;
-        memcpy((uint8_t *)inst->wasm + r->offset, &v, 8);
-    }
-    restore_args a = {s, inst};
-    int rc = rt_guarded(inst, "restore from snapshot", do_restore, &a, err);
+    int rc = restore_into(s, inst, NULL, 0, err);
     if (rc != KILN_OK) {
         rt_instance_discard(inst);
         return rc;
     }
-    inst->instantiated = true;
-    inst->mem0 = inst->d->memory0 ? inst->d->memory0(inst->wasm) : NULL;
     *out = inst;
     return KILN_OK;
+}
+
+int kiln_snapshot_graph_restore(const kiln_snapshot *const *snaps, uint32_t n,
+                                const kiln_limits *limits, void *const *state,
+                                kiln_instance **out, kiln_err *err)
+{
+    memset(out, 0, n * sizeof(*out));
+    int rc = KILN_OK;
+    /* Every member's block first: a table may hold a later member's
+     * function (a component's shim table filled by its fixup module). */
+    for (uint32_t i = 0; rc == KILN_OK && i < n; i++)
+        if (snaps[i] != NULL && (out[i] = rt_instance_alloc(snaps[i]->pre, limits, state, err)) == NULL)
+            rc = KILN_ENOMEM;
+    for (uint32_t i = 0; rc == KILN_OK && i < n; i++)
+        if (snaps[i] != NULL)
+            rc = restore_into(snaps[i], out[i], out, n, err);
+    if (rc != KILN_OK) {
+        /* Restored members are freed like instances, the rest discarded:
+         * the same call (wasm2c's free accepts a zeroed struct). */
+        for (uint32_t i = n; i-- > 0;) {
+            if (out[i] != NULL && out[i]->instantiated)
+                kiln_instance_free(out[i]);
+            else if (out[i] != NULL)
+                rt_instance_discard(out[i]);
+            out[i] = NULL;
+        }
+    }
+    return rc;
 }
 
 void kiln_snapshot_info_get(const kiln_snapshot *s, kiln_snapshot_info *out)
@@ -670,6 +827,10 @@ static void w_str(wbuf *b, const char *s)
 int kiln_snapshot_save(const kiln_snapshot *s, const char *path, const char *module_id,
                        const char *note, kiln_err *err)
 {
+    if (s->graph)
+        return kiln_err_set(err, KILN_EUNSUPPORTED, "%s: an image of a linked instance graph "
+                            "refers to other artifacts' functions by address and is kept in "
+                            "memory only", s->pre->m->name);
     const char *hash = s->pre->m->d->content_hash;
     wbuf b = {0};
     w_put(&b, IMG_MAGIC, 8);
@@ -915,6 +1076,7 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
         why = "out of memory";
     for (uint32_t i = 0; why == NULL && i < nrel; i++) {
         snap_reloc *rl = &s->relocs[i];
+        rl->who = SELF;
         R_VAL(&r, uint32_t, rl->offset);
         R_VAL(&r, uint32_t, rl->kind);
         R_VAL(&r, int64_t, rl->delta);
@@ -979,6 +1141,8 @@ static const char *img_parse(const uint8_t *p, size_t n, const kiln_instance_pre
         }
         for (uint32_t k = 0; k < o->size && why == NULL; k++) {
             snap_ref *sr = &o->refs[k];
+            sr->func_abs = false; /* graph images are never saved */
+            sr->inst_who = SELF;
             uint32_t np, nr;
             R_VAL(&r, uint32_t, np);
             R_VAL(&r, uint32_t, nr);

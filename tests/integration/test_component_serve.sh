@@ -7,7 +7,10 @@
 # timeout, memory limit, the handler-event it receives), a fresh instance per
 # request, concurrent requests on 2 workers, deploy through the admin API
 # and the watched directory, and the refusals (an import Kiln lacks, a
-# component of neither world, another ABI named for a component).
+# component of neither world, another ABI named for a component), and
+# `snapshot: true` (a constructor's state in every request, no request seeing
+# another's writes, a command graph with shim and fixup, a constructor that
+# calls the host refused at deploy).
 # Ends with "N passed, N failed".
 . "$(dirname "$0")/serve_lib"
 
@@ -265,4 +268,113 @@ check_contains "kiln inspect: says component" "$out" "component: "
 serve_stop
 check_eq "directory server stops cleanly (exit 0)" "0" "$SRC"
 check_eq "no sanitizer report in the directory server's log" "" "$(grep -m1 'Sanitizer' "$LOG")"
+
+# ---- snapshot: true (comp_snap.c) ---------------------------------------------------
+# faas_snap's static constructor (run at instantiation through _initialize)
+# fills a table, mallocs a note and counts its runs; /scribble overwrites all
+# of it. cgi_cmd is a graph of four core instances whose shim table holds the
+# fixup instance's functions; faas_snap_host's constructor writes to stdout
+# (a host call at instantiation: refused for a snapshot).
+SNAP=$C/faas_snap.wasm
+cat >"$T/snap.yaml" <<YAML
+functions:
+  snap:
+    module: $SNAP
+    snapshot: true
+    timeout: 60s
+    routes: [/snap/...]
+  nosnap:
+    module: $SNAP
+    timeout: 60s
+    routes: [/nosnap/...]
+  cmdsnap:
+    module: $CMD
+    snapshot: true
+    env: {GREETING: hi}
+    timeout: 60s
+    routes: [/cmdsnap]
+  cmdplain:
+    module: $CMD
+    env: {GREETING: hi}
+    timeout: 60s
+    routes: [/cmdplain]
+  faassnap:
+    module: $FAAS
+    snapshot: true
+    timeout: 1s
+    routes: [/faassnap/...]
+  hostsnap:
+    module: $C/faas_snap_host.wasm
+    snapshot: true
+    routes: [/hostsnap/...]
+  hostplain:
+    module: $C/faas_snap_host.wasm
+    routes: [/hostplain/...]
+YAML
+if ! serve_start snap --threads 2 --config "$T/snap.yaml"; then
+    not_ok "snapshot server starts" "$(cat "$LOG")"
+    finish
+    exit 1
+fi
+ok "snapshot server starts"
+check_contains "snapshot: the image is built at deploy, in memory" \
+    "$(grep "function 'snap'" "$LOG")" "snapshot image of 2 core instances"
+check_contains "snapshot: the command's graph of four core instances too" \
+    "$(grep "function 'cmdsnap'" "$LOG")" "snapshot image of 4 core instances"
+expect "snapshot: the request sees the constructor's state" 400 \
+    "inits=1 calls=1 sum=" "$URL/snap/state"
+check_contains "snapshot: ...the malloc'd note included" "$BODY" "note=initialised"
+snap_state=$BODY
+expect "without snapshot: the same state" 400 "inits=1 calls=1" "$URL/nosnap/state"
+check_eq "snapshot: identical answer with and without snapshot" "$BODY" "$snap_state"
+expect "snapshot: a request scribbles over it" 400 "inits=101 calls=1 sum=0 note=scribbled" \
+    "$URL/snap/scribble"
+expect "snapshot: the next request starts from the image again" 400 "$snap_state" "$URL/snap/state"
+check_eq "snapshot: ...byte for byte" "$snap_state" "$BODY"
+expect "snapshot: a command graph (shim table filled by the fixup) answers" 201 "method=GET" \
+    "$URL/cmdsnap?x"
+check_eq "snapshot: the command's instance is fresh (counter 1)" "1" "$(header X-Counter)"
+cmd_snap=$(printf '%s' "$BODY" | sed 's#/cmdsnap#/cmd#')
+expect "snapshot: again, counter 1" 201 "method=GET" "$URL/cmdsnap?x"
+check_eq "snapshot: second command request fresh too" "1" "$(header X-Counter)"
+expect "without snapshot: the command" 201 "method=GET" "$URL/cmdplain?x"
+check_eq "snapshot: the command answers as without snapshot" \
+    "$(printf '%s' "$BODY" | sed 's#/cmdplain#/cmd#')" "$cmd_snap"
+expect "snapshot: the command's exit status" 500 "function 'cmdsnap' exited with code 1" \
+    "$URL/cmdsnap?exit"
+expect "snapshot: faas handler, fresh instance" 400 "count=1" "$URL/faassnap/count"
+expect "snapshot: faas handler, still 1" 400 "count=1" "$URL/faassnap/count"
+expect "snapshot: a trap is a 500" 500 '"trap"' "$URL/faassnap/trap"
+expect "snapshot: the time limit is a 504" 504 "time limit exceeded" "$URL/faassnap/loop"
+expect "snapshot: serves after the failures" 204 "" "$URL/faassnap/fine"
+# 12 at once on 2 workers: every request its own instance from the image.
+i=0
+pids=""
+while [ $i -lt 6 ]; do
+    curl -s -m 120 -o "$T/s$i" "$URL/snap/scribble" &
+    pids="$pids $!"
+    curl -s -m 120 -o "$T/t$i" "$URL/snap/state" &
+    pids="$pids $!"
+    i=$((i + 1))
+done
+for p in $pids; do wait "$p"; done
+bad=""
+i=0
+while [ $i -lt 6 ]; do
+    grep -q "inits=101 calls=1 sum=0 note=scribbled" "$T/s$i" || bad="$bad scribble$i"
+    [ "$(cat "$T/t$i")" = "$snap_state" ] || bad="$bad state$i"
+    i=$((i + 1))
+done
+check_eq "snapshot: 12 concurrent requests, none sees another's writes" "" "$bad"
+expect "snapshot refused: a constructor calling the host is 503" 503 \
+    "its snapshot initialisation failed" "$URL/hostsnap/x"
+check_contains "snapshot refused: the log names the function, the cause and what to do" \
+    "$(grep "function 'hostsnap'" "$LOG")" \
+    "snapshot: instantiating the component for its image failed (its start functions and static constructors may not call imports"
+check_contains "snapshot refused: ...and the import called" "$(grep "function 'hostsnap'" "$LOG")" \
+    "init called wasi:cli/"
+expect "snapshot refused: the same component serves without snapshot" 204 "" "$URL/hostplain/x"
+serve_stop
+check_eq "snapshot server stops cleanly (exit 0)" "0" "$SRC"
+check_eq "no sanitizer report in the snapshot server's log" "" "$(grep -m1 'Sanitizer' "$LOG")"
 finish

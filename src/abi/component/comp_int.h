@@ -13,6 +13,7 @@
 #ifndef KILN_ABI_COMPONENT_COMP_INT_H
 #define KILN_ABI_COMPONENT_COMP_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@ typedef struct comp_state {
     cm_component *c;
     cm_mods *mods; /* its core modules, compiled and loaded once */
     cm_plan *plan; /* linked once: linkers, pres, lowered imports (cm_inst.h) */
+    /* `snapshot: true`: the graph instantiated once (comp_snap.c); set once
+     * by the first snapshot op, then read by every request */
+    cm_image *_Atomic image;
     comp_world world;
     const cm_func *entry; /* the lift of run (command) or handle (faas) */
     kiln_wasi_preopen *preopens; /* fn->dirs, for the preview-1 context WASI 0.2 maps onto */
@@ -59,6 +63,10 @@ void comp_explain_oom(cm_inst *ci, const comp_state *s, const kiln_function *fn,
 /* Whether `ft` is kiln:faas's handle: func(event: handler-event) ->
  * result<_, handler-error>, by shape and field names. */
 bool comp_faas_signature(const cm_type *ft);
+
+/* The ABI's snapshot op (comp_snap.c): build s->image once. */
+int comp_snapshot(const kiln_function *fn, void *state, const kiln_instance_pre *pre,
+                  kiln_err *err);
 
 int comp_cmd_handle(const kiln_function *fn, const comp_state *s, const kiln_request *req,
                     kiln_response *resp, kiln_err *err);

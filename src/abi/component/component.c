@@ -146,6 +146,7 @@ static void comp_release(void *state)
     comp_state *s = state;
     if (s == NULL)
         return;
+    cm_image_free(atomic_load(&s->image));
     cm_plan_free(s->plan);
     cm_mods_free(s->mods);
     kiln_free(s->preopens);
@@ -270,6 +271,9 @@ int comp_instantiate(const kiln_function *fn, const comp_state *s, kiln_wasi *wa
     for (int i = 0; i < KILN_STATE_SLOTS; i++)
         slots[i] = fn->host_state[i];
     slots[KILN_STATE_WASI] = wasi;
+    cm_image *img = fn->snapshot ? atomic_load(&((comp_state *)s)->image) : NULL;
+    if (img != NULL)
+        return cm_inst_new_image(s->plan, img, &fn->limits, host, slots, out, err);
     return cm_inst_new_plan(s->plan, &fn->limits, host, slots, out, err);
 }
 
@@ -367,5 +371,6 @@ KILN_API const kiln_abi_ops kiln_abi_component = {
     .claims = comp_claims,
     .load = comp_load,
     .load_best = comp_load_best,
+    .snapshot = comp_snapshot,
     .compile = comp_compile,
 };

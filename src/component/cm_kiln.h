@@ -4,9 +4,9 @@
  * standard WASI proposals Spin and wasmtime serve, so that a component
  * built with wit-bindgen against them runs on Kiln unchanged (the WIT is
  * wit/deps/, printed by `kiln wit`):
- *   - wasi:keyvalue/store, atomics (increment) and batch @0.2.0-draft2
- *     (Spin 3's) and @0.2.0-draft (wasmtime's) over the calling
- *     function's KV grant set (cm_kiln_kv.c);
+ *   - wasi:keyvalue/store, atomics (increment; CAS answers "not
+ *     supported") and batch @0.2.0-draft2 (Spin 3's) and @0.2.0-draft
+ *     (wasmtime's) over the calling function's KV grant set (cm_kiln_kv.c);
  *   - wasi:config/store (any version) over its `config` map, and
  *     wasi:logging/logging (any version) into the server log under its
  *     name and log budget (cm_kiln_config.c).

@@ -1,7 +1,8 @@
 /*
  * cm_kiln_kv.c - wasi:keyvalue@0.2.0-draft2 for components (store,
- * atomics.increment, batch; and wasmtime's 0.2.0-draft, which differs in
- * list-keys' cursor and increment's sign only) over the calling function's KV grant set, the
+ * atomics.increment, batch; CAS answers "not supported"; and wasmtime's
+ * 0.2.0-draft, which differs in list-keys' cursor and increment's sign
+ * only) over the calling function's KV grant set, the
  * one core modules' kiln.kv_* use (src/abi/kiln/kiln_kv.c): every
  * operation is the same kiln_kv_ns_* call, so permissions, key and value
  * size limits, key-count and byte quotas, storage events and the waits of
@@ -475,6 +476,48 @@ static int kv_increment(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *
     return cw_ok(ci, r, &n, err);
 }
 
+/*
+ * The CAS resource of draft2's atomics (cas.new, cas.current, swap). Kiln's
+ * store has no compare-and-set, and emulating one here would not be atomic
+ * against the other writers (core modules, `kiln kv`, other processes), so
+ * no CAS is ever made: cas.new and current answer error::other saying so,
+ * and swap (which needs a CAS handle, so cannot really be reached) answers
+ * cas-error::store-error(other). They are registered because toolchains
+ * that import every function of a world (componentize-js does) would
+ * otherwise be refused at deploy for a function they never call.
+ */
+static const char CAS_MSG[] = "compare-and-swap is not supported by Kiln's key-value store "
+                              "(it has no compare-and-set); use increment, or one key per "
+                              "writer";
+
+static int kv_cas_new(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *a, cm_val *r,
+                      kiln_err *err)
+{
+    if (bucket_ns(ud, a[0].u, err) == NULL)
+        return KILN_EINVAL;
+    return kv_other(ci, r, err, "cas.new: %s", CAS_MSG);
+}
+
+static int kv_cas_current(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *a, cm_val *r,
+                          kiln_err *err)
+{
+    return kv_other(ci, r, err, "cas.current: %s", CAS_MSG);
+}
+
+static int kv_swap(cm_inst *ci, void *ud, const cm_type *ft, const cm_val *a, cm_val *r,
+                   kiln_err *err)
+{
+    static const char msg[] = "swap: compare-and-swap is not supported by Kiln's key-value "
+                              "store";
+    cm_val *p = cw_vals(ci, 3);
+    if (p == NULL)
+        return cw_oom(err);
+    p[2] = (cm_val){.kind = CM_STRING, .str = {msg, (uint32_t)(sizeof(msg) - 1)}};
+    p[1] = (cm_val){.kind = CM_VARIANT, .var = {KV_OTHER, &p[2]}};
+    p[0] = (cm_val){.kind = CM_VARIANT, .var = {0, &p[1]}}; /* store-error(error) */
+    return cw_err(ci, r, &p[0], err);
+}
+
 /* ---- batch ------------------------------------------------------------------------ */
 
 /* get-many: func(bucket: borrow<bucket>, keys: list<string>) ->
@@ -556,10 +599,10 @@ static int kv_delete_many(cm_inst *ci, void *ud, const cm_type *ft, const cm_val
     return cw_ok(ci, r, NULL, err);
 }
 
-/* Spin 3's wasi:keyvalue@0.2.0-draft2, and wasmtime-wasi-keyvalue's
- * 0.2.0-draft, whose only differences (list-keys' cursor and increment as
- * u64) the functions above follow from the imported type; neither
- * version's CAS resource is provided. */
+/* Spin 3's wasi:keyvalue@0.2.0-draft2 (with its CAS functions answering
+ * "not supported"), and wasmtime-wasi-keyvalue's 0.2.0-draft, whose only
+ * differences (list-keys' cursor and increment as u64) the functions above
+ * follow from the imported type. */
 #define KV_TABLE(V)                                                                           \
     {"wasi:keyvalue/store@" V, "open", kv_open},                                              \
     {"wasi:keyvalue/store@" V, "[method]bucket.get", kv_get},                                 \
@@ -573,5 +616,11 @@ static int kv_delete_many(cm_inst *ci, void *ud, const cm_type *ft, const cm_val
     {"wasi:keyvalue/batch@" V, "set-many", kv_set_many},                                      \
     {"wasi:keyvalue/batch@" V, "delete-many", kv_delete_many}
 
-const cm_host_fn ck_kv_fns[] = {KV_TABLE("0.2.0-draft2"), KV_TABLE("0.2.0-draft")};
+const cm_host_fn ck_kv_fns[] = {
+    KV_TABLE("0.2.0-draft2"),
+    {"wasi:keyvalue/atomics@0.2.0-draft2", "[static]cas.new", kv_cas_new},
+    {"wasi:keyvalue/atomics@0.2.0-draft2", "[method]cas.current", kv_cas_current},
+    {"wasi:keyvalue/atomics@0.2.0-draft2", "swap", kv_swap},
+    KV_TABLE("0.2.0-draft"),
+};
 const size_t ck_kv_n = sizeof(ck_kv_fns) / sizeof(ck_kv_fns[0]);

@@ -1,7 +1,8 @@
 /*
  * test_component_kiln.c - Kiln's host interfaces for components below the
  * canonical ABI (src/component/cm_kiln*.c): the registry cm_kiln_add builds
- * (wasi:keyvalue at Spin's 0.2.0-draft2 and wasmtime's 0.2.0-draft only;
+ * (wasi:keyvalue at Spin's 0.2.0-draft2, CAS included, and wasmtime's
+ * 0.2.0-draft only;
  * wasi:config and wasi:logging at any version; the bucket
  * drop the handle table calls), the bucket cap of the WASI 0.2 resource
  * table (and room again after a drop), and kiln.log's sink that
@@ -49,13 +50,17 @@ static void test_registry(void **state)
     assert_true(has(&h, "wasi:keyvalue/batch@0.2.0-draft2", "set-many"));
     assert_true(has(&h, "wasi:keyvalue/batch@0.2.0-draft2", "delete-many"));
     /* wasmtime's 0.2.0-draft too (its u64 cursor and increment follow
-     * from the imported type), but no other version, and no CAS. */
+     * from the imported type), but no other version. */
     assert_true(has(&h, "wasi:keyvalue/store@0.2.0-draft", "open"));
     assert_true(has(&h, "wasi:keyvalue/store@0.2.0-draft", "[method]bucket.list-keys"));
     assert_true(has(&h, "wasi:keyvalue/atomics@0.2.0-draft", "increment"));
     assert_false(has(&h, "wasi:keyvalue/store@0.2.0-rc-2023-11-10", "open"));
-    assert_false(has(&h, "wasi:keyvalue/atomics@0.2.0-draft2", "swap"));
-    assert_false(has(&h, "wasi:keyvalue/atomics@0.2.0-draft2", "[static]cas.new"));
+    /* CAS: registered (componentize-js imports every function of the
+     * world), answering "not supported" when called. */
+    assert_true(has(&h, "wasi:keyvalue/atomics@0.2.0-draft2", "swap"));
+    assert_true(has(&h, "wasi:keyvalue/atomics@0.2.0-draft2", "[static]cas.new"));
+    assert_true(has(&h, "wasi:keyvalue/atomics@0.2.0-draft2", "[method]cas.current"));
+    assert_false(has(&h, "wasi:keyvalue/atomics@0.2.0-draft", "swap"));
     /* Same shape in every draft: any version. */
     assert_true(has(&h, "wasi:config/store@0.2.0-draft", "get"));
     assert_true(has(&h, "wasi:config/store@0.2.0-draft-2024-09-27", "get-all"));

@@ -34,6 +34,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The canonical ABI of these imports (wasm32): strings and lists are
+ * (pointer, length) pairs; a bucket is an i32 handle; every result spills
+ * to the last parameter, a pointer to memory the host writes:
+ *   result<bucket, error>             u8 case @0; ok: handle @4; err: error @4
+ *   error                             u8 case @0 (0 no-such-store, 1 access-denied,
+ *                                     2 other), other's string ptr @4 len @8
+ *   result<option<list<u8>>, error>   case @0; option case @4, list @8 @12
+ *   result<_, error>, result<bool,..> case @0; bool @4 or error @4
+ *   result<key-response, error>       case @0; keys list @4 @8 (each string
+ *                                     ptr/len, 8 bytes), cursor option @12, @16 @20
+ *   result<s64, error> (increment)    case @0; value or error @8 (8-aligned)
+ *   get-many's list elements          option<tuple<string, list<u8>>>: 20 bytes,
+ *                                     case @0, key @4 @8, value @12 @16
+ *   config get: result<option<string>, error> as get; get-all: list @4 @8
+ *                                     of tuple<string, string> (16 bytes)
+ *   log(level, context, message)      enum as i32, two strings; no result
+ * Memory the host allocates for results comes from cabi_realloc (never
+ * freed here: the instance lives for one event).
+ */
 #define IMPORT(m, n) __attribute__((import_module(m), import_name(n)))
 #define KV "wasi:keyvalue/store@0.2.0-draft2"
 

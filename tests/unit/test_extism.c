@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -687,6 +688,115 @@ static kiln_function make_fn(const char *export_name)
     return fn;
 }
 
+/* Otoroshi cookies (oto_cookies.c): Set-Cookie headers shown as WSCookie
+ * objects, tolerant of spacing, case and unknown attributes; returned lists
+ * become Cookie / Set-Cookie headers; anything that would inject is refused
+ * with nothing changed. */
+static void test_oto_cookies(void **state)
+{
+    (void)state;
+    const kiln_kv h[] = {
+        {"Content-Type", "text/plain"},
+        {"Set-Cookie", " sid = abc ;Path=/app; max-age=60 ; SECURE;HttpOnly; SameSite=Lax"},
+        {"set-cookie", "lang=fr; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Domain=example.com"},
+        {"Set-Cookie", "novalue"},
+        {"Set-Cookie", "=nameless"},
+        {"Set-Cookie", "empty="},
+        {"Set-Cookie", "m=1; Max-Age=soon"},
+    };
+    jw *w = jw_new();
+    assert_non_null(w);
+    oto_write_response_cookies(w, h, sizeof(h) / sizeof(h[0]));
+    size_t len;
+    char *text = jw_finish(w, &len);
+    assert_non_null(text);
+    assert_string_equal(
+        text,
+        "[{\"name\":\"sid\",\"value\":\"abc\",\"domain\":null,\"path\":\"/app\",\"maxAge\":60,"
+        "\"secure\":true,\"httpOnly\":true},"
+        "{\"name\":\"lang\",\"value\":\"fr\",\"domain\":\"example.com\",\"path\":null,"
+        "\"maxAge\":null,\"secure\":false,\"httpOnly\":false},"
+        "{\"name\":\"empty\",\"value\":\"\",\"domain\":null,\"path\":null,\"maxAge\":null,"
+        "\"secure\":false,\"httpOnly\":false},"
+        "{\"name\":\"m\",\"value\":\"1\",\"domain\":null,\"path\":null,\"maxAge\":null,"
+        "\"secure\":false,\"httpOnly\":false}]");
+    free(text);
+
+    /* to a response: every Set-Cookie replaced, other headers kept */
+    kiln_response resp;
+    kiln_response_init(&resp, 1 << 20);
+    kiln_response_add_header(&resp, "Set-Cookie", "old=1");
+    kiln_response_add_header(&resp, "X-Keep", "yes");
+    kiln_response_add_header(&resp, "set-cookie", "old=2");
+    json_t *doc = json_loads("{\"cookies\": [{\"name\": \"a\", \"value\": \"1\", \"maxAge\": 0,"
+                             " \"secure\": true}, {\"name\": \"b\", \"value\": \"x y\","
+                             " \"path\": null, \"domain\": \"d.example\"}]}",
+                             0, NULL);
+    kiln_err err;
+    assert_int_equal(oto_cookies_to_response(doc, &resp, &err), KILN_OK);
+    json_decref(doc);
+    assert_int_equal(resp.n_headers, 3);
+    assert_string_equal(resp.headers[0].name, "X-Keep");
+    assert_string_equal(resp.headers[1].value, "a=1; Max-Age=0; Secure");
+    assert_string_equal(resp.headers[2].value, "b=x y; Domain=d.example");
+    /* refused, response untouched */
+    static const char *const bad[] = {
+        "{\"cookies\": {\"name\": \"a\"}}",
+        "{\"cookies\": [1]}",
+        "{\"cookies\": [{\"value\": \"v\"}]}",
+        "{\"cookies\": [{\"name\": \"\", \"value\": \"v\"}]}",
+        "{\"cookies\": [{\"name\": \"a b\", \"value\": \"v\"}]}",
+        "{\"cookies\": [{\"name\": \"a\", \"value\": \"v\\r\\nX-Evil: 1\"}]}",
+        "{\"cookies\": [{\"name\": \"a\", \"value\": \"v\\u0000w\"}]}",
+        "{\"cookies\": [{\"name\": \"a\", \"value\": \"v\", \"path\": \"/; Domain=evil\"}]}",
+        "{\"cookies\": [{\"name\": \"a\", \"value\": \"v\", \"maxAge\": \"60\"}]}",
+        "{\"cookies\": [{\"name\": \"ok\", \"value\": \"1\"}, {\"name\": \"a=b\", \"value\": \"v\"}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        doc = json_loads(bad[i], JSON_ALLOW_NUL, NULL);
+        assert_non_null(doc);
+        memset(&err, 0, sizeof(err));
+        if (oto_cookies_to_response(doc, &resp, &err) != KILN_EBADOUTPUT)
+            fail_msg("not refused: %s", bad[i]);
+        assert_non_null(strstr(err.msg, "cookies"));
+        json_decref(doc);
+        assert_int_equal(resp.n_headers, 3);
+    }
+    /* no list: nothing changes */
+    doc = json_loads("{\"cookies\": null}", 0, NULL);
+    assert_int_equal(oto_cookies_to_response(doc, &resp, &err), KILN_OK);
+    json_decref(doc);
+    assert_int_equal(resp.n_headers, 3);
+    kiln_response_fini(&resp);
+
+    /* to a request: the Cookie header */
+    static const kiln_stage_info info = {.route = "/r", .backend = "b"};
+    kiln_kv rh[] = {{"Cookie", "old=1"}, {"Accept", "*/*"}};
+    kiln_request q = {.method = "GET", .url = "/", .path = "/", .query = "", .headers = rh,
+                      .n_headers = 2};
+    kiln_stage *st;
+    assert_int_equal(kiln_stage_new(&q, &info, 1 << 20, &st), KILN_OK);
+    doc = json_loads("{\"cookies\": [{\"name\": \"a\", \"value\": \"1\", \"path\": \"/ignored\"},"
+                     " {\"name\": \"b\", \"value\": \"2\"}]}",
+                     0, NULL);
+    assert_int_equal(oto_cookies_to_request(doc, st, &err), KILN_OK);
+    json_decref(doc);
+    const kiln_request *r = kiln_stage_request(st);
+    const char *cookie = NULL;
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, "cookie") == 0)
+            cookie = r->headers[i].value;
+    assert_non_null(cookie);
+    assert_string_equal(cookie, "a=1; b=2");
+    doc = json_loads("{\"cookies\": []}", 0, NULL);
+    assert_int_equal(oto_cookies_to_request(doc, st, &err), KILN_OK);
+    json_decref(doc);
+    r = kiln_stage_request(st);
+    for (size_t i = 0; i < r->n_headers; i++)
+        assert_int_not_equal(strcasecmp(r->headers[i].name, "cookie"), 0);
+    kiln_stage_free(st);
+}
+
 static void test_detect(void **state)
 {
     (void)state;
@@ -984,6 +1094,7 @@ int main(void)
         cmocka_unit_test(test_manifest_errors),
         cmocka_unit_test(test_oto_output),
         cmocka_unit_test(test_oto_input),
+        cmocka_unit_test(test_oto_cookies),
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_extism_output),
         cmocka_unit_test(test_extism_errors),

@@ -10,7 +10,7 @@
 #   - --no-tiers serves at O2 from the first request;
 #   - the JavaScript component (componentize-js), whose -O2 compile runs out
 #     of memory, keeps serving at the fast tier with the reason logged once
-#     (no retry, no reload loop).
+#     (no retry, no reload loop); and a core module whose -O2 fails, the same.
 # The compilers are gated by files the test creates, so which tier is
 # serving when is decided by the test, not by timing; every wait is bounded
 # (120 s). Ends with "N passed, N failed".
@@ -195,6 +195,39 @@ if serve_start notiers --threads 2 --no-tiers --admin-listen 127.0.0.1:0 "$T/dir
     check_eq "--no-tiers server stops cleanly (exit 0)" "0" "$SRC"
 else
     not_ok "--no-tiers server starts (own cold cache)" "$(cat "$LOG")"
+fi
+
+# ---- a core module whose -O2 fails: the same rule (it used to reload ~10 times a second) --
+export KILN_HOME="$T/home-core"
+mkdir -p "$KILN_HOME" "$T/dir-core"
+cp "$G/cgi_hello.wasm" "$T/dir-core/hello.wasm"
+cat >"$T/oomcc" <<'EOF'
+#!/bin/sh
+case "$*" in *--version*) exec cc "$@" ;; esac
+echo "cc1: out of memory allocating 65536 bytes" >&2
+exit 1
+EOF
+chmod +x "$T/oomcc"
+if KILN_CC="$T/oomcc" serve_start core --threads 2 --admin-listen off "$T/dir-core"; then
+    ok "server with a core module whose -O2 fails starts"
+    core_failed() { grep -q "function 'hello': optimized tier failed" "$LOG"; }
+    if eventually 120 core_failed; then
+        ok "core module: the optimised tier's failure is logged"
+    else
+        not_ok "core module: the optimised tier's failure is logged" "$(tail -n 20 "$LOG")"
+    fi
+    expect "core module: served at the fast tier" 200 "" "$URL/hello"
+    kill -HUP "$SPID"
+    reloaded() { [ "$(grep -c 'reloaded in' "$LOG")" -ge 2 ]; }
+    eventually 120 reloaded || true
+    expect "core module: still served after a reload" 200 "" "$URL/hello"
+    sleep 1
+    check_eq "core module: the failure is logged once" "1" \
+        "$(grep -c "function 'hello': optimized tier failed" "$LOG")"
+    serve_stop
+    check_eq "core-module server stops cleanly (exit 0)" "0" "$SRC"
+else
+    not_ok "server with a core module whose -O2 fails starts" "$(tail -n 20 "$LOG")"
 fi
 
 # ---- the JavaScript component: -O2 runs out of memory, the fast tier stays ------------

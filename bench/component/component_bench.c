@@ -12,9 +12,12 @@
  * each event's instance made by cm_inst_new_loaded (no AOT cache lookup);
  * with -DHAVE_CM_PLAN (cm_plan_new: the serve path since the per-function
  * plan) the plan is made once and each event's instance by cm_inst_new_plan
- * (no linking, no closures per event).
+ * (no linking, no closures per event); and `component-snapshot`, the plan's
+ * graph instantiated once into an image (cm_image_build, `snapshot: true`)
+ * and each event's instance restored from it (cm_inst_new_image).
  *
- * Usage: component_bench component|component-loaded|core FILE.wasm EVENTS
+ * Usage: component_bench component|component-loaded|component-snapshot|core FILE.wasm EVENTS
+ * (KILN_CC=tcc compiles with tcc, as the JavaScript component needs)
  * Prints: MODE events/s p50_us p99_us
  */
 #include <jansson.h>
@@ -81,6 +84,7 @@ typedef struct {
     const void *mods; /* cm_mods when loaded once, else NULL */
 #ifdef HAVE_CM_PLAN
     cm_plan *plan; /* made once from mods (component-loaded) */
+    cm_image *image; /* component-snapshot */
 #endif
 } comp_bench;
 
@@ -114,7 +118,9 @@ static void comp_event(comp_bench *b)
     cm_inst *ci;
     int rc;
 #ifdef HAVE_CM_PLAN
-    if (b->plan != NULL)
+    if (b->image != NULL)
+        rc = cm_inst_new_image(b->plan, b->image, NULL, &host, state, &ci, &err);
+    else if (b->plan != NULL)
         rc = cm_inst_new_plan(b->plan, NULL, &host, state, &ci, &err);
     else
 #endif
@@ -220,7 +226,7 @@ int main(int argc, char **argv)
     core_bench kb = {0};
     if (comp)
         comp_setup(&cb, argv[2]);
-    if (strcmp(argv[1], "component-loaded") == 0) {
+    if (strcmp(argv[1], "component-loaded") == 0 || strcmp(argv[1], "component-snapshot") == 0) {
 #ifdef HAVE_CM_MODS
         kiln_err err = {0};
         cm_mods *mods;
@@ -232,6 +238,10 @@ int main(int argc, char **argv)
         cm_host host = {0};
         if (cm_plan_new(cb.c, cb.buf, "faas", mods, &host, &cb.plan, &err) != KILN_OK)
             die("cm_plan_new", &err);
+        void *st[KILN_STATE_SLOTS] = {0};
+        if (strcmp(argv[1], "component-snapshot") == 0 &&
+            cm_image_build(cb.plan, NULL, st, &cb.image, &err) != KILN_OK)
+            die("cm_image_build", &err);
 #endif
 #else
         die("component-loaded needs cm_mods_load (build with -DHAVE_CM_MODS)", NULL);

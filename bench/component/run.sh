@@ -4,8 +4,10 @@
 # `handle` (tests/components/guests/faas.c), a fresh instance per event:
 #   component         cm_inst_new + cm_inst_call + cm_inst_free (`kiln call`'s
 #                     path: the AOT cache is consulted per event)
-#   component-loaded  cm_mods_load once, cm_inst_new_loaded per event (the
-#                     serve path; only when the tree has cm_mods_load)
+#   component-loaded  cm_mods_load and cm_plan_new once, cm_inst_new_plan per
+#                     event (the serve path; only when the tree has them)
+#   component-snapshot  the same with the plan's graph captured once
+#                     (cm_image_build): cm_inst_new_image per event
 #   core              the same core module, kiln_instance_new + the canonical
 #                     ABI done by hand (cabi_realloc, handle, cabi_post_handle)
 #   node-once/-fresh  Node running the `jco transpile`d component
@@ -74,6 +76,7 @@ ln -sfn "$ROOT/tests/components/node_modules" "$B/node_modules"
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 MODES="component core"
 [ $LOADED = yes ] && MODES="component component-loaded core"
+grep -q 'cm_image_build' src/component/cm_inst.h && MODES="$MODES component-snapshot"
 r=1
 while [ $r -le "$RUNS" ]; do
     for m in $MODES; do
@@ -112,7 +115,10 @@ emit ""
 emit "| path | p50 µs | p99 µs | events/s |"
 emit "|---|---:|---:|---:|"
 row "Kiln, component: cm_inst_new + call + free (AOT cache consulted per event)" component
-[ $LOADED = yes ] && row "Kiln, component: modules loaded once, cm_inst_new_loaded + call + free" component-loaded
+[ $LOADED = yes ] && row "Kiln, component: modules loaded once, linked once (the plan), instance + call + free" component-loaded
+case $MODES in *component-snapshot*)
+    row "Kiln, component, \`snapshot: true\`: restored from the image + call + free" component-snapshot ;;
+esac
 row "Kiln, the same core module, canonical ABI by hand" core
 row "Node, transpiled component, one instance for all events" node-once
 row "Node, transpiled component, a new instance per event" node-fresh

@@ -29,6 +29,7 @@
 typedef struct rt_refusal {
     uint64_t magic;
     const kiln_desc_import *im;
+    bool none_allowed; /* begun with an empty allow-list (a component's graph) */
 } rt_refusal;
 
 /* Where a function sits in a reference instance's tables (element segments
@@ -132,6 +133,11 @@ void rt_rec_free(kiln_instance *inst)
 static void refuse_call(void *ctx)
 {
     const rt_refusal *r = ctx;
+    if (r != NULL && r->magic == REFUSAL_MAGIC && r->none_allowed)
+        kiln_host_trap(NULL, KILN_TRAP_HOST,
+                       "snapshot: init called %.*s.%.*s, whose effect a snapshot cannot "
+                       "reproduce (this initialisation may call no host function)",
+                       (int)r->im->module_len, r->im->module, (int)r->im->name_len, r->im->name);
     if (r != NULL && r->magic == REFUSAL_MAGIC)
         kiln_host_trap(NULL, KILN_TRAP_HOST,
                        "snapshot: init called %.*s.%.*s, whose effect a snapshot cannot "
@@ -245,6 +251,7 @@ int kiln_snapshot_begin_args(const kiln_instance_pre *pre, const kiln_limits *li
             continue;
         ref[i].magic = REFUSAL_MAGIC;
         ref[i].im = &d->imports[i];
+        ref[i].none_allowed = n_allow == 0;
         inst->link->slots[i].fn = (void (*)(void))refuse_call;
         inst->link->slots[i].ctx = &ref[i];
     }

@@ -569,6 +569,7 @@ req "$URL/upslow/slow?ms=3000"
 check_eq "upstream slower than the route's timeout (with plugins): 504" 504 "$CODE"
 check_contains "upstream slow: the body says so" "$BODY" "300 ms"
 serve_stop
+check_eq "the pipeline server stops cleanly (exit 0: no sanitizer report under SANITIZE=1)" 0 "$SRC"
 
 # ---- a second server: a sink without sink_matches, the sink context --------------------------
 cat >"$D/sinks.yaml" <<YAML
@@ -600,6 +601,7 @@ check_eq "... told why" '{"message":"no route for this path","method":"DELETE","
 req "$URL/plain"
 check_eq "a matched route is not given to sinks" "200 /plain" "$CODE $(jv 'd["uri"]')"
 serve_stop
+check_eq "the sinks server stops cleanly" 0 "$SRC"
 
 # ---- directory mode: a sidecar attaches plugins ------------------------------------------
 L=$T/live
@@ -627,4 +629,5 @@ req "$URL/guarded/x"
 check_eq "sidecar plugins: access denies with its status and message" \
     '401 {"error":"sidecar says no","plugin":"guard"}' "$CODE $(jv d)"
 serve_stop
+check_eq "the directory server stops cleanly" 0 "$SRC"
 finish

@@ -354,9 +354,9 @@ static int comp_compile(const char *path, const char *display, const kiln_aot_op
         rc = cm_mods_compile(c, buf, display, aot, &e);
     cm_free(c);
     kiln_free(buf);
+    /* The caller names the function (the server's log line does). */
     if (rc != KILN_OK)
-        return kiln_err_set(err, rc, "function '%s': a core module of the component: %s",
-                            display, e.msg);
+        return kiln_err_set(err, rc, "a core module of the component: %s", e.msg);
     return KILN_OK;
 }
 

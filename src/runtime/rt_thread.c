@@ -258,8 +258,10 @@ static int guarded_body(rt_exec *x, void *p)
         x->in_host = 0;
         x->in_guest = 1;
         /* Cancelled before this entry began (between two calls of one
-         * invocation): the fired handle stays fired until disarmed. */
-        if (!nested && rt_interrupt_fired(t))
+         * invocation): the fired handle stays fired until disarmed. Not a
+         * free (no instance): it runs no guest code, and skipping it leaked
+         * the tables of an instance discarded after a cancel. */
+        if (!nested && inst != NULL && rt_interrupt_fired(t))
             siglongjmp(jb, KILN_TRAP_TIMEOUT);
         g->fn(g->arg);
     }

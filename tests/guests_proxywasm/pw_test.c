@@ -41,7 +41,10 @@
  *             (Rust/Go spelling: segments joined by NUL, no terminator);
  *             response: x-pw-resp-code = response.code
  *   trap      traps when the request has x-trap
- *   log       logs "pw_test log at <level>" at every level 0..5 per request
+ *   log       logs "pw_test log at <level>" at every level 0..5 per request,
+ *             and in proxy_on_log "pw_test on_log <:method> <:path> <:status>"
+ *             read from the request and response maps (as access-log
+ *             filters do)
  *   pause     pauses forever (a stall)
  *   refuse    on_configure answers false
  *   tag=X     appends X to x-pw-chain on the request and the response
@@ -561,6 +564,15 @@ EXPORT("proxy_on_log") void on_log(uint32_t ctx)
     root *r = root_of(ctx);
     if (r != NULL && has(r, "shared"))
         event("log");
+    if (r != NULL && has(r, "log")) {
+        char *m = pw_header(MAP_REQ, ":method"), *p = pw_header(MAP_REQ, ":path");
+        char *st = pw_header(MAP_RESP, ":status");
+        char line[300];
+        snprintf(line, sizeof(line), "pw_test on_log %s %s %s", m ? m : "-", p ? p : "-",
+                 st ? st : "-");
+        pw_logs(2, line);
+        free(m), free(p), free(st);
+    }
 }
 
 EXPORT("proxy_on_done") int on_done(uint32_t ctx)

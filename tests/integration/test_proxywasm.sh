@@ -264,6 +264,8 @@ done
 for lv in 0 1; do
     check "log: level $lv (below info) is dropped" sh -c "! grep -q 'pw_test log at $lv' '$LOG'"
 done
+check "log: proxy_on_log reads :method, :path and :status (access-log filters)" \
+    grep -q "pw_test on_log GET /log/1 200" "$LOG"
 
 # ---- ticks ------------------------------------------------------------------------------------------
 req "$URL/tick/1"

@@ -31,6 +31,9 @@
  *             (log level 6, a missing header, an unknown queue, a negative
  *             counter delta, an unknown effective context, stream type 9,
  *             a stale CAS), as "name=status ..."
+ *   hdrcheck  x-pw-hdrcheck = "empty=<status>/<len> dup=<first x-dup>
+ *             order=<x-dup values in pair order> lower=<1 if every key of
+ *             proxy_get_header_map_pairs is lower-case>"
  *   pseudo    x-pw-pseudo = ":method :path :authority :scheme" as the
  *             request map has them; with x-new-path: P, replaces :path by P
  *             (and :method by PUT)
@@ -403,6 +406,40 @@ EXPORT("proxy_on_request_headers") int on_request_headers(uint32_t ctx, uint32_t
                  "cas=%d",
                  grpc, cancel, foreign, log6, missing, deq, neg, eff, cont, stale);
         pw_set(MAP_REQ, "x-pw-stubs", b);
+    }
+    if (has(r, "hdrcheck")) {
+        char *v = NULL;
+        size_t vl = 0;
+        int est = pw_get_header(MAP_REQ, "x-empty", 7, &v, &vl);
+        free(v);
+        char *dup = pw_header(MAP_REQ, "x-dup");
+        char *pairs = NULL;
+        size_t pl = 0;
+        char order[64] = "";
+        int lower = 1;
+        if (pw_get_pairs(MAP_REQ, &pairs, &pl) == 0 && pl >= 4) {
+            uint32_t n;
+            memcpy(&n, pairs, 4);
+            const char *d = pairs + 4 + (size_t)n * 8;
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t kl, vl2;
+                memcpy(&kl, pairs + 4 + i * 8, 4);
+                memcpy(&vl2, pairs + 8 + i * 8, 4);
+                for (uint32_t k = 0; k < kl; k++)
+                    if (d[k] >= 'A' && d[k] <= 'Z')
+                        lower = 0;
+                if (kl == 5 && memcmp(d, "x-dup", 5) == 0)
+                    snprintf(order + strlen(order), sizeof(order) - strlen(order), "%.*s",
+                             (int)vl2, d + kl + 1);
+                d += kl + 1 + vl2 + 1;
+            }
+        }
+        free(pairs);
+        char b[200];
+        snprintf(b, sizeof(b), "empty=%d/%zu dup=%s order=%s lower=%d", est, vl,
+                 dup ? dup : "-", order, lower);
+        free(dup);
+        pw_set(MAP_REQ, "x-pw-hdrcheck", b);
     }
     if (has(r, "pseudo")) {
         char *m = pw_header(MAP_REQ, ":method"), *p = pw_header(MAP_REQ, ":path");

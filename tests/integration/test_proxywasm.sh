@@ -58,6 +58,7 @@ routes:
   - {path: /fn/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: "headers,props,vmconf,now", vm_configuration: {mode: test}}]}
   - {path: /props2/..., function: echo, plugins: [{function: pw_m, kind: proxy-wasm, configuration: props2}]}
   - {path: /stubs/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: stubs}]}
+  - {path: /hdrcheck/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: hdrcheck}]}
   - {path: /pseudo/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: pseudo}]}
   - {path: /pseudo-up/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: pseudo}]}
   - {path: /gauges/..., function: echo, plugins: [{function: pw_m, kind: proxy-wasm, configuration: gauges}]}
@@ -137,6 +138,11 @@ req "$URL/stubs/x"
 check_eq "statuses: gRPC UNIMPLEMENTED (12), unknown gRPC token / foreign function / header / queue NOT_FOUND (1), bad level / negative counter delta / unknown context / stream type BAD_ARGUMENT (2), stale CAS CAS_MISMATCH (8)" \
     "grpc=12 cancel=1 foreign=1 log6=2 missing=1 deq=1 neg=2 eff=2 cont=2 cas=8" \
     "$(jv 'd["headers"]["x-pw-stubs"]')"
+
+# ---- header map rules real filters depend on (spec §5.2, §10 item 5) ------------------
+req -H "X-Empty;" -H "X-Dup: a" -H "X-Dup: b" -H "X-MiXeD: c" "$URL/hdrcheck/x"
+check_eq "header map: present-but-empty is OK with length 0, first match wins, order kept, keys lower-case" \
+    "empty=0/0 dup=a order=ab lower=1" "$(jv 'd["headers"]["x-pw-hdrcheck"]')"
 
 # ---- pseudo-headers -------------------------------------------------------------------
 req "$URL/pseudo/a?b=1"

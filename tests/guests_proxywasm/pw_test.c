@@ -6,7 +6,8 @@
  *   headers   request: add x-pw-added, replace x-pw-replace, remove
  *             x-pw-remove; response: add x-pw-resp, replace
  *             x-pw-resp-replace, remove x-pw-resp-remove
- *   block     answer 403 locally when the request has x-block
+ *   block     answer 403 locally when the request has x-block (returning
+ *             Pause; `block0`: returning Continue, which must not matter)
  *   body      request body upper-cased (buffered, whole)
  *   respbody  response body gets "!" appended
  *   auth      http_call to cluster "auth" GET /auth?user=<x-user>; 200
@@ -163,8 +164,11 @@ EXPORT("proxy_on_context_create") void on_context_create(uint32_t ctx, uint32_t 
         }
 }
 
+static int root_order_ok = -1; /* on_vm_start saw a root created before it */
+
 EXPORT("proxy_on_vm_start") int on_vm_start(uint32_t root_id, uint32_t len)
 {
+    root_order_ok = root_id != 0 && find_root(root_id) != NULL;
     char *v = NULL;
     size_t vl = 0;
     pw_get_buffer(BUF_VM, 0, len, &v, &vl);
@@ -379,8 +383,10 @@ EXPORT("proxy_on_request_headers") int on_request_headers(uint32_t ctx, uint32_t
         pw_now(&ns);
         set_int_header(MAP_REQ, "x-pw-now", (long long)ns);
     }
-    if (has(r, "vmconf"))
+    if (has(r, "vmconf")) {
         pw_set(MAP_REQ, "x-pw-vmconf", vm_conf);
+        set_int_header(MAP_REQ, "x-pw-root-order", root_order_ok);
+    }
     if (has(r, "stubs")) {
         uint32_t tok = 0, ctr = 0, cas = 0;
         char *v = NULL, *res = NULL;
@@ -465,12 +471,12 @@ EXPORT("proxy_on_request_headers") int on_request_headers(uint32_t ctx, uint32_t
     if (has(r, "spin") && pw_header(MAP_REQ, "x-spin") != NULL)
         for (volatile int i = 0;; i++)
             ;
-    if (has(r, "block") && pw_header(MAP_REQ, "x-block") != NULL) {
+    if ((has(r, "block") || has(r, "block0")) && pw_header(MAP_REQ, "x-block") != NULL) {
         const char *kv[] = {"x-pw-blocked", "yes"};
         char h[64];
         size_t hl = pw_pairs(h, kv, 1);
         pw_local(403, "blocked", 7, "blocked by filter\n", 18, h, hl, -1);
-        return 1;
+        return has(r, "block0") ? 0 : 1;
     }
     if (has(r, "auth")) {
         char *user = pw_header(MAP_REQ, "x-user");

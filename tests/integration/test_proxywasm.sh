@@ -68,6 +68,7 @@ routes:
   - {path: /up/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: headers}]}
   - {path: /plain/..., upstream: "$UP"}
   - {path: /block/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: block}]}
+  - {path: /block0/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: block0}]}
   - {path: /body/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: "body,respbody"}]}
   - {path: /auth/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: auth}]}
   - {path: /auth-bad/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: "auth,badcluster"}]}
@@ -121,6 +122,8 @@ check_eq "function: response header added" 1 "$(header X-Pw-Resp)"
 check_eq "function: :status readable in the response map" 200 "$(header X-Pw-Status)"
 check_eq "function: proxy_on_vm_start got the route's vm_configuration (JSON)" '{"mode":"test"}' \
     "$(jv 'd["headers"]["x-pw-vmconf"]')"
+check_eq "function: proxy_on_context_create(R, 0) came before proxy_on_vm_start(R), R != 0" 1 \
+    "$(jv 'd["headers"]["x-pw-root-order"]')"
 now=$(date +%s)
 check "function: proxy_get_current_time_nanoseconds is the wall clock (within 60 s)" python3 -c \
     "import sys; ns = int(sys.argv[1]); assert abs(ns // 10**9 - $now) < 60, ns" \
@@ -170,6 +173,9 @@ expect "block: local reply with the filter's status and body" 403 "blocked by fi
     -H "X-Block: 1" "$URL/block/x"
 check_eq "block: the filter's header" yes "$(header X-Pw-Blocked)"
 expect "block: without the header the backend answers" 200 "" "$URL/block/x"
+req -H "X-Block: 1" "$URL/block0/x"
+check_eq "a local reply ends the exchange even when the callback then returns Continue" \
+    "403 yes blocked by filter" "$CODE $(header X-Pw-Blocked) $BODY"
 
 # ---- bodies --------------------------------------------------------------------------------
 req -X POST --data-binary "hello body" "$URL/body/echoall"

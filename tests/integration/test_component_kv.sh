@@ -101,6 +101,18 @@ check_contains "the component sees what kiln kv wrote (same store)" "$BODY" "cou
 req -X POST --data 50 "$URL/kvc/incr"
 check_eq "50 increments in one request answer 204" 204 "$CODE"
 check_eq "and leave 50" 50 "$(kvget fn:kvc n)"
+# Concurrent requests on the two workers (each a fresh instance, the SQLite
+# writes waiting for group commits): no increment is lost.
+pids=""
+for w in 1 2 3 4; do
+    (for i in 1 2 3 4 5 6 7 8 9 10; do
+        curl -s -m 30 -o /dev/null -w '%{http_code}\n' --data 5 "$URL/kvc/incr"
+    done >"$T/conc.$w") &
+    pids="$pids $!"
+done
+for p in $pids; do wait "$p"; done # not a bare wait: the server is a child too
+check_eq "40 concurrent requests all answer 204" 40 "$(cat "$T"/conc.* | grep -c '^204$')"
+check_eq "and none of their 200 increments is lost" 250 "$(kvget fn:kvc n)"
 
 # ---- read-only grant, limits -------------------------------------------------------------
 req -X POST "$URL/kvc/ro"

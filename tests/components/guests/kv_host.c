@@ -373,8 +373,8 @@ static void fill(const uint8_t *payload, size_t len)
         for (; k < 100 && done < n; k++, done++) {
             memset(keys[k], 'k', sizeof(keys[k]));
             memcpy(keys[k], "fill", 4);
-            for (int d = 0; d < 4; d++)
-                keys[k][7 - d] = (char)('0' + (done / (d == 0 ? 1 : d == 1 ? 10 : d == 2 ? 100 : 1000)) % 10);
+            for (size_t d = 0, v = done; d < 4; d++, v /= 10)
+                keys[k][7 - d] = (char)('0' + v % 10); /* fill0000.. fill9999 */
             pairs[k] = (struct pair){{keys[k], sizeof(keys[k])}, {"x", 1}};
         }
         kv_set_many(b, pairs, k, r);

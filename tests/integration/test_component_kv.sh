@@ -48,6 +48,10 @@ functions:
     kv: {grants: {bucket: r, evout: rw}}
     events: {namespace: bucket}
     routes: [/kvev]
+  kvq:
+    module: kv_host.wasm
+    kv: {max_keys: 3}
+    routes: [/kvq/...]
   kvcas:
     module: kv_cas.wasm
     routes: [/kvcas/...]
@@ -125,6 +129,14 @@ req -X POST --data 1001 "$URL/kvc/big"
 check_contains "a value over max_value_bytes fails with the limit error" "$BODY" \
     "big=other:set: a value of 1001 bytes is over the max_value_bytes limit (1000) of namespace 'default'"
 check_eq "the value over the limit was not written" 1000 "$(kvget fn:kvc big | wc -c | tr -d ' ')"
+
+req -X POST --data 5 "$URL/kvq/fill"
+check_contains "the key-count quota: the 4th key of set-many fails with error::other" "$BODY" \
+    "fill=other:set-many: namespace 'default' is full (max_keys 3,"
+check_eq "the three keys before it stay written (batches are not atomic)" 3 \
+    "$("$KILN" kv --db "$DB" ls fn:kvq 2>/dev/null | wc -l | tr -d ' ')"
+check_contains "the server log says which function filled which namespace" "$(cat "$LOG")" \
+    "function 'kvq': namespace 'fn:kvq' holds its limit of 3 keys"
 
 # ---- batch, config get-all -------------------------------------------------------------
 req -X POST "$URL/kvc/batch"

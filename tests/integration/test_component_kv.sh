@@ -52,6 +52,10 @@ functions:
     module: kv_host.wasm
     kv: {max_keys: 3}
     routes: [/kvq/...]
+  kvl:
+    module: kv_host.wasm
+    log: {max_lines: 5}
+    routes: [/kvl/...]
   kvcas:
     module: kv_cas.wasm
     routes: [/kvcas/...]
@@ -169,6 +173,12 @@ check_contains "wasi:logging warn without a context" "$(cat "$LOG")" \
     "[warn] kvc: warn line from a component"
 check "a line below the function's log level is dropped" \
     sh -c "! grep -q 'trace line' '$LOG'"
+
+req -X POST "$URL/kvl/logs"
+check_eq "a component logging 100 lines answers" 204 "$CODE"
+check_eq "the function's log budget keeps 5 of them" 5 "$(grep -c '^\[info\] kvl: flood line$' "$LOG")"
+check_contains "and says how many were dropped" "$(cat "$LOG")" \
+    "[kvl] guest log: 95 lines (950 bytes) dropped"
 
 # ---- storage events: a component's write fires a component subscriber ------------------
 req -X POST --data evkey "$URL/kvc/write"

@@ -25,6 +25,7 @@
  *   /incr    opens "default", increments "n" by 1 as many times as the
  *            payload says (decimal; none: once), drops it: 204 when all
  *            went well (for measuring the cost of a KV call)
+ *   /logs    logs 100 lines at info through wasi:logging
  *   /setloop sets keys f0.. f<N-1> (N the payload) to "xxxxxxxx" one set
  *            per call, as tests/guests_kv/flood.c op=fill does with kiln.kv_set
  * Any other path answers ok (204) without touching anything.
@@ -535,6 +536,9 @@ __attribute__((export_name("handle"))) uint8_t *handle(int32_t event_type, int64
             }
             kv_drop(b);
         }
+    } else if (ends(key, key_len, "/logs")) {
+        for (int i = 0; i < 100; i++)
+            log_(2, "", 0, "flood line", 10);
     } else if (ends(key, key_len, "/setloop")) {
         size_t n = 0;
         for (size_t i = 0; i < payload_len && payload[i] >= '0' && payload[i] <= '9'; i++)

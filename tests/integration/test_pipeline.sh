@@ -85,6 +85,7 @@ for m in pl_echo pl_access pl_matcher pl_pre_route pl_req pl_resp pl_sink pl_sin
     pl_bad pl_ctx as_pl_access as_pl_req as_pl_resp as_pl_misc; do
     cp "$XG/$m.wasm" "$D/"
 done
+cp "$G/cgi_echo.wasm" "$XG/greet.wasm" "$D/"
 cat >"$D/kiln.yaml" <<YAML
 server: {threads: 2, max_connections_per_ip: 0}
 kv: {backend: memory}
@@ -93,6 +94,8 @@ functions:
   echo_a: {module: pl_echo.wasm, abi: otoroshi, config: {name: a}}
   echo_b: {module: pl_echo.wasm, abi: otoroshi, config: {name: b}}
   echo_c: {module: pl_echo.wasm, abi: otoroshi, config: {name: c}}
+  cgi: {module: cgi_echo.wasm}
+  xgreet: {module: greet.wasm, abi: extism, export: greet}
   guard: {module: pl_access.wasm}
   as_guard: {module: as_pl_access.wasm}
   match: {module: pl_matcher.wasm}
@@ -199,6 +202,14 @@ routes:
   # a plugin's own grants (its function's kv.grants, not the backend's)
   - {path: /grant-ok, function: echo, plugins: [{function: counter, kind: access, export: count_global}]}
   - {path: /grant-no, function: echo, plugins: [{function: attrs, kind: access, export: count_global}]}
+  # backends of other ABIs behind plugins: WASI-CGI, Extism
+  - path: /cgi-chain
+    function: cgi
+    plugins:
+      - {function: guard, kind: access, config: {role: admin}}
+      - {function: rw, kind: request, config: {method: PUT, url: "/cgi-chain?via=rw", add_headers: {x-added: cgi}, body_str: new body}}
+      - {function: resp, kind: response, config: {status: 203, add_headers: {x-r: cgi}}}
+  - {path: /x-chain, function: xgreet, plugins: [{function: rw, kind: request, config: {body_str: pipeline}}]}
   # failures
   - {path: /fail/trap, function: echo, plugins: [{function: bad, kind: request, export: trap}]}
   - {path: /fail/spin, function: echo, plugins: [{function: bad_slow, kind: pre-route, export: spin}]}
@@ -473,6 +484,21 @@ check_eq "attrs under concurrency: 20 chains complete, no other request sees the
     "$full $leaked"
 req "$URL/cleared"
 check_eq "attrs: {clear: true} in an output clears them" '200 {}' "$CODE $(jv 'd["attrs"]')"
+
+# ---- backends of other ABIs ------------------------------------------------------------------------
+req -H "X-Role: admin" -d "old body" "$URL/cgi-chain"
+check_eq "a WASI-CGI backend behind access + request + response plugins: the transformer's status" \
+    "203 cgi" "$CODE $(header x-r)"
+check_contains "... the CGI backend got the new method" "$BODY" "REQUEST_METHOD=PUT"
+check_contains "... the new query" "$BODY" "QUERY_STRING=via=rw"
+check_contains "... the added header" "$BODY" "HTTP_X_ADDED=cgi"
+check_contains "... the new body" "$BODY" "--- body ---
+new body"
+req -d "old body" "$URL/cgi-chain"
+check_eq "a WASI-CGI backend behind an access plugin: denied" 403 "$CODE"
+req -d "old body" "$URL/x-chain"
+check_eq "an Extism backend behind a request transformer gets the new body" "200 Hello, pipeline!" \
+    "$CODE $BODY"
 
 # ---- a plugin's own grants --------------------------------------------------------------------
 req "$URL/grant-ok"

@@ -68,6 +68,11 @@ routes:
   - {path: /up/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: headers}]}
   - {path: /plain/..., upstream: "$UP"}
   - {path: /block/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: block}]}
+  - path: /chain-block/...
+    function: echo
+    plugins:
+      - {function: pw, kind: proxy-wasm, configuration: "tag=A,headers"}
+      - {function: pw, kind: proxy-wasm, configuration: "tag=B,block"}
   - {path: /block0/..., function: echo, plugins: [{function: pw, kind: proxy-wasm, configuration: block0}]}
   - {path: /body/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: "body,respbody"}]}
   - {path: /auth/..., upstream: "$UP", plugins: [{function: pw, kind: proxy-wasm, configuration: auth}]}
@@ -173,6 +178,9 @@ expect "block: local reply with the filter's status and body" 403 "blocked by fi
     -H "X-Block: 1" "$URL/block/x"
 check_eq "block: the filter's header" yes "$(header X-Pw-Blocked)"
 expect "block: without the header the backend answers" 200 "" "$URL/block/x"
+req -H "X-Block: 1" "$URL/chain-block/x"
+check_eq "a local reply of the second filter passes the first filter's response side (Envoy's encoders)" \
+    "403 B,A 1 blocked by filter" "$CODE $(header X-Pw-Chain) $(header X-Pw-Resp) $BODY"
 req -H "X-Block: 1" "$URL/block0/x"
 check_eq "a local reply ends the exchange even when the callback then returns Continue" \
     "403 yes blocked by filter" "$CODE $(header X-Pw-Blocked) $BODY"

@@ -138,10 +138,16 @@ void rt_instance_discard(kiln_instance *inst)
     kiln_free(inst);
 }
 
-int rt_instance_start(kiln_instance *inst, kiln_err *err)
+int rt_instance_start(kiln_instance *inst, bool graph, kiln_err *err)
 {
     const kiln_descriptor *d = inst->d;
     int rc = rt_guarded(inst, "instantiate", do_instantiate, inst, err);
+    if (rc != KILN_OK && graph) {
+        /* A member of a graph being imaged: the caller frees the whole
+         * graph, table owners included, before anything calls again. */
+        rt_instance_discard(inst);
+        return rc;
+    }
     if (rc != KILN_OK) {
         /* A failed instantiation may already have stored its functions in an
          * imported table, where they stay callable (the spec keeps partial
@@ -176,7 +182,7 @@ int kiln_instance_new_args(const kiln_instance_pre *pre, const kiln_limits *limi
         rt_instance_discard(inst);
         return brc;
     }
-    int rc = rt_instance_start(inst, err);
+    int rc = rt_instance_start(inst, false, err);
     if (rc == KILN_OK)
         *out = inst;
     return rc;

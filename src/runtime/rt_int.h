@@ -271,8 +271,10 @@ struct kiln_instance {
 /* instance.c: the instance block with its link filled from `pre` (argument
  * links unbound: rt_instance_bind) and a zeroed wasm2c struct (NULL and err
  * set when out of memory); run wasm2c's
- * instantiate on it (on failure the block is released); release a block
- * that is not (or not fully) instantiated. */
+ * instantiate on it (on failure the block is released, except one that
+ * imports a table - its functions may be in it - unless `graph`: a member
+ * of a graph being imaged, whose caller frees the whole graph); release a
+ * block that is not (or not fully) instantiated. */
 kiln_instance *rt_instance_alloc(const kiln_instance_pre *pre, const kiln_limits *limits,
                                  void *const *state, kiln_err *err);
 /* Bind the argument links of inst's pre to args (kiln_instance_new_args);
@@ -282,7 +284,7 @@ kiln_instance *rt_instance_alloc(const kiln_instance_pre *pre, const kiln_limits
  * after the arguments are instantiated or restored. */
 int rt_instance_bind(kiln_instance *inst, kiln_instance *const *args, uint32_t n_args,
                      kiln_err *err);
-int rt_instance_start(kiln_instance *inst, kiln_err *err);
+int rt_instance_start(kiln_instance *inst, bool graph, kiln_err *err);
 void rt_instance_discard(kiln_instance *inst);
 /* snapshot.c: free an instance's recording (NULL is ok). */
 void rt_rec_free(kiln_instance *inst);

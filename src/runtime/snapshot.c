@@ -255,7 +255,7 @@ int kiln_snapshot_begin_args(const kiln_instance_pre *pre, const kiln_limits *li
         inst->link->slots[i].fn = (void (*)(void))refuse_call;
         inst->link->slots[i].ctx = &ref[i];
     }
-    int rc = rt_instance_start(inst, err);
+    int rc = rt_instance_start(inst, args != NULL, err);
     if (rc != KILN_OK)
         return kiln_err_prefix(err, "snapshot: start function");
     *out = inst;

@@ -366,6 +366,27 @@ while [ $i -lt 6 ]; do
     i=$((i + 1))
 done
 check_eq "snapshot: 12 concurrent requests, none sees another's writes" "" "$bad"
+# 8 commands at once on 2 workers, each sleeping in a host call (its fiber
+# suspended while others run on the thread): the lowered imports' shared
+# closures must reach each request's own instance (its stdin, stdout, env).
+for f in cmdsnap cmdplain; do
+    i=0
+    pids=""
+    while [ $i -lt 8 ]; do
+        curl -s -m 120 -o "$T/z$i" -D "$T/zh$i" --data-binary "body$i" "$URL/$f?sleep$i" &
+        pids="$pids $!"
+        i=$((i + 1))
+    done
+    for p in $pids; do wait "$p"; done
+    bad=""
+    i=0
+    while [ $i -lt 8 ]; do
+        grep -q "query=sleep$i" "$T/z$i" && grep -q "body=body$i" "$T/z$i" &&
+            tr -d '\r' <"$T/zh$i" | grep -q "^X-Counter: 1$" || bad="$bad $i"
+        i=$((i + 1))
+    done
+    check_eq "$f: 8 requests suspended in host calls at once, each its own answer" "" "$bad"
+done
 expect "snapshot refused: a constructor calling the host is 503" 503 \
     "its snapshot initialisation failed" "$URL/hostsnap/x"
 check_contains "snapshot refused: the log names the function, the cause and what to do" \

@@ -6,12 +6,15 @@
  * instance per request answers 1). The query selects a failure: "exit"
  * (main returns 3), "trap", "loop" (runs until the time limit), "oom"
  * (allocates until memory runs out, then aborts); "file" answers the first line
- * of /data/hello.txt (a preopen).
+ * of /data/hello.txt (a preopen); "sleep..." sleeps 200 ms (a WASI 0.2 poll:
+ * the request's fiber waits and others run on its thread) before answering
+ * as usual.
  * kiln-component: - command
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int counter;
 static void *volatile keep;
@@ -43,6 +46,10 @@ int main(void)
             memset(p, 1, 1 << 20);
             keep = p; /* used, so the allocation cannot be optimised away */
         }
+    }
+    if (strncmp(q, "sleep", 5) == 0) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     if (strcmp(q, "file") == 0) {
         FILE *f = fopen("/data/hello.txt", "r");

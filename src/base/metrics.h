@@ -9,7 +9,8 @@
  * Definition takes a mutex (rare); updates and reads are atomics on the
  * entry, which is never moved. Names are kept as given; the exporter turns
  * characters Prometheus does not allow into '_'.
- * Today the proxy-wasm host's proxy_define_metric is the only producer.
+ * Producers: the proxy-wasm host's proxy_define_metric and the pipeline's
+ * stage durations (src/http/pipeline.c, kiln_stage_duration_us).
  */
 #ifndef KILN_BASE_METRICS_H
 #define KILN_BASE_METRICS_H

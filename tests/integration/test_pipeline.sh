@@ -594,6 +594,18 @@ check_contains "upstream down: the body names it" "$BODY" "http://127.0.0.1:1"
 req "$URL/upslow/slow?ms=3000"
 check_eq "upstream slower than the route's timeout (with plugins): 504" 504 "$CODE"
 check_contains "upstream slow: the body says so" "$BODY" "300 ms"
+# ---- stage metrics ---------------------------------------------------------------------------
+ADMIN=$(sed -n 's/.*admin API on \(http:[^ ]*\).*/\1/p' "$LOG" | head -n 1)
+TOKEN=$(cat "$KILN_HOME/admin.token")
+req -H "Authorization: Bearer $TOKEN" "$ADMIN/metrics"
+check_eq "stage metrics: /metrics answers" 200 "$CODE"
+check_contains "stage metrics: a histogram family" "$BODY" "# TYPE kiln_stage_duration_us histogram"
+for kv in 'kind="access",function="guard"' 'kind="request",function="rw"' \
+    'kind="response",function="attrs"' 'kind="matcher",function="match"' \
+    'kind="pre-route",function="pre"' 'kind="sink",function="sink"' 'kind="backend",function="echo"'; do
+    n=$(printf '%s\n' "$BODY" | sed -n "s/^kiln_stage_duration_us_count{$kv} //p")
+    check "stage metrics: $kv observed (${n:-none})" [ "${n:-0}" -ge 1 ]
+done
 serve_stop
 check_eq "the pipeline server stops cleanly (exit 0: no sanitizer report under SANITIZE=1)" 0 "$SRC"
 

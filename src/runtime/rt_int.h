@@ -40,11 +40,13 @@
 #define RT_POOL_DEFAULT 1024
 #define RT_POOL_HOT 256
 /* Resetting a pooled memory on release (rt_mem.c zero_touched; measured
- * in docs/internals/snapshot.md §2): up to RT_MEMSET_ALL committed bytes
- * are simply memset; above, only the resident pages (mincore) are, which
- * costs what the instance touched instead of the memory's size. Pages are
- * discarded (madvise; every page then costs a fault of ~1.4 µs when next
- * touched) only when more than RT_ZERO_LIMIT bytes would be zeroed. */
+ * in docs/internals/snapshot.md §2): only the resident pages (mincore) are
+ * zeroed, which costs what the instance touched instead of the memory's
+ * size (memset of everything faulted in the pages that were not resident).
+ * Clean resident pages are given back only beyond RT_MEMSET_ALL of them.
+ * Pages are discarded (madvise; every page then costs a fault of ~1.4 µs
+ * when next touched) only when more than RT_ZERO_LIMIT bytes would be
+ * zeroed. */
 #define RT_MEMSET_ALL ((uint64_t)256 << 10)
 #define RT_ZERO_LIMIT ((uint64_t)64 << 20)
 /* Snapshot images of at least RT_TRACK_MIN bytes are write-tracked in their

@@ -341,7 +341,14 @@ static uint64_t zero_touched(rt_mem_header *h, uint64_t from, uint64_t limit)
     uint64_t end = h->committed;
     if (from >= end)
         return 0;
-    if (end - from <= RT_MEMSET_ALL || vmem_swap_possible()) {
+    /* Only the resident pages (mincore), whatever the size: a memset of
+     * everything writes - and so faults in, ~1.5 µs each - every page that
+     * is not resident, and a small slot often has many (a request grew the
+     * memory and touched little of it, or pool_take discarded what the last
+     * user committed beyond the next one's size). A component's graph of
+     * ~128-256 KiB memories paid ~25 faults per request that way
+     * (snapshot.md §2). Only with swap is everything written. */
+    if (vmem_swap_possible()) {
         if (end - from > limit)
             return UINT64_MAX;
         memset(d + from, 0, end - from);

@@ -583,6 +583,19 @@ static int load_list_range(cm_cx *cx, uint64_t ptr, uint32_t len, const cm_type 
     if (rc != KILN_OK)
         return rc;
     out->kind = CM_LIST;
+    if (elem->kind == CM_U8) {
+        /* Raw bytes: one host byte per guest byte, not a cm_val each (a
+         * guest's megabyte would otherwise cost 32 MB of host memory). */
+        char *b = cm_arena_alloc(cx->arena, len ? len : 1);
+        if (b == NULL)
+            return oom(cx);
+        if (len != 0)
+            memcpy(b, cx->mem + ptr, len);
+        out->bytes = true;
+        out->str.p = b;
+        out->str.len = len;
+        return KILN_OK;
+    }
     out->agg.n = len;
     out->agg.v = cm_arena_alloc(cx->arena, (size_t)len * sizeof(cm_val));
     if (out->agg.v == NULL)

@@ -40,10 +40,12 @@
 #define CM_UTF16_TAG ((uint32_t)1 << 31)
 #define CM_MAX_STRING_BYTES (((uint32_t)1 << 31) - 1)
 
-/* A component-level value. `kind` is its type's kind. A host value of
- * type list<u8> may be given as raw bytes instead of one cm_val per byte:
- * `bytes` true, the bytes at str.p, their count in str.len (lowering copies
- * them in one go; lifting never produces this form). */
+/* A component-level value. `kind` is its type's kind. A list<u8> may be
+ * raw bytes instead of one cm_val per byte: `bytes` true, the bytes at
+ * str.p, their count in str.len. Lowering copies them in one go; lifting
+ * always produces this form for list<u8> (a copy in the call's arena: one
+ * host byte per guest byte, not a cm_val each), so read such lists with
+ * cm_list_len/cm_list_byte, which take either form. */
 typedef struct cm_val cm_val;
 struct cm_val {
     cm_kind kind;
@@ -70,6 +72,17 @@ struct cm_val {
         uint32_t flags;      /* bit i = label i */
     };
 };
+
+/* A list<u8>'s length and byte i, in either form. */
+static inline uint32_t cm_list_len(const cm_val *v)
+{
+    return v->bytes ? v->str.len : v->agg.n;
+}
+
+static inline uint8_t cm_list_byte(const cm_val *v, uint32_t i)
+{
+    return v->bytes ? (uint8_t)v->str.p[i] : (uint8_t)v->agg.v[i].u;
+}
 
 typedef struct cm_cx cm_cx;
 

@@ -330,6 +330,14 @@ json_t *cm_val_to_json(const cm_type *t, const cm_val *v)
     case CM_LIST:
     case CM_TUPLE: {
         json_t *a = json_array();
+        if (v->bytes) { /* list<u8> as raw bytes */
+            for (uint32_t i = 0; a != NULL && i < v->str.len; i++)
+                if (json_array_append_new(a, json_integer(cm_list_byte(v, i))) != 0) {
+                    json_decref(a);
+                    return NULL;
+                }
+            return a;
+        }
         for (uint32_t i = 0; a != NULL && i < v->agg.n; i++) {
             json_t *e = cm_val_to_json(t->kind == CM_LIST ? t->elem : t->f[i].type, &v->agg.v[i]);
             if (e == NULL || json_array_append_new(a, e) != 0) {

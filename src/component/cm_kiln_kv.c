@@ -160,11 +160,12 @@ static int list_bytes(const cm_val *v, const uint8_t **p, uint8_t **owned, kiln_
         *p = (const uint8_t *)v->str.p;
         return KILN_OK;
     }
-    uint8_t *b = kiln_malloc(v->agg.n ? v->agg.n : 1);
+    uint32_t n = cm_list_len(v);
+    uint8_t *b = kiln_malloc(n ? n : 1);
     if (b == NULL)
         return cw_oom(err);
-    for (uint32_t i = 0; i < v->agg.n; i++)
-        b[i] = (uint8_t)v->agg.v[i].u;
+    for (uint32_t i = 0; i < n; i++)
+        b[i] = cm_list_byte(v, i);
     *p = b;
     *owned = b;
     return KILN_OK;
@@ -172,7 +173,7 @@ static int list_bytes(const cm_val *v, const uint8_t **p, uint8_t **owned, kiln_
 
 static size_t list_len(const cm_val *v)
 {
-    return v->bytes ? v->str.len : v->agg.n;
+    return cm_list_len(v);
 }
 
 /* ---- store ---------------------------------------------------------------------- */

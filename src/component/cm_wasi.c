@@ -59,12 +59,16 @@ int cw_bytes(cm_inst *ci, const uint8_t *p, size_t n, cm_val *out, kiln_err *err
 
 int cw_unbytes(const cm_val *list, uint8_t *buf, size_t cap, size_t *n, kiln_err *err)
 {
-    if (list->agg.n > cap)
+    uint32_t len = cm_list_len(list);
+    if (len > cap)
         return kiln_err_set(err, KILN_ELIMIT, "wasi 0.2: %u bytes in one call is over %zu",
-                            (unsigned)list->agg.n, cap);
-    for (uint32_t i = 0; i < list->agg.n; i++)
-        buf[i] = (uint8_t)list->agg.v[i].u;
-    *n = list->agg.n;
+                            (unsigned)len, cap);
+    if (list->bytes && len != 0)
+        memcpy(buf, list->str.p, len);
+    else
+        for (uint32_t i = 0; i < len; i++)
+            buf[i] = cm_list_byte(list, i);
+    *n = len;
     return KILN_OK;
 }
 

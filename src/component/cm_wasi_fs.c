@@ -308,7 +308,7 @@ HOSTFN(read_at)
 /* write: func(buffer: list<u8>, offset) -> result<filesize, error-code> */
 HOSTFN(write_at)
 {
-    size_t n = a[1].agg.n;
+    size_t n = cm_list_len(&a[1]);
     uint8_t *buf = cm_arena_alloc(cm_inst_arena(ci), n ? n : 1);
     if (buf == NULL)
         return cw_oom(err);

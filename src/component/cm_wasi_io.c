@@ -196,12 +196,12 @@ static int write_all(cm_inst *ci, kiln_wasi *w, uint32_t rep, const cm_val *list
     cw_obj *o = cw_get(w, rep, CW_OUT, err);
     if (o == NULL)
         return KILN_EINVAL;
-    uint64_t n = list ? list->agg.n : zeros;
+    uint64_t n = list ? cm_list_len(list) : zeros;
     uint8_t buf[4096];
     for (uint64_t i = 0; i < n;) {
         size_t k = n - i < sizeof(buf) ? (size_t)(n - i) : sizeof(buf);
         for (size_t j = 0; j < k; j++)
-            buf[j] = list ? (uint8_t)list->agg.v[i + j].u : 0;
+            buf[j] = list ? cm_list_byte(list, (uint32_t)(i + j)) : 0;
         size_t done = 0;
         wasi_errno e = out_write(cm_inst_caller(ci), w, o, buf, k, &done);
         if (e != WASI_ESUCCESS)

@@ -93,9 +93,16 @@ struct cm_type {
     bool async;           /* func: an async function type */
     uint32_t n_imports, n_exports; /* component and instance types */
     cm_extern *imports, *exports;
-    uint32_t id;          /* resource: unique per component tree */
+    uint32_t id;          /* resource: unique per component tree; an imported resource of
+                             a nested component takes its argument's (cm_nest.c), so
+                             handles pass between the two */
+    bool abstract;        /* resource: declared by a `(sub resource)` bound (an import's) */
+    bool bound;           /* resource: an abstract one whose id was so bound */
     bool has_dtor;        /* resource defined here: its destructor, a core func */
-    uint32_t dtor;        /*   index of the defining component */
+    uint32_t dtor;        /*   index (in the root's space once flattened) */
+    bool has_impl;        /* resource: the component instance that implements it is */
+    uint32_t impl;        /*   known: 0 the root, k its k-th nested instantiation
+                               (cm_nest.c; cm_func.owner counts the same way) */
 };
 
 /* A component-level function (index space CM_SORT_FUNC). */
@@ -117,6 +124,8 @@ typedef struct cm_func {
     cm_opts opts;         /* lift */
     uint32_t instance;    /* alias: the component instance it is an export of */
     const char *name;     /* import: the import's name; alias: the export's name */
+    uint32_t owner;       /* lift: the component instance it lifts from (0 the root, k
+                             its k-th nested instantiation, as cm_type.impl) */
 } cm_func;
 
 /* A core function (index space CM_SORT_CORE_FUNC). */

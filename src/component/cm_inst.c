@@ -187,10 +187,12 @@ int cm_handles_remove(cm_handles *t, uint32_t h, const cm_type *rt, cm_handle *o
     int rc = cm_handles_get(t, h, rt, &e, err);
     if (rc != KILN_OK)
         return rc;
-    if (e->own && e->lends > 0)
+    if (e->lends > 0)
         return kiln_err_set(err, KILN_ETRAP, "canonical ABI: %s handle %u is dropped while "
                             "%u borrow%s of it are live", rname(rt), (unsigned)h,
                             (unsigned)e->lends, e->lends > 1 ? "s" : "");
+    if (!e->own && e->scope != NULL)
+        (*e->scope)--; /* the borrow ends within its call */
     *out = *e;
     e->rt = NULL;
     e->rep = t->free_head;
@@ -204,11 +206,71 @@ void cm_handles_free(cm_handles *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* cm_cx.handle: lifting takes the guest's handle (own: out of its table),
- * lowering gives the guest a new one. */
+/* Forget `scope` in the borrows still naming it (its call failed or
+ * trapped: they are never dropped, and the count dies with the call). */
+static void handles_unscope(cm_handles *t, const uint32_t *scope)
+{
+    for (uint32_t i = 1; i < t->n; i++)
+        if (t->h[i].rt != NULL && t->h[i].scope == scope)
+            t->h[i].scope = NULL;
+}
+
+/* ---- guest memory, realloc and handles for a lift or lower ---------------- */
+
+#define LENT_INLINE 8
+
+typedef struct opts_cx {
+    cm_inst *ci;
+    kiln_instance *realloc_inst;
+    const char *realloc_name;
+    wasm_rt_memory_t *memory;
+    /* Lowering a call's arguments into the callee: the call's count of
+     * borrows not yet dropped (Task.num_borrows), or NULL; and the callee's
+     * component instance (cm_func.owner). */
+    uint32_t *scope;
+    uint32_t owner;
+    /* Lifting a call's arguments from the caller: the handles it lends
+     * for the call (Subtask.lenders), released by lends_release. */
+    uint32_t *lent, n_lent, cap_lent;
+    uint32_t lent_inline[LENT_INLINE];
+} opts_cx;
+
+static int lend(cm_cx *cx, opts_cx *o, cm_handle *e, uint32_t h)
+{
+    if (o->n_lent == o->cap_lent) {
+        uint32_t cap = o->cap_lent * 2;
+        uint32_t *l = cm_arena_alloc(cx->arena, cap * sizeof(*l));
+        if (l == NULL)
+            return kiln_err_set(cx->err, KILN_ENOMEM, "out of memory for lent handles");
+        memcpy(l, o->lent, o->n_lent * sizeof(*l));
+        o->lent = l;
+        o->cap_lent = cap;
+    }
+    o->lent[o->n_lent++] = h;
+    e->lends++;
+    return KILN_OK;
+}
+
+/* The call lifted with o returned (or failed): its lent handles are the
+ * caller's again. */
+static void lends_release(opts_cx *o)
+{
+    cm_handles *t = &o->ci->handles;
+    for (uint32_t i = 0; i < o->n_lent; i++) {
+        uint32_t h = o->lent[i];
+        if (h < t->n && t->h[h].rt != NULL && t->h[h].lends > 0)
+            t->h[h].lends--;
+    }
+    o->n_lent = 0;
+}
+
+/* cm_cx.handle: lifting takes the guest's handle (own: out of its table;
+ * borrow: lent for the call), lowering gives the guest a new one (a borrow
+ * counted in the call's scope). */
 static int cx_handle(cm_cx *cx, const cm_type *t, bool lift, uint32_t in, uint32_t *out)
 {
-    cm_inst *ci = ((void **)cx->ud)[0];
+    opts_cx *o = cx->ud;
+    cm_inst *ci = o->ci;
     const cm_type *rt = t->elem;
     if (lift) {
         if (t->kind == CM_OWN) {
@@ -223,20 +285,22 @@ static int cx_handle(cm_cx *cx, const cm_type *t, bool lift, uint32_t in, uint32
         cm_handle *e;
         int rc = cm_handles_get(&ci->handles, in, rt, &e, cx->err);
         if (rc == KILN_OK)
+            rc = lend(cx, o, e, in);
+        if (rc == KILN_OK)
             *out = e->rep;
         return rc;
     }
-    return cm_handles_add(&ci->handles, rt, in, t->kind == CM_OWN, out, cx->err);
+    if (t->kind == CM_BORROW && o->scope != NULL && rt->has_impl && rt->impl == o->owner) {
+        *out = in; /* a borrow given to the resource's implementer is its rep */
+        return KILN_OK;
+    }
+    int rc = cm_handles_add(&ci->handles, rt, in, t->kind == CM_OWN, out, cx->err);
+    if (rc == KILN_OK && t->kind == CM_BORROW && o->scope != NULL) {
+        ci->handles.h[*out].scope = o->scope;
+        (*o->scope)++;
+    }
+    return rc;
 }
-
-/* ---- guest memory and realloc for a lift or lower ------------------------- */
-
-typedef struct opts_cx {
-    cm_inst *ci; /* first: cx_handle reads it */
-    kiln_instance *realloc_inst;
-    const char *realloc_name;
-    wasm_rt_memory_t *memory;
-} opts_cx;
 
 static void refresh(cm_cx *cx)
 {
@@ -278,6 +342,8 @@ static int opts_setup(cm_inst *ci, const cm_opts *opts, opts_cx *o, cm_cx *cx, c
 {
     memset(o, 0, sizeof(*o));
     o->ci = ci;
+    o->lent = o->lent_inline;
+    o->cap_lent = LENT_INLINE;
     if (opts->has_memory) {
         const cm_core_item *it = ci->c->space[CM_SORT_CORE_MEMORY][opts->memory];
         kiln_instance *mi = it->instance < ci->n_core ? ci->core[it->instance] : NULL;
@@ -357,7 +423,7 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
     } else {
         cm_arena *arena = cm_arena_new();
         cm_val *vals = arena ? cm_arena_alloc(arena, (l->ft->n + 1) * sizeof(cm_val)) : NULL;
-        opts_cx o;
+        opts_cx o = {.ci = ci}; /* lends_release is a no-op until opts_setup */
         cm_cx cx;
         cm_val result = {0};
         if (vals == NULL)
@@ -379,6 +445,7 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
                                  : l->hf->fn(ci, ci->ud[l->table], l->ft, vals, &result, &err);
             ci->caller = outer_caller;
             ci->call_arena = outer_arena;
+            lends_release(&o); /* the borrows it was given ended with the call */
             if (rc == KILN_EEXIT) {
                 cm_arena_free(arena);
                 kiln_host_exit(caller, ci->exit_code);
@@ -389,6 +456,7 @@ static void lowered_dispatch(ffi_cif *cif, void *ret, void **args, void *user)
             rc = cm_lower_results(&cx, l->ft, &result, np < l->n_in ? in[np].v.i32 : 0, &out,
                                   &n_out);
         }
+        lends_release(&o); /* lifting failed part-way: what it lent */
         cm_arena_free(arena);
     }
     if (rc != KILN_OK)
@@ -996,26 +1064,14 @@ void cm_inst_set_exit(cm_inst *ci, int code)
 
 /* ---- calling a lifted export ---------------------------------------------- */
 
-int cm_inst_call(cm_inst *ci, const cm_func *fn, const cm_val *args, cm_arena *arena,
-                 cm_val *result, kiln_err *err)
+/* cm_inst_call's core call with the lowered arguments; then the borrow
+ * check, the result lifted, post-return. */
+static int call_core(cm_inst *ci, const cm_func *fn, kiln_instance *inst, const char *name,
+                     cm_cx *cx, const cm_flat *flat, uint32_t nflat, const uint32_t *borrows,
+                     cm_val *result, kiln_err *err)
 {
     const cm_type *ft = fn->type;
-    if (fn->how != CM_FUNC_LIFT || fn->opts.async)
-        return kiln_err_set(err, KILN_EUNSUPPORTED, "only synchronous lifted functions can be "
-                            "called");
-    kiln_instance *inst;
-    const char *name;
-    int rc = core_alias(ci, fn->core_func, &inst, &name, err);
-    opts_cx o;
-    cm_cx cx;
-    if (rc == KILN_OK)
-        rc = opts_setup(ci, &fn->opts, &o, &cx, arena, err);
-    cm_flat flat[CM_MAX_FLAT_PARAMS];
-    uint32_t nflat = 0;
-    if (rc == KILN_OK)
-        rc = cm_lower_params(&cx, ft, args, flat, &nflat);
-    if (rc != KILN_OK)
-        return rc;
+    int rc;
     char sig[CM_MAX_FLAT_PARAMS + 4];
     kiln_value cargs[CM_MAX_FLAT_PARAMS], cres[1];
     size_t k = 0;
@@ -1038,10 +1094,17 @@ int cm_inst_call(cm_inst *ci, const cm_func *fn, const cm_val *args, cm_arena *a
         ci->exit_code = err->exit_code;
         return KILN_EEXIT;
     }
+    /* Before the result is taken (Task.return_): the caller may count on
+     * having its lent handles back when it sees the result. */
+    if (rc == KILN_OK && *borrows != 0)
+        return kiln_err_set(err, KILN_ETRAP, "canonical ABI: '%s' returned without dropping "
+                            "%u borrowed handle%s it was given (a callee drops every borrow "
+                            "before it returns)", name, (unsigned)*borrows,
+                            *borrows > 1 ? "s" : "");
     cm_flat fres = {.t = rt, .v = cres[0]};
     if (rc == KILN_OK) {
-        refresh(&cx);
-        rc = cm_lift_results(&cx, ft, &fres, nres, result);
+        refresh(cx);
+        rc = cm_lift_results(cx, ft, &fres, nres, result);
     }
     if (rc == KILN_OK && fn->opts.has_post_return) {
         kiln_instance *pi;
@@ -1055,6 +1118,37 @@ int cm_inst_call(cm_inst *ci, const cm_func *fn, const cm_val *args, cm_arena *a
         if (rc == KILN_OK)
             rc = kiln_instance_call(pi, pname, psig, nres ? cres : NULL, NULL, err);
     }
+    return rc;
+}
+
+int cm_inst_call(cm_inst *ci, const cm_func *fn, const cm_val *args, cm_arena *arena,
+                 cm_val *result, kiln_err *err)
+{
+    const cm_type *ft = fn->type;
+    if (fn->how != CM_FUNC_LIFT || fn->opts.async)
+        return kiln_err_set(err, KILN_EUNSUPPORTED, "only synchronous lifted functions can be "
+                            "called");
+    kiln_instance *inst;
+    const char *name;
+    int rc = core_alias(ci, fn->core_func, &inst, &name, err);
+    opts_cx o = {.ci = ci};
+    cm_cx cx;
+    /* Borrows lowered into the callee for this call, not yet dropped: it
+     * must drop every one before it returns (CanonicalABI.md, Task.return_). */
+    uint32_t borrows = 0;
+    if (rc == KILN_OK)
+        rc = opts_setup(ci, &fn->opts, &o, &cx, arena, err);
+    o.scope = &borrows;
+    o.owner = fn->owner;
+    cm_flat flat[CM_MAX_FLAT_PARAMS];
+    uint32_t nflat = 0;
+    if (rc == KILN_OK)
+        rc = cm_lower_params(&cx, ft, args, flat, &nflat);
+    if (rc == KILN_OK)
+        rc = call_core(ci, fn, inst, name, &cx, flat, nflat, &borrows, result, err);
+    if (borrows != 0)
+        handles_unscope(&ci->handles, &borrows);
+    lends_release(&o); /* none unless a result held a borrow */
     return rc;
 }
 

@@ -163,7 +163,9 @@ int cm_inst_exit_code(const cm_inst *ci);
  * Call the lifted function `fn` (CM_FUNC_LIFT) with args (one per
  * parameter): lower, call, lift into *result (allocated in `arena`), then
  * post-return. The caller converts the result before freeing the arena.
- * KILN_ETRAP on a guest or Canonical ABI trap, KILN_EEXIT on exit.
+ * KILN_ETRAP on a guest or Canonical ABI trap (including a callee that
+ * returns without dropping every borrow lowered into it), KILN_EEXIT on
+ * exit.
  */
 int cm_inst_call(cm_inst *ci, const cm_func *fn, const cm_val *args, cm_arena *arena,
                  cm_val *result, kiln_err *err);
@@ -174,7 +176,9 @@ typedef struct cm_handle {
     const cm_type *rt; /* the resource type; NULL: a free slot */
     uint32_t rep;
     bool own;
-    uint32_t lends;    /* borrows of this own handle in progress */
+    uint32_t lends;    /* calls in progress this handle is lent to (passed as a borrow) */
+    uint32_t *scope;   /* a borrow lowered into a call (cm_inst_call): that call's count of
+                          borrows not yet dropped, which must be 0 when it returns */
 } cm_handle;
 
 typedef struct cm_handles {
@@ -189,8 +193,8 @@ int cm_handles_add(cm_handles *t, const cm_type *rt, uint32_t rep, bool own, uin
 /* The live handle h of resource type rt, or a trap (unknown or dropped
  * handle, wrong resource type). */
 int cm_handles_get(cm_handles *t, uint32_t h, const cm_type *rt, cm_handle **out, kiln_err *err);
-/* resource.drop / lifting an own: remove h; traps as get, and when an own
- * handle is still lent out. */
+/* resource.drop / lifting an own: remove h; traps as get, and when the
+ * handle is still lent out. Removing a borrow ends it in its call's scope. */
 int cm_handles_remove(cm_handles *t, uint32_t h, const cm_type *rt, cm_handle *out,
                       kiln_err *err);
 void cm_handles_free(cm_handles *t);

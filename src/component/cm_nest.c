@@ -55,6 +55,7 @@ typedef struct nest {
     uint32_t n_maps;
     uint32_t depth;   /* nested instantiations */
     uint32_t calls;   /* resolve() recursion */
+    uint32_t n_insts; /* nested instantiations so far (their ids are 1..n_insts) */
 } nest;
 
 /* Bound on resolve()'s recursion: a hostile chain of definitions each
@@ -65,6 +66,7 @@ typedef struct nest {
  * indices are kept as they are. */
 typedef struct nest_ctx {
     const cm_component *c;
+    uint32_t id;             /* the instantiation's id (cm_func.owner, cm_type.impl) */
     const cm_core_arg *args; /* the instantiation's arguments, indices in the root */
     uint32_t n_args;
     uint32_t *memo[CM_SORT_COUNT]; /* root index + 1, 0 = not resolved yet */
@@ -193,6 +195,66 @@ static int resolve_args(nest *t, nest_ctx *x, const cm_core_arg *a, uint32_t n,
     return rc;
 }
 
+/* A resource type the nested component imports is the one it is given:
+ * the import takes the argument's identity (cm_type.id), so handles of one
+ * are handles of the other on both sides of a component-to-component call
+ * (the Canonical ABI's resource types are the argument's, not new ones).
+ * The tree is the root's, in its arena: flattening rewrites it. */
+static int bind_resource(nest *t, const cm_type *imported, const cm_type *given)
+{
+    if (imported == NULL || given == NULL || imported->kind != CM_RESOURCE ||
+        !imported->abstract || given->kind != CM_RESOURCE || imported == given)
+        return KILN_OK; /* not a `(sub resource)` import: its identity is its own */
+    cm_type *im = (cm_type *)imported;
+    if (im->bound && im->id != given->id)
+        return fail(t, KILN_EUNSUPPORTED, "a component instantiated twice with different "
+                    "resource types for one of its imports");
+    im->id = given->id;
+    im->bound = true;
+    return KILN_OK;
+}
+
+/* The resources among d's arguments, bound to nc's imports: a type given
+ * for a type import, and the type exports of an instance given for an
+ * instance import, by name. `args` are d's resolved in the root. */
+static int bind_resources(nest *t, nest_ctx *x, const cm_inst_def *d, const cm_component *nc,
+                          const cm_core_arg *args)
+{
+    const cm_component *parent = x != NULL ? x->c : t->root;
+    int rc = KILN_OK;
+    for (uint32_t a = 0; a < d->n && rc == KILN_OK; a++) {
+        const cm_extern *im = NULL;
+        for (uint32_t k = 0; k < nc->n_imports && im == NULL; k++)
+            if (strcmp(nc->imports[k].name, d->args[a].name) == 0)
+                im = &nc->imports[k];
+        if (im == NULL || im->sort != d->args[a].sort || im->type == NULL)
+            continue;
+        if (im->sort == CM_SORT_TYPE) {
+            /* Types pass by identity: the index is in the parent's space. */
+            uint32_t i = d->args[a].index;
+            if (i < parent->n_space[CM_SORT_TYPE])
+                rc = bind_resource(t, im->type, parent->space[CM_SORT_TYPE][i]);
+        } else if (im->sort == CM_SORT_INSTANCE) {
+            uint32_t i = args[a].index;
+            const cm_type *given = i < t->root->n_space[CM_SORT_INSTANCE]
+                                       ? t->root->space[CM_SORT_INSTANCE][i]
+                                       : NULL;
+            for (uint32_t j = 0; given != NULL && j < im->type->n_exports && rc == KILN_OK; j++) {
+                const cm_extern *ex = &im->type->exports[j];
+                if (ex->sort != CM_SORT_TYPE)
+                    continue;
+                for (uint32_t g = 0; g < given->n_exports; g++)
+                    if (given->exports[g].sort == CM_SORT_TYPE &&
+                        strcmp(given->exports[g].name, ex->name) == 0) {
+                        rc = bind_resource(t, ex->type, given->exports[g].type);
+                        break;
+                    }
+            }
+        }
+    }
+    return rc;
+}
+
 /* Instantiate nested component d->component with d's arguments (resolved
  * in x): every core instance and nested instance it makes, then its
  * exports as a map. */
@@ -204,8 +266,10 @@ static int instantiate(nest *t, nest_ctx *x, const cm_inst_def *d, nest_map **ou
                     "defined inside the component can be instantiated)");
     if (t->depth >= CM_MAX_NESTING)
         return fail(t, KILN_ELIMIT, "instantiations nested too deep");
-    nest_ctx child = {.c = nc, .n_args = d->n};
+    nest_ctx child = {.c = nc, .n_args = d->n, .id = ++t->n_insts};
     int rc = resolve_args(t, x, d->args, d->n, &child.args);
+    if (rc == KILN_OK)
+        rc = bind_resources(t, x, d, nc, child.args);
     /* Every import must be given (the sorts are checked where used). */
     for (uint32_t k = 0; rc == KILN_OK && k < nc->n_imports; k++) {
         bool given = false;
@@ -309,10 +373,36 @@ static int resolve_func(nest *t, nest_ctx *x, uint32_t i, uint32_t *out)
     if (n == NULL)
         return fail(t, KILN_ENOMEM, "out of memory");
     *n = *f;
+    n->owner = x->id;
     int rc = resolve(t, x, CM_SORT_CORE_FUNC, f->core_func, &n->core_func);
     if (rc == KILN_OK)
         rc = remap_opts(t, x, &n->opts);
     return rc == KILN_OK ? append(t, CM_SORT_FUNC, n, out) : rc;
+}
+
+/* x implements resource type r (it has a resource.new of it: only the
+ * defining component may). Its destructor's index moves to the root's
+ * space. A component defining resources instantiated twice would share one
+ * type object between two implementers (the Canonical ABI makes a new type
+ * per instantiation): refused. */
+static int implement(nest *t, nest_ctx *x, const cm_type *r)
+{
+    cm_type *rt = (cm_type *)r; /* the root's arena: flattening rewrites the tree */
+    if (rt->has_impl)
+        return rt->impl == x->id ? KILN_OK
+                                 : fail(t, KILN_EUNSUPPORTED, "a component that defines a "
+                                        "resource type is instantiated more than once (Kiln "
+                                        "would share the type between the instances: define "
+                                        "the component once per instantiation)");
+    rt->has_impl = true;
+    rt->impl = x->id;
+    if (!rt->has_dtor)
+        return KILN_OK;
+    uint32_t d;
+    int rc = resolve(t, x, CM_SORT_CORE_FUNC, rt->dtor, &d);
+    if (rc == KILN_OK)
+        rt->dtor = d;
+    return rc;
 }
 
 static int resolve_core_func(nest *t, nest_ctx *x, uint32_t i, uint32_t *out)
@@ -332,10 +422,9 @@ static int resolve_core_func(nest *t, nest_ctx *x, uint32_t i, uint32_t *out)
         if (rc == KILN_OK)
             rc = remap_opts(t, x, &n->opts);
         break;
-    default: /* resource.new/drop/rep: the type is shared */
-        if (f->resource != NULL && f->resource->has_dtor)
-            return fail(t, KILN_EUNSUPPORTED, "a resource with a destructor defined by a nested "
-                        "component");
+    default: /* resource.new/drop/rep: the type object is the defining component's */
+        if (f->how == CM_CORE_RESOURCE_NEW && f->resource != NULL)
+            rc = implement(t, x, f->resource);
         break;
     }
     return rc == KILN_OK ? append(t, CM_SORT_CORE_FUNC, n, out) : rc;
@@ -432,6 +521,15 @@ int cm_nest_flatten(cm_component *root, kiln_err *err)
     nest t = {.root = root, .err = err};
     uint32_t n_inst = root->n_space[CM_SORT_INSTANCE];
     int rc = KILN_OK;
+    /* The root implements the resources it makes (instantiation 0). */
+    for (uint32_t i = 0; i < root->n_space[CM_SORT_CORE_FUNC]; i++) {
+        const cm_core_func *f = root->space[CM_SORT_CORE_FUNC][i];
+        if (f->how == CM_CORE_RESOURCE_NEW && f->resource != NULL) {
+            cm_type *rt = (cm_type *)f->resource;
+            rt->has_impl = true;
+            rt->impl = 0;
+        }
+    }
     /* The root's own instances, in order: nested instantiations happen
      * here, and inline bags and aliases get their maps. */
     for (uint32_t i = 0; rc == KILN_OK && i < n_inst; i++) {

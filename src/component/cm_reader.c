@@ -848,6 +848,7 @@ static int rd_externdesc(rd *r, const scope *sc, const char *name, cm_sort *sort
             if (t == NULL)
                 return oom(r);
             t->id = r->next_resource++;
+            t->abstract = true;
             *out = t;
         } else {
             return fail(r, KILN_EMODULE, bat, "malformed type bound 0x%02x", b);

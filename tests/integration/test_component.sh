@@ -158,6 +158,23 @@ out=$("$KILN" call "$OUT/twice.wasm" run 2>&1)
 check_eq "nested: one component instantiated twice keeps two states" 21 "$out"
 out=$("$KILN" call "$OUT/twice.wasm" bump-a 2>&1)
 check_eq "nested: a fresh instance per call" 1 "$out"
+# Resources across the boundary: the nested component's imported resource
+# type is the one it is given, and a borrow lowered into a callee must be
+# dropped by it before it returns (the Canonical ABI's borrow scope).
+out=$("$KILN" call "$OUT/borrow.wasm" run-good 2>&1)
+check_eq "nested: a root resource lent to a nested component, its borrow dropped" 7 "$out"
+out=$("$KILN" call "$OUT/borrow.wasm" run-keep 2>&1)
+check_eq "nested: a callee keeping a borrow traps (134)" 134 $?
+check_contains "nested: the borrow-scope trap names the callee" "$out" \
+    "canonical ABI: 'keep' returned without dropping 1 borrowed handle it was given"
+out=$("$KILN" call "$OUT/host_borrow.wasm" run 2>&1)
+check_eq "nested: a host pollable lent to a nested component given wasi:io/poll" 1 "$out"
+out=$("$KILN" call "$OUT/impl.wasm" run 2>&1)
+check_eq "nested: a borrow reaches the implementer as its rep; drop runs its destructor" 421 "$out"
+out=$("$KILN" call "$OUT/impl_twice.wasm" run 2>&1)
+check_eq "nested: a resource-defining component instantiated twice exits 1" 1 $?
+check_contains "nested: ... and says why and what to do" "$out" \
+    "instantiated more than once (Kiln would share the type between the instances"
 out=$("$KILN" inspect "$OUT/missing_arg.wasm" 2>&1)
 check_eq "nested: an import not given exits 1" 1 $?
 check_contains "nested: the missing import is named" "$out" \

@@ -102,6 +102,9 @@ done
 transpile hello_cmd "$OUT/hello_cmd.wasm"
 transpile greet_chain "$OUT/greet_chain.wasm"
 transpile twice "$OUT/twice.wasm"
+transpile borrow "$OUT/borrow.wasm"
+transpile host_borrow "$OUT/host_borrow.wasm"
+transpile impl "$OUT/impl.wasm"
 transpile example "$EX/handler.wasm"
 transpile js_handler "$JSC"
 
@@ -226,6 +229,10 @@ nested-run greet_chain $W/nested-greet run ["Zoë 😀"]
 nested-run-empty greet_chain $W/nested-greet run [""]
 nested-twice twice $W/nested-twice run
 nested-twice-bump twice $W/nested-twice bump-a
+nested-borrow-good borrow $W/nested-borrow run-good
+nested-borrow-keep borrow $W/nested-borrow run-keep
+nested-host-borrow host_borrow $W/nested-host-borrow run
+nested-impl impl $W/nested-impl run
 example-added example $EX/wit handle $(ev object-added a '[104,105,32,116,111,111]')
 example-removed example $EX/wit handle $(ev object-removed a '[]')
 example-unsupported example $EX/wit handle $(ev message a '[]')

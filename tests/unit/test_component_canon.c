@@ -750,6 +750,19 @@ static void test_resource_handles(void **state)
     assert_int_equal(h3, h1);
     assert_int_equal(cm_handles_remove(&t, h2, &r2, &out, &e), KILN_OK);
     assert_false(out.own);
+    /* A borrow lowered into a call counts in the call's scope until it is
+     * dropped; a borrow lent on to another call cannot be dropped either. */
+    uint32_t scope = 1, hb;
+    assert_int_equal(cm_handles_add(&t, &r2, 45, false, &hb, &e), KILN_OK);
+    assert_int_equal(cm_handles_get(&t, hb, &r2, &p, &e), KILN_OK);
+    p->scope = &scope;
+    p->lends = 1;
+    assert_int_equal(cm_handles_remove(&t, hb, &r2, &out, &e), KILN_ETRAP);
+    assert_non_null(strstr(e.msg, "borrow"));
+    assert_int_equal(scope, 1);
+    p->lends = 0;
+    assert_int_equal(cm_handles_remove(&t, hb, &r2, &out, &e), KILN_OK);
+    assert_int_equal(scope, 0);
     cm_handles_free(&t);
 }
 

@@ -1,7 +1,7 @@
 /*
  * json_raw.c - JSON that keeps a guest's numbers as written (json_raw.h), on
- * yajl: its parser hands numbers over as text (the yajl_number callback) and
- * its generator writes text back as given (yajl_gen_number).
+ * yajl: its parser hands numbers over as text (the yajl_number callback),
+ * and the writer here prints that text back as given.
  *
  * yajl does not check its own allocations (yajl_buf, the parser's byte
  * stack): it keeps the C library's allocator, because kiln_malloc's injected
@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 
 #include "base/alloc.h"
@@ -58,78 +57,102 @@ char *json_raw_utf8(const char *s, size_t n, size_t *outlen)
 
 /* ---- the writer --------------------------------------------------------------------- */
 
-/* yajl_gen refuses to nest deeper than YAJL_MAX_DEPTH (128) levels. */
-#define JW_MAX_DEPTH 128
+/*
+ * The writer prints compact JSON itself, byte for byte as yajl_gen printed it
+ * before (no spaces; strings escape '"', '\\', \b \f \n \r \t and the other
+ * control bytes as \u00XX with upper-case hex; '/' and DEL as they are):
+ * context documents are written for every plugin call, and going through
+ * yajl_gen cost a callback per token and per escaped character plus a second
+ * UTF-8 check of every string.
+ */
 
-/* Frames: an array, or an object expecting a key or a value. yajl_gen does
- * not check that a close matches its open, nor that an object is not closed
- * between a key and its value, and takes any string as a key in key
- * position: the writer keeps its own frames to catch those. */
+/* yajl_gen's nesting limit (YAJL_MAX_DEPTH): it refused to open a 128th
+ * level, and the writer still does. */
+#define JW_MAX_DEPTH 128
+/* First buffer size: a plugin's context document is about 2-3 KiB. */
+#define JW_FIRST_CAP 4096
+
+/* Frames: an array, or an object expecting a key or a value. The writer
+ * checks that a close matches its open, that an object is not closed
+ * between a key and its value, and that keys come only in key position. */
 enum { F_ARR = 'a', F_KEY = 'k', F_VAL = 'v' };
 
 struct jw {
-    yajl_gen g;
     char *buf; /* the output so far (kiln_malloc, so free() releases it) */
     size_t len, cap;
     bool err;  /* sticky */
     bool done; /* a complete top-level value was written */
     unsigned depth;
     char frame[JW_MAX_DEPTH];
+    bool more[JW_MAX_DEPTH]; /* the frame holds a member already: a comma first */
 };
 
-static void jw_print(void *ctx, const char *s, size_t n)
+/* Room for n more bytes (and the final NUL); false (and err) on OOM. */
+static bool jw_room(jw *w, size_t n)
 {
-    jw *w = ctx;
-    if (w->err)
-        return;
-    if (w->len + n + 1 > w->cap) {
-        size_t nc = w->cap ? w->cap : 256;
-        while (nc < w->len + n + 1)
-            nc *= 2;
-        char *nb = kiln_realloc(w->buf, nc);
-        if (nb == NULL) {
-            w->err = true;
-            return;
-        }
-        w->buf = nb;
-        w->cap = nc;
+    if (w->len + n + 1 <= w->cap)
+        return true;
+    if (n > SIZE_MAX / 4 - w->len) {
+        w->err = true;
+        return false;
     }
+    size_t nc = w->cap ? w->cap : JW_FIRST_CAP;
+    while (nc < w->len + n + 1)
+        nc *= 2;
+    char *nb = kiln_realloc(w->buf, nc);
+    if (nb == NULL) {
+        w->err = true;
+        return false;
+    }
+    w->buf = nb;
+    w->cap = nc;
+    return true;
+}
+
+static void jw_put(jw *w, const char *s, size_t n)
+{
+    if (w->err || !jw_room(w, n))
+        return;
     memcpy(w->buf + w->len, s, n);
     w->len += n;
 }
 
+static void jw_putc(jw *w, char c)
+{
+    if (w->err || !jw_room(w, 1))
+        return;
+    w->buf[w->len++] = c;
+}
+
 jw *jw_new(void)
 {
-    jw *w = kiln_calloc(1, sizeof(*w));
-    if (w == NULL)
-        return NULL;
-    w->g = yajl_gen_alloc(NULL);
-    if (w->g == NULL) {
-        kiln_free(w);
-        return NULL;
-    }
-    yajl_gen_config(w->g, yajl_gen_print_callback, jw_print, w);
-    /* A safety net: every string reaches yajl_gen already valid. */
-    yajl_gen_config(w->g, yajl_gen_validate_utf8, 1);
-    return w;
+    return kiln_calloc(1, sizeof(jw));
 }
 
 void jw_free(jw *w)
 {
     if (w == NULL)
         return;
-    yajl_gen_free(w->g);
     kiln_free(w->buf);
     kiln_free(w);
 }
 
-/* May a value be written now? (Not where a key is expected.) */
+/* May a value be written now? (Not where a key is expected, nor after a
+ * complete top-level value.) Writes the comma a value in an array needs. */
 static bool value_ok(jw *w)
 {
     if (w == NULL || w->err)
         return false;
-    if (w->depth > 0 && w->frame[w->depth - 1] == F_KEY)
+    if (w->depth == 0) {
+        if (w->done)
+            w->err = true;
+    } else if (w->frame[w->depth - 1] == F_KEY) {
         w->err = true;
+    } else if (w->frame[w->depth - 1] == F_ARR) {
+        if (w->more[w->depth - 1])
+            jw_putc(w, ',');
+        w->more[w->depth - 1] = true;
+    }
     return !w->err;
 }
 
@@ -143,21 +166,16 @@ static void value_done(jw *w)
         w->frame[w->depth - 1] = F_KEY;
 }
 
-static void check(jw *w, yajl_gen_status st)
-{
-    if (st != yajl_gen_status_ok)
-        w->err = true;
-}
-
 static void jw_open_(jw *w, bool obj)
 {
     if (!value_ok(w))
         return;
-    if (w->depth >= JW_MAX_DEPTH) {
+    if (w->depth + 1 >= JW_MAX_DEPTH) {
         w->err = true;
         return;
     }
-    check(w, obj ? yajl_gen_map_open(w->g) : yajl_gen_array_open(w->g));
+    jw_putc(w, obj ? '{' : '[');
+    w->more[w->depth] = false;
     w->frame[w->depth++] = obj ? F_KEY : F_ARR;
 }
 
@@ -169,7 +187,7 @@ static void jw_close_(jw *w, bool obj)
         w->err = true; /* unbalanced, or an object closed after a key */
         return;
     }
-    check(w, obj ? yajl_gen_map_close(w->g) : yajl_gen_array_close(w->g));
+    jw_putc(w, obj ? '}' : ']');
     w->depth--;
     value_done(w);
 }
@@ -194,24 +212,66 @@ void jw_arr_close(jw *w)
     jw_close_(w, false);
 }
 
-/* yajl_gen_string with s made valid UTF-8 first. */
+/* Which ASCII bytes a string must escape: 0 none, 'u' as \u00XX, else the
+ * letter after the backslash. */
+static const char jw_esc[128] = {
+    ['\0'] = 'u', [1] = 'u',  [2] = 'u',    [3] = 'u',  [4] = 'u',  [5] = 'u',  [6] = 'u',
+    [7] = 'u',    ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [11] = 'u', ['\f'] = 'f',
+    ['\r'] = 'r', [14] = 'u', [15] = 'u',   [16] = 'u', [17] = 'u', [18] = 'u', [19] = 'u',
+    [20] = 'u',   [21] = 'u', [22] = 'u',   [23] = 'u', [24] = 'u', [25] = 'u', [26] = 'u',
+    [27] = 'u',   [28] = 'u', [29] = 'u',   [30] = 'u', [31] = 'u', ['"'] = '"', ['\\'] = '\\',
+};
+
+/* s as a JSON string literal: escaped, and each invalid UTF-8 sequence
+ * written as U+FFFD (the bytes json_raw_utf8 would give). One pass; runs of
+ * plain bytes are copied whole. */
 static void gen_string(jw *w, const char *s, size_t n)
 {
-    if (utf8_valid((const uint8_t *)s, n)) {
-        check(w, yajl_gen_string(w->g, (const unsigned char *)s, n));
+    const uint8_t *p = (const uint8_t *)s;
+    /* Escapes take at most 6 bytes per input byte, U+FFFD 3: reserve for
+     * the common case up front, grow on demand beyond it. */
+    if (!jw_room(w, n + 2))
         return;
+    w->buf[w->len++] = '"';
+    size_t i = 0, run = 0; /* [run, i) is copied as is */
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            char e = jw_esc[c];
+            if (e == 0) {
+                i++;
+                continue;
+            }
+            jw_put(w, s + run, i - run);
+            char seq[6] = {'\\', e};
+            size_t k = 2;
+            if (e == 'u') {
+                static const char hex[] = "0123456789ABCDEF";
+                seq[2] = '0';
+                seq[3] = '0';
+                seq[4] = hex[c >> 4];
+                seq[5] = hex[c & 15];
+                k = 6;
+            }
+            jw_put(w, seq, k);
+            run = ++i;
+            continue;
+        }
+        size_t bad, k = utf8_seq(p + i, n - i, &bad);
+        if (k > 0) {
+            i += k;
+            continue;
+        }
+        jw_put(w, s + run, i - run);
+        jw_put(w, "\xEF\xBF\xBD", 3);
+        i += bad;
+        run = i;
     }
-    size_t m;
-    char *fixed = json_raw_utf8(s, n, &m);
-    if (fixed == NULL) {
-        w->err = true;
-        return;
-    }
-    check(w, yajl_gen_string(w->g, (const unsigned char *)fixed, m));
-    kiln_free(fixed);
+    jw_put(w, s + run, i - run);
+    jw_putc(w, '"');
 }
 
-static void jw_keyn(jw *w, const char *key, size_t n)
+void jw_keyn(jw *w, const char *key, size_t n)
 {
     if (w == NULL || w->err)
         return;
@@ -219,8 +279,32 @@ static void jw_keyn(jw *w, const char *key, size_t n)
         w->err = true;
         return;
     }
+    if (w->more[w->depth - 1])
+        jw_putc(w, ',');
+    w->more[w->depth - 1] = true;
     gen_string(w, key, n);
+    jw_putc(w, ':');
     w->frame[w->depth - 1] = F_VAL;
+}
+
+void jw_members(jw *w, const char *members)
+{
+    if (w == NULL || w->err)
+        return;
+    if (w->depth == 0 || w->frame[w->depth - 1] != F_KEY) {
+        w->err = true;
+        return;
+    }
+    if (w->more[w->depth - 1])
+        jw_putc(w, ',');
+    w->more[w->depth - 1] = true;
+    jw_put(w, members, strlen(members));
+}
+
+void jw_fail(jw *w)
+{
+    if (w != NULL)
+        w->err = true;
 }
 
 void jw_key(jw *w, const char *key)
@@ -250,13 +334,19 @@ void jw_str(jw *w, const char *s)
     jw_strn(w, s, s ? strlen(s) : 0);
 }
 
-void jw_int(jw *w, long long v)
+/* A scalar's text as given (numbers already valid, true, false, null). */
+static void jw_scalar(jw *w, const char *s, size_t n)
 {
     if (!value_ok(w))
         return;
-    /* Digits by hand, written as a raw number: yajl_gen_integer goes through
-     * sprintf, which dominated documents carrying bodies as byte arrays
-     * (Otoroshi's request_body_bytes: one integer per byte). */
+    jw_put(w, s, n);
+    value_done(w);
+}
+
+void jw_int(jw *w, long long v)
+{
+    /* Digits by hand: sprintf dominated documents carrying bodies as byte
+     * arrays (Otoroshi's request_body_bytes: one integer per byte). */
     char buf[24];
     char *p = buf + sizeof(buf);
     unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
@@ -266,33 +356,23 @@ void jw_int(jw *w, long long v)
     } while (u != 0);
     if (v < 0)
         *--p = '-';
-    check(w, yajl_gen_number(w->g, p, (size_t)(buf + sizeof(buf) - p)));
-    value_done(w);
+    jw_scalar(w, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 void jw_bool(jw *w, bool v)
 {
-    if (!value_ok(w))
-        return;
-    check(w, yajl_gen_bool(w->g, v));
-    value_done(w);
+    jw_scalar(w, v ? "true" : "false", v ? 4 : 5);
 }
 
 void jw_null(jw *w)
 {
-    if (!value_ok(w))
-        return;
-    check(w, yajl_gen_null(w->g));
-    value_done(w);
+    jw_scalar(w, "null", 4);
 }
 
 /* A number's text, already validated by yajl's parser. */
 static void jw_number(jw *w, const char *s, size_t n)
 {
-    if (!value_ok(w))
-        return;
-    check(w, yajl_gen_number(w->g, s, n));
-    value_done(w);
+    jw_scalar(w, s, n);
 }
 
 /* ---- jw_raw: yajl's parser forwarding into the writer ---------------------------- */

@@ -1,8 +1,8 @@
 /*
  * json_raw.h - JSON that keeps what a guest wrote: numbers exactly as
  * written (0.9678663636363636 stays so; 123456789012345678901234567890 is
- * not dropped), built on yajl, whose parser hands numbers over as text and
- * whose generator writes them back as given. jansson (used everywhere else)
+ * not dropped), built on yajl, whose parser hands numbers over as text, and
+ * on a writer that prints that text back as given. jansson (used everywhere else)
  * stores numbers as int64/double and reformats them; use this module where a
  * guest's document, or a part of it, travels on to a client or another guest.
  *
@@ -11,7 +11,8 @@
  * value, out of memory, unbalanced nesting) jw_finish returns NULL.
  * Strings given to the writer may hold any bytes: invalid UTF-8 is written
  * as U+FFFD, control characters are escaped. Nesting deeper than 127 levels
- * (yajl_gen's limit) is an error too.
+ * (yajl_gen's limit) is an error too. The output is compact, byte for
+ * byte what yajl_gen printed (upper-case \u00XX, '/' unescaped).
  */
 #ifndef KILN_BASE_JSON_RAW_H
 #define KILN_BASE_JSON_RAW_H
@@ -29,6 +30,7 @@ void jw_obj_close(jw *w);
 void jw_arr_open(jw *w);
 void jw_arr_close(jw *w);
 void jw_key(jw *w, const char *key);
+void jw_keyn(jw *w, const char *key, size_t n); /* any bytes, as jw_strn */
 void jw_str(jw *w, const char *s);            /* NULL writes null */
 void jw_strn(jw *w, const char *s, size_t n);
 void jw_int(jw *w, long long v);
@@ -40,6 +42,12 @@ void jw_null(jw *w);
 bool jw_raw(jw *w, const char *json, size_t len);
 /* Embed a jansson value (serialized by jansson: only for values Kiln made). */
 void jw_jansson(jw *w, const json_t *v);
+/* Append complete members of the open object as they are, e.g.
+ * "\"tls\":false,\"weight\":1": compact JSON Kiln wrote as a constant,
+ * never text from elsewhere (it is not checked). Only where a key may go. */
+void jw_members(jw *w, const char *members);
+/* Poison w (a caller's own failure, e.g. OOM): jw_finish returns NULL. */
+void jw_fail(jw *w);
 /* The compact text, NUL-terminated, malloc'd (free()); NULL on any error.
  * Frees w either way. */
 char *jw_finish(jw *w, size_t *len /* OUT, may be NULL */);

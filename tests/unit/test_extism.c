@@ -495,6 +495,482 @@ static void test_oto_input(void **state)
     json_decref(o);
 }
 
+/* ---- context documents, byte for byte ------------------------------------------------------- */
+
+/* The snowflake and the request id change per call: blank them out. */
+static void doc_normalize(char *s)
+{
+    static const char *const keys[] = {"\"snowflake\":\"", "\"id\":"};
+    for (int k = 0; k < 2; k++) {
+        size_t kl = strlen(keys[k]);
+        for (char *p = strstr(s, keys[k]); p != NULL; p = strstr(p + 1, keys[k])) {
+            char *d = p + kl, *e = d;
+            while (*e >= '0' && *e <= '9')
+                e++;
+            if (e == d)
+                continue;
+            *d = '0';
+            memmove(d + 1, e, strlen(e) + 1);
+        }
+    }
+}
+
+static kiln_kv golden_headers[] = {
+    {"Host", "api.local:8080"},
+    {"X-Dup", "one"},
+    {"Foo", "bar \"q\" \\ / \xc3\xa9 \t\x01\x1f\x7f\b\f\r\n \xe2\x82\xac"},
+    {"x-dup", "two"},
+    {"Cookie", "a=1; b=x=y;  bad; =v; c=;;d=\"q\""},
+    {"Content-Type", "text/plain"},
+};
+static kiln_kv golden_params[] = {{"id", "42"}, {"id", "43"}, {"n\"m", "\xc3\xa9"}};
+static kiln_kv golden_config[] = {{"mode", "test"}, {"n", "1"}, {"mode", "again"}};
+
+static void golden_request(kiln_request *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->method = "POST";
+    req->url = "/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41=%zz%4";
+    req->path = "/p/42";
+    req->query = "x=1&x=2&y=a%20b+c&&z&=e&%41=%zz%4";
+    req->remote_addr = "10.0.0.1";
+    req->headers = golden_headers;
+    req->n_headers = sizeof(golden_headers) / sizeof(golden_headers[0]);
+    req->params = golden_params;
+    req->n_params = sizeof(golden_params) / sizeof(golden_params[0]);
+    req->body = (const uint8_t *)"h\xff\x80";
+    req->body_len = 3;
+}
+
+/* The document as text, normalized; NULL-safe. */
+static char *golden_doc(char *s)
+{
+    assert_non_null(s);
+    doc_normalize(s);
+    return s;
+}
+
+#define GOLDEN_PRINT getenv("KILN_GOLDEN_PRINT") != NULL
+
+static void golden_check(const char *what, char *got, const char *want)
+{
+    if (GOLDEN_PRINT)
+        printf("GOLDEN %s\n%s\n", what, got);
+    else
+        assert_string_equal(got, want);
+    free(got);
+}
+
+static const char *const golden_want[] = {
+    /* backend */
+    "{\"snowflake\":\"0\",\"backend\":{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\""
+    ":8080,\"tls\":false,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predica"
+    "te\":{\"type\":\"AlwaysMatch\"},\"tls_config\":{}},\"apikey\":null,\"user\":null,\"raw_r"
+    "equest\":{\"id\":0,\"method\":\"POST\",\"headers\":{\"host\":\"api.local:8080\",\"x-dup"
+    "\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177\\b\\f\\r\\n "
+    "\342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"content-type\":\"t"
+    "ext/plain\"},\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\"domain\":null"
+    ",\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"b"
+    "\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null"
+    ",\"secure\":false,\"same_site\":null},{\"name\":\"\",\"value\":\"v\",\"path\":\"/\",\"do"
+    "main\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},{"
+    "\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_a"
+    "ge\":null,\"secure\":false,\"same_site\":null},{\"name\":\"d\",\"value\":\"\\\"q\\\"\","
+    "\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"s"
+    "ame_site\":null}],\"tls\":false,\"uri\":\"/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41=%zz%4\",\"qu"
+    "ery\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\":[\"%zz%4\"]"
+    "},\"path\":\"/p/42\",\"version\":\"HTTP/1.1\",\"has_body\":true,\"remote\":\"10.0.0.1\","
+    "\"client_cert_chain\":null,\"path_params\":{\"id\":\"43\",\"n\\\"m\":\"\303\251\"}},\"co"
+    "nfig\":{\"mode\":\"again\",\"n\":\"1\"},\"global_config\":{},\"attrs\":{},\"route\":{\"i"
+    "d\":\"backend\",\"name\":\"backend\",\"description\":\"\",\"tags\":[],\"metadata\":{},\""
+    "enabled\":true,\"debug_flow\":false,\"export_reporting\":false,\"capture\":false,\"group"
+    "s\":[\"default\"],\"frontend\":{\"domains\":[\"api.local:8080\"],\"strict_path\":null,\""
+    "exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backend\":{\"targets\":[{\"i"
+    "d\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":false,\"weight\":1,\"pr"
+    "otocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":\"AlwaysMatch\"},\"tls"
+    "_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\":{\"type\":\"RoundRobi"
+    "n\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"plugins\":[]},\"request"
+    "\":{\"url\":\"http://api.local:8080/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41=%zz%4\",\"method\":"
+    "\"POST\",\"headers\":{\"host\":\"api.local:8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q"
+    "\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; "
+    "b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"content-type\":\"text/plain\"},\"query\":{\"x\":[\""
+    "1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\":[\"%zz%4\"]},\"version\":\""
+    "HTTP/1.1\",\"client_cert_chain\":null,\"backend\":null,\"cookies\":[{\"name\":\"a\",\"va"
+    "lue\":\"1\",\"path\":\"/\",\"domain\":null,\"httpOnly\":false,\"maxAge\":null,\"secure\""
+    ":false},{\"name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"httpOnly\":fa"
+    "lse,\"maxAge\":null,\"secure\":false},{\"name\":\"\",\"value\":\"v\",\"path\":\"/\",\"do"
+    "main\":null,\"httpOnly\":false,\"maxAge\":null,\"secure\":false},{\"name\":\"c\",\"value"
+    "\":\"\",\"path\":\"/\",\"domain\":null,\"httpOnly\":false,\"maxAge\":null,\"secure\":fal"
+    "se},{\"name\":\"d\",\"value\":\"\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"httpOnly\":"
+    "false,\"maxAge\":null,\"secure\":false}]},\"request_body_bytes\":[104,-1,-128]}",
+    /* backend-bare */
+    "{\"snowflake\":\"0\",\"backend\":{\"id\":\"function\",\"hostname\":\"[::1]\",\"port\":80"
+    "81,\"tls\":false,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate"
+    "\":{\"type\":\"AlwaysMatch\"},\"tls_config\":{}},\"apikey\":null,\"user\":null,\"raw_req"
+    "uest\":{\"id\":0,\"method\":\"GET\",\"headers\":{\"host\":\"[::1]:8081\"},\"cookies\":[]"
+    ",\"tls\":false,\"uri\":\"/\",\"query\":{},\"path\":\"/\",\"version\":\"HTTP/1.1\",\"has_"
+    "body\":false,\"remote\":\"\",\"client_cert_chain\":null,\"path_params\":{}},\"config\":{"
+    "},\"global_config\":{},\"attrs\":{},\"route\":{\"id\":\"function\",\"name\":\"function\""
+    ",\"description\":\"\",\"tags\":[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,"
+    "\"export_reporting\":false,\"capture\":false,\"groups\":[\"default\"],\"frontend\":{\"do"
+    "mains\":[\"[::1]:8081\"],\"strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{"
+    "},\"methods\":[]},\"backend\":{\"targets\":[{\"id\":\"function\",\"hostname\":\"[::1]\","
+    "\"port\":8081,\"tls\":false,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,"
+    "\"predicate\":{\"type\":\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":"
+    "false,\"load_balancing\":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},"
+    "\"backend_ref\":null,\"plugins\":[]},\"request\":{\"url\":\"http://[::1]:8081/\",\"metho"
+    "d\":\"GET\",\"headers\":{\"host\":\"[::1]:8081\"},\"query\":{},\"version\":\"HTTP/1.1\","
+    "\"client_cert_chain\":null,\"backend\":null,\"cookies\":[]},\"request_body_bytes\":null}",
+    /* backend-host */
+    "{\"snowflake\":\"0\",\"backend\":{\"id\":\"function\",\"hostname\":\"h.example\",\"port"
+    "\":80,\"tls\":false,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predica"
+    "te\":{\"type\":\"AlwaysMatch\"},\"tls_config\":{}},\"apikey\":null,\"user\":null,\"raw_r"
+    "equest\":{\"id\":0,\"method\":\"GET\",\"headers\":{},\"cookies\":[],\"tls\":false,\"uri"
+    "\":\"/\",\"query\":{},\"path\":\"/\",\"version\":\"HTTP/1.1\",\"has_body\":false,\"remot"
+    "e\":\"\",\"client_cert_chain\":null,\"path_params\":{}},\"config\":{},\"global_config\":"
+    "{},\"attrs\":{},\"route\":{\"id\":\"function\",\"name\":\"function\",\"description\":\""
+    "\",\"tags\":[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting"
+    "\":false,\"capture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"h.examp"
+    "le\"],\"strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},"
+    "\"backend\":{\"targets\":[{\"id\":\"function\",\"hostname\":\"h.example\",\"port\":80,\""
+    "tls\":false,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\""
+    "type\":\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_bala"
+    "ncing\":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":n"
+    "ull,\"plugins\":[]},\"request\":{\"url\":\"http://h.example/\",\"method\":\"GET\",\"head"
+    "ers\":{},\"query\":{},\"version\":\"HTTP/1.1\",\"client_cert_chain\":null,\"backend\":nu"
+    "ll,\"cookies\":[]},\"request_body_bytes\":null}",
+    /* stage-matcher-0 */
+    "{\"snowflake\":\"0\",\"config\":{\"ratio\":0.9678663636363636,\"big\":123456789012345678"
+    "901234567890},\"attrs\":{\"k\":[1.50,{\"a\":null},123456789012345678901234567890],\"q\\"
+    "\"k\":\"v\"},\"request\":{\"id\":0,\"method\":\"POST\",\"headers\":{\"host\":\"api.local"
+    ":8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177"
+    "\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"conte"
+    "nt-type\":\"text/plain\"},\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\""
+    "domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},"
+    "{\"name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"m"
+    "ax_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"\",\"value\":\"v\",\"path"
+    "\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_si"
+    "te\":null},{\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null,\"http_only\":f"
+    "alse,\"max_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"d\",\"value\":\""
+    "\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure"
+    "\":false,\"same_site\":null}],\"tls\":false,\"uri\":\"/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41="
+    "%zz%4\",\"query\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\""
+    ":[\"%zz%4\"]},\"path\":\"/p/42\",\"version\":\"HTTP/1.1\",\"has_body\":true,\"remote\":"
+    "\"10.0.0.1\",\"client_cert_chain\":null,\"path_params\":{\"id\":\"43\",\"n\\\"m\":\"\303"
+    "\251\"}},\"route\":{\"id\":\"/p/:id\",\"name\":\"/p/:id\",\"description\":\"\",\"tags\":"
+    "[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting\":false,\"ca"
+    "pture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"api.local:8080\"],\""
+    "strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backend"
+    "\":{\"targets\":[{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":fa"
+    "lse,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":"
+    "\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\""
+    ":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"p"
+    "lugins\":[]}}",
+    /* stage-pre-route-1 */
+    "{\"snowflake\":\"0\",\"config\":{\"ratio\":0.9678663636363636,\"big\":123456789012345678"
+    "901234567890},\"attrs\":{\"k\":[1.50,{\"a\":null},123456789012345678901234567890],\"q\\"
+    "\"k\":\"v\"},\"request\":{\"id\":0,\"method\":\"POST\",\"headers\":{\"host\":\"api.local"
+    ":8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177"
+    "\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"conte"
+    "nt-type\":\"text/plain\"},\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\""
+    "domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},"
+    "{\"name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"m"
+    "ax_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"\",\"value\":\"v\",\"path"
+    "\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_si"
+    "te\":null},{\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null,\"http_only\":f"
+    "alse,\"max_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"d\",\"value\":\""
+    "\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure"
+    "\":false,\"same_site\":null}],\"tls\":false,\"uri\":\"/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41="
+    "%zz%4\",\"query\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\""
+    ":[\"%zz%4\"]},\"path\":\"/p/42\",\"version\":\"HTTP/1.1\",\"has_body\":true,\"remote\":"
+    "\"10.0.0.1\",\"client_cert_chain\":null,\"path_params\":{\"id\":\"43\",\"n\\\"m\":\"\303"
+    "\251\"}},\"route\":{\"id\":\"/p/:id\",\"name\":\"/p/:id\",\"description\":\"\",\"tags\":"
+    "[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting\":false,\"ca"
+    "pture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"api.local:8080\"],\""
+    "strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backend"
+    "\":{\"targets\":[{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":fa"
+    "lse,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":"
+    "\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\""
+    ":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"p"
+    "lugins\":[]},\"global_config\":{}}",
+    /* stage-access-1 */
+    "{\"snowflake\":\"0\",\"config\":{\"ratio\":0.9678663636363636,\"big\":123456789012345678"
+    "901234567890},\"attrs\":{\"k\":[1.50,{\"a\":null},123456789012345678901234567890],\"q\\"
+    "\"k\":\"v\"},\"request\":{\"id\":0,\"method\":\"POST\",\"headers\":{\"host\":\"api.local"
+    ":8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177"
+    "\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"conte"
+    "nt-type\":\"text/plain\"},\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\""
+    "domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},"
+    "{\"name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"m"
+    "ax_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"\",\"value\":\"v\",\"path"
+    "\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_si"
+    "te\":null},{\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null,\"http_only\":f"
+    "alse,\"max_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"d\",\"value\":\""
+    "\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure"
+    "\":false,\"same_site\":null}],\"tls\":false,\"uri\":\"/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41="
+    "%zz%4\",\"query\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\""
+    ":[\"%zz%4\"]},\"path\":\"/p/42\",\"version\":\"HTTP/1.1\",\"has_body\":true,\"remote\":"
+    "\"10.0.0.1\",\"client_cert_chain\":null,\"path_params\":{\"id\":\"43\",\"n\\\"m\":\"\303"
+    "\251\"}},\"route\":{\"id\":\"/p/:id\",\"name\":\"/p/:id\",\"description\":\"\",\"tags\":"
+    "[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting\":false,\"ca"
+    "pture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"api.local:8080\"],\""
+    "strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backend"
+    "\":{\"targets\":[{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":fa"
+    "lse,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":"
+    "\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\""
+    ":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"p"
+    "lugins\":[]},\"global_config\":{},\"apikey\":null,\"user\":null}",
+    /* stage-request-1 */
+    "{\"snowflake\":\"0\",\"config\":{\"ratio\":0.9678663636363636,\"big\":123456789012345678"
+    "901234567890},\"attrs\":{\"k\":[1.50,{\"a\":null},123456789012345678901234567890],\"q\\"
+    "\"k\":\"v\"},\"request\":{\"id\":0,\"method\":\"POST\",\"headers\":{\"host\":\"api.local"
+    ":8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177"
+    "\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"conte"
+    "nt-type\":\"text/plain\"},\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\""
+    "domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},"
+    "{\"name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"m"
+    "ax_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"\",\"value\":\"v\",\"path"
+    "\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_si"
+    "te\":null},{\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null,\"http_only\":f"
+    "alse,\"max_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"d\",\"value\":\""
+    "\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure"
+    "\":false,\"same_site\":null}],\"tls\":false,\"uri\":\"/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41="
+    "%zz%4\",\"query\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\""
+    ":[\"%zz%4\"]},\"path\":\"/p/42\",\"version\":\"HTTP/1.1\",\"has_body\":true,\"remote\":"
+    "\"10.0.0.1\",\"client_cert_chain\":null,\"path_params\":{\"id\":\"43\",\"n\\\"m\":\"\303"
+    "\251\"}},\"route\":{\"id\":\"/p/:id\",\"name\":\"/p/:id\",\"description\":\"\",\"tags\":"
+    "[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting\":false,\"ca"
+    "pture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"api.local:8080\"],\""
+    "strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backend"
+    "\":{\"targets\":[{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":fa"
+    "lse,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":"
+    "\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\""
+    ":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"p"
+    "lugins\":[]},\"global_config\":{},\"apikey\":null,\"user\":null,\"raw_request\":{\"url\""
+    ":\"http://api.local:8080/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41=%zz%4\",\"method\":\"POST\",\""
+    "headers\":{\"host\":\"api.local:8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / "
+    "\303\251 \\t\\u0001\\u001F\177\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad;"
+    " =v; c=;;d=\\\"q\\\"\",\"content-type\":\"text/plain\"},\"query\":{\"x\":[\"1\",\"2\"],"
+    "\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\":[\"%zz%4\"]},\"version\":\"HTTP/1.1\","
+    "\"client_cert_chain\":null,\"backend\":null,\"cookies\":[{\"name\":\"a\",\"value\":\"1\""
+    ",\"path\":\"/\",\"domain\":null,\"httpOnly\":false,\"maxAge\":null,\"secure\":false},{\""
+    "name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"httpOnly\":false,\"maxAg"
+    "e\":null,\"secure\":false},{\"name\":\"\",\"value\":\"v\",\"path\":\"/\",\"domain\":null"
+    ",\"httpOnly\":false,\"maxAge\":null,\"secure\":false},{\"name\":\"c\",\"value\":\"\",\"p"
+    "ath\":\"/\",\"domain\":null,\"httpOnly\":false,\"maxAge\":null,\"secure\":false},{\"name"
+    "\":\"d\",\"value\":\"\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"httpOnly\":false,\"max"
+    "Age\":null,\"secure\":false}]},\"otoroshi_request\":{\"url\":\"http://api.local:8080/p/4"
+    "2?x=1&x=2&y=a%20b+c&&z&=e&%41=%zz%4\",\"method\":\"POST\",\"headers\":{\"host\":\"api.lo"
+    "cal:8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F"
+    "\177\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"c"
+    "ontent-type\":\"text/plain\"},\"query\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\""
+    "\"],\"\":[\"e\"],\"A\":[\"%zz%4\"]},\"version\":\"HTTP/1.1\",\"client_cert_chain\":null,"
+    "\"backend\":null,\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\"domain\":"
+    "null,\"httpOnly\":false,\"maxAge\":null,\"secure\":false},{\"name\":\"b\",\"value\":\"x="
+    "y\",\"path\":\"/\",\"domain\":null,\"httpOnly\":false,\"maxAge\":null,\"secure\":false},"
+    "{\"name\":\"\",\"value\":\"v\",\"path\":\"/\",\"domain\":null,\"httpOnly\":false,\"maxAg"
+    "e\":null,\"secure\":false},{\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null"
+    ",\"httpOnly\":false,\"maxAge\":null,\"secure\":false},{\"name\":\"d\",\"value\":\"\\\"q"
+    "\\\"\",\"path\":\"/\",\"domain\":null,\"httpOnly\":false,\"maxAge\":null,\"secure\":fals"
+    "e}]},\"backend\":{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":fa"
+    "lse,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":"
+    "\"AlwaysMatch\"},\"tls_config\":{}},\"request_body_bytes\":[104,-1,-128]}",
+    /* stage-response-2 */
+    "{\"snowflake\":\"0\",\"config\":{\"ratio\":0.9678663636363636,\"big\":123456789012345678"
+    "901234567890},\"attrs\":{\"k\":[1.50,{\"a\":null},123456789012345678901234567890],\"q\\"
+    "\"k\":\"v\"},\"request\":{\"id\":0,\"method\":\"POST\",\"headers\":{\"host\":\"api.local"
+    ":8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177"
+    "\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"conte"
+    "nt-type\":\"text/plain\"},\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\""
+    "domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},"
+    "{\"name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"m"
+    "ax_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"\",\"value\":\"v\",\"path"
+    "\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_si"
+    "te\":null},{\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null,\"http_only\":f"
+    "alse,\"max_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"d\",\"value\":\""
+    "\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure"
+    "\":false,\"same_site\":null}],\"tls\":false,\"uri\":\"/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41="
+    "%zz%4\",\"query\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\""
+    ":[\"%zz%4\"]},\"path\":\"/p/42\",\"version\":\"HTTP/1.1\",\"has_body\":true,\"remote\":"
+    "\"10.0.0.1\",\"client_cert_chain\":null,\"path_params\":{\"id\":\"43\",\"n\\\"m\":\"\303"
+    "\251\"}},\"route\":{\"id\":\"/p/:id\",\"name\":\"/p/:id\",\"description\":\"\",\"tags\":"
+    "[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting\":false,\"ca"
+    "pture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"api.local:8080\"],\""
+    "strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backend"
+    "\":{\"targets\":[{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":fa"
+    "lse,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":"
+    "\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\""
+    ":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"p"
+    "lugins\":[]},\"global_config\":{},\"apikey\":null,\"user\":null,\"raw_response\":{\"stat"
+    "us\":201,\"headers\":{\"content-type\":\"text/plain\",\"x-up\":\"A\",\"x-up\":\"B\"},\"c"
+    "ookies\":[{\"name\":\"s\",\"value\":\"1\",\"domain\":\"d.example\",\"path\":\"/x\",\"max"
+    "Age\":60,\"secure\":true,\"httpOnly\":true}]},\"otoroshi_response\":{\"status\":201,\"he"
+    "aders\":{\"content-type\":\"text/plain\",\"x-up\":\"A\",\"x-up\":\"B\"},\"cookies\":[{\""
+    "name\":\"s\",\"value\":\"1\",\"domain\":\"d.example\",\"path\":\"/x\",\"maxAge\":60,\"se"
+    "cure\":true,\"httpOnly\":true}]},\"response_body_bytes\":[111,107]}",
+    /* stage-sink-0 */
+    "{\"snowflake\":\"0\",\"config\":{\"ratio\":0.9678663636363636,\"big\":123456789012345678"
+    "901234567890},\"attrs\":{\"k\":[1.50,{\"a\":null},123456789012345678901234567890],\"q\\"
+    "\"k\":\"v\"},\"request\":{\"id\":0,\"method\":\"POST\",\"headers\":{\"host\":\"api.local"
+    ":8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177"
+    "\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"conte"
+    "nt-type\":\"text/plain\"},\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\""
+    "domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},"
+    "{\"name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"m"
+    "ax_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"\",\"value\":\"v\",\"path"
+    "\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_si"
+    "te\":null},{\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null,\"http_only\":f"
+    "alse,\"max_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"d\",\"value\":\""
+    "\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure"
+    "\":false,\"same_site\":null}],\"tls\":false,\"uri\":\"/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41="
+    "%zz%4\",\"query\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\""
+    ":[\"%zz%4\"]},\"path\":\"/p/42\",\"version\":\"HTTP/1.1\",\"has_body\":true,\"remote\":"
+    "\"10.0.0.1\",\"client_cert_chain\":null,\"path_params\":{\"id\":\"43\",\"n\\\"m\":\"\303"
+    "\251\"}},\"route\":{\"id\":\"/p/:id\",\"name\":\"/p/:id\",\"description\":\"\",\"tags\":"
+    "[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting\":false,\"ca"
+    "pture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"api.local:8080\"],\""
+    "strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backend"
+    "\":{\"targets\":[{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":fa"
+    "lse,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":"
+    "\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\""
+    ":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"p"
+    "lugins\":[]},\"global_config\":{},\"origin\":\"NotFound\",\"status\":404,\"message\":\"n"
+    "o route \\\"here\\\"\"}",
+    /* stage-sink-3 */
+    "{\"snowflake\":\"0\",\"config\":{\"ratio\":0.9678663636363636,\"big\":123456789012345678"
+    "901234567890},\"attrs\":{\"k\":[1.50,{\"a\":null},123456789012345678901234567890],\"q\\"
+    "\"k\":\"v\"},\"request\":{\"id\":0,\"method\":\"POST\",\"headers\":{\"host\":\"api.local"
+    ":8080\",\"x-dup\":\"two\",\"foo\":\"bar \\\"q\\\" \\\\ / \303\251 \\t\\u0001\\u001F\177"
+    "\\b\\f\\r\\n \342\202\254\",\"cookie\":\"a=1; b=x=y;  bad; =v; c=;;d=\\\"q\\\"\",\"conte"
+    "nt-type\":\"text/plain\"},\"cookies\":[{\"name\":\"a\",\"value\":\"1\",\"path\":\"/\",\""
+    "domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_site\":null},"
+    "{\"name\":\"b\",\"value\":\"x=y\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"m"
+    "ax_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"\",\"value\":\"v\",\"path"
+    "\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure\":false,\"same_si"
+    "te\":null},{\"name\":\"c\",\"value\":\"\",\"path\":\"/\",\"domain\":null,\"http_only\":f"
+    "alse,\"max_age\":null,\"secure\":false,\"same_site\":null},{\"name\":\"d\",\"value\":\""
+    "\\\"q\\\"\",\"path\":\"/\",\"domain\":null,\"http_only\":false,\"max_age\":null,\"secure"
+    "\":false,\"same_site\":null}],\"tls\":false,\"uri\":\"/p/42?x=1&x=2&y=a%20b+c&&z&=e&%41="
+    "%zz%4\",\"query\":{\"x\":[\"1\",\"2\"],\"y\":[\"a b c\"],\"z\":[\"\"],\"\":[\"e\"],\"A\""
+    ":[\"%zz%4\"]},\"path\":\"/p/42\",\"version\":\"HTTP/1.1\",\"has_body\":true,\"remote\":"
+    "\"10.0.0.1\",\"client_cert_chain\":null,\"path_params\":{\"id\":\"43\",\"n\\\"m\":\"\303"
+    "\251\"}},\"route\":{\"id\":\"/p/:id\",\"name\":\"/p/:id\",\"description\":\"\",\"tags\":"
+    "[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting\":false,\"ca"
+    "pture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"api.local:8080\"],\""
+    "strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backend"
+    "\":{\"targets\":[{\"id\":\"backend\",\"hostname\":\"api.local\",\"port\":8080,\"tls\":fa"
+    "lse,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":"
+    "\"AlwaysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\""
+    ":{\"type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"p"
+    "lugins\":[]},\"global_config\":{},\"origin\":\"NotFound\",\"status\":404,\"message\":\"n"
+    "o route \\\"here\\\"\",\"body_bytes\":[104,-1,-128]}",
+    /* stage-sink-bare */
+    "{\"snowflake\":\"0\",\"config\":{},\"attrs\":{},\"request\":{\"id\":0,\"method\":\"GET\""
+    ",\"headers\":{},\"cookies\":[],\"tls\":false,\"uri\":\"/\",\"query\":{},\"path\":\"/\","
+    "\"version\":\"HTTP/1.1\",\"has_body\":false,\"remote\":\"\",\"client_cert_chain\":null,"
+    "\"path_params\":{}},\"route\":{\"id\":\"sink\",\"name\":\"sink\",\"description\":\"\",\""
+    "tags\":[],\"metadata\":{},\"enabled\":true,\"debug_flow\":false,\"export_reporting\":fal"
+    "se,\"capture\":false,\"groups\":[\"default\"],\"frontend\":{\"domains\":[\"h.example\"],"
+    "\"strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},\"methods\":[]},\"backe"
+    "nd\":{\"targets\":[{\"id\":\"sink\",\"hostname\":\"h.example\",\"port\":80,\"tls\":false"
+    ",\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,\"predicate\":{\"type\":\"Al"
+    "waysMatch\"},\"tls_config\":{}}],\"root\":\"/\",\"rewrite\":false,\"load_balancing\":{\""
+    "type\":\"RoundRobin\"},\"client\":{},\"health_check\":null},\"backend_ref\":null,\"plugi"
+    "ns\":[]},\"global_config\":{},\"origin\":\"NotFound\",\"status\":404,\"message\":\"no ro"
+    "ute for this path\",\"body_bytes\":null}",
+};
+
+static void test_oto_input_exact(void **state)
+{
+    (void)state;
+    kiln_request req;
+    golden_request(&req);
+    kiln_function fn = {0};
+    fn.name = "backend";
+    fn.config = golden_config;
+    fn.n_config = sizeof(golden_config) / sizeof(golden_config[0]);
+    size_t len, gi = 0;
+    char name[64];
+
+    /* The WasmBackend document, with a body and without. */
+    golden_check("backend", golden_doc(oto_input_json(&fn, &req, &len)), golden_want[gi++]);
+    kiln_request bare = {0};
+    bare.url = "/";
+    bare.path = "/";
+    bare.query = "";
+    kiln_kv h6[] = {{"host", "[::1]:8081"}};
+    bare.headers = h6;
+    bare.n_headers = 1;
+    fn.n_config = 0;
+    fn.name = NULL;
+    golden_check("backend-bare", golden_doc(oto_input_json(&fn, &bare, &len)), golden_want[gi++]);
+    bare.n_headers = 0;
+    bare.host = "h.example";
+    golden_check("backend-host", golden_doc(oto_input_json(&fn, &bare, &len)), golden_want[gi++]);
+
+    /* Every kind's context document, with attributes and a config whose
+     * numbers must stay as written. */
+    kiln_stage_info info = {.route = "/p/:id", .backend = "backend", .sink_status = 404,
+                            .sink_message = "no route \"here\""};
+    kiln_stage *st = NULL;
+    assert_int_equal(kiln_stage_new(&req, &info, 1 << 20, &st), KILN_OK);
+    const char *a1 = "[1.50, {\"a\":null}, 123456789012345678901234567890]";
+    assert_int_equal(kiln_stage_attr_set(st, "k", a1, strlen(a1)), KILN_OK);
+    assert_int_equal(kiln_stage_attr_set(st, "q\"k", "\"v\"", 3), KILN_OK);
+    kiln_response *resp = kiln_stage_response(st);
+    resp->status = 201;
+    assert_int_equal(kiln_response_add_header(resp, "Content-Type", "text/plain"), KILN_OK);
+    assert_int_equal(kiln_response_add_header(resp, "Set-Cookie", "s=1; Path=/x; HttpOnly; "
+                                              "Max-Age=60; Domain=d.example; Secure"), KILN_OK);
+    assert_int_equal(kiln_response_add_header(resp, "X-Up", "A"), KILN_OK);
+    assert_int_equal(kiln_response_add_header(resp, "x-up", "B"), KILN_OK);
+    assert_int_equal(kiln_response_append(resp, "ok", 2), KILN_OK);
+    kiln_plugin pl = {.name = "guard", .config_json = "{\"ratio\": 0.9678663636363636, "
+                                                      "\"big\": 123456789012345678901234567890}"};
+    fn.name = "guard";
+    static const struct {
+        kiln_stage_kind kind;
+        kiln_stage_phase phase;
+    } kinds[] = {
+        {KILN_STAGE_MATCHER, KILN_PHASE_MATCH},     {KILN_STAGE_PRE_ROUTE, KILN_PHASE_REQUEST},
+        {KILN_STAGE_ACCESS, KILN_PHASE_REQUEST},    {KILN_STAGE_REQUEST, KILN_PHASE_REQUEST},
+        {KILN_STAGE_RESPONSE, KILN_PHASE_RESPONSE}, {KILN_STAGE_SINK, KILN_PHASE_MATCH},
+        {KILN_STAGE_SINK, KILN_PHASE_HANDLE},
+    };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        pl.kind = kinds[i].kind;
+        snprintf(name, sizeof(name), "stage-%s-%d", kiln_stage_kind_name(pl.kind), kinds[i].phase);
+        golden_check(name, golden_doc(oto_stage_input(&fn, &pl, kinds[i].phase, st, &len)),
+                     golden_want[gi++]);
+    }
+    /* A sink's stage: no route, no backend, no config. */
+    kiln_stage_free(st);
+    kiln_stage_info none = {.route = "", .backend = "", .sink_status = 0};
+    assert_int_equal(kiln_stage_new(&bare, &none, 0, &st), KILN_OK);
+    pl.kind = KILN_STAGE_SINK;
+    pl.config_json = NULL;
+    fn.name = NULL;
+    golden_check("stage-sink-bare", golden_doc(oto_stage_input(&fn, &pl, KILN_PHASE_HANDLE, st,
+                                                               &len)), golden_want[gi++]);
+    kiln_stage_free(st);
+    assert_int_equal(gi, sizeof(golden_want) / sizeof(golden_want[0]));
+
+    /* Bytes that are not UTF-8 (a decoded path, a header, a query value)
+     * are written as U+FFFD: jansson refused them, which dropped a header,
+     * emptied a query value and failed the whole document over a path. */
+    kiln_kv hbad[] = {{"X-Bad", "a\xff"}};
+    bare.headers = hbad;
+    bare.n_headers = 1;
+    bare.path = "/\xc3";
+    bare.query = "q=%FF";
+    char *s = oto_input_json(&fn, &bare, &len);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "\"x-bad\":\"a\xef\xbf\xbd\""));
+    assert_non_null(strstr(s, "\"path\":\"/\xef\xbf\xbd\""));
+    assert_non_null(strstr(s, "\"query\":{\"q\":[\"\xef\xbf\xbd\"]}"));
+    free(s);
+}
+
 /* ---- handlers end to end ------------------------------------------------------------------- */
 
 /* An Extism plugin in WAT: $block copies guest memory into a new block. */
@@ -1094,6 +1570,7 @@ int main(void)
         cmocka_unit_test(test_manifest_errors),
         cmocka_unit_test(test_oto_output),
         cmocka_unit_test(test_oto_input),
+        cmocka_unit_test(test_oto_input_exact),
         cmocka_unit_test(test_oto_cookies),
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_extism_output),

@@ -156,6 +156,61 @@ static void test_member(void **state)
     assert_member("", "k", -1, NULL);
 }
 
+/* jw_members: constant members with the commas right; only where a key may
+ * go. The nesting limit is yajl_gen's (127 levels), and a second top-level
+ * value is refused, as yajl_gen refused them. */
+static void test_writer_members_depth(void **state)
+{
+    (void)state;
+    jw *w = jw_new();
+    jw_obj_open(w);
+    jw_members(w, "\"a\":1,\"b\":[]");
+    jw_key(w, "c");
+    jw_obj_open(w);
+    jw_members(w, "\"d\":null");
+    jw_obj_close(w);
+    jw_members(w, "\"e\":{}");
+    jw_obj_close(w);
+    char *out = jw_finish(w, NULL);
+    assert_non_null(out);
+    assert_string_equal(out, "{\"a\":1,\"b\":[],\"c\":{\"d\":null},\"e\":{}}");
+    free(out);
+    w = jw_new(); /* after a key: a value is due */
+    jw_obj_open(w);
+    jw_key(w, "k");
+    jw_members(w, "\"a\":1");
+    assert_null(jw_finish(w, NULL));
+    w = jw_new(); /* in an array */
+    jw_arr_open(w);
+    jw_members(w, "\"a\":1");
+    assert_null(jw_finish(w, NULL));
+    w = jw_new(); /* at the top */
+    jw_members(w, "\"a\":1");
+    assert_null(jw_finish(w, NULL));
+    w = jw_new(); /* two top-level values */
+    jw_int(w, 1);
+    jw_int(w, 2);
+    assert_null(jw_finish(w, NULL));
+    w = jw_new();
+    jw_fail(w);
+    assert_null(jw_finish(w, NULL));
+    for (int depth = 127; depth <= 128; depth++) {
+        w = jw_new();
+        for (int i = 0; i < depth; i++)
+            jw_arr_open(w);
+        for (int i = 0; i < depth; i++)
+            jw_arr_close(w);
+        out = jw_finish(w, NULL);
+        if (depth == 127) {
+            assert_non_null(out);
+            assert_int_equal(strlen(out), 254);
+        } else {
+            assert_null(out);
+        }
+        free(out);
+    }
+}
+
 static void test_writer(void **state)
 {
     (void)state;
@@ -352,8 +407,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_round_trip), cmocka_unit_test(test_structures_round_trip),
         cmocka_unit_test(test_invalid_refused),    cmocka_unit_test(test_member),
-        cmocka_unit_test(test_writer),             cmocka_unit_test(test_sticky_errors),
-        cmocka_unit_test(test_utf8),               cmocka_unit_test(test_load),
+        cmocka_unit_test(test_writer),             cmocka_unit_test(test_writer_members_depth),
+        cmocka_unit_test(test_sticky_errors),      cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,16 +79,11 @@ char *oto_stage_input(const kiln_function *fn, const kiln_plugin *plugin, kiln_s
     unsigned long seq = oto_snowflake(snowflake);
     const char *host = oto_request_host(req);
     const char *route_name = info->route[0] ? info->route : (fn && fn->name ? fn->name : "sink");
-    json_t *backend = oto_backend_doc(info->backend[0] ? info->backend : route_name, host);
-    json_t *route = backend ? oto_route_doc(route_name, host, backend) : NULL;
-    json_t *request = oto_request_doc(req, seq);
+    const char *backend_id = info->backend[0] ? info->backend : route_name;
     size_t alen = 0;
     char *attrs = kiln_stage_attrs_json(st, &alen);
     jw *w = jw_new();
-    if (w == NULL || backend == NULL || route == NULL || request == NULL || attrs == NULL) {
-        json_decref(backend);
-        json_decref(route);
-        json_decref(request);
+    if (w == NULL || attrs == NULL) {
         free(attrs);
         jw_free(w);
         return NULL;
@@ -102,28 +97,22 @@ char *oto_stage_input(const kiln_function *fn, const kiln_plugin *plugin, kiln_s
     jw_key(w, "attrs");
     jw_raw(w, attrs, alen);
     jw_key(w, "request");
-    jw_jansson(w, request);
+    oto_write_request(w, req, seq);
     jw_key(w, "route");
-    jw_jansson(w, route);
+    oto_write_route(w, route_name, host, backend_id);
     if (kind != KILN_STAGE_MATCHER) {
-        jw_key(w, "global_config");
-        jw_raw(w, "{}", 2);
+        jw_members(w, "\"global_config\":{}");
     }
     if (kind != KILN_STAGE_MATCHER && kind != KILN_STAGE_SINK && kind != KILN_STAGE_PRE_ROUTE) {
-        jw_key(w, "apikey");
-        jw_null(w);
-        jw_key(w, "user");
-        jw_null(w);
+        jw_members(w, "\"apikey\":null,\"user\":null");
     }
     if (kind == KILN_STAGE_REQUEST) {
-        json_t *preq = oto_plugin_request_doc(req);
         jw_key(w, "raw_request");
-        jw_jansson(w, preq);
+        oto_write_plugin_request(w, req);
         jw_key(w, "otoroshi_request");
-        jw_jansson(w, preq);
-        json_decref(preq);
+        oto_write_plugin_request(w, req);
         jw_key(w, "backend");
-        jw_jansson(w, backend);
+        oto_write_backend(w, backend_id, host);
         jw_key(w, "request_body_bytes");
         oto_write_body_bytes(w, req->body, req->body_len);
     } else if (kind == KILN_STAGE_RESPONSE) {
@@ -154,9 +143,6 @@ char *oto_stage_input(const kiln_function *fn, const kiln_plugin *plugin, kiln_s
         }
     }
     jw_obj_close(w);
-    json_decref(backend);
-    json_decref(route);
-    json_decref(request);
     free(attrs);
     return jw_finish(w, len);
 }

@@ -692,6 +692,14 @@ static const kiln_hostfn *oto_hostfns(size_t *n)
 
 /* ---- input document (§4.2, §4.3) ------------------------------------------------------ */
 
+/*
+ * The documents are written straight into the jw writer: building them as
+ * jansson trees first (json_pack, one allocation per member, then a walk)
+ * was half of a plugin call's cost. Member order and values are those the
+ * jansson trees had: a map keeps a repeated key at its first position with
+ * its last value, as json_object_set does.
+ */
+
 static int hexval(int ch)
 {
     if (ch >= '0' && ch <= '9')
@@ -703,57 +711,88 @@ static int hexval(int ch)
     return -1;
 }
 
-/* Percent-decode [s, s+n) ('+' is a space) into a new jansson string. */
-static json_t *decoded(const char *s, size_t n)
+/* Percent-decode [s, s+n) ('+' is a space) into out (n bytes at most);
+ * returns the decoded length. */
+static size_t decode_into(const char *s, size_t n, char *out)
 {
-    char *buf = kiln_malloc(n + 1);
-    if (buf == NULL)
-        return NULL;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
-            buf[o++] = ' ';
+            out[o++] = ' ';
         } else if (s[i] == '%' && i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
                    hexval((unsigned char)s[i + 2]) >= 0) {
             int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
-            buf[o++] = (char)(hi * 16 + lo);
+            out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
-            buf[o++] = s[i];
+            out[o++] = s[i];
         }
-    }
-    json_t *j = json_stringn(buf, o);
-    kiln_free(buf);
-    return j ? j : json_string("");
-}
-
-/* {"x": ["1", "2"]} from "x=1&x=2". */
-static json_t *query_json(const char *q)
-{
-    json_t *o = json_object();
-    while (o != NULL && q != NULL && *q) {
-        const char *amp = strchr(q, '&');
-        size_t n = amp ? (size_t)(amp - q) : strlen(q);
-        if (n > 0) {
-            const char *eq = memchr(q, '=', n);
-            size_t kn = eq ? (size_t)(eq - q) : n;
-            json_t *k = decoded(q, kn);
-            json_t *v = eq ? decoded(eq + 1, n - kn - 1) : json_string("");
-            if (k != NULL && v != NULL) {
-                const char *ks = json_string_value(k);
-                json_t *arr = json_object_get(o, ks);
-                if (arr == NULL) {
-                    arr = json_array();
-                    json_object_set_new(o, ks, arr);
-                }
-                json_array_append(arr, v);
-            }
-            json_decref(k);
-            json_decref(v);
-        }
-        q = amp ? amp + 1 : q + n;
     }
     return o;
+}
+
+/* One decoded query parameter, pointing into a scratch buffer. The key ends
+ * at its first NUL (it was a C string key of the jansson object). */
+typedef struct qparam {
+    const char *k, *v;
+    size_t kn, vn;
+} qparam;
+
+#define QUERY_STACK 1024 /* bytes of query decoded without an allocation */
+#define QUERY_PARAMS 32  /* parameters without an allocation */
+
+/* {"x": ["1", "2"]} from "x=1&x=2" (keys in first-seen order). Returns
+ * false on OOM (the writer is poisoned then too). */
+static bool write_query(jw *w, const char *q)
+{
+    size_t qlen = q ? strlen(q) : 0, np = 1;
+    for (size_t i = 0; i < qlen; i++)
+        np += q[i] == '&';
+    char sbuf[QUERY_STACK];
+    qparam sp[QUERY_PARAMS];
+    char *buf = qlen <= sizeof(sbuf) ? sbuf : kiln_malloc(qlen);
+    qparam *ps = np <= QUERY_PARAMS ? sp : kiln_malloc(np * sizeof(*ps));
+    bool ok = buf != NULL && ps != NULL;
+    size_t n_ps = 0, used = 0;
+    for (const char *s = q; ok && s != NULL && *s;) {
+        const char *amp = strchr(s, '&');
+        size_t n = amp ? (size_t)(amp - s) : strlen(s);
+        if (n > 0) {
+            const char *eq = memchr(s, '=', n);
+            size_t kn = eq ? (size_t)(eq - s) : n;
+            qparam *p = &ps[n_ps++];
+            p->k = buf + used;
+            p->kn = decode_into(s, kn, buf + used);
+            p->kn = strnlen(p->k, p->kn);
+            used += kn;
+            p->v = buf + used;
+            p->vn = eq ? decode_into(eq + 1, n - kn - 1, buf + used) : 0;
+            used += eq ? n - kn - 1 : 0;
+        }
+        s = amp ? amp + 1 : s + n;
+    }
+    jw_obj_open(w);
+    for (size_t i = 0; ok && i < n_ps; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = ps[j].kn == ps[i].kn && memcmp(ps[j].k, ps[i].k, ps[i].kn) == 0;
+        if (seen)
+            continue;
+        jw_keyn(w, ps[i].k, ps[i].kn);
+        jw_arr_open(w);
+        for (size_t j = i; j < n_ps; j++)
+            if (ps[j].kn == ps[i].kn && memcmp(ps[j].k, ps[i].k, ps[i].kn) == 0)
+                jw_strn(w, ps[j].v, ps[j].vn);
+        jw_arr_close(w);
+    }
+    jw_obj_close(w);
+    if (buf != sbuf)
+        kiln_free(buf);
+    if (ps != sp)
+        kiln_free(ps);
+    if (!ok)
+        jw_fail(w);
+    return ok;
 }
 
 static const char *req_header(const kiln_request *req, const char *name)
@@ -765,65 +804,96 @@ static const char *req_header(const kiln_request *req, const char *name)
 }
 
 /* Cookies from the Cookie header; `plugin_side` uses the NgPluginHttpRequest keys. */
-static json_t *cookies_json(const kiln_request *req, bool plugin_side)
+static void write_cookies(jw *w, const kiln_request *req, bool plugin_side)
 {
-    json_t *arr = json_array();
+    jw_arr_open(w);
     const char *c = req_header(req, "cookie");
-    while (arr != NULL && c != NULL && *c) {
+    while (c != NULL && *c) {
         while (*c == ' ' || *c == ';')
             c++;
         const char *end = strchr(c, ';');
         size_t n = end ? (size_t)(end - c) : strlen(c);
         const char *eq = memchr(c, '=', n);
         if (n > 0 && eq != NULL) {
-            json_t *ck = json_object();
-            json_object_set_new(ck, "name", json_stringn(c, (size_t)(eq - c)));
-            json_object_set_new(ck, "value", json_stringn(eq + 1, n - (size_t)(eq - c) - 1));
-            json_object_set_new(ck, "path", json_string("/"));
-            json_object_set_new(ck, "domain", json_null());
-            json_object_set_new(ck, plugin_side ? "httpOnly" : "http_only", json_false());
-            json_object_set_new(ck, plugin_side ? "maxAge" : "max_age", json_null());
-            json_object_set_new(ck, "secure", json_false());
-            if (!plugin_side)
-                json_object_set_new(ck, "same_site", json_null());
-            json_array_append_new(arr, ck);
+            jw_obj_open(w);
+            jw_key(w, "name");
+            jw_strn(w, c, (size_t)(eq - c));
+            jw_key(w, "value");
+            jw_strn(w, eq + 1, n - (size_t)(eq - c) - 1);
+            jw_key(w, "path");
+            jw_str(w, "/");
+            jw_key(w, "domain");
+            jw_null(w);
+            jw_key(w, plugin_side ? "httpOnly" : "http_only");
+            jw_bool(w, false);
+            jw_key(w, plugin_side ? "maxAge" : "max_age");
+            jw_null(w);
+            jw_key(w, "secure");
+            jw_bool(w, false);
+            if (!plugin_side) {
+                jw_key(w, "same_site");
+                jw_null(w);
+            }
+            jw_obj_close(w);
         }
         c = end ? end + 1 : c + n;
     }
-    return arr;
+    jw_arr_close(w);
 }
 
-static json_t *headers_json(const kiln_request *req)
+/* Header names as the map keys them: lower-case, at most 255 bytes. */
+#define HNAME_MAX 255
+
+/* The request's headers, single-valued with lower-case names: a name repeated
+ * (in any case) keeps its first position and its last value. */
+static void write_req_headers(jw *w, const kiln_request *req)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; o != NULL && i < req->n_headers; i++) {
-        /* Single-valued, lower-case names: the last value wins. */
-        char name[256];
+    const kiln_kv *h = req->headers;
+    jw_obj_open(w);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = h[j].value != NULL && strncasecmp(h[j].name, h[i].name, HNAME_MAX) == 0;
+        const char *value = NULL;
+        for (size_t j = i; j < req->n_headers && !seen; j++)
+            if (h[j].value != NULL && strncasecmp(h[j].name, h[i].name, HNAME_MAX) == 0)
+                value = h[j].value;
+        if (seen || value == NULL)
+            continue;
+        char name[HNAME_MAX + 1];
         size_t n = 0;
-        for (; req->headers[i].name[n] && n < sizeof(name) - 1; n++) {
-            char ch = req->headers[i].name[n];
+        for (; h[i].name[n] && n < HNAME_MAX; n++) {
+            char ch = h[i].name[n];
             name[n] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
         }
-        name[n] = '\0';
-        json_t *v = json_string(req->headers[i].value);
-        if (v != NULL)
-            json_object_set_new(o, name, v);
+        jw_keyn(w, name, n);
+        jw_str(w, value);
     }
-    return o;
+    jw_obj_close(w);
 }
 
-static json_t *kv_json(const kiln_kv *kv, size_t n)
+/* A name -> value map (route parameters, config): a repeated name keeps its
+ * first position and its last value; a NULL value is "". */
+static void write_kv(jw *w, const kiln_kv *kv, size_t n)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; o != NULL && i < n; i++) {
-        json_t *v = json_string(kv[i].value ? kv[i].value : "");
-        if (v != NULL)
-            json_object_set_new(o, kv[i].name, v);
+    jw_obj_open(w);
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(kv[j].name, kv[i].name) == 0;
+        if (seen)
+            continue;
+        const char *value = NULL;
+        for (size_t j = i; j < n; j++)
+            if (strcmp(kv[j].name, kv[i].name) == 0)
+                value = kv[j].value;
+        jw_key(w, kv[i].name);
+        jw_str(w, value ? value : "");
     }
-    return o;
+    jw_obj_close(w);
 }
 
-static json_t *backend_json(const char *id, const char *host)
+void oto_write_backend(jw *w, const char *id, const char *host)
 {
     char hostname[256];
     long port = 80;
@@ -834,26 +904,57 @@ static json_t *backend_json(const char *id, const char *host)
         port = strtol(colon + 1, NULL, 10);
         *colon = '\0';
     }
-    return json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:n, s:{s:s}, s:{}}", "id", id, "hostname",
-                     hostname, "port", (int)port, "tls", 0, "weight", 1, "protocol", "HTTP/1.1",
-                     "ip_address", "predicate", "type", "AlwaysMatch", "tls_config");
+    jw_obj_open(w);
+    jw_key(w, "id");
+    jw_str(w, id);
+    jw_key(w, "hostname");
+    jw_str(w, hostname);
+    jw_key(w, "port");
+    jw_int(w, (int)port);
+    /* The constant members in one piece: this document is written two or
+     * three times per plugin call. */
+    jw_members(w, "\"tls\":false,\"weight\":1,\"protocol\":\"HTTP/1.1\",\"ip_address\":null,"
+                  "\"predicate\":{\"type\":\"AlwaysMatch\"},\"tls_config\":{}");
+    jw_obj_close(w);
 }
 
-static json_t *route_json(const kiln_function *fn, const char *host, json_t *backend)
+static void bool_member(jw *w, const char *k, bool v)
 {
-    const char *name = fn->name ? fn->name : "function";
-    json_t *domains = json_array();
-    if (domains != NULL && host != NULL && *host)
-        json_array_append_new(domains, json_string(host));
-    return json_pack(
-        "{s:s, s:s, s:s, s:[], s:{}, s:b, s:b, s:b, s:b, s:[s], "
-        "s:{s:o, s:n, s:b, s:{}, s:{}, s:[]}, "
-        "s:{s:[O], s:s, s:b, s:{s:s}, s:{}, s:n}, s:n, s:[]}",
-        "id", name, "name", name, "description", "", "tags", "metadata", "enabled", 1,
-        "debug_flow", 0, "export_reporting", 0, "capture", 0, "groups", "default", "frontend",
-        "domains", domains, "strict_path", "exact", 0, "headers", "query", "methods", "backend",
-        "targets", backend, "root", "/", "rewrite", 0, "load_balancing", "type", "RoundRobin",
-        "client", "health_check", "backend_ref", "plugins");
+    jw_key(w, k);
+    jw_bool(w, v);
+}
+
+void oto_write_route(jw *w, const char *name, const char *host, const char *backend_id)
+{
+    jw_obj_open(w);
+    jw_key(w, "id");
+    jw_str(w, name);
+    jw_key(w, "name");
+    jw_str(w, name);
+    jw_members(w, "\"description\":\"\",\"tags\":[],\"metadata\":{},\"enabled\":true,"
+                  "\"debug_flow\":false,\"export_reporting\":false,\"capture\":false,"
+                  "\"groups\":[\"default\"]");
+    jw_key(w, "frontend");
+    jw_obj_open(w);
+    jw_key(w, "domains");
+    jw_arr_open(w);
+    if (host != NULL && *host)
+        jw_str(w, host);
+    jw_arr_close(w);
+    jw_members(w, "\"strict_path\":null,\"exact\":false,\"headers\":{},\"query\":{},"
+                  "\"methods\":[]");
+    jw_obj_close(w);
+    jw_key(w, "backend");
+    jw_obj_open(w);
+    jw_key(w, "targets");
+    jw_arr_open(w);
+    oto_write_backend(w, backend_id, host);
+    jw_arr_close(w);
+    jw_members(w, "\"root\":\"/\",\"rewrite\":false,\"load_balancing\":{\"type\":\"RoundRobin\"},"
+                  "\"client\":{},\"health_check\":null");
+    jw_obj_close(w);
+    jw_members(w, "\"backend_ref\":null,\"plugins\":[]");
+    jw_obj_close(w);
 }
 
 static _Atomic unsigned long request_seq;
@@ -863,8 +964,23 @@ unsigned long oto_snowflake(char out[64])
     unsigned long seq = atomic_fetch_add(&request_seq, 1) + 1;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(out, 64, "%lld%06lu", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-             seq % 1000000);
+    /* Milliseconds, then the sequence as 6 digits ("%lld%06lu" by hand). */
+    char tmp[32];
+    char *p = tmp + sizeof(tmp);
+    unsigned long s = seq % 1000000;
+    for (int i = 0; i < 6; i++, s /= 10)
+        *--p = (char)('0' + s % 10);
+    long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    unsigned long long u = ms < 0 ? 0ull - (unsigned long long)ms : (unsigned long long)ms;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (ms < 0)
+        *--p = '-';
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out, p, n);
+    out[n] = '\0';
     return seq;
 }
 
@@ -876,40 +992,67 @@ const char *oto_request_host(const kiln_request *req)
     return host;
 }
 
-json_t *oto_request_doc(const kiln_request *req, unsigned long id)
+void oto_write_request(jw *w, const kiln_request *req, unsigned long id)
 {
-    json_t *params = kv_json(req->params, req->n_params);
-    const char *uri = req->url ? req->url : "/";
-    return json_pack("{s:I, s:s, s:o, s:o, s:b, s:s, s:o, s:s, s:s, s:b, s:s, s:n, s:o}", "id",
-                     (json_int_t)(id % 1000000000), "method", req->method ? req->method : "GET",
-                     "headers", headers_json(req), "cookies", cookies_json(req, false), "tls", 0,
-                     "uri", uri, "query", query_json(req->query), "path",
-                     req->path ? req->path : "/", "version", "HTTP/1.1", "has_body",
-                     req->body_len > 0, "remote", req->remote_addr ? req->remote_addr : "",
-                     "client_cert_chain", "path_params", params);
+    jw_obj_open(w);
+    jw_key(w, "id");
+    jw_int(w, (long long)(id % 1000000000));
+    jw_key(w, "method");
+    jw_str(w, req->method ? req->method : "GET");
+    jw_key(w, "headers");
+    write_req_headers(w, req);
+    jw_key(w, "cookies");
+    write_cookies(w, req, false);
+    bool_member(w, "tls", false);
+    jw_key(w, "uri");
+    jw_str(w, req->url ? req->url : "/");
+    jw_key(w, "query");
+    write_query(w, req->query);
+    jw_key(w, "path");
+    jw_str(w, req->path ? req->path : "/");
+    jw_key(w, "version");
+    jw_str(w, "HTTP/1.1");
+    bool_member(w, "has_body", req->body_len > 0);
+    jw_key(w, "remote");
+    jw_str(w, req->remote_addr ? req->remote_addr : "");
+    jw_key(w, "client_cert_chain");
+    jw_null(w);
+    jw_key(w, "path_params");
+    write_kv(w, req->params, req->n_params);
+    jw_obj_close(w);
 }
 
-json_t *oto_plugin_request_doc(const kiln_request *req)
+void oto_write_plugin_request(jw *w, const kiln_request *req)
 {
+    /* "http://<host><uri>", cut at 4095 bytes as it always was. */
     char url[4096];
-    snprintf(url, sizeof(url), "http://%s%s", oto_request_host(req), req->url ? req->url : "/");
-    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:n, s:n, s:o}", "url", url, "method",
-                     req->method ? req->method : "GET", "headers", headers_json(req), "query",
-                     query_json(req->query), "version", "HTTP/1.1", "client_cert_chain",
-                     "backend", "cookies", cookies_json(req, true));
-}
-
-json_t *oto_backend_doc(const char *id, const char *host)
-{
-    return backend_json(id, host);
-}
-
-json_t *oto_route_doc(const char *name, const char *host, json_t *backend)
-{
-    kiln_function fn;
-    memset(&fn, 0, sizeof(fn));
-    fn.name = name;
-    return route_json(&fn, host, backend);
+    const char *host = oto_request_host(req), *uri = req->url ? req->url : "/";
+    size_t hn = strlen(host), un = strlen(uri), n = 7;
+    memcpy(url, "http://", 7);
+    hn = hn < sizeof(url) - 1 - n ? hn : sizeof(url) - 1 - n;
+    memcpy(url + n, host, hn);
+    n += hn;
+    un = un < sizeof(url) - 1 - n ? un : sizeof(url) - 1 - n;
+    memcpy(url + n, uri, un);
+    n += un;
+    jw_obj_open(w);
+    jw_key(w, "url");
+    jw_strn(w, url, n);
+    jw_key(w, "method");
+    jw_str(w, req->method ? req->method : "GET");
+    jw_key(w, "headers");
+    write_req_headers(w, req);
+    jw_key(w, "query");
+    write_query(w, req->query);
+    jw_key(w, "version");
+    jw_str(w, "HTTP/1.1");
+    jw_key(w, "client_cert_chain");
+    jw_null(w);
+    jw_key(w, "backend");
+    jw_null(w);
+    jw_key(w, "cookies");
+    write_cookies(w, req, true);
+    jw_obj_close(w);
 }
 
 void oto_write_body_bytes(jw *w, const uint8_t *b, size_t n)
@@ -924,53 +1067,44 @@ void oto_write_body_bytes(jw *w, const uint8_t *b, size_t n)
     jw_arr_close(w);
 }
 
-/* Every member of the jansson object `doc` into w, except that member `raw_key`
- * (if any) is written from raw JSON text: values Kiln made go through
- * jansson, values a guest wrote stay as written. */
-void oto_write_doc(jw *w, json_t *doc, const char *raw_key, const char *raw, size_t raw_len)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(doc, k, v) {
-        jw_key(w, k);
-        if (raw_key != NULL && strcmp(k, raw_key) == 0)
-            jw_raw(w, raw, raw_len);
-        else
-            jw_jansson(w, v);
-    }
-}
-
 char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *len)
 {
     char snowflake[64];
     unsigned long seq = oto_snowflake(snowflake);
     const char *host = oto_request_host(req);
     const char *fname = fn->name ? fn->name : "function";
-    json_t *backend = backend_json(fname, host);
-    json_t *route = backend ? route_json(fn, host, backend) : NULL;
-    json_t *doc = json_pack("{s:s, s:O, s:n, s:n, s:o, s:o, s:{}, s:{}, s:o, s:o}", "snowflake",
-                            snowflake, "backend", backend, "apikey", "user", "raw_request",
-                            oto_request_doc(req, seq), "config",
-                            kv_json(fn->config, fn->n_config), "global_config", "attrs",
-                            "route", route, "request", oto_plugin_request_doc(req));
-    json_decref(backend);
-    if (doc == NULL)
-        return NULL;
     /* The attributes earlier stages of the pipeline set, exactly as written. */
     kiln_stage *st = kiln_stage_current();
-    size_t alen = 0;
+    size_t alen = 2;
     char *attrs = st ? kiln_stage_attrs_json(st, &alen) : NULL;
     jw *w = jw_new();
-    if (w != NULL) {
-        jw_obj_open(w);
-        oto_write_doc(w, doc, attrs ? "attrs" : NULL, attrs, alen);
-        jw_key(w, "request_body_bytes");
-        oto_write_body_bytes(w, req->body, req->body_len);
-        jw_obj_close(w);
+    if (w == NULL || (st != NULL && attrs == NULL)) {
+        free(attrs);
+        jw_free(w);
+        return NULL;
     }
+    jw_obj_open(w);
+    jw_key(w, "snowflake");
+    jw_str(w, snowflake);
+    jw_key(w, "backend");
+    oto_write_backend(w, fname, host);
+    jw_members(w, "\"apikey\":null,\"user\":null");
+    jw_key(w, "raw_request");
+    oto_write_request(w, req, seq);
+    jw_key(w, "config");
+    write_kv(w, fn->config, fn->n_config);
+    jw_members(w, "\"global_config\":{}");
+    jw_key(w, "attrs");
+    jw_raw(w, attrs ? attrs : "{}", alen);
+    jw_key(w, "route");
+    oto_write_route(w, fname, host, fname);
+    jw_key(w, "request");
+    oto_write_plugin_request(w, req);
+    jw_key(w, "request_body_bytes");
+    oto_write_body_bytes(w, req->body, req->body_len);
+    jw_obj_close(w);
     free(attrs);
-    json_decref(doc);
-    return w ? jw_finish(w, len) : NULL;
+    return jw_finish(w, len);
 }
 
 /* ---- output document (§4.1, §4.3) ------------------------------------------------------- */

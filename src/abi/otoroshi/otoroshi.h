@@ -58,15 +58,16 @@ char *oto_input_json(const kiln_function *fn, const kiln_request *req, size_t *l
 unsigned long oto_snowflake(char out[64]);
 /* The Host header, else req->host, else "localhost". */
 const char *oto_request_host(const kiln_request *req);
-/* requestToJson (§4.2); NgPluginHttpRequest; a Backend target; a Route. */
-json_t *oto_request_doc(const kiln_request *req, unsigned long id);
-json_t *oto_plugin_request_doc(const kiln_request *req);
-json_t *oto_backend_doc(const char *id, const char *host);
-json_t *oto_route_doc(const char *name, const char *host, json_t *backend);
+/* Written into w (writers poison w on OOM): requestToJson (§4.2) with
+ * request id `id`; the plugin-side NgPluginHttpRequest; a Backend target
+ * `id` for `host`; a Route `name` for `host` whose one target is
+ * oto_write_backend(backend_id, host). */
+void oto_write_request(jw *w, const kiln_request *req, unsigned long id);
+void oto_write_plugin_request(jw *w, const kiln_request *req);
+void oto_write_backend(jw *w, const char *id, const char *host);
+void oto_write_route(jw *w, const char *name, const char *host, const char *backend_id);
 /* A body as Otoroshi's array of signed bytes, or null when empty. */
 void oto_write_body_bytes(jw *w, const uint8_t *b, size_t n);
-/* The members of `doc`, member raw_key (if not NULL) from raw JSON text. */
-void oto_write_doc(jw *w, json_t *doc, const char *raw_key, const char *raw, size_t raw_len);
 
 /*
  * The context document a plugin of `plugin->kind` receives in `phase`

@@ -211,6 +211,35 @@ static void test_writer_members_depth(void **state)
     }
 }
 
+/* The escaping loop copies runs of plain bytes whole: a byte needing care at
+ * any offset of a longer string, against a byte-by-byte reference. */
+static void test_writer_wide_strings(void **state)
+{
+    (void)state;
+    static const char *const specials[] = {"\"", "\\", "\x01", "\x1f", "\n", "\x7f", " ",
+                                           "\xc3\xa9", "\xff", "\xe2\x82"};
+    static const char *const escaped[] = {"\\\"", "\\\\", "\\u0001", "\\u001F", "\\n", "\x7f",
+                                          " ", "\xc3\xa9", "\xef\xbf\xbd", "\xef\xbf\xbd"};
+    for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+        for (size_t at = 0; at < 20; at++) {
+            char in[64], want[96];
+            memset(in, 'a', 24);
+            size_t sl = strlen(specials[k]);
+            memcpy(in + at, specials[k], sl);
+            in[24 + sl] = '\0';
+            memset(in + 24, 'z', sl);
+            snprintf(want, sizeof(want), "\"%.*s%s%.*s\"", (int)at, in, escaped[k],
+                     (int)(24 + sl - at - sl), in + at + sl);
+            jw *w = jw_new();
+            jw_strn(w, in, 24 + sl);
+            char *out = jw_finish(w, NULL);
+            assert_non_null(out);
+            assert_string_equal(out, want);
+            free(out);
+        }
+    }
+}
+
 static void test_writer(void **state)
 {
     (void)state;
@@ -409,7 +438,7 @@ int main(void)
         cmocka_unit_test(test_invalid_refused),    cmocka_unit_test(test_member),
         cmocka_unit_test(test_writer),             cmocka_unit_test(test_writer_members_depth),
         cmocka_unit_test(test_sticky_errors),      cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load),               cmocka_unit_test(test_writer_wide_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,36 @@
 
 #define KL_EVENTS 128
 
+/*
+ * Connections the worker's curl multi handle keeps open when idle. curl's
+ * default is 4 x the easy handles added at that moment; Kiln adds a handle
+ * per transfer, so whenever the transfers in flight fell below a quarter of
+ * the open connections curl closed the oldest, and the next burst opened new
+ * ones (bench "pipeline": 8-17 % of the requests proxied at 64 client
+ * connections opened a new upstream connection). A fixed cache holds every
+ * connection a burst of this size needs; idle ones still close after curl's
+ * CURLOPT_MAXAGE_CONN (118 s) or when the peer closes them.
+ */
+#define KL_CURL_MAXCONNECTS 256L
+
+/*
+ * One socket of the curl multi handle. The epoll registration outlives the
+ * transfer: when a transfer ends curl says CURL_POLL_REMOVE but keeps the
+ * connection in its cache, and the next transfer on it asks for the socket
+ * again. Deleting and re-adding the registration each time cost three
+ * epoll_ctl calls, a calloc and a free per proxied request; now a removed
+ * socket is only disarmed here (`armed` = 0), and re-arming it is one
+ * EPOLL_CTL_MOD. An event on a disarmed socket (the peer closed an idle
+ * connection) deletes the registration then, since curl is not listening.
+ * Before curl closes a socket, on_closesocket deletes its registration, so a
+ * closed fd never stays in the epoll set.
+ */
+typedef struct kl_curl_sock {
+    kl_io io;          /* io.events: what is registered while in_epoll */
+    uint32_t armed;    /* what curl asked for; 0 since CURL_POLL_REMOVE */
+    bool in_epoll;
+} kl_curl_sock;
+
 /* Laid out like kl_waiter.post, so a waiter is posted without allocating. */
 typedef struct kl_post_item {
     void (*fn)(void *arg);
@@ -41,7 +71,8 @@ struct kl_loop {
     size_t in_flight;
     CURLM *multi;
     kl_timer curl_timer;
-    kl_io *dead; /* curl's watchers, freed after the current batch of events */
+    kl_curl_sock **socks; /* curl's sockets by fd; entries live as long as the loop */
+    size_t n_socks;
 };
 
 static _Thread_local kl_loop *bound;
@@ -66,14 +97,25 @@ kl_loop *kl_current(void)
 
 /* ---- fds ---------------------------------------------------------------------------- */
 
-int kl_watch(kl_loop *l, kl_io *io)
+/* Register io->fd with io->events: one epoll_ctl when `registered` guesses
+ * right (MOD for a registered fd, ADD for a new one), two when it does not. */
+static int ep_set(kl_loop *l, kl_io *io, bool registered)
 {
     struct epoll_event ev = {.events = io->events, .data.ptr = io};
-    if (epoll_ctl(l->ep, EPOLL_CTL_MOD, io->fd, &ev) == 0)
+    int first = registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(l->ep, first, io->fd, &ev) == 0)
         return KILN_OK;
-    if (errno == ENOENT && epoll_ctl(l->ep, EPOLL_CTL_ADD, io->fd, &ev) == 0)
+    if (errno == (registered ? ENOENT : EEXIST) &&
+        epoll_ctl(l->ep, registered ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, io->fd, &ev) == 0)
         return KILN_OK;
     return KILN_EIO;
+}
+
+/* Every caller registers a new fd (a suspended request's socket, the HTTP
+ * daemon's epoll fd): ADD first. */
+int kl_watch(kl_loop *l, kl_io *io)
+{
+    return ep_set(l, io, false);
 }
 
 void kl_unwatch(kl_loop *l, kl_io *io)
@@ -405,6 +447,17 @@ static void curl_check_done(kl_loop *l)
 static void curl_io(kl_io *io, uint32_t events)
 {
     kl_loop *l = io->arg;
+    kl_curl_sock *cs = (kl_curl_sock *)(void *)io;
+    if (cs->armed == 0) {
+        /* An idle cached connection (the peer closed it, most likely): curl
+         * finds out when it next looks at it; until then stop hearing it.
+         * Not in the set any more: an event of this batch for a socket curl
+         * has closed since, whose fd may already be someone else's. */
+        if (cs->in_epoll)
+            epoll_ctl(l->ep, EPOLL_CTL_DEL, io->fd, NULL);
+        cs->in_epoll = false;
+        return;
+    }
     int flags = 0, still;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
         flags |= CURL_CSELECT_IN;
@@ -424,33 +477,77 @@ static void curl_timer_fired(kl_timer *t)
     curl_check_done(l);
 }
 
+/* The entry for fd `s`, made on first use. NULL when out of memory. */
+static kl_curl_sock *curl_sock(kl_loop *l, curl_socket_t s)
+{
+    if (s < 0)
+        return NULL;
+    size_t fd = (size_t)s;
+    if (fd >= l->n_socks) {
+        size_t n = l->n_socks ? l->n_socks : 64;
+        while (n <= fd)
+            n *= 2;
+        kl_curl_sock **t = kiln_realloc(l->socks, n * sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        memset(t + l->n_socks, 0, (n - l->n_socks) * sizeof(*t));
+        l->socks = t;
+        l->n_socks = n;
+    }
+    if (l->socks[fd] == NULL) {
+        kl_curl_sock *cs = kiln_calloc(1, sizeof(*cs));
+        if (cs == NULL)
+            return NULL;
+        cs->io.fd = s;
+        cs->io.cb = curl_io;
+        cs->io.arg = l;
+        l->socks[fd] = cs;
+    }
+    return l->socks[fd];
+}
+
 static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
-    (void)easy;
+    (void)easy, (void)socketp;
     kl_loop *l = userp;
-    kl_io *io = socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (io != NULL) {
-            kl_unwatch(l, io);
-            curl_multi_assign(l->multi, s, NULL);
-            /* An event for it may still be in this batch: free it after. */
-            io->cb = NULL;
-            io->arg = l->dead;
-            l->dead = io;
-        }
+        /* Usually a connection going back to curl's cache: keep the
+         * registration (see kl_curl_sock). */
+        if ((size_t)s < l->n_socks && l->socks[s] != NULL)
+            l->socks[s]->armed = 0;
         return 0;
     }
-    if (io == NULL) {
-        io = kiln_calloc(1, sizeof(*io));
-        if (io == NULL)
-            return -1;
-        io->fd = s;
-        io->cb = curl_io;
-        io->arg = l;
-        curl_multi_assign(l->multi, s, io);
+    kl_curl_sock *cs = curl_sock(l, s);
+    if (cs == NULL)
+        return -1;
+    uint32_t want = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    /* Armed, the fd is known to be the same socket (curl removes a socket
+     * before closing it): nothing to do if the events are the same. Disarmed,
+     * it may have been closed and the number reused, so MOD, else ADD. */
+    if (cs->armed != 0 && cs->in_epoll && cs->io.events == want) {
+        cs->armed = want;
+        return 0;
     }
-    io->events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-    return kl_watch(l, io) == KILN_OK ? 0 : -1;
+    cs->io.events = want;
+    cs->in_epoll = ep_set(l, &cs->io, cs->in_epoll) == KILN_OK;
+    cs->armed = cs->in_epoll ? want : 0;
+    return cs->in_epoll ? 0 : -1;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: leave the epoll set before the fd is closed
+ * (a registration can outlive close() while a spawned child holds a copy of
+ * the descriptor). */
+static int on_closesocket(void *clientp, curl_socket_t s)
+{
+    kl_loop *l = clientp;
+    if (s >= 0 && (size_t)s < l->n_socks && l->socks[s] != NULL) {
+        kl_curl_sock *cs = l->socks[s];
+        if (cs->in_epoll)
+            epoll_ctl(l->ep, EPOLL_CTL_DEL, s, NULL);
+        cs->in_epoll = false;
+        cs->armed = 0;
+    }
+    return close(s);
 }
 
 static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -475,6 +572,7 @@ static CURLM *loop_multi(kl_loop *l)
     curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
     curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, KL_CURL_MAXCONNECTS);
     l->curl_timer.cb = curl_timer_fired;
     l->curl_timer.arg = l;
     return l->multi;
@@ -490,8 +588,16 @@ int kl_curl_perform(void *easy, int *code)
         return KL_BLOCK;
     curl_wait w = {.task = t};
     curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)&w);
-    if (curl_multi_add_handle(m, easy) != CURLM_OK)
+    /* Copied into every connection this transfer opens, which may outlive
+     * the transfer (curl's cache) but not the loop (kl_loop_free). */
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, t->loop);
+    if (curl_multi_add_handle(m, easy) != CURLM_OK) {
+        /* The caller performs it alone: its connections are not the loop's. */
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, (curl_closesocket_callback)NULL);
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)NULL);
         return KL_BLOCK;
+    }
     /* Cancelling only wakes the task; the handle is removed below. */
     t->cancel_wait = NULL;
     kiln_fiber_suspend();
@@ -538,12 +644,10 @@ void kl_loop_free(kl_loop *l)
     if (l == NULL)
         return;
     if (l->multi != NULL)
-        curl_multi_cleanup(l->multi);
-    while (l->dead != NULL) {
-        kl_io *io = l->dead;
-        l->dead = io->arg;
-        kiln_free(io);
-    }
+        curl_multi_cleanup(l->multi); /* closes the cache: on_closesocket needs l */
+    for (size_t i = 0; i < l->n_socks; i++)
+        kiln_free(l->socks[i]);
+    kiln_free(l->socks);
     on_wake(&l->wake, 0); /* run what was posted: posters own resources */
     close(l->wake.fd);
     close(l->ep);
@@ -569,11 +673,6 @@ int kl_run_once(kl_loop *l, int max_wait_ms)
         kl_io *io = evs[i].data.ptr;
         if (io->cb != NULL)
             io->cb(io, evs[i].events);
-    }
-    while (l->dead != NULL) {
-        kl_io *io = l->dead;
-        l->dead = io->arg;
-        kiln_free(io);
     }
     fire_timers(l);
     run_ready(l);

@@ -3,7 +3,8 @@
  * port, IPv6 literals), address classes for IPv4 and IPv6, the address
  * guard's rule, and net_fetch against an in-process loopback server
  * (redirects followed and refused, redirect limit, body and header caps,
- * header injection, timeout, connection reuse).
+ * header injection, timeout, connection reuse), also on fibers of an event
+ * loop, as in kiln serve (src/loop's curl multi handle).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "loop/loop.h"
 #include "net/net.h"
 
 /* ---- globs and URLs ------------------------------------------------------------- */
@@ -275,6 +277,11 @@ static void *serve_conn(void *arg)
             for (int i = 0; i <= NET_MAX_HEADERS; i++)
                 o += (size_t)snprintf(many + o, sizeof(many) - o, "X-H%d: v\r\n", i);
             reply(fd, "200 OK", many, "");
+        } else if (strcmp(path, "/bye") == 0) {
+            /* Keep-alive as far as the client knows; closed once idle. */
+            reply(fd, "200 OK", "", "bye");
+            usleep(30000);
+            break;
         } else if (strcmp(path, "/slow") == 0) {
             sleep(2);
             reply(fd, "200 OK", "", "late");
@@ -486,6 +493,119 @@ static void test_fetch_reuse(void **state)
     net_thread_cleanup();
 }
 
+/* ---- on an event loop (kiln serve) ----------------------------------------------- */
+
+typedef struct loop_fetch {
+    kl_task task;
+    const char *path;
+    int rc;
+    bool reused, done;
+} loop_fetch;
+
+static int loop_fetch_run(void *arg)
+{
+    loop_fetch *f = arg;
+    net_response r;
+    kiln_err err;
+    f->rc = fetch(loopback_allowed(), 1, f->path, false, 0, 5000, &r, &err);
+    f->reused = r.reused;
+    net_response_fini(&r);
+    return 0;
+}
+
+static void loop_fetch_done(kl_task *t, int result)
+{
+    (void)result;
+    ((loop_fetch *)t->arg)->done = true;
+}
+
+/* Run `n` fetches of `path` at once, each on its own task, until all are done. */
+static void loop_round(kl_loop *loop, loop_fetch *f, size_t n, const char *path)
+{
+    static const kiln_limits lim;
+    kiln_err err;
+    for (size_t i = 0; i < n; i++) {
+        f[i] = (loop_fetch){.path = path, .rc = -1};
+        f[i].task.done = loop_fetch_done;
+        f[i].task.arg = &f[i];
+        assert_int_equal(kl_task_start(loop, &f[i].task, &lim, loop_fetch_run, &f[i], &err),
+                         KILN_OK);
+    }
+    for (int spins = 0; spins < 1000; spins++) {
+        size_t left = 0;
+        for (size_t i = 0; i < n; i++)
+            left += !f[i].done;
+        if (left == 0)
+            break;
+        kl_run_once(loop, 10);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_true(f[i].done);
+        assert_int_equal(f[i].rc, KILN_OK);
+    }
+}
+
+/* Concurrent transfers on a loop keep their connections: bursts of 16 at
+ * once open 16 connections once, and later bursts reuse them all. curl's
+ * default cache size (4 x the handles added at that moment) closed some
+ * whenever a burst wound down, since Kiln adds a handle per transfer. */
+static void test_loop_reuse(void **state)
+{
+    (void)state;
+    kl_loop *loop;
+    kiln_err err;
+    assert_int_equal(kl_loop_new(&loop, &err), KILN_OK);
+    kl_bind(loop);
+    enum { N = 16 };
+    loop_fetch f[N];
+    net_stats before, after;
+    net_stats_get(&before);
+    loop_round(loop, f, N, "/ok");
+    net_stats_get(&after);
+    assert_int_equal(after.connections - before.connections, N);
+    for (int round = 0; round < 5; round++) {
+        loop_round(loop, f, N, "/ok");
+        for (size_t i = 0; i < N; i++)
+            assert_true(f[i].reused);
+    }
+    net_stats_get(&after);
+    assert_int_equal(after.connections - before.connections, N);
+    assert_int_equal(after.requests - before.requests, 6 * N);
+    kl_bind(NULL);
+    kl_loop_free(loop);
+}
+
+/* A cached connection the server closes while idle: its socket stays in the
+ * loop's epoll set after the transfer (no delete and re-add per request), so
+ * the close is an event nobody asked for. The loop drops the registration on
+ * it instead of waking up for it again and again (level-triggered), and the
+ * next request opens a new connection. */
+static void test_loop_idle_close(void **state)
+{
+    (void)state;
+    kl_loop *loop;
+    kiln_err err;
+    assert_int_equal(kl_loop_new(&loop, &err), KILN_OK);
+    kl_bind(loop);
+    loop_fetch f[1];
+    net_stats before, after;
+    net_stats_get(&before);
+    loop_round(loop, f, 1, "/bye");
+    /* The server closes 30 ms after answering: 200 ms of loop, 20 ms a turn. */
+    int woken = 0;
+    for (int i = 0; i < 10; i++)
+        woken += kl_run_once(loop, 20);
+    assert_true(woken <= 2);
+    loop_round(loop, f, 1, "/ok");
+    assert_false(f[0].reused);
+    loop_round(loop, f, 1, "/ok");
+    assert_true(f[0].reused);
+    net_stats_get(&after);
+    assert_int_equal(after.connections - before.connections, 2);
+    kl_bind(NULL);
+    kl_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +618,8 @@ int main(void)
         cmocka_unit_test(test_fetch_redirects),
         cmocka_unit_test(test_fetch_limits),
         cmocka_unit_test(test_fetch_reuse),
+        cmocka_unit_test(test_loop_reuse),
+        cmocka_unit_test(test_loop_idle_close),
     };
     return cmocka_run_group_tests(tests, start_server, NULL);
 }

@@ -10,7 +10,8 @@
  *
  * Prints "listening on http://127.0.0.1:PORT" on stdout once ready. Every
  * answer is 200 with the body "upstream: waited DELAY ms\n"; anything but GET
- * gets 405 and a close.
+ * gets 405 and a close. SIGUSR1 prints "upstream: N connections accepted, M
+ * answers" (bench/pipeline/run.sh counts the proxy's new connections per run).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,7 +58,7 @@ static struct due *ring;
 static size_t ring_cap, ring_head, ring_len;
 static int ep, tfd;
 static int64_t delay_ns;
-static unsigned long long served;
+static unsigned long long served, accepted;
 
 static int64_t now_ns(void)
 {
@@ -230,16 +231,23 @@ static void on_accept(int lfd)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         conns[fd].open = 1;
+        accepted++;
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     }
 }
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, report;
 static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
+}
+
+static void on_report(int sig)
+{
+    (void)sig;
+    report = 1;
 }
 
 int main(int argc, char **argv)
@@ -255,6 +263,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    signal(SIGUSR1, on_report); /* interrupts epoll_wait (EINTR): printed below */
 
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -279,7 +288,13 @@ int main(int argc, char **argv)
 
     struct epoll_event evs[256];
     while (!stop) {
-        int n = epoll_wait(ep, evs, 256, -1);
+        /* A signal between two waits is seen within 200 ms, even when idle. */
+        int n = epoll_wait(ep, evs, 256, 200);
+        if (report) {
+            report = 0;
+            printf("upstream: %llu connections accepted, %llu answers\n", accepted, served);
+            fflush(stdout);
+        }
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == lfd)

@@ -141,24 +141,45 @@ for c in $CASES; do
     wrk $WRK_OPTS -H 'x-role: admin' -d${WARMUP}s "$url" >/dev/null 2>&1 || true
 done
 
-# measure CASE RAW : one wrk run (wrk_measure in bench/lib.sh); prints
-#   req/s p50us p99us errors requests server-us/req upstream-us/req other-load-%
+# measure CASE RAW (below): one wrk run (wrk_measure in bench/lib.sh); prints
+#   req/s p50us p99us errors requests server-us/req upstream-us/req other-load-% new-conns
 # The server is kiln (for the direct case, the upstream); other load is the
-# CPU spent by neither kiln, the upstream nor wrk.
-measure() { wrk_measure "$1" "$2" -H 'x-role: admin'; }
+# CPU spent by neither kiln, the upstream nor wrk; new-conns the connections
+# the upstream accepted during the run.
+
+# up_accepts: the upstream's count of accepted connections (SIGUSR1 makes it
+# print one line; bench/io/upstream.c).
+up_accepts() {
+    n0=$(grep -c 'connections accepted' "$B/upstream.log" || true)
+    kill -USR1 "$PID_upstream"
+    i=0
+    while [ "$(grep -c 'connections accepted' "$B/upstream.log" || true)" -le "$n0" ]; do
+        i=$((i + 1))
+        [ $i -lt 50 ] || die "the upstream did not report its connection count (see $B/upstream.log)"
+        sleep 0.05
+    done
+    sed -n 's/^upstream: \([0-9]*\) connections accepted.*/\1/p' "$B/upstream.log" | tail -n 1
+}
+measure() {
+    a0=$(up_accepts)
+    mline=$(wrk_measure "$1" "$2" -H 'x-role: admin')
+    a1=$(up_accepts)
+    echo "$mline $((a1 - a0))"
+}
 
 n_cases=$(echo "$CASES" | wc -w)
 say "measuring: $n_cases cases x $RUNS runs x ${DURATION}s (wrk -t$WRK_THREADS -c$CONNS, about $((n_cases * RUNS * (DURATION + 1) / 60 + 1)) min)"
 # Rounds interleave the cases; a run with more than OTHER_MAX% other load is
 # repeated (up to REPEAT_MAX times in all), its output kept in raw/.
-run_rounds '{ printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, server %.1f us CPU/req, upstream %.1f us CPU/req, other load %.0f%%", $1, $2 / 1000, $3 / 1000, $4, $6, $7, $8 }'
+run_rounds '{ printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, server %.1f us CPU/req, upstream %.1f us CPU/req, other load %.0f%%, %d new upstream connections", $1, $2 / 1000, $3 / 1000, $4, $6, $7, $8, $9 }'
 cleanup
 BUSY_AFTER=$(cpu_busy)
 
 # ---- report ------------------------------------------------------------------
 # agg CASE COLUMN [sum] (bench/lib.sh): median (or sum) of a results.txt
 # column over the runs of CASE (2 req/s, 3 p50 us, 4 p99 us, 5 errors, 7 kiln
-# CPU us/req, 8 upstream CPU us/req); rps, ms, us, ratio, fmt_rps, emit too.
+# CPU us/req, 8 upstream CPU us/req, 10 new upstream connections); rps, ms,
+# us, ratio, fmt_rps, emit too.
 
 OUT=$B/pipeline.md.tmp
 : >"$OUT"
@@ -208,6 +229,7 @@ emit "| \`/up/plain\` / direct (req/s: the proxy hop) | $(ratio "$(rps up_plain)
 emit "| \`/up/chain\` / direct (req/s) | $(ratio "$(rps up_chain)" "$D")× |"
 emit "| the two plugins, kiln CPU per request (function route) | $(plug fn_chain fn_plain) µs |"
 emit "| the two plugins, kiln CPU per request (upstream route) | $(plug up_chain up_plain) µs |"
+emit "| new upstream connections per ${DURATION} s run, \`/up/plain\` / \`/up/chain\` (median; direct: wrk's own) | $(agg up_plain 10) / $(agg up_chain 10) |"
 emit ""
 other=$(other_load 9)
 dirty=$(dirty_runs 9)

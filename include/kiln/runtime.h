@@ -478,6 +478,9 @@ typedef struct kiln_rt_stats {
     /* snapshot restores into a slot that held the same image and tracked
      * writes, copying back only the written pages (this thread) */
     uint64_t image_partial_restores;
+    uint64_t pool_resident;     /* pooled memories with their pages resident (this thread) */
+    uint64_t pool_discards;     /* released memories whose pages went back (madvise; this
+                                   thread): beyond the resident bound, or when trimmed */
 } kiln_rt_stats;
 KILN_API void kiln_rt_stats_get(kiln_rt_stats *out /* OUT */);
 /* Release this thread's pooled memories (call before a thread exits). */

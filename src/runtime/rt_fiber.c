@@ -15,8 +15,9 @@
  * check the stack pointer against host_floor first), so host code never
  * faults on stack and a fault inside host code is never a guest trap.
  *
- * Stacks are pooled per thread (RT_FIBER_POOL, same-size reuse; past
- * RT_FIBER_HOT their pages are discarded), so the steady state maps nothing: one entry costs a context switch there and
+ * Stacks are pooled per thread (RT_FIBER_POOL, same-size reuse; up to
+ * RT_FIBER_HOT keep their pages, the rest are discarded and kept apart), so
+ * the steady state maps nothing: one entry costs a context switch there and
  * back (src/platform/ctx_switch.c, no syscall). The fiber header at the top
  * of the mapping holds the rt_exec of the entry running on it.
  */
@@ -111,53 +112,77 @@ static void fiber_free(rt_fiber *f)
 
 static rt_fiber *fiber_take(rt_thread *t, size_t usable)
 {
-    for (rt_fiber **pp = &t->fibers; *pp != NULL; pp = &(*pp)->next_free) {
-        rt_fiber *f = *pp;
-        if (f->usable == usable) {
-            *pp = f->next_free;
-            t->n_fibers--;
-            return f;
+    /* A resident stack of the size first, then a discarded one. */
+    for (rt_fiber **list = &t->fibers; list != NULL;
+         list = list == &t->fibers ? &t->fibers_cold : NULL)
+        for (rt_fiber **pp = list; *pp != NULL; pp = &(*pp)->next_free) {
+            rt_fiber *f = *pp;
+            if (f->usable == usable) {
+                *pp = f->next_free;
+                t->n_fibers--;
+                t->fibers_resident -= f->resident;
+                return f;
+            }
         }
-    }
     return fiber_new(usable);
+}
+
+/* Unlink and free the last stack of *list (non-empty). */
+static void fiber_drop_last(rt_thread *t, rt_fiber **list)
+{
+    while ((*list)->next_free != NULL)
+        list = &(*list)->next_free;
+    t->fibers_resident -= (*list)->resident;
+    fiber_free(*list);
+    *list = NULL;
+    t->n_fibers--;
 }
 
 static void fiber_give(rt_thread *t, rt_fiber *f)
 {
-    /* Past the hot ones, a pooled stack gives its touched pages back. */
-    f->resident = t->n_fibers < RT_FIBER_HOT;
+    /* Up to RT_FIBER_HOT pooled stacks keep their pages; past them a stack
+     * gives its touched pages back (in two lists: a burst that leaves a
+     * long pool must not make every later release a discard). */
+    f->resident = t->fibers_resident < RT_FIBER_HOT;
     if (!f->resident)
         vmem_discard((void *)f->x.stack_lo, f->usable);
-    if (t->n_fibers >= RT_FIBER_POOL) {
-        /* Keep the most recent sizes: drop the oldest pooled stack. */
-        rt_fiber **pp = &t->fibers;
-        while ((*pp)->next_free != NULL)
-            pp = &(*pp)->next_free;
-        fiber_free(*pp);
-        *pp = NULL;
-        t->n_fibers--;
-    }
-    f->next_free = t->fibers;
-    t->fibers = f;
+    if (t->n_fibers >= RT_FIBER_POOL) /* keep the most recent: drop the oldest */
+        fiber_drop_last(t, t->fibers_cold != NULL ? &t->fibers_cold : &t->fibers);
+    rt_fiber **list = f->resident ? &t->fibers : &t->fibers_cold;
+    f->next_free = *list;
+    *list = f;
     t->n_fibers++;
+    t->fibers_resident += f->resident;
 }
 
 void rt_fiber_trim(rt_thread *t, unsigned keep)
 {
     unsigned i = 0;
-    for (rt_fiber *f = t->fibers; f != NULL; f = f->next_free, i++)
-        if (i >= keep && f->resident && vmem_discard((void *)f->x.stack_lo, f->usable) == 0)
-            f->resident = false;
+    for (rt_fiber **pp = &t->fibers; *pp != NULL; i++) {
+        rt_fiber *f = *pp;
+        if (i < keep || vmem_discard((void *)f->x.stack_lo, f->usable) != 0) {
+            pp = &f->next_free;
+            continue;
+        }
+        *pp = f->next_free; /* to the cold list */
+        f->resident = false;
+        f->next_free = t->fibers_cold;
+        t->fibers_cold = f;
+        t->fibers_resident--;
+    }
 }
 
 void rt_fiber_drain(rt_thread *t)
 {
-    while (t->fibers != NULL) {
-        rt_fiber *f = t->fibers;
-        t->fibers = f->next_free;
-        fiber_free(f);
-    }
+    for (rt_fiber **list = &t->fibers; list != NULL;
+         list = list == &t->fibers ? &t->fibers_cold : NULL)
+        while (*list != NULL) {
+            rt_fiber *f = *list;
+            *list = f->next_free;
+            fiber_free(f);
+        }
     t->n_fibers = 0;
+    t->fibers_resident = 0;
 }
 
 static void fiber_main(void *p)

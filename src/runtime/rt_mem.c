@@ -188,7 +188,9 @@ static void slot_fill(rt_mem_header *h, const uint8_t *image, uint64_t extent, u
 #define RT_AFFINITY_SCAN 8
 static rt_mem_header *pool_take(rt_thread *t, uint64_t image_id)
 {
-    rt_mem_header **pp = &t->pool;
+    /* The resident slots first (their pages are mapped and zero); a cold
+     * one only when none is left. */
+    rt_mem_header **pp = t->pool != NULL ? &t->pool : &t->pool_cold;
     if (image_id != 0) {
         rt_mem_header **q = &t->pool;
         for (int i = 0; *q != NULL && i < RT_AFFINITY_SCAN; i++, q = &(*q)->next_free)
@@ -202,6 +204,8 @@ static rt_mem_header *pool_take(rt_thread *t, uint64_t image_id)
         return NULL;
     *pp = h->next_free;
     t->pool_len--;
+    if (h->resident)
+        t->pool_resident--;
     if (h->image_id != 0 && h->image_id != image_id) {
         uint64_t n = h->image_extent < h->committed ? h->image_extent : h->committed;
         slot_untag(h);
@@ -448,16 +452,19 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
         uint64_t keep = h->image_id != 0 ? h->image_extent : 0;
         if (keep > h->committed)
             keep = h->committed;
-        if (t->pool_len < RT_POOL_HOT)
+        if (t->pool_resident < RT_POOL_HOT)
             h->resident = zero_touched(h, keep, RT_ZERO_LIMIT) != UINT64_MAX;
         if (!h->resident) {
             slot_untag(h);
             rc = vmem_discard(header_data(h), h->committed);
+            t->pool_discards++;
         }
         if (rc == 0) {
-            h->next_free = t->pool;
-            t->pool = h;
+            rt_mem_header **list = h->resident ? &t->pool : &t->pool_cold;
+            h->next_free = *list;
+            *list = h;
             t->pool_len++;
+            t->pool_resident += h->resident;
             pooled = true;
         }
     }
@@ -468,27 +475,41 @@ void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 
 void rt_pool_drain(rt_thread *t)
 {
-    while (t->pool != NULL) {
-        rt_mem_header *h = t->pool;
-        t->pool = h->next_free;
-        release_reservation(h);
-    }
+    for (rt_mem_header **list = &t->pool; list != NULL;
+         list = list == &t->pool ? &t->pool_cold : NULL)
+        while (*list != NULL) {
+            rt_mem_header *h = *list;
+            *list = h->next_free;
+            release_reservation(h);
+        }
     t->pool_len = 0;
+    t->pool_resident = 0;
 }
 
 void kiln_rt_trim_pools(unsigned keep)
 {
     rt_thread *t = rt_self();
     unsigned i = 0;
-    for (rt_mem_header *h = t->pool; h != NULL; h = h->next_free, i++)
-        if (i >= keep && h->resident) {
-            uint64_t n = h->image_extent < h->committed ? h->image_extent : h->committed;
-            slot_untag(h);
-            if (vmem_discard(header_data(h), h->committed) == 0)
-                h->resident = false;
-            else
-                memset(header_data(h), 0, n); /* untagged: must read as zeros */
+    for (rt_mem_header **pp = &t->pool; *pp != NULL; i++) {
+        rt_mem_header *h = *pp;
+        if (i < keep) {
+            pp = &h->next_free;
+            continue;
         }
+        uint64_t n = h->image_extent < h->committed ? h->image_extent : h->committed;
+        slot_untag(h);
+        if (vmem_discard(header_data(h), h->committed) != 0) {
+            memset(header_data(h), 0, n); /* untagged: must read as zeros */
+            pp = &h->next_free;
+            continue;
+        }
+        *pp = h->next_free; /* to the cold list */
+        h->resident = false;
+        h->next_free = t->pool_cold;
+        t->pool_cold = h;
+        t->pool_resident--;
+        t->pool_discards++;
+    }
     rt_fiber_trim(t, keep);
 }
 
@@ -503,6 +524,8 @@ void kiln_rt_stats_get(kiln_rt_stats *out)
     out->pool_hits = rt_tls.pool_hits;
     out->image_partial_restores = rt_tls.image_partial_restores;
     out->pool_misses = rt_tls.pool_misses;
+    out->pool_resident = rt_tls.pool_resident;
+    out->pool_discards = rt_tls.pool_discards;
 }
 
 /* ---- tables --------------------------------------------------------------- */

@@ -150,6 +150,52 @@ static void test_memory_limits_and_pool(void **state)
     kiln_module_release(m);
 }
 
+/* After a burst (more instances at once than the pool keeps resident),
+ * the pool is long; the memories released after it must still be kept
+ * resident (zeroed) up to the bound, not discarded one by one (an madvise
+ * and its TLB shootdown per release, then page faults on the next use). */
+static void test_pool_resident_after_burst(void **state)
+{
+    (void)state;
+    kiln_rt_reinstall_signals(); /* cmocka installs its own per test */
+    kiln_module *m = test_load_wat(traps_wat, NULL);
+    assert_non_null(m);
+    kiln_instance_pre *pre;
+    kiln_instance *first = inst_of(m, NULL, &pre);
+    enum { BURST = 300 }; /* > RT_POOL_HOT */
+    kiln_instance *burst[BURST];
+    kiln_err err;
+    burst[0] = first;
+    for (int i = 1; i < BURST; i++)
+        assert_int_equal(kiln_instance_new(pre, NULL, NULL, &burst[i], &err), KILN_OK);
+    for (int i = 0; i < BURST; i++)
+        kiln_instance_free(burst[i]);
+    kiln_rt_stats s0, s1;
+    kiln_rt_stats_get(&s0);
+    assert_true(s0.pool_resident <= 256); /* the bound holds */
+    assert_true(s0.pool_resident >= 200);
+    /* Steady state after the burst: every release stays resident. */
+    kiln_value a[1], r[1];
+    for (int i = 0; i < 50; i++) {
+        kiln_instance *x;
+        assert_int_equal(kiln_instance_new(pre, NULL, NULL, &x, &err), KILN_OK);
+        a[0].i32 = 16;
+        assert_int_equal(kiln_instance_call(x, "peek", NULL, a, r, &err), KILN_OK);
+        assert_int_equal(r[0].i32, 0); /* and zeroed */
+        kiln_instance_free(x);
+    }
+    kiln_rt_stats_get(&s1);
+    assert_int_equal(s1.pool_discards, s0.pool_discards);
+    assert_int_equal(s1.pool_resident, s0.pool_resident);
+    /* Trimming gives the pages back and counts them. */
+    kiln_rt_trim_pools(4);
+    kiln_rt_stats_get(&s1);
+    assert_int_equal(s1.pool_resident, 4);
+    assert_true(s1.pool_discards > s0.pool_discards);
+    kiln_instance_pre_free(pre);
+    kiln_module_release(m);
+}
+
 static void test_initial_memory_over_limit(void **state)
 {
     (void)state;
@@ -434,6 +480,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_trap_kind),
         cmocka_unit_test(test_memory_limits_and_pool),
+        cmocka_unit_test(test_pool_resident_after_burst),
         cmocka_unit_test(test_initial_memory_over_limit),
         cmocka_unit_test(test_host_functions),
         cmocka_unit_test(test_import_errors),

@@ -227,7 +227,10 @@ KILN_API kiln_module *kiln_instance_pre_module(const kiln_instance_pre *pre);
  * apply segments, run the start function under limits->timeout_ms.
  * `state` (may be NULL) supplies KILN_STATE_SLOTS pointers for host ABIs;
  * they must stay valid until kiln_instance_free. Returns KILN_OK, KILN_ENOMEM,
- * or KILN_ETRAP (start function trapped; nothing is leaked).
+ * or KILN_ETRAP (start function trapped; nothing is leaked, except that a
+ * module importing a table whose instantiation fails after storing some of
+ * its functions in that table stays allocated, never freed, because those
+ * functions stay callable, as the spec's partial results require).
  */
 KILN_API int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *limits,
                                void *const *state, kiln_instance **out /* OUT */,
@@ -235,7 +238,12 @@ KILN_API int kiln_instance_new(const kiln_instance_pre *pre, const kiln_limits *
 /* kiln_instance_new for a pre whose linker has argument links
  * (kiln_linker_define_arg): args[k] is the instance bound to argument k; it
  * must be of the module the link named and outlive the new instance.
- * kiln_instance_new on such a pre fails with KILN_EINVAL. */
+ * kiln_instance_new on such a pre fails with KILN_EINVAL. The instances of
+ * one graph live and die together: when instantiation fails, the new
+ * instance is released at once, even if it already stored functions in an
+ * argument's table, so the caller must then free the whole graph without
+ * calling into it again (kiln_instance_new instead keeps such an instance
+ * alive, as the spec's partial results require). */
 KILN_API int kiln_instance_new_args(const kiln_instance_pre *pre, const kiln_limits *limits,
                                     void *const *state, kiln_instance *const *args,
                                     uint32_t n_args, kiln_instance **out /* OUT */,

@@ -182,7 +182,12 @@ int kiln_instance_new_args(const kiln_instance_pre *pre, const kiln_limits *limi
         rt_instance_discard(inst);
         return brc;
     }
-    int rc = rt_instance_start(inst, false, err);
+    /* With arguments the instance is a member of a graph its caller frees
+     * whole on failure (a component instance): a failed member is released
+     * at once, even when its functions are already in an argument's table.
+     * Kept alive instead, every failing request would leak one instance
+     * and its memory (a guest could exhaust the address space). */
+    int rc = rt_instance_start(inst, args != NULL && n_args != 0, err);
     if (rc == KILN_OK)
         *out = inst;
     return rc;

@@ -909,6 +909,31 @@ static void test_graph(void **state)
     assert_int_equal(call_i(g[0], "call", 1), 5);
     kiln_instance_free(g[1]);
     kiln_instance_free(g[0]);
+    /* A graph member that fails after storing functions in an argument's
+     * table is released at once (its caller frees the graph): failing
+     * again and again reserves no new memory (it used to leak each one). */
+    kiln_module *mf = test_load_wat(
+        "(module (import \"a\" \"t\" (table 2 funcref)) (memory 1)\n"
+        " (func $f (result i32) (i32.const 1))\n"
+        " (elem (i32.const 0) $f) (func $boom unreachable) (start $boom))\n", NULL);
+    assert_non_null(mf);
+    kiln_instance_pre *pf;
+    if (kiln_instance_pre_new(mf, lb, &pf, &err) != KILN_OK)
+        fail_msg("pre: %s", err.msg);
+    kiln_instance *h[2] = {NULL, NULL};
+    assert_int_equal(kiln_instance_new(pa, NULL, NULL, &h[0], &err), KILN_OK);
+    assert_int_equal(kiln_instance_new_args(pf, NULL, NULL, h, 2, &h[1], &err), KILN_ETRAP);
+    assert_null(h[1]);
+    kiln_rt_stats r0, r1;
+    kiln_rt_stats_get(&r0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(kiln_instance_new_args(pf, NULL, NULL, h, 2, &h[1], &err), KILN_ETRAP);
+    kiln_rt_stats_get(&r1);
+    assert_int_equal(r1.memories_reserved, r0.memories_reserved);
+    assert_int_equal(r1.pool_misses, r0.pool_misses);
+    kiln_instance_free(h[0]);
+    kiln_instance_pre_free(pf);
+    kiln_module_release(mf);
     /* The images: begun in order, captured once both exist. */
     kiln_instance *ref;
     assert_int_equal(kiln_snapshot_begin(pb, NULL, NULL, NULL, 0, &ref, &err), KILN_EINVAL);
